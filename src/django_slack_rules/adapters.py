@@ -1,0 +1,150 @@
+"""Reading a host's alert object.
+
+The package never assumes a host's models. An adapter class, named by
+``SLACK_RULES["ADAPTER"]``, tells it how to read one alert: its labels, status,
+silence, latest occurrence, and the template context. The default,
+:class:`AlertGroupAdapter`, reads SentryHub's ``AlertGroup``; another host
+subclasses it (or :class:`BaseAlertAdapter`) and overrides what differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .conf import slack_rules_settings
+from .models import STATUS_FIRING, STATUS_RESOLVED
+from .rendering import to_plain_data
+from .services.slack_matcher import normalize_labels
+
+
+class BaseAlertAdapter:
+    """What the package needs to know about an alert. Override every method."""
+
+    def get_alert(self, alert_id: Any) -> Any:
+        """Load the alert by id; raise ``ObjectDoesNotExist`` when it is gone."""
+        model = slack_rules_settings.get_alert_model()
+        return model._default_manager.get(pk=alert_id)
+
+    def get_labels(self, alert: Any) -> dict[str, str]:
+        raise NotImplementedError
+
+    def get_status(self, alert: Any) -> str:
+        """``"firing"`` or ``"resolved"``."""
+        raise NotImplementedError
+
+    def is_silenced(self, alert: Any) -> bool:
+        return False
+
+    def get_fingerprint(self, alert: Any) -> str:
+        return str(getattr(alert, "fingerprint", "") or "")
+
+    def get_occurrence(self, alert: Any, instance: Any = None) -> Any:
+        """The occurrence being notified (SentryHub: an AlertInstance), or None."""
+        return instance
+
+    def get_occurrence_key(self, alert: Any, instance: Any = None) -> str:
+        """Identifies the occurrence, so a new firing notifies again and a repeat does not."""
+        occurrence = self.get_occurrence(alert, instance)
+        return "" if occurrence is None else str(getattr(occurrence, "pk", occurrence))
+
+    def load_occurrence(self, alert: Any, key: str | None) -> Any:
+        """The occurrence named by ``key`` (from :meth:`get_occurrence_key`), or None."""
+        return None
+
+    def get_context(
+        self, alert: Any, *, rule: Any, status: str, instance: Any = None
+    ) -> dict[str, Any]:
+        """The template context: plain data only, every string from the alert escaped."""
+        raise NotImplementedError
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class AlertGroupAdapter(BaseAlertAdapter):
+    """Reads SentryHub's ``AlertGroup`` (and its ``instances``, the AlertInstance rows)."""
+
+    #: Related name of the occurrences on the alert.
+    instances_attribute = "instances"
+
+    def get_labels(self, alert: Any) -> dict[str, str]:
+        return normalize_labels(getattr(alert, "labels", None))
+
+    def get_status(self, alert: Any) -> str:
+        status = _text(getattr(alert, "current_status", "")).lower()
+        return STATUS_RESOLVED if status == STATUS_RESOLVED else STATUS_FIRING
+
+    def is_silenced(self, alert: Any) -> bool:
+        return bool(getattr(alert, "is_silenced", False))
+
+    def get_occurrence(self, alert: Any, instance: Any = None) -> Any:
+        if instance is not None:
+            return instance
+        manager = getattr(alert, self.instances_attribute, None)
+        if manager is None:
+            return None
+        return manager.order_by("-started_at", "-pk").first()
+
+    def load_occurrence(self, alert: Any, key: str | None) -> Any:
+        manager = getattr(alert, self.instances_attribute, None)
+        if not key or manager is None:
+            return None
+        try:
+            return manager.filter(pk=key).first()
+        except (ValueError, TypeError, ValidationError):
+            return None
+
+    def get_context(
+        self, alert: Any, *, rule: Any, status: str, instance: Any = None
+    ) -> dict[str, Any]:
+        occurrence = self.get_occurrence(alert, instance)
+        labels = self.get_labels(alert)
+        annotations = dict(getattr(occurrence, "annotations", None) or {})
+        latest = {
+            "annotations": annotations,
+            "started_at": getattr(occurrence, "started_at", None),
+            "ended_at": getattr(occurrence, "ended_at", None),
+            "status": _text(getattr(occurrence, "status", "")),
+        }
+        context = {
+            "labels": labels,
+            "annotations": annotations,
+            "status": status,
+            "alertname": labels.get("alertname", "") or _text(getattr(alert, "name", "")),
+            "summary": _text(annotations.get("summary", "")),
+            "description": _text(annotations.get("description", "")),
+            "fingerprint": self.get_fingerprint(alert),
+            "severity": _text(getattr(alert, "severity", "") or labels.get("severity", "")),
+            "source": _text(getattr(alert, "source", "")),
+            "instance": _text(getattr(alert, "instance", "") or labels.get("instance", "")),
+            "started_at": latest["started_at"],
+            "ended_at": latest["ended_at"],
+            "is_silenced": self.is_silenced(alert),
+            "alert_group": model_to_plain_dict(alert),
+            "latest_instance": latest,
+        }
+        plain = to_plain_data(context)
+        # The rule is the operator's own data, not the alert's: kept unescaped.
+        plain["rule"] = {
+            "name": rule.name,
+            "channel": rule.slack_channel,
+            "priority": rule.priority,
+        }
+        return plain
+
+
+def model_to_plain_dict(obj: Any) -> dict[str, Any]:
+    """A dict mirror of a model instance's concrete fields (foreign keys as ``<name>_id``).
+
+    Values stay as they are; :func:`~django_slack_rules.rendering.to_plain_data`
+    turns the whole context into plain, escaped data afterwards.
+    """
+    if not isinstance(obj, models.Model):
+        return {}
+    data = {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+    data["id"] = obj.pk
+    return data

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
+
+
+@admin.register(SlackIntegrationRule)
+class SlackIntegrationRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "priority", "slack_channel", "match_criteria", "updated_at")
+    list_filter = ("is_active", "slack_channel")
+    list_editable = ("is_active", "priority")
+    search_fields = ("name", "description", "slack_channel", "message_template")
+    readonly_fields = ("created_at", "updated_at")
+    actions = ("activate", "deactivate")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "is_active", "priority")}),
+        (_("Matching"), {"fields": ("match_criteria",)}),
+        (_("Slack"), {"fields": ("slack_channel", "message_template", "resolved_message_template")}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.action(description=_("Activate selected rules"), permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet[SlackIntegrationRule]) -> None:
+        count = queryset.update(is_active=True)
+        self.message_user(
+            request, ngettext("%d rule activated.", "%d rules activated.", count) % count, messages.SUCCESS
+        )
+
+    @admin.action(description=_("Deactivate selected rules"), permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[SlackIntegrationRule]) -> None:
+        count = queryset.update(is_active=False)
+        self.message_user(
+            request,
+            ngettext("%d rule deactivated.", "%d rules deactivated.", count) % count,
+            messages.SUCCESS,
+        )
+
+
+def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
+    """Put failed or cancelled deliveries back to pending and queue them after commit."""
+    from .tasks import enqueue, send_slack_delivery
+
+    ids = list(
+        queryset.filter(state__in=[DeliveryState.FAILED, DeliveryState.CANCELLED]).values_list(
+            "pk", flat=True
+        )
+    )
+    if not ids:
+        return 0
+    SlackDelivery.objects.filter(pk__in=ids).update(
+        state=DeliveryState.PENDING, attempts=0, last_error="", slack_error="", http_status=None
+    )
+
+    def dispatch() -> None:
+        for pk in ids:
+            enqueue(send_slack_delivery, pk)
+
+    transaction.on_commit(dispatch)
+    return len(ids)
+
+
+@admin.register(SlackDelivery)
+class SlackDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "rule_name",
+        "fingerprint",
+        "alert_status",
+        "channel",
+        "state",
+        "attempts",
+        "http_status",
+        "slack_error",
+    )
+    list_filter = ("state", "alert_status", "channel", "rule")
+    search_fields = ("fingerprint", "alert_id", "rule_name", "channel", "text", "last_error")
+    date_hierarchy = "created_at"
+    actions = ("resend_failed",)
+    readonly_fields = [f.name for f in SlackDelivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Resend failed deliveries"), permissions=["change"])
+    def resend_failed(self, request: HttpRequest, queryset: QuerySet[SlackDelivery]) -> None:
+        count = resend_deliveries(queryset)
+        self.message_user(
+            request,
+            ngettext("%d delivery queued again.", "%d deliveries queued again.", count) % count,
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+
+@admin.register(DestinationPause)
+class DestinationPauseAdmin(admin.ModelAdmin):
+    list_display = ("destination", "paused_until", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False

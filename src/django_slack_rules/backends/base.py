@@ -1,0 +1,129 @@
+"""The backend interface and the classification of Slack's answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import SlackPermanentError, SlackRateLimitedError, SlackRetryableError
+
+#: Slack Web API error strings that can succeed later (everything else is permanent).
+RETRYABLE_SLACK_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "team_added_to_org",
+    }
+)
+
+#: How much of Slack's answer is kept on the delivery record.
+RESPONSE_KEEP_CHARS = 2000
+
+
+@dataclass
+class SlackResult:
+    """A message Slack accepted."""
+
+    channel: str
+    status_code: int | None = None
+    response_text: str = ""
+    ts: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class BaseBackend:
+    """Sends one message. Subclasses implement :meth:`send`.
+
+    ``send`` returns a :class:`SlackResult` when Slack took the message and raises
+    a :class:`~django_slack_rules.exceptions.SlackDeliveryError` subclass otherwise.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
+        raise NotImplementedError
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (Slack sends an integer); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds)
+
+
+def classify_response(
+    channel: str, status_code: int, headers: Mapping[str, str], body: str
+) -> SlackResult:
+    """Turn Slack's (or the proxy's) HTTP answer into a result or a typed error.
+
+    - 200 ``ok`` (incoming webhook) or JSON ``{"ok": true}`` (Web API): sent.
+    - 429: :class:`SlackRateLimitedError` with ``retry_after`` (None for nginx's own 429).
+    - 5xx: :class:`SlackRetryableError`.
+    - other 4xx, or ``{"ok": false, "error": …}``: :class:`SlackPermanentError`, unless
+      the error string is one Slack documents as transient.
+    """
+    text = body[:RESPONSE_KEEP_CHARS]
+    common = {"channel": channel, "status_code": status_code, "response_text": text}
+    data: dict[str, Any] = {}
+    stripped = body.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            data = parsed
+    slack_error = str(data.get("error") or "") if data else ""
+    if not data and stripped and not stripped.startswith("<") and len(stripped) < 100:
+        # Incoming webhooks answer errors as a bare string: "channel_not_found".
+        slack_error = "" if stripped == "ok" else stripped
+
+    if status_code == 429:
+        retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+        raise SlackRateLimitedError(
+            "Slack rate-limited the message"
+            + (f"; retry after {retry_after:g}s" if retry_after is not None else ""),
+            retry_after=retry_after,
+            error=slack_error or "rate_limited",
+            **common,
+        )
+    if status_code >= 500:
+        raise SlackRetryableError(
+            f"Slack or the proxy failed with HTTP {status_code}", error=slack_error, **common
+        )
+    if status_code >= 400:
+        raise SlackPermanentError(
+            f"Slack refused the message with HTTP {status_code}"
+            + (f" ({slack_error})" if slack_error else ""),
+            error=slack_error,
+            **common,
+        )
+    if 200 <= status_code < 300:
+        if data:
+            if data.get("ok") is True:
+                return SlackResult(channel, status_code, text, ts=str(data.get("ts") or ""), data=data)
+            error = slack_error or "unknown_error"
+            error_class = (
+                SlackRetryableError if error in RETRYABLE_SLACK_ERRORS else SlackPermanentError
+            )
+            raise error_class(f"Slack refused the message ({error})", error=error, **common)
+        if stripped == "ok":
+            return SlackResult(channel, status_code, text)
+        raise SlackPermanentError(
+            "Slack answered with something other than 'ok'"
+            + (f" ({slack_error})" if slack_error else ""),
+            error=slack_error,
+            **common,
+        )
+    raise SlackRetryableError(f"Unexpected HTTP {status_code} from the proxy", **common)

@@ -1,0 +1,101 @@
+"""The default backend: a JSON POST to the internal proxy (nginx) that holds the secret."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ..conf import slack_rules_settings
+from ..exceptions import SlackRetryableError, SlackRulesConfigurationError
+from .base import BaseBackend, SlackResult, classify_response
+
+#: The header that carries the channel, so nginx can route on it (webhook mode).
+CHANNEL_HEADER = "X-Slack-Channel"
+
+_local = threading.local()
+
+
+def get_session() -> requests.Session:
+    """This thread's pooled session. requests never retries a POST by itself here."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0))
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = "django-slack-rules"
+        _local.session = session
+    return session
+
+
+class InternalProxyBackend(BaseBackend):
+    """POSTs ``{"channel": …, "text": …}`` to ``SLACK_INTERNAL_ENDPOINT``.
+
+    The channel also travels in the ``X-Slack-Channel`` header, so the proxy can
+    pick the right incoming webhook without reading the body.
+    """
+
+    def __init__(self, endpoint: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.endpoint = endpoint if endpoint is not None else slack_rules_settings.ENDPOINT
+        if not self.endpoint:
+            raise SlackRulesConfigurationError(
+                "SLACK_INTERNAL_ENDPOINT is not set, so InternalProxyBackend has nowhere to send. "
+                "Set it in settings or the environment (e.g. http://10.0.0.5/slack-proxy/), or "
+                'choose another SLACK_RULES["BACKEND"].'
+            )
+        parts = urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SlackRulesConfigurationError(
+                "SLACK_INTERNAL_ENDPOINT is not an http(s) URL. "
+                "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
+            )
+        # For messages and logs: the proxy's address, never the full URL.
+        self.target = parts.netloc.rpartition("@")[2]
+        self.timeout = (
+            float(slack_rules_settings.CONNECT_TIMEOUT),
+            float(slack_rules_settings.READ_TIMEOUT),
+        )
+
+    def build_payload(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {"channel": channel, "text": text}
+        payload.update(extra.get("payload") or {})
+        return payload
+
+    def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
+        try:
+            response = get_session().post(
+                self.endpoint,
+                json=self.build_payload(channel, text, **extra),
+                headers={CHANNEL_HEADER: channel},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise SlackRetryableError(
+                f"Timed out posting to the internal Slack endpoint at {self.target} "
+                f"({type(exc).__name__}; timeouts connect={self.timeout[0]:g}s "
+                f"read={self.timeout[1]:g}s)",
+                channel=channel,
+                error="timeout",
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise SlackRetryableError(
+                f"Could not connect to the internal Slack endpoint at {self.target} "
+                f"({type(exc).__name__}); is the proxy running and SLACK_INTERNAL_ENDPOINT right?",
+                channel=channel,
+                error="connection_error",
+            ) from exc
+        except requests.RequestException as exc:
+            raise SlackRetryableError(
+                f"Request to the internal Slack endpoint at {self.target} failed "
+                f"({type(exc).__name__})",
+                channel=channel,
+                error="request_error",
+            ) from exc
+        return classify_response(channel, response.status_code, response.headers, response.text)

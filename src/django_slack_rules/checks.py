@@ -1,0 +1,247 @@
+"""System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
+
+Ids are stable; a retired id stays reserved.
+
+====================  ==========================================================
+id                    problem
+====================  ==========================================================
+E001                  SLACK_RULES["SIGNAL"] does not import, or is not a Signal
+E002                  SLACK_RULES["ALERT_MODEL"] is not an installed model
+E003                  SLACK_RULES["ADAPTER"] does not import, or is not a class
+E004                  SLACK_RULES["BACKEND"] does not import, or is not a backend
+E005                  SLACK_INTERNAL_ENDPOINT is not an http(s) URL
+E006                  SLACK_INTERNAL_ENDPOINT is empty while the proxy backend is used
+E007                  SLACK_RULES is not a dict
+E008                  a numeric setting is out of range
+E009                  SLACK_RULES["SIGNAL"] is set but ALERT_MODEL is not
+E010                  SLACK_RULES["DEFAULT_CHANNEL"] is not a Slack channel
+W001                  a test or console backend while DEBUG is off
+W002                  an unknown key in SLACK_RULES (a typo?)
+W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
+====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.dispatch import Signal
+
+from .conf import DEFAULTS, SLACK_MAX_MESSAGE_LENGTH, slack_rules_settings
+
+ID = "django_slack_rules.{}"
+
+
+def _error(code: str, msg: str, hint: str) -> checks.CheckMessage:
+    cls = checks.Warning if code.startswith("W") else checks.Error
+    return cls(msg, hint=hint, id=ID.format(code))
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "SLACK_RULES", None)
+    if raw is not None and not isinstance(raw, dict):
+        return [
+            _error(
+                "E007",
+                f"SLACK_RULES must be a dict, not {type(raw).__name__}.",
+                'Set SLACK_RULES = {"SIGNAL": "...", "ALERT_MODEL": "...", ...} (see docs/settings.md).',
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    unknown = sorted(set(raw or {}) - set(DEFAULTS))
+    if unknown:
+        messages.append(
+            _error(
+                "W002",
+                f"SLACK_RULES has unknown key(s): {', '.join(unknown)}.",
+                f"Known keys: {', '.join(DEFAULTS)}. Check the spelling.",
+            )
+        )
+    slack_rules_settings.reload()
+    messages += _check_signal() + _check_alert_model() + _check_adapter() + _check_backend()
+    messages += _check_endpoint() + _check_numbers() + _check_channel()
+    return messages
+
+
+def _import(key: str) -> tuple[Any, str | None]:
+    try:
+        return slack_rules_settings.import_setting(key), None
+    except ImproperlyConfigured as exc:
+        return None, str(exc)
+
+
+def _check_signal() -> list[checks.CheckMessage]:
+    value = slack_rules_settings.SIGNAL
+    if value is None:
+        return []
+    signal, problem = _import("SIGNAL")
+    if problem:
+        return [
+            _error(
+                "E001",
+                problem,
+                'Set SLACK_RULES["SIGNAL"] to the dotted path of the host\'s Signal, '
+                'e.g. "alerts.signals.alert_processed", or None to connect nothing.',
+            )
+        ]
+    if not isinstance(signal, Signal):
+        return [
+            _error(
+                "E001",
+                f'SLACK_RULES["SIGNAL"] = {value!r} is a {type(signal).__name__}, not a Signal.',
+                "Name a django.dispatch.Signal instance, e.g. \"alerts.signals.alert_processed\".",
+            )
+        ]
+    if not slack_rules_settings.ALERT_MODEL:
+        return [
+            _error(
+                "E009",
+                'SLACK_RULES["SIGNAL"] is set but SLACK_RULES["ALERT_MODEL"] is not, so the task '
+                "cannot load the alert.",
+                'Set SLACK_RULES["ALERT_MODEL"] to "app_label.ModelName", e.g. "alerts.AlertGroup".',
+            )
+        ]
+    return []
+
+
+def _check_alert_model() -> list[checks.CheckMessage]:
+    if not slack_rules_settings.ALERT_MODEL:
+        return []
+    try:
+        slack_rules_settings.get_alert_model()
+    except ImproperlyConfigured as exc:
+        return [
+            _error(
+                "E002",
+                str(exc),
+                'Use "app_label.ModelName" of a model in an installed app, e.g. "alerts.AlertGroup".',
+            )
+        ]
+    return []
+
+
+def _check_adapter() -> list[checks.CheckMessage]:
+    adapter, problem = _import("ADAPTER")
+    if problem or not isinstance(adapter, type):
+        return [
+            _error(
+                "E003",
+                problem or f'SLACK_RULES["ADAPTER"] = {slack_rules_settings.ADAPTER!r} is not a class.',
+                'Name an adapter class, e.g. "django_slack_rules.adapters.AlertGroupAdapter" or '
+                "your subclass of it.",
+            )
+        ]
+    return []
+
+
+def _check_backend() -> list[checks.CheckMessage]:
+    from .backends import BaseBackend, ConsoleBackend, InternalProxyBackend, LocmemBackend
+
+    backend, problem = _import("BACKEND")
+    if problem or not (isinstance(backend, type) and issubclass(backend, BaseBackend)):
+        return [
+            _error(
+                "E004",
+                problem
+                or f'SLACK_RULES["BACKEND"] = {slack_rules_settings.BACKEND!r} is not a backend class.',
+                'Use "django_slack_rules.backends.InternalProxyBackend" (production), '
+                '"...LocmemBackend" (tests) or "...ConsoleBackend" (development).',
+            )
+        ]
+    messages = []
+    if issubclass(backend, (LocmemBackend, ConsoleBackend)) and not settings.DEBUG:
+        messages.append(
+            _error(
+                "W001",
+                f"SLACK_RULES[\"BACKEND\"] is {backend.__name__} while DEBUG is off: "
+                "no message will reach Slack.",
+                'Use "django_slack_rules.backends.InternalProxyBackend" in production.',
+            )
+        )
+    if issubclass(backend, InternalProxyBackend) and not slack_rules_settings.ENDPOINT:
+        messages.append(
+            _error(
+                "E006",
+                "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send.",
+                "Set SLACK_INTERNAL_ENDPOINT (setting or environment variable) to the internal "
+                "proxy location, e.g. http://10.0.0.5/slack-proxy/.",
+            )
+        )
+    return messages
+
+
+def _check_endpoint() -> list[checks.CheckMessage]:
+    endpoint = slack_rules_settings.ENDPOINT
+    if not endpoint:
+        return []
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [
+            _error(
+                "E005",
+                "SLACK_INTERNAL_ENDPOINT is not an http(s) URL.",
+                "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/.",
+            )
+        ]
+    host = (parts.hostname or "").lower()
+    if host == "slack.com" or host.endswith(".slack.com"):
+        return [
+            _error(
+                "W003",
+                "SLACK_INTERNAL_ENDPOINT points at Slack itself, so Django holds the secret URL.",
+                "Point it at the internal nginx location (deploy/nginx/) and keep the webhook "
+                "URL or token only in nginx's root-only secrets file.",
+            )
+        ]
+    return []
+
+
+_NUMBERS: dict[str, tuple[float, float | None, bool]] = {
+    # key: (minimum, maximum, integer)
+    "MAX_ATTEMPTS": (1, None, True),
+    "RETRY_BACKOFF_BASE": (0.001, None, False),
+    "RETRY_BACKOFF_MAX": (1, None, False),
+    "CONNECT_TIMEOUT": (0.001, None, False),
+    "READ_TIMEOUT": (0.001, None, False),
+    "MESSAGE_MAX_LENGTH": (100, SLACK_MAX_MESSAGE_LENGTH, True),
+}
+
+
+def _check_numbers() -> list[checks.CheckMessage]:
+    messages = []
+    for key, (low, high, integer) in _NUMBERS.items():
+        value = slack_rules_settings.get(key)
+        kind = int if integer else (int, float)
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        ok = ok and value >= low and (high is None or value <= high)
+        if not ok:
+            bounds = f"at least {low:g}" + (f" and at most {high:,}" if high is not None else "")
+            messages.append(
+                _error(
+                    "E008",
+                    f'SLACK_RULES["{key}"] = {value!r} is not valid: it must be '
+                    f"{'an integer' if integer else 'a number'} {bounds}.",
+                    f"Remove the key to use the default ({DEFAULTS[key]!r}).",
+                )
+            )
+    return messages
+
+
+def _check_channel() -> list[checks.CheckMessage]:
+    from .validators import is_valid_channel
+
+    channel = slack_rules_settings.DEFAULT_CHANNEL
+    if not isinstance(channel, str) or not is_valid_channel(channel):
+        return [
+            _error(
+                "E010",
+                f'SLACK_RULES["DEFAULT_CHANNEL"] = {channel!r} is not a Slack channel.',
+                "Use '#name' or a channel id such as 'C0123ABCDEF'.",
+            )
+        ]
+    return []

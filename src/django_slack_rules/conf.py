@@ -1,0 +1,150 @@
+"""The package's settings: ``SLACK_INTERNAL_ENDPOINT`` and the ``SLACK_RULES`` dict.
+
+Nothing is read at import time. Every access reads Django's settings, so
+``override_settings`` just works; imported dotted paths are cached and the cache
+is cleared in place when a test changes either setting (``setting_changed``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from .exceptions import SlackRulesConfigurationError
+
+#: Defaults for every key of ``SLACK_RULES`` (documented in docs/settings.md).
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the host's Signal ("alerts.signals.alert_processed"); None: no wiring.
+    "SIGNAL": None,
+    # "app_label.ModelName" of the host's alert model that the task loads by id.
+    "ALERT_MODEL": None,
+    # Class that reads the host's alert object (labels, status, silence, context).
+    "ADAPTER": "django_slack_rules.adapters.AlertGroupAdapter",
+    # Channel used when a rule has none and the alert carries no ``channel`` label.
+    "DEFAULT_CHANNEL": "#alerts",
+    # Class that delivers a message: InternalProxyBackend, LocmemBackend, ConsoleBackend.
+    "BACKEND": "django_slack_rules.backends.InternalProxyBackend",
+    # The template the package's pages extend.
+    "BASE_TEMPLATE": "django_slack_rules/base.html",
+    # Celery queue of the task; None: Celery's default queue (task_default_queue).
+    "QUEUE": None,
+    # How many times one notification is attempted before it is recorded as failed.
+    "MAX_ATTEMPTS": 8,
+    # Exponential backoff: BASE * 2**(attempt - 1) seconds, with jitter, at most MAX.
+    "RETRY_BACKOFF_BASE": 2.0,
+    "RETRY_BACKOFF_MAX": 600.0,
+    # requests timeouts, seconds, for the connection and for Slack's answer.
+    "CONNECT_TIMEOUT": 3.05,
+    "READ_TIMEOUT": 10.0,
+    # Text longer than this is cut with a visible marker (Slack's hard limit: 40,000).
+    "MESSAGE_MAX_LENGTH": 4000,
+}
+
+#: The keys whose values are dotted import paths.
+IMPORT_STRINGS = ("SIGNAL", "ADAPTER", "BACKEND")
+
+#: Slack rejects ``text`` longer than this.
+SLACK_MAX_MESSAGE_LENGTH = 40_000
+
+ENDPOINT_SETTING = "SLACK_INTERNAL_ENDPOINT"
+
+
+class SlackRulesSettings:
+    """One property per setting; reads Django's settings on every access."""
+
+    def __init__(self) -> None:
+        self._imported: dict[str, Any] = {}
+
+    # -- raw access ---------------------------------------------------------
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "SLACK_RULES", None)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise SlackRulesConfigurationError(
+                f"SLACK_RULES must be a dict, not {type(value).__name__}. "
+                "Set SLACK_RULES = {...} in your settings (see docs/settings.md)."
+            )
+        return value
+
+    def get(self, key: str) -> Any:
+        if key not in DEFAULTS:
+            raise AttributeError(f"Unknown SLACK_RULES key {key!r}")
+        return self.user_settings.get(key, DEFAULTS[key])
+
+    def __getattr__(self, key: str) -> Any:
+        if key.isupper() and key in DEFAULTS:
+            return self.get(key)
+        raise AttributeError(key)
+
+    # -- derived ------------------------------------------------------------
+    @property
+    def ENDPOINT(self) -> str:  # noqa: N802 - reads like the other settings
+        """``settings.SLACK_INTERNAL_ENDPOINT``, else the environment variable."""
+        value = getattr(settings, ENDPOINT_SETTING, None)
+        if value is None:
+            value = os.environ.get(ENDPOINT_SETTING, "")
+        return str(value or "")
+
+    def import_setting(self, key: str) -> Any:
+        """Import the dotted path held by ``SLACK_RULES[key]`` (cached until settings change).
+
+        A value that is already an object (a class or a Signal) is returned as is.
+        """
+        if key not in IMPORT_STRINGS:
+            raise AttributeError(f"SLACK_RULES[{key!r}] is not a dotted path")
+        if key in self._imported:
+            return self._imported[key]
+        value = self.get(key)
+        if value is None or not isinstance(value, str):
+            obj = value
+        else:
+            try:
+                obj = import_string(value)
+            except ImportError as exc:
+                raise SlackRulesConfigurationError(
+                    f'SLACK_RULES["{key}"] = {value!r} could not be imported: {exc}. '
+                    "Check the dotted path (module.attribute) and that its app is installed."
+                ) from exc
+        self._imported[key] = obj
+        return obj
+
+    def get_alert_model(self) -> Any:
+        from django.apps import apps
+
+        value = self.ALERT_MODEL
+        if not value:
+            raise SlackRulesConfigurationError(
+                'SLACK_RULES["ALERT_MODEL"] is not set. Set it to the host\'s alert model '
+                'as "app_label.ModelName", e.g. "alerts.AlertGroup".'
+            )
+        try:
+            return apps.get_model(value, require_ready=False)
+        except (ValueError, LookupError) as exc:
+            raise SlackRulesConfigurationError(
+                f'SLACK_RULES["ALERT_MODEL"] = {value!r} is not an installed model: {exc}. '
+                'Use "app_label.ModelName" of an app in INSTALLED_APPS.'
+            ) from exc
+
+    def reload(self) -> None:
+        """Forget imported paths (in place, so references to this object stay valid)."""
+        self._imported.clear()
+
+
+slack_rules_settings = SlackRulesSettings()
+
+
+@receiver(setting_changed)
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("SLACK_RULES", ENDPOINT_SETTING, "DEBUG"):
+        slack_rules_settings.reload()
+        if setting == "SLACK_RULES":
+            from .handlers import connect_signal
+
+            connect_signal()

@@ -1,0 +1,86 @@
+"""Exceptions.
+
+Runtime errors share one root, :class:`SlackRulesError`. Configuration errors
+subclass Django's ``ImproperlyConfigured`` and stay *outside* that root, so code
+that catches delivery failures can never hide a misconfiguration.
+
+::
+
+    SlackRulesError
+    ├── SlackDeliveryError            (channel, status_code, error, response_text)
+    │   ├── SlackRetryableError       connection errors, timeouts, 5xx: try again later
+    │   │   └── SlackRateLimitedError 429: try again after ``retry_after`` seconds
+    │   └── SlackPermanentError       other 4xx, Slack error strings: never retried
+    └── SlackSendCancelled            a pre_send receiver cancelled the message
+    SlackRulesConfigurationError(ImproperlyConfigured)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class SlackRulesError(Exception):
+    """Root of every runtime error raised by django-slack-rules."""
+
+
+class SlackDeliveryError(SlackRulesError):
+    """Slack (or the internal proxy) did not take a message."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str = "",
+        status_code: int | None = None,
+        error: str = "",
+        response_text: str = "",
+        rule: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.channel = channel
+        self.status_code = status_code
+        self.error = error
+        self.response_text = response_text
+        self.rule = rule
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.channel:
+            parts.append(f"channel={self.channel}")
+        if self.status_code is not None:
+            parts.append(f"http_status={self.status_code}")
+        if self.error:
+            parts.append(f"slack_error={self.error}")
+        return " ".join(parts)
+
+
+class SlackRetryableError(SlackDeliveryError):
+    """A failure that can succeed later: connection error, timeout, 5xx."""
+
+    retryable = True
+
+
+class SlackRateLimitedError(SlackRetryableError):
+    """HTTP 429. ``retry_after`` is Slack's Retry-After in seconds, or None (nginx's own 429)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class SlackPermanentError(SlackDeliveryError):
+    """A failure that will not succeed by retrying: other 4xx, Slack error strings."""
+
+
+class SlackSendCancelled(SlackRulesError):
+    """Raised by a ``pre_send`` receiver to cancel one message (it is recorded as cancelled)."""
+
+
+class SlackRulesConfigurationError(ImproperlyConfigured):
+    """The package is misconfigured; the message names the setting and the fix."""

@@ -1,0 +1,111 @@
+"""The receiver of the host's "alert processed" signal: decide, match, dispatch on commit.
+
+It never raises into the host's alert processing: every failure is logged with
+the alert's fingerprint instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from .conf import slack_rules_settings
+from .models import STATUS_FIRING, STATUS_RESOLVED
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_UID = "django_slack_rules.handlers.alert_processed"
+
+# The signal this process is connected to (so a settings change can move it).
+_connected: dict[str, Any] = {"signal": None}
+
+
+def alert_processed_receiver(
+    sender: Any,
+    alert_group: Any = None,
+    instance: Any = None,
+    status: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """Receive ``alert_processed.send(sender, alert_group=…, instance=…, status=…)``."""
+    fingerprint = getattr(alert_group, "fingerprint", "?")
+    try:
+        handle_alert(alert_group, instance=instance, status=status)
+    except Exception:
+        logger.exception(
+            "Slack rules could not handle alert %s (fingerprint=%s); the alert was processed, "
+            "no Slack message was queued",
+            getattr(alert_group, "pk", None),
+            fingerprint,
+        )
+
+
+def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None = None) -> Any:
+    """Match ``alert_group`` and queue its notification after commit; return the rule or None."""
+    from .services.slack_matcher import SlackRuleMatcherService
+    from .tasks import get_adapter
+
+    if alert_group is None:
+        logger.warning("alert_processed was sent without alert_group; ignored")
+        return None
+    adapter = get_adapter()
+    fingerprint = adapter.get_fingerprint(alert_group)
+    status = str(status or adapter.get_status(alert_group)).lower()
+    if status not in (STATUS_FIRING, STATUS_RESOLVED):
+        logger.warning("Alert fingerprint=%s has unknown status %r; ignored", fingerprint, status)
+        return None
+    if adapter.is_silenced(alert_group):
+        logger.debug("Alert fingerprint=%s is silenced; nothing sent", fingerprint)
+        return None
+
+    rule = SlackRuleMatcherService().find_matching_rule(adapter.get_labels(alert_group))
+    if rule is None:
+        logger.debug("No Slack rule matches alert fingerprint=%s", fingerprint)
+        return None
+    if not rule.sends_on(status):
+        logger.debug(
+            "Rule %r has no %s template; nothing sent for fingerprint=%s", rule.name, status, fingerprint
+        )
+        return None
+
+    alert_id = alert_group.pk
+    rule_id = rule.pk
+    occurrence = adapter.get_occurrence_key(alert_group, instance)
+
+    def dispatch() -> None:
+        from .tasks import enqueue, process_slack_for_alert_group
+
+        try:
+            enqueue(
+                process_slack_for_alert_group,
+                alert_id,
+                rule_id,
+                status=status,
+                occurrence=occurrence,
+            )
+        except Exception:
+            logger.exception(
+                "Could not queue the Slack notification of rule %r for alert %s (fingerprint=%s): "
+                "is the Celery broker reachable?",
+                rule.name,
+                alert_id,
+                fingerprint,
+            )
+
+    transaction.on_commit(dispatch)
+    logger.debug("Rule %r matched fingerprint=%s; queued on commit", rule.name, fingerprint)
+    return rule
+
+
+def connect_signal() -> Any:
+    """Connect the receiver to SLACK_RULES["SIGNAL"] (and only to it); return the signal."""
+    signal = slack_rules_settings.import_setting("SIGNAL")
+    previous = _connected["signal"]
+    if previous is not None and previous is not signal:
+        previous.disconnect(dispatch_uid=DISPATCH_UID)
+    if signal is not None:
+        signal.connect(alert_processed_receiver, dispatch_uid=DISPATCH_UID, weak=False)
+    _connected["signal"] = signal
+    return signal

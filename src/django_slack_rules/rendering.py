@@ -1,0 +1,137 @@
+"""Rule templates: compiling, rendering against plain data, Slack escaping, truncation.
+
+Everything here is pure (no database, no network). Templates use the Django
+Template Language on a private engine: HTML autoescaping is off (Slack is not
+HTML) and instead every value that comes from the alert is escaped for Slack
+(``&``, ``<``, ``>``) before rendering, so a label cannot inject ``<!channel>``
+or a link while the template's own markup (``<!here>``, ``*bold*``) is kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import functools
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.template import Context, Engine, Library, Template, TemplateSyntaxError
+from django.template import defaultfilters, defaulttags, loader_tags
+
+from .conf import SLACK_MAX_MESSAGE_LENGTH
+
+TRUNCATION_MARKER = "\n… (message truncated)"
+
+# Tags that only make sense in a site's page templates, or that print the whole
+# context and the interpreter's modules.
+_EXCLUDED_TAGS = frozenset({"debug", "load", "csrf_token", "url", "include", "extends"})
+
+_SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SLACK_ESCAPE_RE = re.compile(r"[&<>]")
+_PARTIAL_ENTITY_RE = re.compile(r"&[a-z]{0,3}$")
+
+
+def escape_slack(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` the way Slack's message format requires."""
+    return _SLACK_ESCAPE_RE.sub(lambda m: _SLACK_ESCAPES[m.group()], text)
+
+
+def to_plain_data(value: Any, *, escape: bool = True) -> Any:
+    """Turn ``value`` into plain, template-safe data, Slack-escaping every string.
+
+    Allowed through: str, int, float, bool, None, dates and datetimes, and dicts,
+    lists and tuples of those. Decimals and UUIDs become strings; anything else
+    (model instances, managers, callables) becomes its ``str()``, so a template
+    can never reach an object with methods.
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return escape_slack(value) if escape else value
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value
+    if isinstance(value, Mapping):
+        return {
+            to_plain_data(str(k), escape=escape): to_plain_data(v, escape=escape)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_plain_data(v, escape=escape) for v in value]
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    return to_plain_data(str(value), escape=escape)
+
+
+@functools.lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The private template engine for rule templates (no loaders, no HTML escaping)."""
+    engine = Engine(autoescape=False, libraries={}, builtins=[])
+    tags = Library()
+    tags.tags.update(
+        {k: v for k, v in defaulttags.register.tags.items() if k not in _EXCLUDED_TAGS}
+    )
+    blocks = Library()
+    blocks.tags.update(
+        {k: v for k, v in loader_tags.register.tags.items() if k not in _EXCLUDED_TAGS}
+    )
+    engine.template_builtins = [tags, defaultfilters.register, blocks]
+    return engine
+
+
+@functools.lru_cache(maxsize=512)
+def compile_template(source: str) -> Template:
+    """Compile a rule template; raises ``TemplateSyntaxError`` naming the problem."""
+    return Template(source, engine=get_engine())
+
+
+def template_error(source: str) -> str | None:
+    """Return a readable description of why ``source`` does not compile, or None."""
+    try:
+        compile_template(source)
+    except TemplateSyntaxError as exc:
+        return str(exc)
+    return None
+
+
+def render_template(source: str, context: Mapping[str, Any]) -> str:
+    """Render ``source`` against ``context`` (already plain, escaped data).
+
+    Raises whatever the template raises (``TemplateSyntaxError`` and friends);
+    the caller decides on a fallback.
+    """
+    return compile_template(source).render(Context(dict(context), autoescape=False)).strip()
+
+
+def fallback_message(context: Mapping[str, Any]) -> str:
+    """A plain message naming the alert, used when a rule's template fails at render time."""
+    name = context.get("alertname") or context.get("alert_group", {}).get("name") or "alert"
+    status = str(context.get("status") or "").upper() or "ALERT"
+    parts = [f"[{status}] {name}"]
+    for key in ("severity", "instance", "summary"):
+        if context.get(key):
+            parts.append(f"{key}: {context[key]}")
+    if context.get("fingerprint"):
+        parts.append(f"fingerprint: {context['fingerprint']}")
+    rule = context.get("rule") or {}
+    if rule.get("name"):
+        parts.append(f"(rule {rule['name']!s}: its template failed to render; see the logs)")
+    return "\n".join(parts)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, ending with a visible marker.
+
+    Never cuts through an escape sequence (``&amp;``) or an open Slack link
+    (``<https://…|label>``).
+    """
+    limit = max(len(TRUNCATION_MARKER) + 1, min(int(limit), SLACK_MAX_MESSAGE_LENGTH))
+    if len(text) <= limit:
+        return text
+    head = text[: limit - len(TRUNCATION_MARKER)]
+    head = _PARTIAL_ENTITY_RE.sub("", head)
+    open_link = head.rfind("<")
+    if open_link > head.rfind(">"):
+        head = head[:open_link]
+    return head.rstrip() + TRUNCATION_MARKER

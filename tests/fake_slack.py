@@ -1,0 +1,484 @@
+"""A small fake Slack HTTP(S) server for the test suite.
+
+It stands in for Slack (incoming webhooks or the Web API) or for an internal
+proxy in front of it.  It records every request it receives and answers on
+cue from a FIFO queue of canned responses::
+
+    with FakeSlack() as slack:
+        slack.respond_rate_limited(retry_after=3)
+        send_something(webhook_url=slack.url + "/services/T000/B000/XXX")
+        first, second = slack.wait_for_requests(2)
+
+Standard library only.  The server binds to 127.0.0.1, serves each connection
+in a daemon thread, speaks HTTP/1.1 with keep-alive, and never writes to
+stderr for ordinary traffic.  Nothing here sleeps: slow answers wait on an
+event that :meth:`FakeSlack.stop` sets, so stopping is always prompt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+__all__ = ["CannedResponse", "FakeSlack", "RecordedRequest"]
+
+_HOST = "127.0.0.1"
+# Upper bound for how long stop() waits for the serving thread.
+_STOP_JOIN_TIMEOUT = 4.0
+# Idle keep-alive connections are dropped after this many seconds.
+_CONNECTION_TIMEOUT = 30.0
+# First ``ts`` handed out in api_mode, in microseconds (1700000000.000100).
+_TS_START_MICROS = 1_700_000_000_000_100
+_TS_STEP_MICROS = 100
+_MAX_LINE = 65_537
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake server received it."""
+
+    method: str
+    path: str  # includes the query string, if any
+    headers: dict[str, str]  # header names lower-cased
+    body: bytes
+    received_at: float  # time.monotonic() when the body had been read
+
+    def text(self) -> str:
+        """The body decoded as UTF-8."""
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ValueError if it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise ValueError(
+                f"{self.method} {self.path}: body is not JSON ({exc}): {self.body[:200]!r}"
+            ) from exc
+
+    def summary(self) -> str:
+        """A one-line description, for assertion messages."""
+        preview = self.body[:80].decode("utf-8", errors="replace")
+        if len(self.body) > 80:
+            preview += "..."
+        return f"{self.method} {self.path} ({len(self.body)} bytes) {preview!r}"
+
+
+@dataclass(frozen=True)
+class CannedResponse:
+    """A response queued with :meth:`FakeSlack.queue_response`."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    content_type: str = "text/plain"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, fake: FakeSlack, port: int) -> None:
+        self.fake = fake
+        super().__init__((_HOST, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up, timeouts, TLS failures and anything that happens
+        # while stopping are expected; real bugs in the fake still get printed.
+        exc = sys.exc_info()[1]
+        if self.fake.stopping or isinstance(exc, (OSError, ssl.SSLError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = _CONNECTION_TIMEOUT
+    # Headers and body go out in separate writes; without TCP_NODELAY every
+    # keep-alive answer would stall ~40 ms on Nagle + delayed ACK.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._register_connection(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.fake._unregister_connection(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay silent: no per-request lines on stderr."""
+
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler dispatches to ``do_<METHOD>``; answer them all.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def _handle(self) -> None:
+        fake = self.server.fake
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self.send_error(400, f"bad request body: {exc}")
+            return
+        if body is None:  # the client went away mid-body
+            self.close_connection = True
+            return
+        request = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers=self._plain_headers(),
+            body=body,
+            received_at=time.monotonic(),
+        )
+        response = fake._record_and_pick_response(request)
+        if response.delay > 0 and fake._stop_event.wait(response.delay):
+            # Stopped while answering slowly: just hang up.
+            self.close_connection = True
+            return
+        if fake.stopping:
+            self.close_connection = True
+            return
+        try:
+            self._send(response)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True
+
+    def _plain_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return headers
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise ValueError(f"invalid Content-Length {raw_length!r}") from None
+        if length < 0:
+            raise ValueError(f"invalid Content-Length {raw_length!r}")
+        body = self.rfile.read(length)
+        return body if len(body) == length else None
+
+    def _read_chunked(self) -> bytes | None:
+        chunks: list[bytes] = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE)
+            if not line:
+                return None
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ValueError(f"invalid chunk size line {line!r}") from None
+            if size == 0:
+                break
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                return None
+            chunks.append(chunk)
+            self.rfile.readline(_MAX_LINE)  # CRLF after the chunk
+        while True:  # trailers, up to the blank line
+            line = self.rfile.readline(_MAX_LINE)
+            if line in (b"", b"\r\n", b"\n"):
+                break
+        return b"".join(chunks)
+
+    def _send(self, response: CannedResponse) -> None:
+        headers = {"Content-Type": response.content_type}
+        for name, value in response.headers.items():
+            for existing in [k for k in headers if k.lower() == name.lower()]:
+                del headers[existing]
+            if name.lower() != "content-length":
+                headers[name] = value
+        no_body = self.command == "HEAD" or response.status in (204, 304)
+        if response.status in (204, 304):
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        self.send_response(response.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if response.status not in (204, 304):
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if not no_body:
+            self.wfile.write(response.body)
+        self.wfile.flush()
+
+
+class FakeSlack:
+    """A fake Slack (webhook or Web API) server on 127.0.0.1.
+
+    Each request consumes the next queued response; with the queue empty it
+    gets the default answer: ``200 ok`` (text/plain) like an incoming webhook,
+    or with ``api_mode=True`` a Web API success,
+    ``{"ok": true, "channel": ..., "ts": "1700000000.000100"}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        api_mode: bool = False,
+        port: int = 0,
+    ) -> None:
+        self.ssl_context = ssl_context
+        self.api_mode = api_mode
+        self._requested_port = port
+        self._cond = threading.Condition()
+        self._requests: list[RecordedRequest] = []
+        self._queue: deque[CannedResponse] = deque()
+        self._ts_micros = _TS_START_MICROS
+        self._stop_event = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        """Bind a port and start serving in a daemon thread."""
+        with self._cond:
+            if self._started:
+                raise RuntimeError("FakeSlack can only be started once; create a new one")
+            self._started = True
+        server = _Server(self, self._requested_port)
+        if self.ssl_context is not None:
+            # The handshake then happens in the connection's own thread, so a
+            # client failing TLS never blocks the accept loop.
+            server.socket = self.ssl_context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeSlack-{server.server_address[1]}",
+            daemon=True,
+        )
+        self._server = server
+        self._thread = thread
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop open connections.  Bounded; safe to repeat."""
+        with self._cond:
+            if self._stop_event.is_set():
+                return
+            self._stop_event.set()  # wakes slow answers
+            self._cond.notify_all()
+            server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        if thread.is_alive():
+            server.shutdown()  # returns within one poll interval
+        server.server_close()
+        with self._cond:
+            connections = list(self._connections)
+        for conn in connections:
+            self._hang_up(conn)
+        thread.join(timeout=_STOP_JOIN_TIMEOUT)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_event.is_set()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return _HOST
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321``."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    # -- recorded requests -------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the requests received so far, oldest first."""
+        with self._cond:
+            return list(self._requests)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until at least ``count`` requests arrived; return the snapshot.
+
+        Raises AssertionError if they have not all arrived within ``timeout``.
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._requests) >= count, timeout=timeout)
+            received = list(self._requests)
+        if len(received) >= count:
+            return received
+        summary = "; ".join(r.summary() for r in received[:10]) or "nothing"
+        if len(received) > 10:
+            summary += f"; ... and {len(received) - 10} more"
+        raise AssertionError(
+            f"FakeSlack: expected at least {count} request(s) within {timeout}s, "
+            f"but {len(received)} arrived: {summary}"
+        )
+
+    def reset(self) -> None:
+        """Forget recorded requests and drop queued responses."""
+        with self._cond:
+            self._requests.clear()
+            self._queue.clear()
+
+    # -- canned responses --------------------------------------------------
+
+    @property
+    def pending_responses(self) -> int:
+        """How many queued responses have not been consumed yet."""
+        with self._cond:
+            return len(self._queue)
+
+    def queue_response(
+        self,
+        status: int = 200,
+        body: str | bytes = "ok",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        content_type: str = "text/plain",
+        times: int = 1,
+    ) -> None:
+        """Queue a canned response for the next request(s).
+
+        ``headers`` may override Content-Type; Content-Length is always computed.
+        """
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        response = CannedResponse(
+            status=status,
+            body=body.encode("utf-8") if isinstance(body, str) else bytes(body),
+            headers=dict(headers or {}),
+            delay=delay,
+            content_type=content_type,
+        )
+        with self._cond:
+            self._queue.extend([response] * times)
+
+    def respond_ok(self, times: int = 1) -> None:
+        """Webhook success: 200, ``ok``."""
+        self.queue_response(200, "ok", times=times)
+
+    def respond_error(self, status: int, error: str, times: int = 1) -> None:
+        """Webhook-style error, e.g. ``400 invalid_payload``, ``404 channel_not_found``,
+        ``403 action_prohibited``, ``410 channel_is_archived`` (bare text body)."""
+        self.queue_response(status, error, times=times)
+
+    def respond_api_error(self, error: str, status: int = 200, times: int = 1) -> None:
+        """Web API error: ``{"ok": false, "error": error}`` (HTTP 200 by default)."""
+        self.queue_response(
+            status,
+            json.dumps({"ok": False, "error": error}),
+            content_type="application/json",
+            times=times,
+        )
+
+    def respond_rate_limited(self, retry_after: int | None = 1, times: int = 1) -> None:
+        """429 ``rate_limited`` with ``Retry-After`` (omitted when None)."""
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        self.queue_response(429, "rate_limited", headers=headers, times=times)
+
+    def respond_server_error(
+        self, status: int = 500, body: str = "rollup_error", times: int = 1
+    ) -> None:
+        """A 5xx answer."""
+        self.queue_response(status, body, times=times)
+
+    def respond_slow(
+        self, seconds: float, status: int = 200, body: str = "ok", times: int = 1
+    ) -> None:
+        """Answer after ``seconds`` (cut short, with a hang-up, by stop())."""
+        self.queue_response(status, body, delay=seconds, times=times)
+
+    # -- used by the handler -----------------------------------------------
+
+    def _record_and_pick_response(self, request: RecordedRequest) -> CannedResponse:
+        with self._cond:
+            self._requests.append(request)
+            self._cond.notify_all()
+            if self._queue:
+                return self._queue.popleft()
+            if not self.api_mode:
+                return CannedResponse()
+            ts = f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
+            self._ts_micros += _TS_STEP_MICROS
+        payload = {"ok": True, "channel": _channel_of(request), "ts": ts}
+        return CannedResponse(body=json.dumps(payload).encode(), content_type="application/json")
+
+    def _register_connection(self, conn: socket.socket) -> None:
+        with self._cond:
+            self._connections.add(conn)
+            stopping = self.stopping
+        if stopping:
+            self._hang_up(conn)
+
+    def _unregister_connection(self, conn: socket.socket) -> None:
+        with self._cond:
+            self._connections.discard(conn)
+
+    @staticmethod
+    def _hang_up(conn: socket.socket) -> None:
+        # socket.socket.shutdown is the plain socket's method, so for a TLS
+        # socket this shuts the TCP connection down without touching the SSL
+        # object another thread may be using.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(conn, socket.SHUT_RDWR)
+
+
+def _channel_of(request: RecordedRequest) -> str | None:
+    """The ``channel`` a Web API call was made for (JSON or form body)."""
+    content_type = request.headers.get("content-type", "").lower()
+    if "application/x-www-form-urlencoded" in content_type:
+        values = parse_qs(request.body.decode("utf-8", errors="replace")).get("channel")
+        return values[0] if values else None
+    try:
+        data = request.json()
+    except ValueError:
+        return None
+    channel = data.get("channel") if isinstance(data, dict) else None
+    return channel if isinstance(channel, str) else None

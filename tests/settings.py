@@ -1,0 +1,106 @@
+"""Settings for the test suite: a host shaped like SentryHub (the ``alerts`` app).
+
+Environment:
+- ``DSR_DATABASE=postgres`` runs against PostgreSQL on 127.0.0.1:5432 (default: SQLite);
+  ``DSR_DB_NAME`` names the database (each tox env uses its own).
+- ``CELERY_BROKER_URL`` (default: Redis on 127.0.0.1:6379) for the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "tests-only-not-a-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "django_slack_rules",
+    "tests.alerts",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+_db_name = os.environ.get("DSR_DB_NAME", "dsr")
+if os.environ.get("DSR_DATABASE", "sqlite") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _db_name,
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "TEST": {"NAME": os.environ.get("DSR_TEST_DB_NAME", f"test_{_db_name}")},
+        }
+    }
+else:
+    # A file, not :memory:, so the Celery worker of the end-to-end tests sees the same data.
+    _sqlite_test = os.environ.get(
+        "DSR_TEST_DB_NAME", os.path.join(tempfile.gettempdir(), f"test_{_db_name}_{os.getpid()}.sqlite3")
+    )
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(tempfile.gettempdir(), f"{_db_name}.sqlite3"),
+            "TEST": {"NAME": _sqlite_test},
+        }
+    }
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DSR_TEST_QUEUE", "alerts")
+
+SLACK_INTERNAL_ENDPOINT = os.environ.get("SLACK_INTERNAL_ENDPOINT", "http://127.0.0.1:9/slack-proxy/")
+SLACK_RULES = {
+    "SIGNAL": "tests.alerts.signals.alert_processed",
+    "ALERT_MODEL": "alerts.AlertGroup",
+    "BACKEND": "django_slack_rules.backends.InternalProxyBackend",
+    "QUEUE": os.environ.get("DSR_TEST_QUEUE") or None,
+    "RETRY_BACKOFF_BASE": 0.2,
+    "RETRY_BACKOFF_MAX": 2.0,
+    "CONNECT_TIMEOUT": 1.0,
+    "READ_TIMEOUT": 2.0,
+}
+
+STATIC_URL = "/static/"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_slack_rules": {"handlers": ["console"], "level": "INFO"}},
+}
