@@ -72,7 +72,8 @@ if os.environ.get("DSR_DATABASE", "sqlite") == "postgres":
 else:
     # A file, not :memory:, so the Celery worker of the end-to-end tests sees the same data.
     _sqlite_test = os.environ.get(
-        "DSR_TEST_DB_NAME", os.path.join(tempfile.gettempdir(), f"test_{_db_name}_{os.getpid()}.sqlite3")
+        "DSR_TEST_DB_NAME",
+        os.path.join(tempfile.gettempdir(), f"test_{_db_name}_{os.getpid()}.sqlite3"),
     )
     DATABASES = {
         "default": {
@@ -85,7 +86,9 @@ else:
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DSR_TEST_QUEUE", "alerts")
 
-SLACK_INTERNAL_ENDPOINT = os.environ.get("SLACK_INTERNAL_ENDPOINT", "http://127.0.0.1:9/slack-proxy/")
+SLACK_INTERNAL_ENDPOINT = os.environ.get(
+    "SLACK_INTERNAL_ENDPOINT", "http://127.0.0.1:9/slack-proxy/"
+)
 SLACK_RULES = {
     "SIGNAL": "tests.alerts.signals.alert_processed",
     "ALERT_MODEL": "alerts.AlertGroup",

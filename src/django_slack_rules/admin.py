@@ -14,7 +14,14 @@ from .models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegra
 
 @admin.register(SlackIntegrationRule)
 class SlackIntegrationRuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active", "priority", "slack_channel", "match_criteria", "updated_at")
+    list_display = (
+        "name",
+        "is_active",
+        "priority",
+        "slack_channel",
+        "match_criteria",
+        "updated_at",
+    )
     list_filter = ("is_active", "slack_channel")
     list_editable = ("is_active", "priority")
     search_fields = ("name", "description", "slack_channel", "message_template")
@@ -23,7 +30,10 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "description", "is_active", "priority")}),
         (_("Matching"), {"fields": ("match_criteria",)}),
-        (_("Slack"), {"fields": ("slack_channel", "message_template", "resolved_message_template")}),
+        (
+            _("Slack"),
+            {"fields": ("slack_channel", "message_template", "resolved_message_template")},
+        ),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
 
@@ -31,7 +41,9 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
     def activate(self, request: HttpRequest, queryset: QuerySet[SlackIntegrationRule]) -> None:
         count = queryset.update(is_active=True)
         self.message_user(
-            request, ngettext("%d rule activated.", "%d rules activated.", count) % count, messages.SUCCESS
+            request,
+            ngettext("%d rule activated.", "%d rules activated.", count) % count,
+            messages.SUCCESS,
         )
 
     @admin.action(description=_("Deactivate selected rules"), permissions=["change"])

@@ -24,14 +24,13 @@ W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 
-from .conf import DEFAULTS, SLACK_MAX_MESSAGE_LENGTH, slack_rules_settings
+from .conf import DEFAULTS, SLACK_MAX_MESSAGE_LENGTH, parse_endpoint, slack_rules_settings
 
 ID = "django_slack_rules.{}"
 
@@ -94,7 +93,7 @@ def _check_signal() -> list[checks.CheckMessage]:
             _error(
                 "E001",
                 f'SLACK_RULES["SIGNAL"] = {value!r} is a {type(signal).__name__}, not a Signal.',
-                "Name a django.dispatch.Signal instance, e.g. \"alerts.signals.alert_processed\".",
+                'Name a django.dispatch.Signal instance, e.g. "alerts.signals.alert_processed".',
             )
         ]
     if not slack_rules_settings.ALERT_MODEL:
@@ -131,7 +130,8 @@ def _check_adapter() -> list[checks.CheckMessage]:
         return [
             _error(
                 "E003",
-                problem or f'SLACK_RULES["ADAPTER"] = {slack_rules_settings.ADAPTER!r} is not a class.',
+                problem
+                or f'SLACK_RULES["ADAPTER"] = {slack_rules_settings.ADAPTER!r} is not a class.',
                 'Name an adapter class, e.g. "django_slack_rules.adapters.AlertGroupAdapter" or '
                 "your subclass of it.",
             )
@@ -158,7 +158,7 @@ def _check_backend() -> list[checks.CheckMessage]:
         messages.append(
             _error(
                 "W001",
-                f"SLACK_RULES[\"BACKEND\"] is {backend.__name__} while DEBUG is off: "
+                f'SLACK_RULES["BACKEND"] is {backend.__name__} while DEBUG is off: '
                 "no message will reach Slack.",
                 'Use "django_slack_rules.backends.InternalProxyBackend" in production.',
             )
@@ -179,12 +179,13 @@ def _check_endpoint() -> list[checks.CheckMessage]:
     endpoint = slack_rules_settings.ENDPOINT
     if not endpoint:
         return []
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = parse_endpoint(endpoint)
+    except ImproperlyConfigured as exc:
         return [
             _error(
                 "E005",
-                "SLACK_INTERNAL_ENDPOINT is not an http(s) URL.",
+                str(exc),
                 "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/.",
             )
         ]

@@ -7,8 +7,10 @@ is cleared in place when a test changes either setting (``setting_changed``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -54,6 +56,21 @@ SLACK_MAX_MESSAGE_LENGTH = 40_000
 ENDPOINT_SETTING = "SLACK_INTERNAL_ENDPOINT"
 
 
+def parse_endpoint(url: str) -> SplitResult:
+    """Split an http(s) endpoint URL; raise a configuration error naming the fix."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SlackRulesConfigurationError(
+            f"{ENDPOINT_SETTING} is not an http(s) URL. Set it to the internal proxy "
+            "location, e.g. http://10.0.0.5/slack-proxy/."
+        )
+    return parts
+
+
 class SlackRulesSettings:
     """One property per setting; reads Django's settings on every access."""
 
@@ -85,7 +102,7 @@ class SlackRulesSettings:
 
     # -- derived ------------------------------------------------------------
     @property
-    def ENDPOINT(self) -> str:  # noqa: N802 - reads like the other settings
+    def ENDPOINT(self) -> str:
         """``settings.SLACK_INTERNAL_ENDPOINT``, else the environment variable."""
         value = getattr(settings, ENDPOINT_SETTING, None)
         if value is None:
@@ -147,4 +164,6 @@ def _reload_settings(*, setting: str, **kwargs: Any) -> None:
         if setting == "SLACK_RULES":
             from .handlers import connect_signal
 
-            connect_signal()
+            # A bad path is reported by the system checks; the receiver stays disconnected.
+            with contextlib.suppress(SlackRulesConfigurationError):
+                connect_signal()

@@ -10,8 +10,10 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.dispatch import Signal
 
 from .conf import slack_rules_settings
+from .exceptions import SlackRulesConfigurationError
 from .models import STATUS_FIRING, STATUS_RESOLVED
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,10 @@ def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None =
         return None
     if not rule.sends_on(status):
         logger.debug(
-            "Rule %r has no %s template; nothing sent for fingerprint=%s", rule.name, status, fingerprint
+            "Rule %r has no %s template; nothing sent for fingerprint=%s",
+            rule.name,
+            status,
+            fingerprint,
         )
         return None
 
@@ -101,10 +106,16 @@ def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None =
 
 def connect_signal() -> Any:
     """Connect the receiver to SLACK_RULES["SIGNAL"] (and only to it); return the signal."""
-    signal = slack_rules_settings.import_setting("SIGNAL")
     previous = _connected["signal"]
-    if previous is not None and previous is not signal:
+    if previous is not None:
         previous.disconnect(dispatch_uid=DISPATCH_UID)
+        _connected["signal"] = None
+    signal = slack_rules_settings.import_setting("SIGNAL")
+    if signal is not None and not isinstance(signal, Signal):
+        raise SlackRulesConfigurationError(
+            f'SLACK_RULES["SIGNAL"] = {slack_rules_settings.SIGNAL!r} is not a Signal. '
+            'Name a django.dispatch.Signal instance, e.g. "alerts.signals.alert_processed".'
+        )
     if signal is not None:
         signal.connect(alert_processed_receiver, dispatch_uid=DISPATCH_UID, weak=False)
     _connected["signal"] = signal

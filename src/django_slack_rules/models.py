@@ -127,7 +127,9 @@ class SlackIntegrationRule(models.Model):
     message_template = models.TextField(
         _("message template"),
         validators=[validate_template],
-        help_text=_("Django template for firing alerts, e.g. ':fire: *{{ alertname }}* {{ summary }}'."),
+        help_text=_(
+            "Django template for firing alerts, e.g. ':fire: *{{ alertname }}* {{ summary }}'."
+        ),
     )
     resolved_message_template = models.TextField(
         _("resolved message template"),
@@ -144,7 +146,9 @@ class SlackIntegrationRule(models.Model):
         ordering = ["-priority", "name"]
         verbose_name = _("Slack integration rule")
         verbose_name_plural = _("Slack integration rules")
-        indexes = [models.Index(fields=["is_active", "-priority", "name"], name="dsr_rule_rank_idx")]
+        indexes = [
+            models.Index(fields=["is_active", "-priority", "name"], name="dsr_rule_rank_idx")
+        ]
 
     def __str__(self) -> str:
         return self.name

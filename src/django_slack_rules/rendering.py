@@ -17,8 +17,16 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.template import Context, Engine, Library, Template, TemplateSyntaxError
-from django.template import defaultfilters, defaulttags, loader_tags
+from django.template import (
+    Context,
+    Engine,
+    Library,
+    Template,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+    loader_tags,
+)
 
 from .conf import SLACK_MAX_MESSAGE_LENGTH
 

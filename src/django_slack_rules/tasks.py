@@ -65,7 +65,9 @@ def backoff_delay(attempt: int) -> float:
 def _max_delay(task: Any) -> float:
     options = getattr(task.app.conf, "broker_transport_options", None) or {}
     visibility = float(options.get("visibility_timeout") or DEFAULT_VISIBILITY_TIMEOUT)
-    return max(1.0, min(float(slack_rules_settings.RETRY_BACKOFF_MAX), visibility * VISIBILITY_SAFETY))
+    return max(
+        1.0, min(float(slack_rules_settings.RETRY_BACKOFF_MAX), visibility * VISIBILITY_SAFETY)
+    )
 
 
 def _lease_seconds() -> float:
@@ -107,7 +109,9 @@ def process_slack_for_alert_group(
     try:
         rule = SlackIntegrationRule.objects.get(pk=rule_id)
     except SlackIntegrationRule.DoesNotExist:
-        logger.warning("Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_group_id)
+        logger.warning(
+            "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_group_id
+        )
         return "no-rule"
     adapter = get_adapter()
     try:
@@ -128,7 +132,10 @@ def process_slack_for_alert_group(
         template = rule.template_for(status)
         if not template.strip():
             logger.info(
-                "Rule %r has no %s template; nothing sent (fingerprint=%s)", rule.name, status, fingerprint
+                "Rule %r has no %s template; nothing sent (fingerprint=%s)",
+                rule.name,
+                status,
+                fingerprint,
             )
             return "no-template"
         instance = adapter.load_occurrence(alert, occurrence)
@@ -190,7 +197,9 @@ def claim(delivery: SlackDelivery) -> bool:
             Q(state=DeliveryState.PENDING)
             | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
         )
-        .update(state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
+        .update(
+            state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        )
     )
     if claimed:
         delivery.refresh_from_db(fields=["state", "attempts", "claimed_at"])
@@ -216,7 +225,9 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
             *log_args,
             paused,
         )
-        raise task.retry(countdown=min(paused + random.uniform(0, 1), _max_delay(task)), max_retries=None)
+        raise task.retry(
+            countdown=min(paused + random.uniform(0, 1), _max_delay(task)), max_retries=None
+        )
 
     if not claim(delivery):
         delivery.refresh_from_db(fields=["state"])
@@ -228,7 +239,9 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
         return str(delivery.state)
 
     try:
-        result = SlackService().send_notification(delivery.channel, delivery.text, delivery=delivery)
+        result = SlackService().send_notification(
+            delivery.channel, delivery.text, delivery=delivery
+        )
     except SlackSendCancelled as exc:
         _update(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
         logger.info("Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args)
@@ -237,7 +250,7 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
         return _handle_failure(task, delivery, exc)
     except ImproperlyConfigured as exc:
         _update(delivery, state=DeliveryState.FAILED, last_error=str(exc))
-        logger.error(  # noqa: G200
+        logger.error(
             "Rule %r, alert %s (fingerprint=%s) to %s: not sent, the package is misconfigured: %s",
             *log_args,
             exc,

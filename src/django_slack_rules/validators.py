@@ -65,7 +65,7 @@ def validate_match_criteria(value: Any) -> None:
         elif not isinstance(item, str):
             errors.append(
                 ValidationError(
-                    'Label %(key)r: the value must be a string, got %(kind)s (%(item)s). '
+                    "Label %(key)r: the value must be a string, got %(kind)s (%(item)s). "
                     'Quote it: {"%(key)s": "%(item)s"}.',
                     code="criteria_value_not_string",
                     params={"key": key, "kind": describe_type(item), "item": item},

@@ -112,7 +112,9 @@ def classify_response(
     if 200 <= status_code < 300:
         if data:
             if data.get("ok") is True:
-                return SlackResult(channel, status_code, text, ts=str(data.get("ts") or ""), data=data)
+                return SlackResult(
+                    channel, status_code, text, ts=str(data.get("ts") or ""), data=data
+                )
             error = slack_error or "unknown_error"
             error_class = (
                 SlackRetryableError if error in RETRYABLE_SLACK_ERRORS else SlackPermanentError

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..conf import slack_rules_settings
+from ..conf import parse_endpoint, slack_rules_settings
 from ..exceptions import SlackRetryableError, SlackRulesConfigurationError
 from .base import BaseBackend, SlackResult, classify_response
 
@@ -49,12 +48,7 @@ class InternalProxyBackend(BaseBackend):
                 "Set it in settings or the environment (e.g. http://10.0.0.5/slack-proxy/), or "
                 'choose another SLACK_RULES["BACKEND"].'
             )
-        parts = urlsplit(self.endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SlackRulesConfigurationError(
-                "SLACK_INTERNAL_ENDPOINT is not an http(s) URL. "
-                "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
-            )
+        parts = parse_endpoint(self.endpoint)
         # For messages and logs: the proxy's address, never the full URL.
         self.target = parts.netloc.rpartition("@")[2]
         self.timeout = (

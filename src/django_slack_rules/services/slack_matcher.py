@@ -56,7 +56,9 @@ def normalize_labels(labels: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (labels or {}).items() if v is not None}
 
 
-def reference_match(rules: Iterable[CompiledRule], labels: Mapping[str, str]) -> CompiledRule | None:
+def reference_match(
+    rules: Iterable[CompiledRule], labels: Mapping[str, str]
+) -> CompiledRule | None:
     """The definition of matching, written plainly: check every rule."""
     matching = [r for r in rules if r.matches(labels)]
     return min(matching, key=lambda r: r.sort_key, default=None)
@@ -183,7 +185,9 @@ class SlackRuleMatcherService:
                     )
                 )
                 _cache.index, _cache.key = index, key
-                logger.debug("Rebuilt the rule index: %d active rules (version %s)", index.size, version)
+                logger.debug(
+                    "Rebuilt the rule index: %d active rules (version %s)", index.size, version
+                )
             return _cache.index
 
 

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from django_slack_rules.backends import locmem
+from tests.fake_slack import FakeSlack
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A fake Slack on 127.0.0.1 that records what it receives and answers on cue."""
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture
+def slack_endpoint(settings, fake_slack: FakeSlack) -> FakeSlack:
+    """Point SLACK_INTERNAL_ENDPOINT at the fake Slack (as the proxy would be)."""
+    settings.SLACK_INTERNAL_ENDPOINT = f"{fake_slack.url}/slack-proxy/"
+    return fake_slack
+
+
+@pytest.fixture
+def slack_rules(settings):
+    """Change SLACK_RULES keys for one test: ``slack_rules(BACKEND=...)``."""
+
+    def update(**changes):
+        settings.SLACK_RULES = {**settings.SLACK_RULES, **changes}
+        return settings.SLACK_RULES
+
+    return update
+
+
+@pytest.fixture
+def outbox(slack_rules) -> Iterator[list]:
+    """Use the locmem backend and return its outbox."""
+    slack_rules(BACKEND="django_slack_rules.backends.LocmemBackend")
+    locmem.outbox.clear()
+    yield locmem.outbox
+    locmem.outbox.clear()

@@ -1,0 +1,133 @@
+"""System checks: each misconfiguration is reported with its id and a hint."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_slack_rules.checks import check_settings
+
+
+def ids():
+    return [m.id for m in check_settings()]
+
+
+@pytest.fixture
+def rules(settings):
+    def set_rules(**changes):
+        settings.SLACK_RULES = {**settings.SLACK_RULES, **changes}
+
+    return set_rules
+
+
+def test_the_test_settings_are_clean():
+    assert check_settings() == []
+
+
+def test_signal_that_does_not_import(rules):
+    rules(SIGNAL="tests.alerts.signals.nope")
+    [message] = check_settings()
+    assert message.id == "django_slack_rules.E001"
+    assert "tests.alerts.signals.nope" in message.msg
+    assert "alerts.signals.alert_processed" in message.hint
+
+
+def test_signal_that_is_not_a_signal(rules):
+    rules(SIGNAL="tests.alerts.models.AlertGroup")
+    assert ids() == ["django_slack_rules.E001"]
+
+
+def test_unknown_model(rules):
+    rules(ALERT_MODEL="alerts.Nope")
+    assert ids() == ["django_slack_rules.E002"]
+    rules(ALERT_MODEL="not-a-model-path")
+    assert ids() == ["django_slack_rules.E002"]
+
+
+def test_signal_without_model(rules):
+    rules(ALERT_MODEL=None)
+    assert ids() == ["django_slack_rules.E009"]
+
+
+def test_bad_adapter_and_backend(rules):
+    rules(ADAPTER="tests.nowhere.Adapter", BACKEND="django_slack_rules.backends.nope")
+    assert ids() == ["django_slack_rules.E003", "django_slack_rules.E004"]
+    rules(ADAPTER="django_slack_rules.adapters.AlertGroupAdapter", BACKEND="django.conf.settings")
+    assert ids() == ["django_slack_rules.E004"]
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://proxy/slack", "proxy/slack", "http://"])
+def test_endpoint_not_http(settings, endpoint):
+    settings.SLACK_INTERNAL_ENDPOINT = endpoint
+    assert ids() == ["django_slack_rules.E005"]
+
+
+def test_endpoint_missing_with_proxy_backend(settings, monkeypatch):
+    monkeypatch.delenv("SLACK_INTERNAL_ENDPOINT", raising=False)
+    del settings.SLACK_INTERNAL_ENDPOINT
+    assert ids() == ["django_slack_rules.E006"]
+
+
+def test_endpoint_read_from_the_environment(settings, monkeypatch):
+    del settings.SLACK_INTERNAL_ENDPOINT
+    monkeypatch.setenv("SLACK_INTERNAL_ENDPOINT", "http://10.0.0.5/slack-proxy/")
+    assert ids() == []
+    monkeypatch.setenv("SLACK_INTERNAL_ENDPOINT", "not a url")
+    assert ids() == ["django_slack_rules.E005"]
+
+
+def test_endpoint_pointing_at_slack_itself(settings):
+    settings.SLACK_INTERNAL_ENDPOINT = "https://hooks.slack.com/services/XXX"
+    assert ids() == ["django_slack_rules.W003"]
+
+
+def test_slack_rules_not_a_dict(settings):
+    settings.SLACK_RULES = ["SIGNAL"]
+    assert ids() == ["django_slack_rules.E007"]
+
+
+def test_unknown_key(rules):
+    rules(CHANNEL="#x")
+    [message] = check_settings()
+    assert message.id == "django_slack_rules.W002"
+    assert "CHANNEL" in message.msg
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("MESSAGE_MAX_LENGTH", 50_000),
+        ("MESSAGE_MAX_LENGTH", "4000"),
+        ("MAX_ATTEMPTS", 0),
+        ("READ_TIMEOUT", -1),
+        ("RETRY_BACKOFF_MAX", True),
+    ],
+)
+def test_numbers_out_of_range(rules, key, value):
+    rules(**{key: value})
+    [message] = check_settings()
+    assert message.id == "django_slack_rules.E008"
+    assert key in message.msg
+
+
+def test_default_channel(rules):
+    rules(DEFAULT_CHANNEL="alerts")
+    assert ids() == ["django_slack_rules.E010"]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    ["django_slack_rules.backends.LocmemBackend", "django_slack_rules.backends.ConsoleBackend"],
+)
+def test_test_backends_while_debug_is_off(rules, settings, backend):
+    rules(BACKEND=backend)
+    assert ids() == ["django_slack_rules.W001"]
+    settings.DEBUG = True
+    assert ids() == []
+
+
+def test_manage_py_check_fails_on_errors(rules):
+    rules(SIGNAL="tests.alerts.signals.nope")
+    with pytest.raises(SystemCheckError, match=r"django_slack_rules\.E001"):
+        call_command("check")

@@ -1,0 +1,97 @@
+"""Rule validation and the delivery record."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+
+from django_slack_rules.models import SlackDelivery, SlackIntegrationRule
+from tests.factories import RuleFactory
+
+
+def full_clean_errors(**fields):
+    rule = SlackIntegrationRule(**{"name": "r", "message_template": "x", **fields})
+    with pytest.raises(ValidationError) as info:
+        rule.full_clean()
+    return info.value.message_dict
+
+
+@pytest.mark.django_db
+class TestRuleValidation:
+    def test_a_good_rule_validates(self):
+        rule = SlackIntegrationRule(
+            name="ok",
+            match_criteria={"severity": "critical"},
+            slack_channel="#ops-alerts",
+            message_template="{{ alertname }}",
+            resolved_message_template="{{ alertname }} resolved",
+        )
+        rule.full_clean()
+
+    @pytest.mark.parametrize("channel", ["", "#ops", "#db_team-1", "C0123ABCDEF", "G01234567"])
+    def test_channels_accepted(self, channel):
+        SlackIntegrationRule(name="r", message_template="x", slack_channel=channel).full_clean()
+
+    @pytest.mark.parametrize(
+        "channel", ["ops", "#Ops", "# ops", "https://hooks.example/x", "c0123abcd"]
+    )
+    def test_channels_rejected(self, channel):
+        errors = full_clean_errors(slack_channel=channel)
+        assert "is not a Slack channel" in errors["slack_channel"][0]
+
+    def test_criteria_must_be_an_object(self):
+        errors = full_clean_errors(match_criteria=["severity"])
+        assert "must be a JSON object" in errors["match_criteria"][0]
+        assert "a list" in errors["match_criteria"][0]
+
+    def test_criteria_values_must_be_strings_and_the_message_names_the_key(self):
+        errors = full_clean_errors(match_criteria={"code": 500, "team": "db"})
+        message = errors["match_criteria"][0]
+        assert "'code'" in message
+        assert "a number" in message
+        assert '"code": "500"' in message
+
+    def test_criteria_keys_must_be_non_empty(self):
+        errors = full_clean_errors(match_criteria={" ": "x"})
+        assert "non-empty label names" in errors["match_criteria"][0]
+
+    def test_templates_must_compile(self):
+        errors = full_clean_errors(
+            message_template="{% if x %}", resolved_message_template="{{ x|nosuchfilter }}"
+        )
+        assert "does not compile" in errors["message_template"][0]
+        assert "nosuchfilter" in errors["resolved_message_template"][0]
+
+    def test_name_is_unique(self):
+        RuleFactory(name="same")
+        with pytest.raises(IntegrityError):
+            SlackIntegrationRule.objects.create(name="same", message_template="x")
+
+
+class TestChannelResolution:
+    def test_rule_channel_wins(self):
+        assert SlackIntegrationRule(slack_channel="#a").resolve_channel({"channel": "b"}) == "#a"
+
+    def test_alert_channel_label_then_default(self, settings):
+        rule = SlackIntegrationRule(slack_channel="")
+        assert rule.resolve_channel({"channel": "db-alerts"}) == "#db-alerts"
+        assert rule.resolve_channel({"channel": "C0123ABCDEF"}) == "C0123ABCDEF"
+        settings.SLACK_RULES = {**settings.SLACK_RULES, "DEFAULT_CHANNEL": "#fallback"}
+        assert rule.resolve_channel({}) == "#fallback"
+
+
+def test_rules_are_ordered_by_priority_then_name(db):
+    RuleFactory(name="b", priority=1)
+    RuleFactory(name="a", priority=1)
+    RuleFactory(name="z", priority=5)
+    assert [r.name for r in SlackIntegrationRule.objects.all()] == ["z", "a", "b"]
+
+
+def test_idempotency_key_is_unique_and_bounded(db):
+    key = SlackDelivery.make_key(1, 2, "firing", "3")
+    assert key == "rule:1|alert:2|firing|occ:3"
+    assert len(SlackDelivery.make_key(1, 2, "firing", "x" * 500)) <= 255
+    SlackDelivery.objects.create(idempotency_key=key, alert_id="2", alert_status="firing")
+    with pytest.raises(IntegrityError):
+        SlackDelivery.objects.create(idempotency_key=key, alert_id="2", alert_status="firing")

@@ -1,0 +1,199 @@
+"""SlackService and the backends, against a fake Slack over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import socket
+
+import pytest
+
+from django_slack_rules.backends import ConsoleBackend, InternalProxyBackend, LocmemBackend
+from django_slack_rules.exceptions import (
+    SlackDeliveryError,
+    SlackPermanentError,
+    SlackRateLimitedError,
+    SlackRetryableError,
+    SlackRulesConfigurationError,
+    SlackRulesError,
+    SlackSendCancelled,
+)
+from django_slack_rules.rendering import TRUNCATION_MARKER
+from django_slack_rules.services.slack_service import SlackService
+from django_slack_rules.signals import post_send, pre_send
+from tests.fake_slack import FakeSlack
+
+
+def send(channel="#ops", text="hello"):
+    return SlackService().send_notification(channel, text)
+
+
+class TestInternalProxyBackend:
+    def test_posts_json_with_the_channel_in_body_and_header(self, slack_endpoint):
+        result = send("#ops", "disk *full*")
+        [request] = slack_endpoint.wait_for_requests(1)
+        assert request.method == "POST"
+        assert request.path == "/slack-proxy/"
+        assert request.json() == {"channel": "#ops", "text": "disk *full*"}
+        assert request.headers["x-slack-channel"] == "#ops"
+        assert request.headers["content-type"] == "application/json"
+        assert result.status_code == 200
+        assert result.response_text == "ok"
+
+    def test_web_api_answer_is_understood(self, settings):
+        with FakeSlack(api_mode=True) as slack:
+            settings.SLACK_INTERNAL_ENDPOINT = f"{slack.url}/api/chat.postMessage"
+            result = send("C0123ABCDEF")
+            assert result.ts.startswith("17")
+            slack.respond_api_error("channel_not_found")
+            with pytest.raises(SlackPermanentError) as info:
+                send("C0123ABCDEF")
+            assert info.value.error == "channel_not_found"
+            assert info.value.status_code == 200
+            slack.respond_api_error("internal_error")
+            with pytest.raises(SlackRetryableError):
+                send("C0123ABCDEF")
+
+    @pytest.mark.parametrize(
+        ("status", "error"),
+        [
+            (400, "invalid_payload"),
+            (403, "action_prohibited"),
+            (404, "channel_not_found"),
+            (410, "channel_is_archived"),
+        ],
+    )
+    def test_slack_4xx_is_permanent_and_carries_slacks_error(self, slack_endpoint, status, error):
+        slack_endpoint.respond_error(status, error)
+        with pytest.raises(SlackPermanentError) as info:
+            send("#ops")
+        exc = info.value
+        assert (exc.status_code, exc.error, exc.channel) == (status, error, "#ops")
+        assert not exc.retryable
+        assert error in str(exc)
+
+    def test_429_is_retryable_with_retry_after(self, slack_endpoint):
+        slack_endpoint.respond_rate_limited(retry_after=7)
+        with pytest.raises(SlackRateLimitedError) as info:
+            send()
+        assert info.value.retry_after == 7
+        assert info.value.retryable
+
+    def test_429_without_retry_after_like_nginx(self, slack_endpoint):
+        slack_endpoint.queue_response(
+            status=429, body="<html>429 Too Many Requests</html>", content_type="text/html"
+        )
+        with pytest.raises(SlackRateLimitedError) as info:
+            send()
+        assert info.value.retry_after is None
+
+    @pytest.mark.parametrize("status", [500, 502, 503, 504])
+    def test_5xx_is_retryable(self, slack_endpoint, status):
+        slack_endpoint.respond_server_error(status=status)
+        with pytest.raises(SlackRetryableError) as info:
+            send()
+        assert info.value.status_code == status
+
+    def test_slow_answer_times_out_as_retryable(self, slack_endpoint, slack_rules):
+        slack_rules(READ_TIMEOUT=0.3)
+        slack_endpoint.respond_slow(3)
+        with pytest.raises(SlackRetryableError, match="Timed out") as info:
+            send()
+        assert info.value.error == "timeout"
+
+    def test_unreachable_endpoint_is_retryable_and_says_so(self, settings):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        settings.SLACK_INTERNAL_ENDPOINT = f"http://127.0.0.1:{port}/slack-proxy/secret-path"
+        with pytest.raises(SlackRetryableError) as info:
+            send()
+        message = str(info.value)
+        assert "Could not connect" in message
+        assert f"127.0.0.1:{port}" in message
+        assert "secret-path" not in message
+
+    @pytest.mark.parametrize("endpoint", ["http://[::1/", "http://host:port/", "/slack-proxy/"])
+    def test_a_malformed_endpoint_is_a_configuration_error(self, settings, endpoint):
+        settings.SLACK_INTERNAL_ENDPOINT = endpoint
+        with pytest.raises(SlackRulesConfigurationError, match="not an http"):
+            InternalProxyBackend()
+
+    def test_unexpected_body_at_200_is_permanent(self, slack_endpoint):
+        slack_endpoint.queue_response(status=200, body="no_text")
+        with pytest.raises(SlackPermanentError) as info:
+            send()
+        assert info.value.error == "no_text"
+
+    def test_missing_endpoint_is_a_configuration_error(self, settings, monkeypatch):
+        monkeypatch.delenv("SLACK_INTERNAL_ENDPOINT", raising=False)
+        settings.SLACK_INTERNAL_ENDPOINT = ""
+        with pytest.raises(
+            SlackRulesConfigurationError, match="SLACK_INTERNAL_ENDPOINT is not set"
+        ):
+            send()
+
+    def test_errors_are_in_one_tree_and_config_errors_outside_it(self):
+        assert issubclass(SlackRateLimitedError, SlackRetryableError)
+        assert issubclass(SlackPermanentError, SlackDeliveryError)
+        assert not issubclass(SlackRulesConfigurationError, SlackRulesError)
+
+
+class TestService:
+    def test_long_text_is_truncated_with_a_marker_not_rejected(self, slack_endpoint, slack_rules):
+        slack_rules(MESSAGE_MAX_LENGTH=500)
+        send(text="z" * 2000)
+        body = slack_endpoint.wait_for_requests(1)[0].json()
+        assert len(body["text"]) <= 500
+        assert body["text"].endswith(TRUNCATION_MARKER)
+
+    def test_backend_follows_override_settings(self, outbox, slack_rules):
+        send("#a", "one")
+        assert [(m.channel, m.text) for m in outbox] == [("#a", "one")]
+        stream = io.StringIO()
+        service = SlackService(backend=ConsoleBackend(stream=stream))
+        service.send_notification("#b", "two")
+        assert "Slack message to #b" in stream.getvalue()
+        assert "two" in stream.getvalue()
+        assert len(outbox) == 1
+
+    def test_bad_backend_setting_is_a_configuration_error(self, slack_rules):
+        slack_rules(BACKEND="django.conf.settings")
+        with pytest.raises(SlackRulesConfigurationError, match="not a backend class"):
+            send()
+
+    def test_pre_send_can_cancel_and_post_send_reports(self, outbox):
+        seen = []
+
+        def cancel(sender, channel, message, **kwargs):
+            if "skip" in message:
+                raise SlackSendCancelled("maintenance window")
+
+        def report(sender, channel, message, result, error, **kwargs):
+            seen.append((sender, channel, result is not None, error))
+
+        pre_send.connect(cancel)
+        post_send.connect(report)
+        try:
+            with pytest.raises(SlackSendCancelled):
+                send("#a", "please skip")
+            send("#a", "go")
+        finally:
+            pre_send.disconnect(cancel)
+            post_send.disconnect(report)
+        assert [m.text for m in outbox] == ["go"]
+        assert seen == [(LocmemBackend, "#a", True, None)]
+
+    def test_post_send_reports_failures(self, slack_endpoint):
+        errors = []
+
+        def report(sender, error, **kwargs):
+            errors.append(error)
+
+        post_send.connect(report)
+        try:
+            slack_endpoint.respond_error(404, "channel_not_found")
+            with pytest.raises(SlackPermanentError):
+                send()
+        finally:
+            post_send.disconnect(report)
+        assert [e.error for e in errors] == ["channel_not_found"]
