@@ -40,3 +40,15 @@ def outbox(slack_rules) -> Iterator[list]:
     locmem.outbox.clear()
     yield locmem.outbox
     locmem.outbox.clear()
+
+
+@pytest.fixture
+def eager():
+    """Run Celery tasks in-process (apply_async runs the task at once, retries included)."""
+    from tests.celery_app import app
+
+    old = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = False  # so eager retries run (errors still raise in .get())
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old

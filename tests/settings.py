@@ -58,11 +58,13 @@ TEMPLATES = [
 ]
 
 _db_name = os.environ.get("DSR_DB_NAME", "dsr")
+# The end-to-end tests start a Celery worker on the test database: they pass its name here.
+_worker_db = os.environ.get("DSR_WORKER_DB")
 if os.environ.get("DSR_DATABASE", "sqlite") == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": _db_name,
+            "NAME": _worker_db or _db_name,
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
@@ -78,7 +80,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.path.join(tempfile.gettempdir(), f"{_db_name}.sqlite3"),
+            "NAME": _worker_db or os.path.join(tempfile.gettempdir(), f"{_db_name}.sqlite3"),
             "TEST": {"NAME": _sqlite_test},
         }
     }

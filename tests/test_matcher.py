@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -115,3 +116,15 @@ class TestMatcherService:
         RuleFactory(name="all", priority=0, match_criteria={})
         RuleFactory(name="db", priority=5, match_criteria={"team": "db"})
         assert [r.name for r in SlackRuleMatcherService().explain({"team": "db"})] == ["db", "all"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_change_never_leaves_a_stale_index():
+    service = SlackRuleMatcherService()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        RuleFactory(name="temp", match_criteria={"team": "db"})
+        assert service.find_matching_rule({"team": "db"}).name == "temp"
+        raise RuntimeError("rolled back")
+    RuleFactory(name="other", match_criteria={"team": "web"})
+    assert service.find_matching_rule({"team": "db"}) is None
+    assert service.find_matching_rule({"team": "web"}).name == "other"

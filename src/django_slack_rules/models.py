@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, router, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,16 +24,17 @@ STATUS_RESOLVED = "resolved"
 
 
 class RuleSetVersion(models.Model):
-    """One row whose counter moves, in the same transaction, with every rule change.
+    """One row whose random version changes, in the same transaction, with every rule change.
 
     Each process keeps a compiled index of the active rules and rebuilds it only
-    when this counter has moved.
+    when the version has changed. A random value (not a counter) so that a
+    rolled-back change can never leave a version that a later change reuses.
     """
 
     SINGLETON_ID = 1
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID)
-    version = models.BigIntegerField(default=1)
+    version = models.UUIDField(default=uuid.uuid4)
 
     class Meta:
         verbose_name = _("rule set version")
@@ -42,8 +43,8 @@ class RuleSetVersion(models.Model):
         return f"rule set version {self.version}"
 
     @classmethod
-    def current(cls, using: str | None = None) -> int | None:
-        """The counter, or None when the row is missing (then nothing is cached)."""
+    def current(cls, using: str | None = None) -> uuid.UUID | None:
+        """The version, or None when the row is missing (then nothing is cached)."""
         return (
             cls.objects.using(using or "default")
             .filter(pk=cls.SINGLETON_ID)
@@ -55,13 +56,13 @@ class RuleSetVersion(models.Model):
     def bump(cls, using: str | None = None) -> None:
         using = using or router.db_for_write(cls)
         manager = cls.objects.using(using)
-        if manager.filter(pk=cls.SINGLETON_ID).update(version=F("version") + 1):
+        if manager.filter(pk=cls.SINGLETON_ID).update(version=uuid.uuid4()):
             return
         try:
             with transaction.atomic(using=using):
-                manager.create(pk=cls.SINGLETON_ID, version=1)
+                manager.create(pk=cls.SINGLETON_ID)
         except IntegrityError:
-            manager.filter(pk=cls.SINGLETON_ID).update(version=F("version") + 1)
+            manager.filter(pk=cls.SINGLETON_ID).update(version=uuid.uuid4())
 
 
 class SlackIntegrationRuleQuerySet(models.QuerySet):

@@ -58,16 +58,16 @@ def backoff_delay(attempt: int) -> float:
     """Exponential backoff with jitter: BASE * 2**(attempt-1), capped, then halved at random."""
     base = float(slack_rules_settings.RETRY_BACKOFF_BASE)
     cap = float(slack_rules_settings.RETRY_BACKOFF_MAX)
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    delay = min(cap, base * 2 ** min(max(0, attempt - 1), 64))
     return random.uniform(delay / 2, delay)
 
 
 def _max_delay(task: Any) -> float:
+    """The longest countdown: below the broker's visibility timeout, so an acks_late
+    message is not redelivered while it waits (a longer wait is taken in steps)."""
     options = getattr(task.app.conf, "broker_transport_options", None) or {}
     visibility = float(options.get("visibility_timeout") or DEFAULT_VISIBILITY_TIMEOUT)
-    return max(
-        1.0, min(float(slack_rules_settings.RETRY_BACKOFF_MAX), visibility * VISIBILITY_SAFETY)
-    )
+    return max(1.0, visibility * VISIBILITY_SAFETY)
 
 
 def _lease_seconds() -> float:
@@ -90,6 +90,9 @@ def _update(delivery: SlackDelivery, **fields: Any) -> None:
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
+    # Attempts are counted on the delivery record (SLACK_RULES["MAX_ATTEMPTS"]), and
+    # waiting out a rate-limited channel does not use one.
+    max_retries=None,
     name="django_slack_rules.tasks.process_slack_for_alert_group",
 )
 def process_slack_for_alert_group(
@@ -176,6 +179,9 @@ def process_slack_for_alert_group(
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
+    # Attempts are counted on the delivery record (SLACK_RULES["MAX_ATTEMPTS"]), and
+    # waiting out a rate-limited channel does not use one.
+    max_retries=None,
     name="django_slack_rules.tasks.send_slack_delivery",
 )
 def send_slack_delivery(self: Any, delivery_id: int) -> str:
@@ -225,9 +231,7 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
             *log_args,
             paused,
         )
-        raise task.retry(
-            countdown=min(paused + random.uniform(0, 1), _max_delay(task)), max_retries=None
-        )
+        raise task.retry(countdown=min(paused + random.uniform(0, 1), _max_delay(task)))
 
     if not claim(delivery):
         delivery.refresh_from_db(fields=["state"])
@@ -314,4 +318,4 @@ def _handle_failure(task: Any, delivery: SlackDelivery, exc: SlackDeliveryError)
         exc,
         countdown,
     )
-    raise task.retry(countdown=countdown, max_retries=None)
+    raise task.retry(countdown=countdown)

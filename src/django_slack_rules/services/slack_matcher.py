@@ -123,7 +123,7 @@ class _IndexCache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.key: tuple[str, int] | None = None
+        self.key: tuple[str, Any] | None = None
         self.index = RuleIndex()
 
     def clear(self) -> None:

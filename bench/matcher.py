@@ -1,0 +1,528 @@
+"""Benchmark the rule matcher against a naive "load every rule" baseline.
+
+Run from the repository root with the dev virtualenv::
+
+    .venv/bin/python bench/matcher.py              # SQLite; 100, 1,000 and 10,000 rules
+    .venv/bin/python bench/matcher.py --quick      # smaller samples: a few seconds
+    .venv/bin/python bench/matcher.py --postgres   # PostgreSQL on 127.0.0.1:5432
+    .venv/bin/python bench/matcher.py --check      # exit 1 when a target is missed
+
+For each size N it creates N realistic active rules (Alertmanager-like criteria
+of 1-3 label pairs, plus 3 low-priority catch-all ``{}`` rules), generates sample
+alerts, and measures per alert:
+
+* the package: ``SlackRuleMatcherService().find_matching_rule(labels)`` with a
+  warm index (a version check, the in-memory match, and the fetch of the winner);
+* the index alone (``RuleIndex.match``), to show what the package time is made of;
+* the baseline: load every active rule from the database for each alert, keep
+  the ones whose criteria are a subset of the labels, sort by (-priority, name).
+
+It also times an index rebuild after a rule change, and checks that the package
+and the baseline pick the same winner for every sampled alert (exit 2 if not).
+
+Targets: the package is at least 100x faster than the baseline at the largest
+size, and its time grows at most 3x from the smallest to the largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import django
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from django_slack_rules.models import SlackIntegrationRule
+
+Labels = dict[str, str]
+
+SPEEDUP_TARGET = 100.0
+GROWTH_TARGET = 3.0
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+SEVERITIES = ("critical", "warning", "info")
+ENVS = ("prod", "staging", "dev")
+TEAMS = tuple(f"team-{i:02d}" for i in range(1, 21))
+#: Namespaces seen in alerts; rules only ever name the first 50 (most have no owner rule).
+ALL_NAMESPACES = tuple(f"ns-{i:03d}" for i in range(1, 251))
+RULE_NAMESPACES = ALL_NAMESPACES[:50]
+JOBS = (
+    "node-exporter",
+    "kube-state-metrics",
+    "kubelet",
+    "cadvisor",
+    "blackbox-exporter",
+    "postgres-exporter",
+    "redis-exporter",
+    "nginx-ingress",
+    "api-server",
+    "celery-worker",
+    "kafka-exporter",
+    "mysqld-exporter",
+)
+CLUSTERS = ("prod-eu-1", "prod-eu-2", "prod-us-1", "staging-eu-1", "dev-eu-1", "dev-us-1")
+ALERT_PREFIXES = (
+    "NodeDown",
+    "HighCPU",
+    "HighMemory",
+    "DiskFull",
+    "PodCrashLooping",
+    "TargetDown",
+    "HighLatency",
+    "HighErrorRate",
+    "CertExpiring",
+    "ReplicationLag",
+    "QueueBacklog",
+    "OOMKilled",
+)
+
+RULE_VALUES: dict[str, Sequence[str]] = {
+    "severity": SEVERITIES,
+    "env": ENVS,
+    "team": TEAMS,
+    "namespace": RULE_NAMESPACES,
+    "job": JOBS,
+    "cluster": CLUSTERS,
+}
+ALERT_VALUES: dict[str, Sequence[str]] = {**RULE_VALUES, "namespace": ALL_NAMESPACES}
+OPTIONAL_ALERT_KEYS = ("job", "team", "namespace", "env", "cluster")
+
+CATCH_ALLS = 3
+#: Share of rules keyed on an alertname (the rest are namespace ownership rules).
+ALERTNAME_RULE_SHARE = 0.8
+#: Share of sample alerts built from a rule's criteria (the rest are random).
+TARGETED_ALERT_SHARE = 0.2
+
+
+class MismatchError(Exception):
+    """The package and the baseline disagree on a winner."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much to sample (the default run, or ``--quick``)."""
+
+    alerts: int
+    rounds: int
+    build_rounds: int
+    #: Rules the baseline may load in total per size: it times budget // N alerts.
+    baseline_row_budget: int
+    baseline_min_alerts: int
+
+
+DEFAULT_PROFILE = Profile(
+    alerts=500, rounds=5, build_rounds=3, baseline_row_budget=300_000, baseline_min_alerts=20
+)
+QUICK_PROFILE = Profile(
+    alerts=100, rounds=2, build_rounds=1, baseline_row_budget=40_000, baseline_min_alerts=4
+)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    priority: int
+    criteria: Labels
+
+
+@dataclass
+class SizeResult:
+    rules: int
+    build_ms: float
+    package_us: float
+    index_us: float
+    baseline_us: float
+    baseline_alerts: int
+    winners: Counter[str]
+
+    @property
+    def speedup(self) -> float:
+        return self.baseline_us / self.package_us
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def alertname(i: int) -> str:
+    return f"{ALERT_PREFIXES[i % len(ALERT_PREFIXES)]}{i:04d}"
+
+
+def make_rules(n: int, rng: random.Random) -> list[RuleSpec]:
+    """``n`` rules: 3 catch-alls (low priority, as fallbacks are) and n - 3 specific rules."""
+    names = [alertname(i) for i in range(max(1, n // 2))]
+    specs = [
+        RuleSpec(name=f"catch-all-{i}", priority=rng.randint(0, 10), criteria={})
+        for i in range(1, CATCH_ALLS + 1)
+    ]
+    for i in range(1, n - CATCH_ALLS + 1):
+        criteria: Labels = {}
+        if rng.random() < ALERTNAME_RULE_SHARE:
+            criteria["alertname"] = rng.choice(names)
+            keys = rng.sample(sorted(RULE_VALUES), rng.choices((0, 1, 2), weights=(4, 4, 2))[0])
+        else:
+            # An ownership rule: a namespace, narrowed by one or two more labels.
+            others = [k for k in sorted(RULE_VALUES) if k != "namespace"]
+            keys = ["namespace", *rng.sample(others, rng.randint(1, 2))]
+        criteria.update((key, rng.choice(RULE_VALUES[key])) for key in keys)
+        head = criteria.get("alertname") or criteria["namespace"]
+        specs.append(
+            RuleSpec(name=f"{head} #{i:05d}", priority=rng.randint(0, 100), criteria=criteria)
+        )
+    return specs
+
+
+def make_alerts(count: int, rules: Sequence[RuleSpec], rng: random.Random) -> list[Labels]:
+    """Alerts of 5-8 labels; some carry a rule's criteria, most match only a catch-all."""
+    pool = max(1, len(rules) // 2)
+    specific = [r.criteria for r in rules if r.criteria]
+    alerts = []
+    for _ in range(count):
+        labels: Labels = {
+            # Names past the rules' pool: alerts that no rule names.
+            "alertname": alertname(rng.randrange(pool, 3 * pool + 100)),
+            "severity": rng.choice(SEVERITIES),
+            "instance": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}:9100",
+        }
+        for key in rng.sample(OPTIONAL_ALERT_KEYS, rng.randint(2, 5)):
+            labels[key] = rng.choice(ALERT_VALUES[key])
+        if specific and rng.random() < TARGETED_ALERT_SHARE:
+            labels.update(rng.choice(specific))
+        alerts.append(labels)
+    return alerts
+
+
+# -- Django ----------------------------------------------------------------------------
+
+
+def setup_django(database: dict[str, Any]) -> None:
+    from django.core.management import call_command
+
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench-only-not-a-secret",
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        INSTALLED_APPS=["django.contrib.contenttypes", "django_slack_rules"],
+        DATABASES={"default": database},
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+    )
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="dsr-bench-") as tmp:
+        path = Path(tmp) / "bench.sqlite3"
+        setup_django({"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)})
+        try:
+            yield f"SQLite {sqlite_version()} (file {path})"
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+
+def sqlite_version() -> str:
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
+@contextmanager
+def postgres_database(host: str, port: int, user: str, name: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    def admin(statement: sql.Composable) -> None:
+        with psycopg.connect(
+            host=host, port=port, user=user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(statement)
+
+    admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        setup_django(
+            {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": name,
+                "USER": user,
+                "HOST": host,
+                "PORT": str(port),
+            }
+        )
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            (version,) = cursor.fetchone()
+        yield f"PostgreSQL {version} ({user}@{host}:{port}/{name})"
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def replace_rules(specs: Sequence[RuleSpec]) -> None:
+    """Delete every rule and create ``specs`` (``bulk_create`` bumps the rule-set version)."""
+    from django.db import connection, transaction
+
+    from django_slack_rules.models import RuleSetVersion, SlackIntegrationRule
+
+    table = connection.ops.quote_name(SlackIntegrationRule._meta.db_table)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table}")
+        RuleSetVersion.bump()
+    SlackIntegrationRule.objects.bulk_create(
+        [
+            SlackIntegrationRule(
+                name=spec.name,
+                priority=spec.priority,
+                match_criteria=spec.criteria,
+                slack_channel=f"#alerts-{spec.name.split()[0].lower()}"[:80],
+                message_template=":fire: *{{ alertname }}* {{ summary }} ({{ severity }})",
+                resolved_message_template=":white_check_mark: *{{ alertname }}* resolved",
+            )
+            for spec in specs
+        ],
+        batch_size=500,
+    )
+    assert SlackIntegrationRule.objects.filter(is_active=True).count() == len(specs)
+
+
+# -- measurements ----------------------------------------------------------------------
+
+
+def naive_winner(
+    rules: Sequence[SlackIntegrationRule], labels: Mapping[str, str]
+) -> SlackIntegrationRule | None:
+    """The baseline's matching: every rule whose criteria are a subset, best first."""
+    items = labels.items()
+    matching = [rule for rule in rules if rule.match_criteria.items() <= items]
+    matching.sort(key=lambda rule: (-rule.priority, rule.name))
+    return matching[0] if matching else None
+
+
+def baseline_find(labels: Mapping[str, str]) -> SlackIntegrationRule | None:
+    """The naive matcher: load every active rule from the database for each alert."""
+    from django_slack_rules.models import SlackIntegrationRule
+
+    return naive_winner(list(SlackIntegrationRule.objects.filter(is_active=True)), labels)
+
+
+def median_us_per_call(
+    fn: Callable[[Labels], object], alerts: Sequence[Labels], rounds: int
+) -> float:
+    """The median over ``rounds`` passes of the mean time per call, in microseconds."""
+    samples = []
+    for _ in range(rounds):
+        gc.collect()
+        start = time.perf_counter()
+        for labels in alerts:
+            fn(labels)
+        samples.append((time.perf_counter() - start) / len(alerts) * 1e6)
+    return statistics.median(samples)
+
+
+def pk_of(rule: Any) -> Any:
+    return None if rule is None else rule.pk
+
+
+def run_size(n: int, profile: Profile, seed: int) -> SizeResult:
+    from django_slack_rules.models import RuleSetVersion, SlackIntegrationRule
+    from django_slack_rules.services.slack_matcher import (
+        SlackRuleMatcherService,
+        clear_index_cache,
+    )
+
+    if n < CATCH_ALLS + 1:
+        raise SystemExit(f"--sizes: each size must be at least {CATCH_ALLS + 1}")
+    rng = random.Random(f"{seed}:{n}")
+    specs = make_rules(n, rng)
+    alerts = make_alerts(profile.alerts, specs, rng)
+    progress(f"{n:>7,} rules: creating…")
+    replace_rules(specs)
+    clear_index_cache()
+    service = SlackRuleMatcherService()
+
+    progress(f"{n:>7,} rules: timing the index rebuild…")
+    build_samples = []
+    for _ in range(profile.build_rounds):
+        RuleSetVersion.bump()
+        start = time.perf_counter()
+        index = service.get_index()
+        build_samples.append((time.perf_counter() - start) * 1e3)
+    if index.size != n:
+        raise MismatchError(f"the index holds {index.size} rules, expected {n}")
+
+    progress(f"{n:>7,} rules: timing the package…")
+    service.find_matching_rule(alerts[0])  # warm-up: the index is current
+    package_us = median_us_per_call(service.find_matching_rule, alerts, profile.rounds)
+    index_us = median_us_per_call(index.match, alerts, profile.rounds)
+    if service.get_index() is not index:
+        raise MismatchError("the index was rebuilt while timing: the rule set changed under us")
+
+    sample = alerts[: max(profile.baseline_min_alerts, profile.baseline_row_budget // n)]
+    progress(f"{n:>7,} rules: timing the baseline on {len(sample)} alerts…")
+    baseline_find(sample[0])  # warm-up, as for the package
+    timed_winners: list[Any] = []
+    baseline_us = median_us_per_call(
+        lambda labels: timed_winners.append(pk_of(baseline_find(labels))), sample, 1
+    )
+
+    progress(f"{n:>7,} rules: checking winners on all {len(alerts)} alerts…")
+    rules = list(SlackIntegrationRule.objects.filter(is_active=True))
+    winners: Counter[str] = Counter()
+    for i, labels in enumerate(alerts):
+        got = service.find_matching_rule(labels)
+        want = naive_winner(rules, labels)
+        if pk_of(got) != pk_of(want) or (i < len(timed_winners) and timed_winners[i] != pk_of(got)):
+            raise MismatchError(
+                f"{n:,} rules, alert {labels}: the package picked {describe(got)}, "
+                f"the baseline {describe(want)}"
+            )
+        if want is None:
+            winners["none"] += 1
+        else:
+            winners["catch-all" if not want.match_criteria else "specific"] += 1
+
+    return SizeResult(
+        rules=n,
+        build_ms=statistics.median(build_samples),
+        package_us=package_us,
+        index_us=index_us,
+        baseline_us=baseline_us,
+        baseline_alerts=len(sample),
+        winners=winners,
+    )
+
+
+def describe(rule: Any) -> str:
+    if rule is None:
+        return "no rule"
+    return f"{rule.name!r} (priority {rule.priority}, criteria {rule.match_criteria})"
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def progress(message: str) -> None:
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def print_table(results: Sequence[SizeResult]) -> None:
+    header = (
+        f"{'rules':>8}  {'rebuild ms':>10}  {'package µs/alert':>16}  {'(index µs)':>10}  "
+        f"{'baseline µs/alert':>17}  {'(alerts)':>8}  {'speedup':>9}  winners (specific/catch-all/none)"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.rules:>8,}  {r.build_ms:>10.1f}  {r.package_us:>16.1f}  {r.index_us:>10.2f}  "
+            f"{r.baseline_us:>17,.0f}  {r.baseline_alerts:>8}  {r.speedup:>8,.0f}{TIMES}  "
+            f"{r.winners['specific']}/{r.winners['catch-all']}/{r.winners['none']}"
+        )
+
+
+def print_targets(results: Sequence[SizeResult]) -> bool:
+    """Print each target with PASS/FAIL; return whether all passed."""
+    smallest = min(results, key=lambda r: r.rules)
+    largest = max(results, key=lambda r: r.rules)
+    growth = largest.package_us / smallest.package_us
+    checks = [
+        (
+            f"speedup at {largest.rules:,} rules: {largest.speedup:,.0f}{TIMES} "
+            f"(target ≥ {SPEEDUP_TARGET:.0f}{TIMES})",
+            largest.speedup >= SPEEDUP_TARGET,
+        ),
+        (
+            f"package time at {largest.rules:,} vs {smallest.rules:,} rules: {growth:.2f}{TIMES} "
+            f"(target ≤ {GROWTH_TARGET:.0f}{TIMES})",
+            growth <= GROWTH_TARGET,
+        ),
+    ]
+    for text, passed in checks:
+        print(f"{text}  {'PASS' if passed else 'FAIL'}")
+    return all(passed for _, passed in checks)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default="100,1000,10000",
+        help="comma-separated numbers of active rules (default: 100,1000,10000)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller samples: a few seconds")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--seed", type=int, default=20240611, help="random seed (default: %(default)s)"
+    )
+    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL instead of SQLite")
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument(
+        "--pg-db", default="dsr_bench", help="database to create and drop (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        parser.error("--sizes: comma-separated integers, e.g. 100,1000,10000")
+    if not args.sizes:
+        parser.error("--sizes: give at least one size")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = QUICK_PROFILE if args.quick else DEFAULT_PROFILE
+    database = (
+        postgres_database(args.pg_host, args.pg_port, args.pg_user, args.pg_db)
+        if args.postgres
+        else sqlite_database()
+    )
+    started = time.perf_counter()
+    results: list[SizeResult] = []
+    with database as description:
+        print(
+            f"django-slack-rules matcher benchmark: Python {platform.python_version()}, "
+            f"Django {django.get_version()}, {description}"
+        )
+        print(
+            f"{profile.alerts} sample alerts, median of {profile.rounds} rounds; "
+            f"seed {args.seed}{'; --quick' if args.quick else ''}\n"
+        )
+        try:
+            for n in args.sizes:
+                results.append(run_size(n, profile, args.seed))
+        except MismatchError as exc:
+            print(f"\nMISMATCH: {exc}", file=sys.stderr)
+            return 2
+    print_table(results)
+    print()
+    passed = print_targets(results)
+    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+    return 1 if args.check and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

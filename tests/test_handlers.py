@@ -1,0 +1,187 @@
+"""The signal receiver: wired by a dotted path, decides, matches, dispatches on commit."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import transaction
+from django.dispatch import Signal
+
+from django_slack_rules import handlers
+from django_slack_rules.models import SlackDelivery
+from tests.alerts.models import AlertGroup
+from tests.alerts.signals import alert_processed
+from tests.factories import AlertInstanceFactory, RuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def fire(alert, instance=None, status="firing"):
+    alert_processed.send(sender=AlertGroup, alert_group=alert, instance=instance, status=status)
+
+
+@pytest.fixture
+def instance():
+    return AlertInstanceFactory(
+        alert_group__labels={"alertname": "HighCPU", "team": "web"},
+        annotations={"summary": "CPU 99%"},
+    )
+
+
+@pytest.fixture
+def alert(instance):
+    return instance.alert_group
+
+
+@pytest.fixture
+def rule():
+    return RuleFactory(
+        name="web",
+        match_criteria={"team": "web"},
+        slack_channel="#web",
+        message_template="{{ alertname }}: {{ summary }}",
+        resolved_message_template="{{ alertname }} resolved",
+    )
+
+
+def test_firing_alert_is_sent_after_commit(
+    alert, instance, rule, outbox, eager, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        fire(alert, instance)
+        assert outbox == []  # nothing before the commit
+    assert len(callbacks) == 1
+    assert [(m.channel, m.text) for m in outbox] == [("#web", "HighCPU: CPU 99%")]
+    assert SlackDelivery.objects.get().occurrence == str(instance.pk)
+
+
+def test_same_occurrence_signalled_twice_posts_once(
+    alert, instance, rule, outbox, eager, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert, instance)
+        fire(alert, instance)
+    assert len(outbox) == 1
+
+
+def test_silenced_alert_sends_nothing(
+    alert, rule, outbox, eager, django_capture_on_commit_callbacks
+):
+    alert.is_silenced = True
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        fire(alert)
+    assert callbacks == []
+    assert outbox == []
+
+
+def test_no_matching_rule_sends_nothing(alert, outbox, eager, django_capture_on_commit_callbacks):
+    RuleFactory(match_criteria={"team": "db"})
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        fire(alert)
+    assert callbacks == []
+
+
+def test_resolved_needs_a_resolved_template(
+    alert, rule, outbox, eager, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert, status="resolved")
+    assert [m.text for m in outbox] == ["HighCPU resolved"]
+    rule.resolved_message_template = ""
+    rule.save()
+    outbox.clear()
+    SlackDelivery.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        fire(alert, status="resolved")
+    assert callbacks == []
+    assert outbox == []
+
+
+def test_highest_priority_rule_wins(alert, rule, outbox, eager, django_capture_on_commit_callbacks):
+    RuleFactory(name="catch-all", priority=-1, match_criteria={}, slack_channel="#all")
+    RuleFactory(
+        name="urgent", priority=10, match_criteria={"alertname": "HighCPU"}, slack_channel="#urgent"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert)
+    assert [m.channel for m in outbox] == ["#urgent"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_transaction_sends_nothing(rule, outbox, eager):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        instance = AlertInstanceFactory(alert_group__labels={"team": "web"})
+        fire(instance.alert_group, instance)
+        raise RuntimeError("the host's alert processing failed")
+    assert outbox == []
+    assert SlackDelivery.objects.count() == 0
+
+
+def test_the_handler_never_raises_into_the_host(alert, rule, slack_rules, caplog):
+    slack_rules(ADAPTER="tests.test_handlers.BrokenAdapter")
+    with caplog.at_level(logging.ERROR):
+        fire(alert)  # does not raise
+    assert alert.fingerprint in caplog.text
+    assert "could not handle alert" in caplog.text
+
+
+def test_a_broker_failure_is_logged_not_raised(
+    alert, rule, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    from django_slack_rules import tasks
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.process_slack_for_alert_group, "apply_async", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert)
+    assert "Could not queue the Slack notification" in caplog.text
+    assert alert.fingerprint in caplog.text
+
+
+def test_queue_setting_routes_the_task(
+    alert, rule, slack_rules, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_slack_rules import tasks
+
+    sent = []
+    monkeypatch.setattr(
+        tasks.process_slack_for_alert_group, "apply_async", lambda **kw: sent.append(kw)
+    )
+    slack_rules(QUEUE="slack")
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert)
+    [options] = sent
+    assert options["queue"] == "slack"
+    assert options["args"] == (alert.pk, rule.pk)
+    assert options["kwargs"]["status"] == "firing"
+
+
+def test_signal_setting_is_followed(
+    alert, rule, slack_rules, outbox, eager, django_capture_on_commit_callbacks
+):
+    slack_rules(SIGNAL="tests.test_handlers.other_signal")
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert)  # the old signal is no longer connected
+        other_signal.send(sender=AlertGroup, alert_group=alert, status="firing")
+    assert len(outbox) == 1
+    slack_rules(SIGNAL=None)
+    assert handlers._connected["signal"] is None
+    assert not other_signal.has_listeners() and not alert_processed.has_listeners()
+
+
+def test_connected_to_the_configured_signal_at_startup():
+    assert alert_processed.has_listeners(AlertGroup)
+
+
+other_signal = Signal()
+
+
+class BrokenAdapter:
+    def get_fingerprint(self, alert):
+        return alert.fingerprint
+
+    def get_status(self, alert):
+        raise RuntimeError("adapter bug")

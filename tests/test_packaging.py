@@ -1,0 +1,433 @@
+"""The built wheel works for a user.
+
+Builds the wheel once, checks what it carries, installs it into a clean virtualenv
+(no access to this repository's ``src``), and drives a tiny host project through
+``check``, ``migrate``, ``makemigrations --check`` and a rule match.
+
+Run with ``pytest -m packaging``; it needs network access to the package index.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+pytestmark = pytest.mark.packaging
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = REPO / "src" / "django_slack_rules"
+
+BUILD_TIMEOUT = 300
+INSTALL_TIMEOUT = 300
+MANAGE_TIMEOUT = 60
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def _report(cmd: Sequence[str], returncode: object, stdout: object, stderr: object) -> str:
+    return (
+        f"command: {' '.join(map(str, cmd))}\nexit status: {returncode}\n"
+        f"--- stdout ---\n{_text(stdout)}\n--- stderr ---\n{_text(stderr)}"
+    )
+
+
+def run(
+    cmd: Sequence[str | Path],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` with a timeout; fail the test with its output if it fails or hangs."""
+    cmd = [str(part) for part in cmd]
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"timed out after {timeout}s\n" + _report(cmd, "-", exc.stdout, exc.stderr))
+    if check and proc.returncode != 0:
+        pytest.fail(_report(cmd, proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def output(proc: subprocess.CompletedProcess[str]) -> str:
+    return _report(proc.args, proc.returncode, proc.stdout, proc.stderr)
+
+
+# -- the wheel ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from the repository root (once per module)."""
+    outdir = tmp_path_factory.mktemp("wheelhouse")
+    if importlib.util.find_spec("build") is not None:
+        cmd = [sys.executable, "-m", "build", "--wheel", "--outdir", outdir, REPO]
+    else:
+        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", outdir, REPO]
+    proc = run(cmd, timeout=BUILD_TIMEOUT, cwd=REPO)
+    wheels = sorted(outdir.glob("django_slack_rules-*.whl"))
+    assert len(wheels) == 1, f"expected one wheel in {outdir}, found {wheels}\n" + output(proc)
+    return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def wheel_files(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
+
+
+@pytest.fixture(scope="module")
+def wheel_metadata(wheel: Path, wheel_files: set[str]) -> email.message.Message:
+    [name] = [n for n in wheel_files if n.endswith(".dist-info/METADATA")]
+    with zipfile.ZipFile(wheel) as archive:
+        return email.parser.Parser().parsestr(archive.read(name).decode())
+
+
+def repo_files(subdir: str) -> set[str]:
+    """Files under src/django_slack_rules/<subdir>, as wheel paths."""
+    root = PACKAGE_DIR / subdir
+    return {
+        "django_slack_rules/" + path.relative_to(PACKAGE_DIR).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+
+
+def test_wheel_carries_the_package_files(wheel_files: set[str]) -> None:
+    required = {
+        "django_slack_rules/__init__.py",
+        "django_slack_rules/py.typed",
+        "django_slack_rules/migrations/__init__.py",
+        "django_slack_rules/migrations/0001_initial.py",
+    }
+    assert required <= wheel_files, f"missing from the wheel: {sorted(required - wheel_files)}"
+
+    modules = {
+        "django_slack_rules/" + p.relative_to(PACKAGE_DIR).as_posix()
+        for p in PACKAGE_DIR.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert modules <= wheel_files, (
+        f"modules missing from the wheel: {sorted(modules - wheel_files)}"
+    )
+
+    for subdir in ("templates", "static"):
+        in_wheel = {n for n in wheel_files if n.startswith(f"django_slack_rules/{subdir}/")}
+        in_repo = repo_files(subdir)
+        assert in_wheel == in_repo, (
+            f"{subdir}/ differs: only in the repo {sorted(in_repo - in_wheel)}, "
+            f"only in the wheel {sorted(in_wheel - in_repo)}"
+        )
+
+
+def test_wheel_carries_nothing_else(wheel_files: set[str]) -> None:
+    top_level = {name.split("/", 1)[0] for name in wheel_files}
+    dist_info = {t for t in top_level if t.endswith(".dist-info")}
+    assert top_level - dist_info == {"django_slack_rules"}, sorted(top_level)
+    strays = sorted(
+        n
+        for n in wheel_files
+        if "tests" in n.split("/")[:-1] or "__pycache__" in n or n.endswith((".pyc", ".pyo"))
+    )
+    assert not strays, f"the wheel carries test or bytecode files: {strays}"
+
+
+def test_wheel_metadata(wheel_metadata: email.message.Message) -> None:
+    assert wheel_metadata["Name"] == "django-slack-rules"
+
+    requires = {
+        canonicalize_name(Requirement(r).name) for r in wheel_metadata.get_all("Requires-Dist", [])
+    }
+    expected = {"django", "celery", "requests", "django-crispy-forms", "crispy-bootstrap5"}
+    assert expected <= requires, f"missing Requires-Dist: {sorted(expected - requires)}"
+
+    classifiers = set(wheel_metadata.get_all("Classifier", []))
+    expected_classifiers = {f"Framework :: Django :: {v}" for v in ("4.2", "5.2", "6.0", "6.1")} | {
+        f"Programming Language :: Python :: 3.{minor}" for minor in range(10, 14)
+    }
+    missing = expected_classifiers - classifiers
+    assert not missing, f"missing classifiers: {sorted(missing)}"
+
+
+# -- a clean virtualenv with the wheel installed -----------------------------------------------
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A new virtualenv with only the wheel (and its dependencies) installed; its python."""
+    venv = tmp_path_factory.mktemp("venv") / "env"
+    python = venv_python(venv)
+    uv = shutil.which("uv")
+    if uv:
+        run([uv, "venv", "--python", sys.executable, venv], timeout=INSTALL_TIMEOUT)
+        run([uv, "pip", "install", "--python", python, wheel], timeout=INSTALL_TIMEOUT)
+    else:
+        run([sys.executable, "-m", "venv", venv], timeout=INSTALL_TIMEOUT)
+        assert python.exists(), f"python -m venv made no interpreter at {python}"
+        run(
+            [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", wheel],
+            timeout=INSTALL_TIMEOUT,
+        )
+    return python
+
+
+# -- the host project --------------------------------------------------------------------------
+
+HOST_FILES = {
+    "manage.py": """
+        import os
+        import sys
+
+        if __name__ == "__main__":
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostproj.settings")
+            from django.core.management import execute_from_command_line
+
+            execute_from_command_line(sys.argv)
+    """,
+    "hostproj/__init__.py": "",
+    "hostproj/settings.py": """
+        import os
+        from pathlib import Path
+
+        BASE_DIR = Path(__file__).resolve().parent.parent
+        SECRET_KEY = "packaging-test-not-a-secret"
+        DEBUG = False
+        ALLOWED_HOSTS = ["*"]
+        USE_TZ = True
+
+        INSTALLED_APPS = [
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.admin",
+            "django.contrib.staticfiles",
+            "crispy_forms",
+            "crispy_bootstrap5",
+            "django_slack_rules",
+            "alerts",
+        ]
+        MIDDLEWARE = [
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ]
+        ROOT_URLCONF = "hostproj.urls"
+        TEMPLATES = [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ]
+        DATABASES = {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
+        }
+        DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+        STATIC_URL = "/static/"
+        CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+        CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+        SLACK_INTERNAL_ENDPOINT = "http://127.0.0.1:9/slack-proxy/"
+        SLACK_RULES = {
+            "SIGNAL": os.environ.get("HOST_SLACK_SIGNAL", "alerts.signals.alert_processed"),
+            "ALERT_MODEL": "alerts.AlertGroup",
+        }
+    """,
+    "hostproj/urls.py": """
+        from django.contrib import admin
+        from django.urls import path
+
+        urlpatterns = [path("admin/", admin.site.urls)]
+    """,
+    "alerts/__init__.py": "",
+    "alerts/migrations/__init__.py": "",
+    "alerts/models.py": """
+        from django.db import models
+
+
+        class AlertGroup(models.Model):
+            fingerprint = models.CharField(max_length=100, unique=True)
+            name = models.CharField(max_length=255)
+            labels = models.JSONField(default=dict)
+            current_status = models.CharField(max_length=20, default="firing")
+            is_silenced = models.BooleanField(default=False)
+
+
+        class AlertInstance(models.Model):
+            alert_group = models.ForeignKey(
+                AlertGroup, on_delete=models.CASCADE, related_name="instances"
+            )
+            status = models.CharField(max_length=20)
+            started_at = models.DateTimeField()
+    """,
+    "alerts/signals.py": """
+        from django.dispatch import Signal
+
+        alert_processed = Signal()
+    """,
+}
+
+MATCH_SCRIPT = """
+from alerts.signals import alert_processed
+from django_slack_rules.models import SlackIntegrationRule
+from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
+
+assert alert_processed.has_listeners(), "the package did not connect to SLACK_RULES['SIGNAL']"
+rule = SlackIntegrationRule(
+    name="db critical",
+    match_criteria={"severity": "critical", "team": "db"},
+    slack_channel="#db-alerts",
+    message_template=":fire: *{{ alertname }}* {{ summary }}",
+)
+rule.full_clean()
+rule.save()
+SlackIntegrationRule.objects.create(name="everything", priority=-1, message_template="x")
+found = SlackRuleMatcherService().find_matching_rule(
+    {"severity": "critical", "team": "db", "instance": "db-1"}
+)
+assert found == rule, f"expected {rule!r}, got {found!r}"
+print("MATCHED", found.name)
+"""
+
+
+@dataclass
+class Host:
+    dir: Path
+    python: Path
+    env: dict[str, str]
+
+    def manage(
+        self, *args: str, check: bool = True, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run(
+            [self.python, "manage.py", *args],
+            timeout=MANAGE_TIMEOUT,
+            cwd=self.dir,
+            env={**self.env, **(env or {})},
+            check=check,
+        )
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> Host:
+    """The tiny host project, run by the venv's python with only itself on PYTHONPATH."""
+    root = tmp_path_factory.mktemp("host")
+    for name, content in HOST_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content).lstrip())
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"}
+        and not k.startswith(("DJANGO_", "SLACK_", "DSR_", "CELERY_"))
+    }
+    env.update(
+        PYTHONPATH=str(root),
+        PYTHONNOUSERSITE="1",
+        DJANGO_SETTINGS_MODULE="hostproj.settings",
+    )
+    host = Host(dir=root, python=venv, env=env)
+    host.manage("makemigrations", "alerts")
+    assert (root / "alerts/migrations/0001_initial.py").exists()
+    return host
+
+
+@pytest.fixture(scope="module")
+def migrated_host(host: Host) -> tuple[Host, subprocess.CompletedProcess[str]]:
+    return host, host.manage("migrate", "--no-input")
+
+
+def test_installed_package_comes_from_the_venv(host: Host) -> None:
+    probe = (
+        "import json, sys, django, django_slack_rules; "
+        "print(json.dumps({'file': django_slack_rules.__file__, 'path': sys.path, "
+        "'prefix': sys.prefix, 'django': django.__version__}))"
+    )
+    proc = run([host.python, "-c", probe], timeout=MANAGE_TIMEOUT, cwd=host.dir, env=host.env)
+    info = json.loads(proc.stdout)
+    venv_dir = host.python.parent.parent.resolve()
+    package_file = Path(info["file"]).resolve()
+    assert Path(info["prefix"]).resolve() == venv_dir, info
+    assert package_file.is_relative_to(venv_dir), f"imported from {package_file}, not the venv"
+    assert "site-packages" in package_file.parts, package_file
+    assert not package_file.is_relative_to(REPO), package_file
+    leaks = [p for p in info["path"] if p and Path(p).resolve().is_relative_to(REPO)]
+    assert not leaks, f"the repository is on the host's sys.path: {leaks}"
+
+
+def test_check_passes_without_warnings(host: Host) -> None:
+    proc = host.manage("check", "--fail-level", "WARNING")
+    assert "System check identified no issues" in proc.stdout, output(proc)
+
+
+def test_migrate_applies_the_initial_migration(
+    migrated_host: tuple[Host, subprocess.CompletedProcess[str]],
+) -> None:
+    host, proc = migrated_host
+    assert "Applying django_slack_rules.0001_initial... OK" in proc.stdout, output(proc)
+    shown = host.manage("showmigrations", "django_slack_rules")
+    assert "[X] 0001_initial" in shown.stdout, output(shown)
+
+
+def test_no_missing_migrations_under_bigautofield(host: Host) -> None:
+    proc = host.manage("makemigrations", "--check", "--dry-run", "django_slack_rules", check=False)
+    assert proc.returncode == 0, output(proc)
+    assert "No changes detected" in proc.stdout, output(proc)
+
+
+def test_matcher_finds_the_rule(
+    migrated_host: tuple[Host, subprocess.CompletedProcess[str]],
+) -> None:
+    host, _ = migrated_host
+    proc = host.manage("shell", "-c", MATCH_SCRIPT)
+    assert "MATCHED db critical" in proc.stdout, output(proc)
+
+
+def test_check_reports_a_bad_signal_path(host: Host) -> None:
+    proc = host.manage("check", check=False, env={"HOST_SLACK_SIGNAL": "alerts.signals.nope"})
+    assert proc.returncode != 0, output(proc)
+    assert "django_slack_rules.E001" in proc.stdout + proc.stderr, output(proc)

@@ -1,0 +1,266 @@
+"""The task: render, record, claim, send once, retry what can succeed later."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+import pytest
+from celery.exceptions import Retry
+from django.utils import timezone
+
+from django_slack_rules.exceptions import SlackSendCancelled
+from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
+from django_slack_rules.signals import pre_send
+from django_slack_rules.tasks import deliver, process_slack_for_alert_group
+from tests.factories import AlertInstanceFactory, RuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class RecordingTask:
+    """Stands in for the bound Celery task in ``deliver``: records the retries it asks for."""
+
+    def __init__(self):
+        from tests.celery_app import app
+
+        self.app = app
+        self.countdowns = []
+
+    def retry(self, countdown):
+        self.countdowns.append(countdown)
+        return Retry("retry", countdown)
+
+
+def run(alert, rule, **kwargs):
+    return process_slack_for_alert_group.apply(args=(alert.pk, rule.pk), kwargs=kwargs).get()
+
+
+@pytest.fixture
+def alert():
+    instance = AlertInstanceFactory(
+        alert_group__name="DiskFull",
+        alert_group__severity="critical",
+        alert_group__labels={"alertname": "DiskFull", "team": "db", "severity": "critical"},
+        annotations={"summary": "Disk 95% full", "description": "on /var"},
+    )
+    return instance.alert_group
+
+
+@pytest.fixture
+def rule():
+    return RuleFactory(
+        name="db",
+        match_criteria={"team": "db"},
+        slack_channel="#db",
+        message_template="*{{ alertname }}* ({{ severity }}): {{ summary }}",
+        resolved_message_template=":white_check_mark: {{ alertname }} resolved",
+    )
+
+
+def test_renders_records_and_sends(alert, rule, slack_endpoint, eager):
+    assert run(alert, rule, status="firing") == "sent"
+    [request] = slack_endpoint.wait_for_requests(1)
+    assert request.json() == {"channel": "#db", "text": "*DiskFull* (critical): Disk 95% full"}
+    delivery = SlackDelivery.objects.get()
+    assert delivery.state == DeliveryState.SENT
+    assert delivery.attempts == 1
+    assert (delivery.rule, delivery.rule_name, delivery.channel) == (rule, "db", "#db")
+    assert delivery.fingerprint == alert.fingerprint
+    assert delivery.http_status == 200
+    assert delivery.response == "ok"
+    assert delivery.sent_at is not None
+
+
+def test_running_twice_posts_once(alert, rule, slack_endpoint, eager):
+    occurrence = str(alert.instances.get().pk)
+    assert run(alert, rule, status="firing", occurrence=occurrence) == "sent"
+    assert run(alert, rule, status="firing", occurrence=occurrence) == "sent"
+    assert len(slack_endpoint.requests) == 1
+    assert SlackDelivery.objects.count() == 1
+
+
+def test_a_new_occurrence_notifies_again(alert, rule, slack_endpoint, eager):
+    run(alert, rule, status="firing")
+    AlertInstanceFactory(alert_group=alert, started_at=timezone.now())
+    run(alert, rule, status="firing")
+    run(alert, rule, status="resolved")
+    texts = [r.json()["text"] for r in slack_endpoint.wait_for_requests(3)]
+    assert texts[2] == ":white_check_mark: DiskFull resolved"
+    assert SlackDelivery.objects.count() == 3
+
+
+def test_no_resolved_template_sends_nothing(alert, rule, slack_endpoint, eager):
+    rule.resolved_message_template = ""
+    rule.save()
+    assert run(alert, rule, status="resolved") == "no-template"
+    assert slack_endpoint.requests == []
+
+
+def test_missing_alert_or_rule_ends_without_retry(alert, rule, outbox, eager, caplog):
+    assert process_slack_for_alert_group.apply(args=(999999, rule.pk)).get() == "no-alert"
+    assert process_slack_for_alert_group.apply(args=(alert.pk, 999999)).get() == "no-rule"
+    assert outbox == []
+    assert "Alert 999999 no longer exists" in caplog.text
+
+
+def test_retries_after_a_server_error_then_sends(alert, rule, slack_endpoint, eager):
+    slack_endpoint.respond_server_error(500, times=2)
+    assert run(alert, rule) == "sent"
+    assert len(slack_endpoint.wait_for_requests(3)) == 3
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.SENT, 3)
+
+
+def test_permanent_error_is_recorded_and_not_retried(alert, rule, slack_endpoint, eager, caplog):
+    slack_endpoint.respond_error(404, "channel_not_found")
+    assert run(alert, rule) == "failed"
+    assert len(slack_endpoint.requests) == 1
+    delivery = SlackDelivery.objects.get()
+    assert delivery.state == DeliveryState.FAILED
+    assert (delivery.http_status, delivery.slack_error) == (404, "channel_not_found")
+    assert "channel_not_found" in delivery.last_error
+    assert alert.fingerprint in caplog.text
+
+
+def test_gives_up_after_max_attempts(alert, rule, slack_endpoint, slack_rules, eager):
+    slack_rules(MAX_ATTEMPTS=3)
+    slack_endpoint.respond_server_error(503, times=5)
+    assert run(alert, rule) == "failed"
+    assert len(slack_endpoint.requests) == 3
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.http_status) == ("failed", 3, 503)
+
+
+def test_backoff_grows_and_stays_below_the_cap(alert, rule, slack_endpoint, slack_rules):
+    slack_rules(RETRY_BACKOFF_BASE=10, RETRY_BACKOFF_MAX=60, MAX_ATTEMPTS=10)
+    run_once = RecordingTask()
+    delivery = SlackDelivery.objects.create(
+        idempotency_key="k", alert_id=str(alert.pk), alert_status="firing", channel="#db", text="x"
+    )
+    slack_endpoint.respond_server_error(500, times=6)
+    for _ in range(6):
+        delivery.refresh_from_db()
+        with pytest.raises(Retry):
+            deliver(run_once, delivery)
+    countdowns = run_once.countdowns
+    assert 5 <= countdowns[0] <= 10
+    assert 10 <= countdowns[1] <= 20
+    assert all(c <= 60 for c in countdowns)
+    assert max(countdowns[3:]) >= 30
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 6)
+
+
+def test_rate_limit_pauses_the_whole_channel(alert, rule, slack_endpoint):
+    task = RecordingTask()
+    first = SlackDelivery.objects.create(
+        idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
+    )
+    slack_endpoint.respond_rate_limited(retry_after=30)
+    with pytest.raises(Retry):
+        deliver(task, first)
+    assert 30 <= task.countdowns[-1] <= 31
+    assert 29 <= DestinationPause.remaining("#db") <= 30
+
+    # Another message to the same channel waits without sending or using an attempt.
+    second = SlackDelivery.objects.create(
+        idempotency_key="b", alert_id="2", alert_status="firing", channel="#db", text="two"
+    )
+    with pytest.raises(Retry):
+        deliver(task, second)
+    assert 29 <= task.countdowns[-1] <= 31
+    second.refresh_from_db()
+    assert (second.state, second.attempts) == (DeliveryState.PENDING, 0)
+    assert len(slack_endpoint.requests) == 1
+
+    # Other channels are not paused.
+    other = SlackDelivery.objects.create(
+        idempotency_key="c", alert_id="3", alert_status="firing", channel="#web", text="three"
+    )
+    assert deliver(task, other) == "sent"
+
+
+def test_rate_limit_without_retry_after_backs_off(alert, rule, slack_endpoint):
+    task = RecordingTask()
+    delivery = SlackDelivery.objects.create(
+        idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
+    )
+    slack_endpoint.queue_response(status=429, body="<html>limit</html>", content_type="text/html")
+    with pytest.raises(Retry):
+        deliver(task, delivery)
+    assert DestinationPause.remaining("#db") > 0
+    assert task.countdowns[-1] > 0
+
+
+def test_a_delivery_claimed_elsewhere_is_not_sent(slack_endpoint):
+    now = timezone.now()
+    fresh = SlackDelivery.objects.create(
+        idempotency_key="a",
+        alert_id="1",
+        alert_status="firing",
+        channel="#db",
+        text="x",
+        state=DeliveryState.SENDING,
+        claimed_at=now,
+        attempts=1,
+    )
+    assert deliver(RecordingTask(), fresh) == "sending"
+    assert slack_endpoint.requests == []
+    # A claim older than the lease was abandoned by a dead worker: it is taken over.
+    SlackDelivery.objects.filter(pk=fresh.pk).update(claimed_at=now - datetime.timedelta(hours=1))
+    fresh.refresh_from_db()
+    assert deliver(RecordingTask(), fresh) == "sent"
+    fresh.refresh_from_db()
+    assert fresh.attempts == 2
+
+
+def test_template_error_at_render_time_sends_a_fallback(alert, rule, slack_endpoint, eager, caplog):
+    rule.message_template = "{% for a, b in labels %}{{ a }}{% endfor %}"
+    rule.save()
+    with caplog.at_level(logging.ERROR):
+        assert run(alert, rule) == "sent"
+    text = slack_endpoint.wait_for_requests(1)[0].json()["text"]
+    assert "[FIRING] DiskFull" in text
+    assert "rule db" in text
+    assert "template failed to render" in caplog.text
+    assert alert.fingerprint in caplog.text
+
+
+def test_pre_send_cancel_is_recorded(alert, rule, outbox, eager):
+    def cancel(**kwargs):
+        raise SlackSendCancelled("quiet hours")
+
+    pre_send.connect(cancel)
+    try:
+        assert run(alert, rule) == "cancelled"
+    finally:
+        pre_send.disconnect(cancel)
+    delivery = SlackDelivery.objects.get()
+    assert delivery.state == DeliveryState.CANCELLED
+    assert "quiet hours" in delivery.last_error
+    assert outbox == []
+
+
+def test_misconfiguration_is_recorded_not_retried(alert, rule, settings, monkeypatch, eager):
+    monkeypatch.delenv("SLACK_INTERNAL_ENDPOINT", raising=False)
+    settings.SLACK_INTERNAL_ENDPOINT = ""
+    assert run(alert, rule) == "failed"
+    assert "SLACK_INTERNAL_ENDPOINT is not set" in SlackDelivery.objects.get().last_error
+
+
+def test_context_is_plain_escaped_data(alert, rule, outbox, eager):
+    alert.labels = {**alert.labels, "team": "db", "note": "<!channel> & <https://x|y>"}
+    alert.save()
+    rule.message_template = (
+        "{{ labels.note }}|{{ alert_group.name }}|{{ alert_group.total_firing_count }}|"
+        "{{ latest_instance.annotations.description }}|{{ rule.name }}|{{ status }}|"
+        "{{ alert_group.labels.team }}|{{ started_at|date:'Y' }}|{{ alert_group.save }}"
+    )
+    rule.save()
+    run(alert, rule)
+    [message] = outbox
+    year = timezone.now().year
+    assert message.text == (
+        f"&lt;!channel&gt; &amp; &lt;https://x|y&gt;|DiskFull|1|on /var|db|firing|db|{year}|"
+    )  # the label cannot mention or link; alert_group.save is not reachable
