@@ -52,3 +52,16 @@ def eager():
     app.conf.task_eager_propagates = False  # so eager retries run (errors still raise in .get())
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the end-to-end Celery worker's log to a failing test's report."""
+    report = yield
+    if report.when == "call" and report.failed:
+        log = item.funcargs.get("celery_worker_process")
+        if log is not None:
+            report.sections.append(
+                ("Celery worker log (last 8000 characters)", log.read_text()[-8000:])
+            )
+    return report

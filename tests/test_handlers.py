@@ -169,7 +169,8 @@ def test_signal_setting_is_followed(
     assert len(outbox) == 1
     slack_rules(SIGNAL=None)
     assert handlers._connected["signal"] is None
-    assert not other_signal.has_listeners() and not alert_processed.has_listeners()
+    assert not other_signal.has_listeners()
+    assert not alert_processed.has_listeners()
 
 
 def test_connected_to_the_configured_signal_at_startup():

@@ -1,0 +1,250 @@
+"""End to end: the host's signal in a committed transaction → a real Celery worker on
+the real Redis broker → the fake Slack over HTTP. Nothing is mocked but Slack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection, transaction
+
+from django_slack_rules.models import DeliveryState, SlackDelivery
+from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
+from django_slack_rules.tasks import process_slack_for_alert_group
+from tests.alerts.models import AlertGroup
+from tests.alerts.signals import alert_processed
+from tests.factories import AlertInstanceFactory, RuleFactory
+from tests.fake_slack import FakeSlack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 30.0  # seconds: the longest any condition below is waited for
+
+
+def wait_until(condition: Callable[[], object], timeout: float = WAIT, what: str = "condition"):
+    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
+        pause.wait(0.05)
+
+
+@pytest.fixture(scope="session")
+def e2e_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture(scope="session")
+def e2e_queue() -> str:
+    return f"dsr-e2e-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup, django_db_blocker, e2e_slack, e2e_queue, tmp_path_factory
+):
+    """A real ``celery worker`` process on the test database and a private Redis queue."""
+    import redis
+    from django.conf import settings
+
+    broker = settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(broker)
+    client.ping()  # fails clearly when Redis is not running
+    client.delete(e2e_queue)
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DSR_WORKER_DB": str(db_name),
+        "DSR_TEST_QUEUE": e2e_queue,
+        "CELERY_BROKER_URL": broker,
+        "SLACK_INTERNAL_ENDPOINT": f"{e2e_slack.url}/slack-proxy/",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+        "-Q", e2e_queue, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-n", f"{e2e_queue}@%h",
+    ]  # fmt: skip
+    with log.open("w") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(
+            lambda: "ready." in log.read_text() or worker.poll() is not None,
+            what="the Celery worker to start",
+        )
+        assert worker.poll() is None, f"The Celery worker exited:\n{log.read_text()}"
+        yield log
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=5)
+        client.delete(e2e_queue)
+
+
+@pytest.fixture
+def worker(celery_worker_process, e2e_slack, e2e_queue, settings):
+    """The running worker; this test's messages go to its queue and its Slack."""
+    e2e_slack.reset()
+    settings.SLACK_RULES = {**settings.SLACK_RULES, "QUEUE": e2e_queue}
+    settings.SLACK_INTERNAL_ENDPOINT = f"{e2e_slack.url}/slack-proxy/"
+    return e2e_slack
+
+
+def new_alert(**labels):
+    instance = AlertInstanceFactory(
+        alert_group__labels={"alertname": "HighCPU", **labels},
+        annotations={"summary": f"CPU high on {labels.get('instance', 'web-1')}"},
+    )
+    return instance.alert_group, instance
+
+
+def fire(alert, instance, status="firing"):
+    alert_processed.send(sender=AlertGroup, alert_group=alert, instance=instance, status=status)
+
+
+def deliveries_in(state):
+    return list(SlackDelivery.objects.filter(state=state))
+
+
+@pytest.fixture
+def rule():
+    return RuleFactory(
+        name="web",
+        match_criteria={"team": "web"},
+        slack_channel="#web",
+        message_template="{{ alertname }}: {{ summary }}",
+    )
+
+
+def test_committed_alert_reaches_slack_once(worker, rule):
+    with transaction.atomic():
+        alert, instance = new_alert(team="web", instance="web-7")
+        fire(alert, instance)
+    [request] = worker.wait_for_requests(1)
+    assert request.json() == {"channel": "#web", "text": "HighCPU: CPU high on web-7"}
+    [delivery] = wait_until(lambda: deliveries_in(DeliveryState.SENT), what="the delivery record")
+    assert (delivery.attempts, delivery.fingerprint) == (1, alert.fingerprint)
+
+
+def test_rolled_back_alert_sends_nothing(worker, rule):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        alert, instance = new_alert(team="web", instance="rolled-back")
+        fire(alert, instance)
+        raise RuntimeError("the host's processing failed")
+    with transaction.atomic():
+        alert, instance = new_alert(team="web", instance="committed")
+        fire(alert, instance)
+    # One worker, one queue, in order: had the rolled-back alert been queued, it came first.
+    [request] = worker.wait_for_requests(1)
+    assert request.json()["text"] == "HighCPU: CPU high on committed"
+    wait_until(lambda: deliveries_in(DeliveryState.SENT), what="the delivery record")
+    assert SlackDelivery.objects.count() == 1
+
+
+def test_retried_after_a_server_error(worker, rule):
+    worker.respond_server_error(500)
+    with transaction.atomic():
+        alert, instance = new_alert(team="web")
+        fire(alert, instance)
+    first, second = worker.wait_for_requests(2)
+    assert first.json() == second.json()
+    [delivery] = wait_until(lambda: deliveries_in(DeliveryState.SENT), what="the delivery")
+    assert delivery.attempts == 2
+    assert delivery.http_status == 200
+
+
+def test_retried_after_429_only_once_retry_after_has_passed(worker, rule):
+    worker.respond_rate_limited(retry_after=2)
+    with transaction.atomic():
+        for n in range(3):
+            alert, instance = new_alert(team="web", instance=f"web-{n}")
+            fire(alert, instance)
+    requests = worker.wait_for_requests(4)
+    limited_at = requests[0].received_at
+    # The whole channel waited: nothing reached Slack again before Retry-After.
+    assert all(r.received_at - limited_at >= 2.0 for r in requests[1:])
+    sent = wait_until(
+        lambda: len(deliveries_in(DeliveryState.SENT)) == 3 and deliveries_in(DeliveryState.SENT),
+        what="three sent deliveries",
+    )
+    texts = sorted(r.json()["text"] for r in requests[1:])
+    assert texts == [f"HighCPU: CPU high on web-{n}" for n in range(3)]
+    assert len(sent) == 3
+
+
+def test_the_same_task_queued_twice_posts_once(worker, rule, e2e_queue):
+    alert, instance = new_alert(team="web")
+    for _ in range(2):
+        process_slack_for_alert_group.apply_async(
+            args=(alert.pk, rule.pk),
+            kwargs={"status": "firing", "occurrence": str(instance.pk)},
+            queue=e2e_queue,
+        )
+    worker.wait_for_requests(1)
+    # A marker alert queued after both: once it has arrived, both copies were processed.
+    marker, _ = new_alert(team="web", instance="marker")
+    process_slack_for_alert_group.apply_async(args=(marker.pk, rule.pk), queue=e2e_queue)
+    requests = worker.wait_for_requests(2)
+    assert [r.json()["text"] for r in requests] == [
+        "HighCPU: CPU high on web-1",
+        "HighCPU: CPU high on marker",
+    ]
+
+
+def test_a_rule_edited_in_another_process_is_seen_by_the_next_match(worker, rule):
+    matcher = SlackRuleMatcherService()
+    assert matcher.find_matching_rule({"team": "web"}) == rule
+    script = (
+        "import django; django.setup();"
+        "from django_slack_rules.models import SlackIntegrationRule as R;"
+        "r = R.objects.get(name='web'); r.match_criteria = {'team': 'db'}; r.save()"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DSR_WORKER_DB": str(connection.settings_dict["NAME"]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert matcher.find_matching_rule({"team": "web"}) is None
+    assert matcher.find_matching_rule({"team": "db"}) == rule
+
+
+def test_the_worker_log_names_the_alert(worker, rule, celery_worker_process):
+    with transaction.atomic():
+        alert, instance = new_alert(team="web")
+        fire(alert, instance)
+    worker.wait_for_requests(1)
+    wait_until(
+        lambda: f"fingerprint={alert.fingerprint}" in celery_worker_process.read_text(),
+        what="the worker's log line",
+    )
+    assert "slack-proxy" not in celery_worker_process.read_text()
