@@ -106,8 +106,8 @@ class TestMatcherService:
         RuleFactory(match_criteria={"team": "db"})
         service = SlackRuleMatcherService()
         service.find_matching_rule({"team": "db"})
-        # One query for the rule-set version, one to load the winning rule.
-        with django_assert_num_queries(2):
+        # One query for the rule-set version; the rule comes from the index.
+        with django_assert_num_queries(1):
             service.find_matching_rule({"team": "db"})
         with django_assert_num_queries(1):
             service.find_matching_rule({"team": "none"})
@@ -128,3 +128,12 @@ def test_a_rolled_back_change_never_leaves_a_stale_index():
     RuleFactory(name="other", match_criteria={"team": "web"})
     assert service.find_matching_rule({"team": "db"}) is None
     assert service.find_matching_rule({"team": "web"}).name == "other"
+
+
+@pytest.mark.django_db
+def test_the_returned_rule_is_a_copy_callers_may_change():
+    RuleFactory(name="r", slack_channel="#a", match_criteria={})
+    service = SlackRuleMatcherService()
+    first = service.find_matching_rule({})
+    first.slack_channel = "#changed"
+    assert service.find_matching_rule({}).slack_channel == "#a"

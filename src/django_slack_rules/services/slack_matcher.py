@@ -14,6 +14,7 @@ web process is seen by a worker's next match.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,7 @@ class CompiledRule:
     priority: int
     name: str
     criteria: tuple[Pair, ...]
+    rule: Any = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -42,12 +44,16 @@ class CompiledRule:
         return all(labels.get(k) == v for k, v in self.criteria)
 
 
-def compile_rule(id: Any, priority: int, name: str, criteria: Mapping[str, Any]) -> CompiledRule:
+def compile_rule(
+    id: Any, priority: int, name: str, criteria: Mapping[str, Any], rule: Any = None
+) -> CompiledRule:
+    """``rule`` is the model instance the match returns (None in pure use)."""
     return CompiledRule(
         id=id,
         priority=int(priority),
         name=str(name),
         criteria=tuple(sorted((str(k), str(v)) for k, v in (criteria or {}).items())),
+        rule=rule,
     )
 
 
@@ -139,29 +145,18 @@ class SlackRuleMatcherService:
     """Finds the active rule that wins for an alert's labels."""
 
     def find_matching_rule(self, alert_labels: Mapping[str, Any] | None) -> Any:
-        """Return the winning ``SlackIntegrationRule``, or None when no active rule matches."""
-        from ..models import SlackIntegrationRule
+        """Return the winning ``SlackIntegrationRule``, or None when no active rule matches.
 
+        One small query per call (the rule-set version); the rule itself comes from
+        the index, as a copy the caller may change freely.
+        """
         compiled = self.get_index().match(normalize_labels(alert_labels))
-        if compiled is None:
-            return None
-        rule = SlackIntegrationRule.objects.filter(pk=compiled.id, is_active=True).first()
-        if rule is None:
-            # Changed between our version check and now: rebuild once and retry.
-            _cache.clear()
-            compiled = self.get_index().match(normalize_labels(alert_labels))
-            if compiled is None:
-                return None
-            rule = SlackIntegrationRule.objects.filter(pk=compiled.id, is_active=True).first()
-        return rule
+        return None if compiled is None else copy.copy(compiled.rule)
 
     def explain(self, alert_labels: Mapping[str, Any] | None) -> list[Any]:
         """All active rules that match, best first (the first one is the winner)."""
-        from ..models import SlackIntegrationRule
-
-        ids = [c.id for c in self.get_index().candidates(normalize_labels(alert_labels))]
-        rules = SlackIntegrationRule.objects.in_bulk(ids)
-        return [rules[i] for i in ids if i in rules]
+        candidates = self.get_index().candidates(normalize_labels(alert_labels))
+        return [copy.copy(c.rule) for c in candidates]
 
     def get_index(self) -> RuleIndex:
         from django.db import router
@@ -177,12 +172,9 @@ class SlackRuleMatcherService:
             if _cache.key != key:
                 # Read the version before the rules: if a change commits in between,
                 # the index is newer than its key and is rebuilt once more next time.
-                rows = SlackIntegrationRule.objects.using(alias).filter(is_active=True)
+                rules = SlackIntegrationRule.objects.using(alias).filter(is_active=True)
                 index = RuleIndex.build(
-                    compile_rule(pk, priority, name, criteria)
-                    for pk, priority, name, criteria in rows.values_list(
-                        "pk", "priority", "name", "match_criteria"
-                    )
+                    compile_rule(r.pk, r.priority, r.name, r.match_criteria, rule=r) for r in rules
                 )
                 _cache.index, _cache.key = index, key
                 logger.debug(
