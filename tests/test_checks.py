@@ -127,7 +127,7 @@ def test_test_backends_while_debug_is_off(rules, settings, backend):
     assert ids() == []
 
 
-def test_manage_py_check_fails_on_errors(rules):
+def test_manage_py_check_fails_on_errors(rules, db):
     rules(SIGNAL="tests.alerts.signals.nope")
     with pytest.raises(SystemCheckError, match=r"django_slack_rules\.E001"):
         call_command("check")
