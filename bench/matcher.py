@@ -12,7 +12,7 @@ of 1-3 label pairs, plus 3 low-priority catch-all ``{}`` rules), generates sampl
 alerts, and measures per alert:
 
 * the package: ``SlackRuleMatcherService().find_matching_rule(labels)`` with a
-  warm index (a version check, the in-memory match, and the fetch of the winner);
+  warm index (a version check and the in-memory match; the winner comes from the index);
 * the index alone (``RuleIndex.match``), to show what the package time is made of;
 * the baseline: load every active rule from the database for each alert, keep
   the ones whose criteria are a subset of the labels, sort by (-priority, name).
