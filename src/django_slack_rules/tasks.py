@@ -36,6 +36,10 @@ from .services.slack_service import SlackService
 
 logger = logging.getLogger(__name__)
 
+#: States a delivery leaves only through "resend".
+FINAL_STATES = frozenset(
+    str(state) for state in (DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.FAILED)
+)
 #: Seconds added to the timeouts before a "sending" claim counts as abandoned.
 LEASE_MARGIN = 30.0
 #: Fraction of the broker's visibility timeout that a retry delay may use.
@@ -97,6 +101,7 @@ def _update(delivery: SlackDelivery, **fields: Any) -> None:
 )
 def process_slack_for_alert_group(
     self: Any,
+    /,
     alert_group_id: Any,
     rule_id: Any,
     status: str | None = None,
@@ -184,7 +189,7 @@ def process_slack_for_alert_group(
     max_retries=None,
     name="django_slack_rules.tasks.send_slack_delivery",
 )
-def send_slack_delivery(self: Any, delivery_id: int) -> str:
+def send_slack_delivery(self: Any, /, delivery_id: int) -> str:
     """(Re)send a recorded delivery by id, e.g. after "resend" in the admin."""
     delivery = SlackDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
@@ -215,7 +220,7 @@ def claim(delivery: SlackDelivery) -> bool:
 def deliver(task: Any, delivery: SlackDelivery) -> str:
     """Claim, send and record one delivery; schedule a retry when it can succeed later."""
     log_args = (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
-    if delivery.state in (DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.FAILED):
+    if delivery.state in FINAL_STATES:
         logger.info(
             "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
             *log_args,

@@ -74,7 +74,7 @@ def classify_response(
       the error string is one Slack documents as transient.
     """
     text = body[:RESPONSE_KEEP_CHARS]
-    common = {"channel": channel, "status_code": status_code, "response_text": text}
+    common: dict[str, Any] = {"channel": channel, "status_code": status_code, "response_text": text}
     data: dict[str, Any] = {}
     stripped = body.strip()
     if stripped.startswith("{"):
