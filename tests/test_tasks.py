@@ -9,6 +9,7 @@ import pytest
 from celery.exceptions import Retry
 from django.utils import timezone
 
+from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
 from django_slack_rules.signals import pre_send
@@ -223,7 +224,7 @@ def test_template_error_at_render_time_sends_a_fallback(alert, rule, slack_endpo
     text = slack_endpoint.wait_for_requests(1)[0].json()["text"]
     assert "[FIRING] DiskFull" in text
     assert "rule db" in text
-    assert "template failed to render" in caplog.text
+    assert "message failed to render" in caplog.text
     assert alert.fingerprint in caplog.text
 
 
@@ -264,3 +265,31 @@ def test_context_is_plain_escaped_data(alert, rule, outbox, eager):
     assert message.text == (
         f"&lt;!channel&gt; &amp; &lt;https://x|y&gt;|DiskFull|1|on /var|db|firing|db|{year}|"
     )  # the label cannot mention or link; alert_group.save is not reachable
+
+
+def test_a_retry_sends_the_recorded_message_after_the_alert_is_deleted(alert, rule, slack_endpoint):
+    args = {"status": "firing", "occurrence": str(alert.instances.get().pk)}
+    slack_endpoint.respond_server_error(503)
+    with pytest.raises(Retry):
+        process_slack_for_alert_group.run(alert.pk, rule.pk, **args)
+    alert_id, rule_id = alert.pk, rule.pk
+    alert.delete()
+    rule.delete()
+    assert process_slack_for_alert_group.run(alert_id, rule_id, **args) == "sent"
+    first, second = slack_endpoint.wait_for_requests(2)
+    assert second.json() == first.json()
+    assert second.json()["text"] == "*DiskFull* (critical): Disk 95% full"
+
+
+def test_an_adapter_failure_still_sends_a_fallback(alert, rule, outbox, slack_rules, eager, caplog):
+    slack_rules(ADAPTER="tests.test_tasks.ContextlessAdapter")
+    assert run(alert, rule) == "sent"
+    [message] = outbox
+    assert message.text.startswith("[FIRING] DiskFull")
+    assert alert.fingerprint in message.text
+    assert "message failed to render" in caplog.text
+
+
+class ContextlessAdapter(AlertGroupAdapter):
+    def get_context(self, *args, **kwargs):
+        raise RuntimeError("adapter bug")

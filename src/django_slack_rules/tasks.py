@@ -89,16 +89,18 @@ def _update(delivery: SlackDelivery, **fields: Any) -> None:
             setattr(delivery, name, value)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
+TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
     # Attempts are counted on the delivery record (SLACK_RULES["MAX_ATTEMPTS"]), and
     # waiting out a rate-limited channel does not use one.
-    max_retries=None,
-    name="django_slack_rules.tasks.process_slack_for_alert_group",
-)
+    "max_retries": None,
+}
+
+
+@shared_task(name="django_slack_rules.tasks.process_slack_for_alert_group", **TASK_OPTIONS)
 def process_slack_for_alert_group(
     self: Any,
     /,
@@ -114,9 +116,16 @@ def process_slack_for_alert_group(
     key) are fixed by the signal handler when the alert is processed; when
     omitted they are read from the alert as it is now. Returns the delivery state.
     """
-    try:
-        rule = SlackIntegrationRule.objects.get(pk=rule_id)
-    except SlackIntegrationRule.DoesNotExist:
+    if status is not None and occurrence is not None:
+        # A retry or a redelivery: the recorded message is sent even if the alert
+        # or the rule has been deleted since.
+        key = SlackDelivery.make_key(rule_id, alert_group_id, status, occurrence)
+        delivery = SlackDelivery.objects.filter(idempotency_key=key).first()
+        if delivery is not None:
+            return deliver(self, delivery)
+
+    rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
+    if rule is None:
         logger.warning(
             "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_group_id
         )
@@ -129,7 +138,6 @@ def process_slack_for_alert_group(
             "Alert %s no longer exists; nothing sent by rule %r", alert_group_id, rule.name
         )
         return "no-alert"
-    fingerprint = adapter.get_fingerprint(alert)
     status = status or adapter.get_status(alert)
     if occurrence is None:
         occurrence = adapter.get_occurrence_key(alert)
@@ -137,6 +145,7 @@ def process_slack_for_alert_group(
 
     delivery = SlackDelivery.objects.filter(idempotency_key=key).first()
     if delivery is None:
+        fingerprint = adapter.get_fingerprint(alert)
         template = rule.template_for(status)
         if not template.strip():
             logger.info(
@@ -146,19 +155,7 @@ def process_slack_for_alert_group(
                 fingerprint,
             )
             return "no-template"
-        instance = adapter.load_occurrence(alert, occurrence)
-        context = adapter.get_context(alert, rule=rule, status=status, instance=instance)
-        try:
-            text = render_template(template, context)
-        except Exception:
-            logger.exception(
-                "Rule %r: the %s template failed to render for fingerprint=%s; "
-                "sending a plain fallback message instead. Fix the template in the rule.",
-                rule.name,
-                status,
-                fingerprint,
-            )
-            text = fallback_message(context)
+        text = render_message(adapter, alert, rule, status, occurrence, template)
         try:
             with transaction.atomic():
                 delivery, _ = SlackDelivery.objects.get_or_create(
@@ -179,16 +176,38 @@ def process_slack_for_alert_group(
     return deliver(self, delivery)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    # Attempts are counted on the delivery record (SLACK_RULES["MAX_ATTEMPTS"]), and
-    # waiting out a rate-limited channel does not use one.
-    max_retries=None,
-    name="django_slack_rules.tasks.send_slack_delivery",
-)
+def render_message(
+    adapter: Any,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    template: str,
+) -> str:
+    """The rule's message for the alert; a plain fallback naming the alert if that fails."""
+    fingerprint = adapter.get_fingerprint(alert)
+    context: dict[str, Any] = {
+        "alertname": str(getattr(alert, "name", "") or ""),
+        "status": status,
+        "fingerprint": fingerprint,
+        "rule": {"name": rule.name},
+    }
+    try:
+        instance = adapter.load_occurrence(alert, occurrence)
+        context = adapter.get_context(alert, rule=rule, status=status, instance=instance)
+        return render_template(template, context)
+    except Exception:
+        logger.exception(
+            "Rule %r: the %s message failed to render for fingerprint=%s; "
+            "sending a plain fallback message instead. Fix the template in the rule.",
+            rule.name,
+            status,
+            fingerprint,
+        )
+        return fallback_message(context)
+
+
+@shared_task(name="django_slack_rules.tasks.send_slack_delivery", **TASK_OPTIONS)
 def send_slack_delivery(self: Any, /, delivery_id: int) -> str:
     """(Re)send a recorded delivery by id, e.g. after "resend" in the admin."""
     delivery = SlackDelivery.objects.filter(pk=delivery_id).first()
