@@ -41,6 +41,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+# The migration test sets it to BigAutoField, as many hosts do.
+DEFAULT_AUTO_FIELD = os.environ.get("DSR_DEFAULT_AUTO_FIELD", "django.db.models.AutoField")
 
 TEMPLATES = [
     {
