@@ -95,10 +95,58 @@ class SlackRulesSettings:
             raise AttributeError(f"Unknown SLACK_RULES key {key!r}")
         return self.user_settings.get(key, DEFAULTS[key])
 
-    def __getattr__(self, key: str) -> Any:
-        if key.isupper() and key in DEFAULTS:
-            return self.get(key)
-        raise AttributeError(key)
+    # -- one property per key (the values are validated by the system checks) --
+    @property
+    def SIGNAL(self) -> Any:
+        return self.get("SIGNAL")
+
+    @property
+    def ALERT_MODEL(self) -> str | None:
+        return self.get("ALERT_MODEL")
+
+    @property
+    def ADAPTER(self) -> Any:
+        return self.get("ADAPTER")
+
+    @property
+    def DEFAULT_CHANNEL(self) -> str:
+        return self.get("DEFAULT_CHANNEL")
+
+    @property
+    def BACKEND(self) -> Any:
+        return self.get("BACKEND")
+
+    @property
+    def BASE_TEMPLATE(self) -> str:
+        return self.get("BASE_TEMPLATE")
+
+    @property
+    def QUEUE(self) -> str | None:
+        return self.get("QUEUE")
+
+    @property
+    def MAX_ATTEMPTS(self) -> int:
+        return int(self.get("MAX_ATTEMPTS"))
+
+    @property
+    def RETRY_BACKOFF_BASE(self) -> float:
+        return float(self.get("RETRY_BACKOFF_BASE"))
+
+    @property
+    def RETRY_BACKOFF_MAX(self) -> float:
+        return float(self.get("RETRY_BACKOFF_MAX"))
+
+    @property
+    def CONNECT_TIMEOUT(self) -> float:
+        return float(self.get("CONNECT_TIMEOUT"))
+
+    @property
+    def READ_TIMEOUT(self) -> float:
+        return float(self.get("READ_TIMEOUT"))
+
+    @property
+    def MESSAGE_MAX_LENGTH(self) -> int:
+        return int(self.get("MESSAGE_MAX_LENGTH"))
 
     # -- derived ------------------------------------------------------------
     @property

@@ -177,7 +177,7 @@ class SlackIntegrationRule(models.Model):
         label = (labels or {}).get("channel", "")
         if label:
             return label if is_valid_channel(label) else "#" + label.lstrip("#")
-        return str(slack_rules_settings.DEFAULT_CHANNEL)
+        return slack_rules_settings.DEFAULT_CHANNEL
 
 
 class DeliveryState(models.TextChoices):

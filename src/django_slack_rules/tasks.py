@@ -60,8 +60,8 @@ def enqueue(task: Any, *args: Any, **kwargs: Any) -> None:
 
 def backoff_delay(attempt: int) -> float:
     """Exponential backoff with jitter: BASE * 2**(attempt-1), capped, then halved at random."""
-    base = float(slack_rules_settings.RETRY_BACKOFF_BASE)
-    cap = float(slack_rules_settings.RETRY_BACKOFF_MAX)
+    base = slack_rules_settings.RETRY_BACKOFF_BASE
+    cap = slack_rules_settings.RETRY_BACKOFF_MAX
     delay = min(cap, base * 2 ** min(max(0, attempt - 1), 64))
     return random.uniform(delay / 2, delay)
 
@@ -75,11 +75,7 @@ def _max_delay(task: Any) -> float:
 
 
 def _lease_seconds() -> float:
-    return (
-        float(slack_rules_settings.CONNECT_TIMEOUT)
-        + float(slack_rules_settings.READ_TIMEOUT)
-        + LEASE_MARGIN
-    )
+    return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + LEASE_MARGIN
 
 
 def _update(delivery: SlackDelivery, **fields: Any) -> None:
@@ -315,7 +311,7 @@ def _handle_failure(task: Any, delivery: SlackDelivery, exc: SlackDeliveryError)
         "http_status": exc.status_code,
         "response": exc.response_text,
     }
-    max_attempts = int(slack_rules_settings.MAX_ATTEMPTS)
+    max_attempts = slack_rules_settings.MAX_ATTEMPTS
     if not exc.retryable or delivery.attempts >= max_attempts:
         _update(delivery, state=DeliveryState.FAILED, **record)
         logger.error(

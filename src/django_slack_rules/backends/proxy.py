@@ -52,8 +52,8 @@ class InternalProxyBackend(BaseBackend):
         # For messages and logs: the proxy's address, never the full URL.
         self.target = parts.netloc.rpartition("@")[2]
         self.timeout = (
-            float(slack_rules_settings.CONNECT_TIMEOUT),
-            float(slack_rules_settings.READ_TIMEOUT),
+            slack_rules_settings.CONNECT_TIMEOUT,
+            slack_rules_settings.READ_TIMEOUT,
         )
 
     def build_payload(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class SlackService:
         self.backend = backend or get_backend()
 
     def prepare_message(self, message: str) -> str:
-        return truncate(message, int(slack_rules_settings.MESSAGE_MAX_LENGTH))
+        return truncate(message, slack_rules_settings.MESSAGE_MAX_LENGTH)
 
     def send_notification(
         self, channel: str, message: str, *, delivery: Any = None, **extra: Any
