@@ -118,6 +118,13 @@ class TestInternalProxyBackend:
         with pytest.raises(SlackRulesConfigurationError, match="not an http"):
             InternalProxyBackend()
 
+    def test_a_redirect_is_permanent_and_says_what_to_fix(self, slack_endpoint):
+        slack_endpoint.queue_response(status=301, body="", headers={"Location": "https://x/"})
+        with pytest.raises(SlackPermanentError, match="set SLACK_INTERNAL_ENDPOINT") as info:
+            send()
+        assert info.value.status_code == 301
+        assert len(slack_endpoint.requests) == 1
+
     def test_unexpected_body_at_200_is_permanent(self, slack_endpoint):
         slack_endpoint.queue_response(status=200, body="no_text")
         with pytest.raises(SlackPermanentError) as info:

@@ -128,4 +128,8 @@ def classify_response(
             error=slack_error,
             **common,
         )
-    raise SlackRetryableError(f"Unexpected HTTP {status_code} from the proxy", **common)
+    raise SlackPermanentError(
+        f"The endpoint answered HTTP {status_code} (a redirect?) instead of Slack's answer; "
+        "set SLACK_INTERNAL_ENDPOINT to the proxy location itself",
+        **common,
+    )
