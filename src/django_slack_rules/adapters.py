@@ -20,6 +20,11 @@ from .rendering import to_plain_data
 from .services.slack_matcher import normalize_labels
 
 
+def get_adapter() -> BaseAlertAdapter:
+    """A new instance of the adapter class named by ``SLACK_RULES["ADAPTER"]``."""
+    return slack_rules_settings.import_setting("ADAPTER")()
+
+
 class BaseAlertAdapter:
     """What the package needs to know about an alert. Override every method."""
 

@@ -12,9 +12,12 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
+from .adapters import get_adapter
 from .conf import slack_rules_settings
 from .exceptions import SlackRulesConfigurationError
 from .models import STATUS_FIRING, STATUS_RESOLVED
+from .services.slack_matcher import SlackRuleMatcherService
+from .tasks import enqueue, process_slack_for_alert_group
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +49,6 @@ def alert_processed_receiver(
 
 def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None = None) -> Any:
     """Match ``alert_group`` and queue its notification after commit; return the rule or None."""
-    from .services.slack_matcher import SlackRuleMatcherService
-    from .tasks import get_adapter
-
     if alert_group is None:
         logger.warning("alert_processed was sent without alert_group; ignored")
         return None
@@ -80,8 +80,6 @@ def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None =
     occurrence = adapter.get_occurrence_key(alert_group, instance)
 
     def dispatch() -> None:
-        from .tasks import enqueue, process_slack_for_alert_group
-
         try:
             enqueue(
                 process_slack_for_alert_group,

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .adapters import get_adapter
 from .conf import slack_rules_settings
 from .exceptions import (
     SlackDeliveryError,
@@ -45,10 +46,6 @@ LEASE_MARGIN = 30.0
 #: Fraction of the broker's visibility timeout that a retry delay may use.
 VISIBILITY_SAFETY = 0.9
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
-
-
-def get_adapter() -> Any:
-    return slack_rules_settings.import_setting("ADAPTER")()
 
 
 def enqueue(task: Any, *args: Any, **kwargs: Any) -> None:
