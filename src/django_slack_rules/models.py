@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -43,14 +43,22 @@ class RuleSetVersion(models.Model):
         return f"rule set version {self.version}"
 
     @classmethod
-    def current(cls, using: str | None = None) -> uuid.UUID | None:
-        """The version, or None when the row is missing (then nothing is cached)."""
-        return (
-            cls.objects.using(using or "default")
-            .filter(pk=cls.SINGLETON_ID)
-            .values_list("version", flat=True)
-            .first()
+    def current(cls, using: str | None = None) -> Any:
+        """The version (opaque), or None when the row is missing (then nothing is cached).
+
+        Read on every match, so it is one plain query without the ORM's overhead.
+        """
+        connection = connections[using or DEFAULT_DB_ALIAS]
+        quote = connection.ops.quote_name
+        meta = cls._meta
+        sql = (
+            f"SELECT {quote(meta.get_field('version').column)} FROM {quote(meta.db_table)} "
+            f"WHERE {quote(meta.pk.column)} = %s"
         )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [cls.SINGLETON_ID])
+            row = cursor.fetchone()
+        return row[0] if row else None
 
     @classmethod
     def bump(cls, using: str | None = None) -> None:
