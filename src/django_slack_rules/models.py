@@ -52,7 +52,7 @@ class RuleSetVersion(models.Model):
         quote = connection.ops.quote_name
         meta = cls._meta
         sql = (
-            f"SELECT {quote(meta.get_field('version').column)} FROM {quote(meta.db_table)} "
+            f"SELECT {quote(cls.version.field.column)} FROM {quote(meta.db_table)} "
             f"WHERE {quote(meta.pk.column)} = %s"
         )
         with connection.cursor() as cursor:
