@@ -194,26 +194,34 @@ def test_rate_limit_without_retry_after_backs_off(alert, rule, slack_endpoint):
     assert task.countdowns[-1] > 0
 
 
-def test_a_delivery_claimed_elsewhere_is_not_sent(slack_endpoint):
+def test_a_delivery_claimed_elsewhere_is_not_sent_but_checked_after_the_lease(slack_endpoint):
     now = timezone.now()
-    fresh = SlackDelivery.objects.create(
-        idempotency_key="a",
-        alert_id="1",
-        alert_status="firing",
-        channel="#db",
-        text="x",
-        state=DeliveryState.SENDING,
-        claimed_at=now,
-        attempts=1,
-    )
-    assert deliver(RecordingTask(), fresh) == "sending"
+    claimed = SlackDelivery.objects.create(
+        idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="x",
+        state=DeliveryState.SENDING, claimed_at=now, attempts=1,
+    )  # fmt: skip
+    task = RecordingTask()
+    with pytest.raises(Retry):
+        deliver(task, claimed)
     assert slack_endpoint.requests == []
+    # Test settings: connect 1 s + read 2 s + a 30 s margin, plus up to 1 s of jitter.
+    assert 32 <= task.countdowns[-1] <= 34
     # A claim older than the lease was abandoned by a dead worker: it is taken over.
-    SlackDelivery.objects.filter(pk=fresh.pk).update(claimed_at=now - datetime.timedelta(hours=1))
-    fresh.refresh_from_db()
-    assert deliver(RecordingTask(), fresh) == "sent"
-    fresh.refresh_from_db()
-    assert fresh.attempts == 2
+    SlackDelivery.objects.filter(pk=claimed.pk).update(claimed_at=now - datetime.timedelta(hours=1))
+    claimed.refresh_from_db()
+    assert deliver(task, claimed) == "sent"
+    claimed.refresh_from_db()
+    assert claimed.attempts == 2
+    assert len(slack_endpoint.requests) == 1
+
+
+def test_a_sent_delivery_is_not_sent_again(slack_endpoint):
+    sent = SlackDelivery.objects.create(
+        idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="x",
+        state=DeliveryState.SENT, attempts=1,
+    )  # fmt: skip
+    assert deliver(RecordingTask(), sent) == "sent"
+    assert slack_endpoint.requests == []
 
 
 def test_template_error_at_render_time_sends_a_fallback(alert, rule, slack_endpoint, eager, caplog):

@@ -251,9 +251,21 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
         raise task.retry(countdown=min(paused + random.uniform(0, 1), _max_delay(task)))
 
     if not claim(delivery):
-        delivery.refresh_from_db(fields=["state"])
+        delivery.refresh_from_db(fields=["state", "claimed_at"])
+        if delivery.state == DeliveryState.SENDING and delivery.claimed_at is not None:
+            # Another attempt is sending it. Look again once its lease has run out: by
+            # then it is sent, or that attempt died and this one takes the delivery over.
+            elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
+            wait = max(1.0, _lease_seconds() - elapsed) + random.uniform(0, 1)
+            logger.info(
+                "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
+                "checking again in %.1fs",
+                *log_args,
+                wait,
+            )
+            raise task.retry(countdown=min(wait, _max_delay(task)))
         logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: %s by another attempt; not sent again",
+            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
             *log_args,
             delivery.state,
         )
