@@ -75,7 +75,8 @@ def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None =
         )
         return None
 
-    alert_id = alert_group.pk
+    # Only JSON-safe values cross the queue (a UUID primary key travels as a string).
+    alert_id = alert_group.pk if isinstance(alert_group.pk, int) else str(alert_group.pk)
     rule_id = rule.pk
     occurrence = adapter.get_occurrence_key(alert_group, instance)
 
