@@ -168,7 +168,7 @@ class SlackRuleMatcherService:
             if key is None or _cache.key != key:
                 # Read the version before the rules: if a change commits in between,
                 # the index is newer than its key and is rebuilt once more next time.
-                rules = SlackIntegrationRule.objects.using(alias).filter(is_active=True)
+                rules = SlackIntegrationRule.objects.using(alias).active()
                 index = RuleIndex.build(
                     compile_rule(r.pk, r.priority, r.name, r.match_criteria, rule=r) for r in rules
                 )
