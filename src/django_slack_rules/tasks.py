@@ -252,7 +252,7 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
 
     if not claim(delivery):
         delivery.refresh_from_db(fields=["state", "claimed_at"])
-        if delivery.state == DeliveryState.SENDING and delivery.claimed_at is not None:
+        if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
             # Another attempt is sending it. Look again once its lease has run out: by
             # then it is sent, or that attempt died and this one takes the delivery over.
             elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
