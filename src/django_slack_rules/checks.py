@@ -28,7 +28,6 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.dispatch import Signal
 
 from .conf import DEFAULTS, SLACK_MAX_MESSAGE_LENGTH, parse_endpoint, slack_rules_settings
 
@@ -75,25 +74,17 @@ def _import(key: str) -> tuple[Any, str | None]:
 
 
 def _check_signal() -> list[checks.CheckMessage]:
-    value = slack_rules_settings.SIGNAL
-    if value is None:
+    if slack_rules_settings.SIGNAL is None:
         return []
-    signal, problem = _import("SIGNAL")
-    if problem:
+    try:
+        slack_rules_settings.get_signal()
+    except ImproperlyConfigured as exc:
         return [
             _error(
                 "E001",
-                problem,
+                str(exc),
                 'Set SLACK_RULES["SIGNAL"] to the dotted path of the host\'s Signal, '
                 'e.g. "alerts.signals.alert_processed", or None to connect nothing.',
-            )
-        ]
-    if not isinstance(signal, Signal):
-        return [
-            _error(
-                "E001",
-                f'SLACK_RULES["SIGNAL"] = {value!r} is a {type(signal).__name__}, not a Signal.',
-                'Name a django.dispatch.Signal instance, e.g. "alerts.signals.alert_processed".',
             )
         ]
     if not slack_rules_settings.ALERT_MODEL:
@@ -140,15 +131,15 @@ def _check_adapter() -> list[checks.CheckMessage]:
 
 
 def _check_backend() -> list[checks.CheckMessage]:
-    from .backends import BaseBackend, ConsoleBackend, InternalProxyBackend, LocmemBackend
+    from .backends import ConsoleBackend, InternalProxyBackend, LocmemBackend
 
-    backend, problem = _import("BACKEND")
-    if problem or not (isinstance(backend, type) and issubclass(backend, BaseBackend)):
+    try:
+        backend = slack_rules_settings.get_backend_class()
+    except ImproperlyConfigured as exc:
         return [
             _error(
                 "E004",
-                problem
-                or f'SLACK_RULES["BACKEND"] = {slack_rules_settings.BACKEND!r} is not a backend class.',
+                str(exc),
                 'Use "django_slack_rules.backends.InternalProxyBackend" (production), '
                 '"...LocmemBackend" (tests) or "...ConsoleBackend" (development).',
             )

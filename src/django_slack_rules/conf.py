@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.utils.module_loading import import_string
 
 from .exceptions import SlackRulesConfigurationError
+
+if TYPE_CHECKING:
+    from .backends.base import BaseBackend
 
 #: Defaults for every key of ``SLACK_RULES`` (documented in docs/settings.md).
 DEFAULTS: dict[str, Any] = {
@@ -179,6 +182,30 @@ class SlackRulesSettings:
                 ) from exc
         self._imported[key] = obj
         return obj
+
+    def get_signal(self) -> Signal | None:
+        """The Signal named by ``SLACK_RULES["SIGNAL"]``, or None."""
+        signal = self.import_setting("SIGNAL")
+        if signal is not None and not isinstance(signal, Signal):
+            raise SlackRulesConfigurationError(
+                f'SLACK_RULES["SIGNAL"] = {self.SIGNAL!r} is a {type(signal).__name__}, '
+                "not a Signal. Name a django.dispatch.Signal instance, e.g. "
+                '"alerts.signals.alert_processed".'
+            )
+        return signal
+
+    def get_backend_class(self) -> type[BaseBackend]:
+        """The backend class named by ``SLACK_RULES["BACKEND"]``."""
+        from .backends.base import BaseBackend
+
+        backend = self.import_setting("BACKEND")
+        if not (isinstance(backend, type) and issubclass(backend, BaseBackend)):
+            raise SlackRulesConfigurationError(
+                f'SLACK_RULES["BACKEND"] = {self.BACKEND!r} is not a backend class. '
+                "Name a subclass of django_slack_rules.backends.BaseBackend, e.g. "
+                '"django_slack_rules.backends.InternalProxyBackend".'
+            )
+        return backend
 
     def get_alert_model(self) -> Any:
         from django.apps import apps

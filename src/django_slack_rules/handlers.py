@@ -10,11 +10,9 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.dispatch import Signal
 
 from .adapters import get_adapter
 from .conf import slack_rules_settings
-from .exceptions import SlackRulesConfigurationError
 from .models import STATUS_FIRING, STATUS_RESOLVED
 from .services.slack_matcher import SlackRuleMatcherService
 from .tasks import enqueue, process_slack_for_alert_group
@@ -109,12 +107,7 @@ def connect_signal() -> Any:
     if previous is not None:
         previous.disconnect(dispatch_uid=DISPATCH_UID)
         _connected["signal"] = None
-    signal = slack_rules_settings.import_setting("SIGNAL")
-    if signal is not None and not isinstance(signal, Signal):
-        raise SlackRulesConfigurationError(
-            f'SLACK_RULES["SIGNAL"] = {slack_rules_settings.SIGNAL!r} is not a Signal. '
-            'Name a django.dispatch.Signal instance, e.g. "alerts.signals.alert_processed".'
-        )
+    signal = slack_rules_settings.get_signal()
     if signal is not None:
         signal.connect(alert_processed_receiver, dispatch_uid=DISPATCH_UID, weak=False)
     _connected["signal"] = signal

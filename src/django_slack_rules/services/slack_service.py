@@ -7,7 +7,7 @@ from typing import Any
 
 from ..backends.base import BaseBackend, SlackResult
 from ..conf import slack_rules_settings
-from ..exceptions import SlackDeliveryError, SlackRulesConfigurationError
+from ..exceptions import SlackDeliveryError
 from ..rendering import truncate
 from ..signals import post_send, pre_send
 
@@ -16,14 +16,7 @@ logger = logging.getLogger(__name__)
 
 def get_backend(**options: Any) -> BaseBackend:
     """A new instance of the backend named by ``SLACK_RULES["BACKEND"]``."""
-    backend_class = slack_rules_settings.import_setting("BACKEND")
-    if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
-        raise SlackRulesConfigurationError(
-            f'SLACK_RULES["BACKEND"] = {slack_rules_settings.BACKEND!r} is not a backend class. '
-            "Name a subclass of django_slack_rules.backends.BaseBackend, e.g. "
-            '"django_slack_rules.backends.InternalProxyBackend".'
-        )
-    return backend_class(**options)
+    return slack_rules_settings.get_backend_class()(**options)
 
 
 class SlackService:
