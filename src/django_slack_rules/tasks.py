@@ -110,12 +110,11 @@ def process_slack_for_alert_group(
     omitted they are read from the alert as it is now. Returns the delivery state.
     """
     if status is not None and occurrence is not None:
-        # A retry or a redelivery: the recorded message is sent even if the alert
-        # or the rule has been deleted since.
-        key = SlackDelivery.make_key(rule_id, alert_group_id, status, occurrence)
-        delivery = SlackDelivery.objects.filter(idempotency_key=key).first()
-        if delivery is not None:
-            return deliver(self, delivery)
+        # Fixed by the handler: a retry or a redelivery finds the recorded message and
+        # sends it, even if the alert or the rule has been deleted since.
+        recorded = _recorded(rule_id, alert_group_id, status, occurrence)
+        if recorded is not None:
+            return deliver(self, recorded)
 
     rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
     if rule is None:
@@ -131,42 +130,49 @@ def process_slack_for_alert_group(
             "Alert %s no longer exists; nothing sent by rule %r", alert_group_id, rule.name
         )
         return "no-alert"
-    status = status or adapter.get_status(alert)
-    if occurrence is None:
-        occurrence = adapter.get_occurrence_key(alert)
-    key = SlackDelivery.make_key(rule.pk, alert_group_id, status, occurrence)
+    if status is None or occurrence is None:
+        # Called without them: read them from the alert as it is now.
+        status = status or adapter.get_status(alert)
+        occurrence = adapter.get_occurrence_key(alert) if occurrence is None else occurrence
+        recorded = _recorded(rule_id, alert_group_id, status, occurrence)
+        if recorded is not None:
+            return deliver(self, recorded)
+    key = SlackDelivery.make_key(rule_id, alert_group_id, status, occurrence)
 
-    delivery = SlackDelivery.objects.filter(idempotency_key=key).first()
-    if delivery is None:
-        fingerprint = adapter.get_fingerprint(alert)
-        template = rule.template_for(status)
-        if not template.strip():
-            logger.info(
-                "Rule %r has no %s template; nothing sent (fingerprint=%s)",
-                rule.name,
-                status,
-                fingerprint,
+    fingerprint = adapter.get_fingerprint(alert)
+    template = rule.template_for(status)
+    if not template.strip():
+        logger.info(
+            "Rule %r has no %s template; nothing sent (fingerprint=%s)",
+            rule.name,
+            status,
+            fingerprint,
+        )
+        return "no-template"
+    text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint)
+    try:
+        with transaction.atomic():
+            delivery, _ = SlackDelivery.objects.get_or_create(
+                idempotency_key=key,
+                defaults={
+                    "rule": rule,
+                    "rule_name": rule.name,
+                    "alert_id": str(alert_group_id),
+                    "fingerprint": fingerprint[:255],
+                    "alert_status": status,
+                    "occurrence": str(occurrence)[:255],
+                    "channel": rule.resolve_channel(adapter.get_labels(alert)),
+                    "text": text,
+                },
             )
-            return "no-template"
-        text = render_message(adapter, alert, rule, status, occurrence, template)
-        try:
-            with transaction.atomic():
-                delivery, _ = SlackDelivery.objects.get_or_create(
-                    idempotency_key=key,
-                    defaults={
-                        "rule": rule,
-                        "rule_name": rule.name,
-                        "alert_id": str(alert_group_id),
-                        "fingerprint": fingerprint[:255],
-                        "alert_status": status,
-                        "occurrence": str(occurrence)[:255],
-                        "channel": rule.resolve_channel(adapter.get_labels(alert)),
-                        "text": text,
-                    },
-                )
-        except IntegrityError:
-            delivery = SlackDelivery.objects.get(idempotency_key=key)
+    except IntegrityError:
+        delivery = SlackDelivery.objects.get(idempotency_key=key)
     return deliver(self, delivery)
+
+
+def _recorded(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> SlackDelivery | None:
+    key = SlackDelivery.make_key(rule_id, alert_id, status, occurrence)
+    return SlackDelivery.objects.filter(idempotency_key=key).first()
 
 
 def render_message(
@@ -176,9 +182,9 @@ def render_message(
     status: str,
     occurrence: str,
     template: str,
+    fingerprint: str,
 ) -> str:
     """The rule's message for the alert; a plain fallback naming the alert if that fails."""
-    fingerprint = adapter.get_fingerprint(alert)
     context: dict[str, Any] = {
         "alertname": str(getattr(alert, "name", "") or ""),
         "status": status,
