@@ -9,6 +9,7 @@ subclasses it (or :class:`BaseAlertAdapter`) and overrides what differs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -107,39 +108,100 @@ class AlertGroupAdapter(BaseAlertAdapter):
         self, alert: Any, *, rule: Any, status: str, instance: Any = None
     ) -> dict[str, Any]:
         occurrence = self.get_occurrence(alert, instance)
-        labels = self.get_labels(alert)
-        annotations = dict(getattr(occurrence, "annotations", None) or {})
-        latest = {
-            "annotations": annotations,
-            "started_at": getattr(occurrence, "started_at", None),
-            "ended_at": getattr(occurrence, "ended_at", None),
-            "status": _text(getattr(occurrence, "status", "")),
-        }
-        context = {
-            "labels": labels,
-            "annotations": annotations,
-            "status": status,
-            "alertname": labels.get("alertname", "") or _text(getattr(alert, "name", "")),
-            "summary": _text(annotations.get("summary", "")),
-            "description": _text(annotations.get("description", "")),
-            "fingerprint": self.get_fingerprint(alert),
-            "severity": _text(getattr(alert, "severity", "") or labels.get("severity", "")),
-            "source": _text(getattr(alert, "source", "")),
-            "instance": _text(getattr(alert, "instance", "") or labels.get("instance", "")),
-            "started_at": latest["started_at"],
-            "ended_at": latest["ended_at"],
-            "is_silenced": self.is_silenced(alert),
-            "alert_group": model_to_plain_dict(alert),
-            "latest_instance": latest,
-        }
-        plain = to_plain_data(context)
-        # The rule is the operator's own data, not the alert's: kept unescaped.
-        plain["rule"] = {
-            "name": rule.name,
-            "channel": rule.slack_channel,
-            "priority": rule.priority,
-        }
-        return plain
+        return build_context(
+            labels=self.get_labels(alert),
+            annotations=getattr(occurrence, "annotations", None),
+            status=status,
+            rule=rule,
+            name=getattr(alert, "name", ""),
+            fingerprint=self.get_fingerprint(alert),
+            severity=getattr(alert, "severity", ""),
+            source=getattr(alert, "source", ""),
+            instance=getattr(alert, "instance", ""),
+            started_at=getattr(occurrence, "started_at", None),
+            ended_at=getattr(occurrence, "ended_at", None),
+            occurrence_status=getattr(occurrence, "status", ""),
+            is_silenced=self.is_silenced(alert),
+            alert_group=model_to_plain_dict(alert),
+        )
+
+
+#: The keys of the template context, and what each holds (shown in the rule form's help).
+CONTEXT_KEYS: dict[str, str] = {
+    "labels": "the alert's labels (dict), e.g. {{ labels.team }}",
+    "annotations": "the latest occurrence's annotations (dict)",
+    "status": '"firing" or "resolved"',
+    "alertname": "the alertname label, else the alert's name",
+    "summary": "annotations.summary, or empty",
+    "description": "annotations.description, or empty",
+    "fingerprint": "the alert's fingerprint",
+    "severity": "the alert's severity (else its severity label)",
+    "source": "where the alert came from",
+    "instance": "the alert's instance (else its instance label)",
+    "started_at": "when the latest occurrence started (datetime or None)",
+    "ended_at": "when it ended (datetime or None)",
+    "is_silenced": "whether the alert is silenced",
+    "rule": "the rule: {{ rule.name }}, {{ rule.channel }}, {{ rule.priority }}",
+    "alert_group": "a dict mirror of the alert's fields, e.g. {{ alert_group.labels.job }}",
+    "latest_instance": "the latest occurrence: annotations, started_at, ended_at, status",
+}
+
+
+def build_context(
+    *,
+    labels: Mapping[str, Any] | None,
+    annotations: Mapping[str, Any] | None,
+    status: str,
+    rule: Any,
+    name: Any = "",
+    fingerprint: Any = "",
+    severity: Any = "",
+    source: Any = "",
+    instance: Any = "",
+    started_at: Any = None,
+    ended_at: Any = None,
+    occurrence_status: Any = "",
+    is_silenced: bool = False,
+    alert_group: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The template context for one alert: plain data, every string from the alert escaped.
+
+    Pure (no database): the task builds it from the host's alert through the adapter,
+    and the rule preview builds it from a sample alert typed into the page.
+    """
+    labels = normalize_labels(labels)
+    annotations = dict(annotations or {})
+    latest = {
+        "annotations": annotations,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "status": _text(occurrence_status),
+    }
+    context = {
+        "labels": labels,
+        "annotations": annotations,
+        "status": status,
+        "alertname": labels.get("alertname", "") or _text(name),
+        "summary": _text(annotations.get("summary", "")),
+        "description": _text(annotations.get("description", "")),
+        "fingerprint": _text(fingerprint),
+        "severity": _text(severity or labels.get("severity", "")),
+        "source": _text(source),
+        "instance": _text(instance or labels.get("instance", "")),
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "is_silenced": bool(is_silenced),
+        "alert_group": dict(alert_group or {}),
+        "latest_instance": latest,
+    }
+    plain = to_plain_data(context)
+    # The rule is the operator's own data, not the alert's: kept unescaped.
+    plain["rule"] = {
+        "name": rule.name,
+        "channel": rule.slack_channel,
+        "priority": rule.priority,
+    }
+    return plain
 
 
 def model_to_plain_dict(obj: Any) -> dict[str, Any]:
