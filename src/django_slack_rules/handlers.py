@@ -15,7 +15,7 @@ from .adapters import get_adapter
 from .conf import slack_rules_settings
 from .models import STATUS_FIRING, STATUS_RESOLVED
 from .services.slack_matcher import SlackRuleMatcherService
-from .tasks import enqueue, process_slack_for_alert_group
+from .tasks import enqueue, process_slack_for_alert_group, record_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +87,45 @@ def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None =
                 status=status,
                 occurrence=occurrence,
             )
-        except Exception:
+        except Exception as exc:
             logger.exception(
                 "Could not queue the Slack notification of rule %r for alert %s (fingerprint=%s): "
-                "is the Celery broker reachable?",
+                "is the Celery broker reachable? It is recorded as a pending delivery; "
+                "`manage.py slack_rules_requeue` queues it once the broker is back.",
                 rule.name,
                 alert_id,
                 fingerprint,
             )
+            keep_unqueued(adapter, alert_group, rule, status, occurrence, exc)
 
     transaction.on_commit(dispatch)
     logger.debug("Rule %r matched fingerprint=%s; queued on commit", rule.name, fingerprint)
     return rule
+
+
+def keep_unqueued(
+    adapter: Any, alert_group: Any, rule: Any, status: str, occurrence: str, exc: Exception
+) -> None:
+    """Record a notification the broker refused, so that nothing is lost.
+
+    The delivery stays pending until ``manage.py slack_rules_requeue`` queues it.
+    """
+    try:
+        record_delivery(
+            adapter,
+            alert_group,
+            rule,
+            status,
+            occurrence,
+            last_error=f"Not queued: the Celery broker refused it ({type(exc).__name__}: {exc}). "
+            "Run `manage.py slack_rules_requeue` once the broker is reachable.",
+        )
+    except Exception:
+        logger.exception(
+            "Could not record the unqueued Slack notification of rule %r (fingerprint=%s) either",
+            rule.name,
+            adapter.get_fingerprint(alert_group),
+        )
 
 
 def connect_signal() -> Any:

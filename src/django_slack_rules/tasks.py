@@ -71,7 +71,7 @@ def _max_delay(task: Any) -> float:
     return max(1.0, visibility * VISIBILITY_SAFETY)
 
 
-def _lease_seconds() -> float:
+def lease_seconds() -> float:
     return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + LEASE_MARGIN
 
 
@@ -137,8 +137,26 @@ def process_slack_for_alert_group(
         recorded = _recorded(rule_id, alert_group_id, status, occurrence)
         if recorded is not None:
             return deliver(self, recorded)
-    key = SlackDelivery.make_key(rule_id, alert_group_id, status, occurrence)
+    delivery = record_delivery(adapter, alert, rule, status, occurrence)
+    if delivery is None:
+        return "no-template"
+    return deliver(self, delivery)
 
+
+def record_delivery(
+    adapter: Any,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    **fields: Any,
+) -> SlackDelivery | None:
+    """Render the rule's message for the alert and record it as a pending delivery.
+
+    Returns the delivery (the one already recorded for the same rule, alert, status
+    and occurrence, if any), or None when the rule has no template for ``status``.
+    ``fields`` are extra values for a new record (e.g. ``last_error``).
+    """
     fingerprint = adapter.get_fingerprint(alert)
     template = rule.template_for(status)
     if not template.strip():
@@ -148,7 +166,9 @@ def process_slack_for_alert_group(
             status,
             fingerprint,
         )
-        return "no-template"
+        return None
+    alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
+    key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
     text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint)
     try:
         with transaction.atomic():
@@ -157,17 +177,18 @@ def process_slack_for_alert_group(
                 defaults={
                     "rule": rule,
                     "rule_name": rule.name,
-                    "alert_id": str(alert_group_id),
+                    "alert_id": str(alert_id),
                     "fingerprint": fingerprint[:255],
                     "alert_status": status,
                     "occurrence": str(occurrence)[:255],
                     "channel": rule.resolve_channel(adapter.get_labels(alert)),
                     "text": text,
+                    **fields,
                 },
             )
     except IntegrityError:
         delivery = SlackDelivery.objects.get(idempotency_key=key)
-    return deliver(self, delivery)
+    return delivery
 
 
 def _recorded(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> SlackDelivery | None:
@@ -219,7 +240,7 @@ def send_slack_delivery(self: Any, /, delivery_id: int) -> str:
 def claim(delivery: SlackDelivery) -> bool:
     """Atomically take ``delivery`` for sending; False when it is sent or claimed elsewhere."""
     now = timezone.now()
-    abandoned = now - datetime.timedelta(seconds=_lease_seconds())
+    abandoned = now - datetime.timedelta(seconds=lease_seconds())
     claimed = (
         SlackDelivery.objects.filter(pk=delivery.pk)
         .filter(
@@ -262,7 +283,7 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
             # Another attempt is sending it. Look again once its lease has run out: by
             # then it is sent, or that attempt died and this one takes the delivery over.
             elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
-            wait = max(1.0, _lease_seconds() - elapsed) + random.uniform(0, 1)
+            wait = max(1.0, lease_seconds() - elapsed) + random.uniform(0, 1)
             logger.info(
                 "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
                 "checking again in %.1fs",
