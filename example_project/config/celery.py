@@ -1,0 +1,13 @@
+"""The example's Celery app, defined the way a host project defines it."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("example")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""The demo: sample Alertmanager alerts become Slack messages, with one command.
+
+    python3 example_project/demo.py              # then leaves the web UI running
+    python3 example_project/demo.py --no-serve   # runs the flow, checks it, exits
+
+On the first run it creates ``example_project/.venv`` and installs django-slack-rules
+from this tree (and the example's requirements) into it, then runs itself there.
+
+The flow: migrate a fresh SQLite database in a temporary folder, load the demo's
+rules and silence, start a fake Slack (it prints what it receives the way Slack
+shows it), a real Celery worker (kombu's filesystem broker: no server), and the
+web app (runserver on 127.0.0.1); post Alertmanager payloads to the webhook, wait
+for the Slack messages and print them. The package's real InternalProxyBackend
+posts to the fake Slack, which stands where nginx and Slack stand in production.
+
+Exit status with --no-serve: 0 when exactly the expected messages arrived, 1 when
+not, 130 on Ctrl-C. Ctrl-C stops everything the demo started.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if sys.version_info < (3, 10):
+    sys.exit(f"The demo needs Python 3.10 or later; this is {sys.version.split()[0]}.")
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+VENV = HERE / ".venv"
+SAMPLES = HERE / "samples"
+WEBHOOK_PATH = "/alerts/api/v1/webhook/"
+QUEUE = "alerts"  # SentryHub's default Celery queue
+START_TIMEOUT = 90.0  # seconds for the worker or the web app to come up
+MESSAGE_TIMEOUT = 45.0  # seconds for the expected Slack messages of one step
+SETTLE = 2.0  # seconds to wait for unexpected extra messages at the end
+DEMO_USER = "demo"
+
+
+# --- bootstrap: the virtualenv -------------------------------------------------------
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def bootstrap(argv: list[str]) -> None:
+    """Create the virtualenv and install into it when needed, then run this script in it."""
+    python = venv_python()
+    if not python.exists():
+        print(f"==> Creating a virtualenv in {VENV}")
+        shutil.rmtree(VENV, ignore_errors=True)
+        done = subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False)
+        if done.returncode != 0:
+            sys.exit(
+                "Could not create the virtualenv. On Debian or Ubuntu install the venv module "
+                "first: sudo apt install python3-venv"
+            )
+    requirements = HERE / "requirements.txt"
+    digest = hashlib.sha256(
+        (REPO / "pyproject.toml").read_bytes() + requirements.read_bytes()
+    ).hexdigest()
+    stamp = VENV / ".demo-installed"
+    if not stamp.exists() or stamp.read_text() != digest:
+        print("==> Installing django-slack-rules from this tree (the first run takes a minute)")
+        command = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*command, "-e", str(REPO), "-r", str(requirements)], check=True)
+        stamp.write_text(digest)
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *argv])
+
+
+# --- output --------------------------------------------------------------------------
+
+COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def style(text: str, code: str) -> str:
+    return f"\033[{code}m{text}\033[0m" if COLOR else text
+
+
+def heading(text: str) -> None:
+    print(f"\n{style('==> ' + text, '1')}", flush=True)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# --- the processes -------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Demo:
+    state: Path
+    env: dict[str, str]
+    children: list[Child] = field(default_factory=list)
+
+    def manage(self, *args: str, quiet: bool = True) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=HERE,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise DemoError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        if not quiet:
+            say(done.stdout.rstrip())
+        return done.stdout
+
+    def start(self, name: str, command: list[str]) -> Child:
+        log = self.state / f"{name}.log"
+        with log.open("wb") as out:
+            # A session of its own: Ctrl-C reaches the demo only, which stops the children
+            # in order (and on any error).
+            process = subprocess.Popen(
+                command,
+                cwd=HERE,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = Child(name, process, log)
+        self.children.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.terminate()
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait(timeout=5)
+        self.children.clear()
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                raise DemoError(
+                    f"The {child.name} exited with status {child.process.returncode}:\n"
+                    f"{child.tail()}"
+                )
+
+
+class DemoError(Exception):
+    pass
+
+
+def wait_until(condition: Any, timeout: float, what: str, demo: Demo) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        demo.check_alive()
+        if time.monotonic() > deadline:
+            raise DemoError(f"Timed out after {timeout:g}s waiting for {what}.")
+        time.sleep(0.1)
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise DemoError("No free TCP port on 127.0.0.1.")
+
+
+def http_get_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def post_json(url: str, body: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+# --- the story -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    sample: str
+    why: str
+    expect: tuple[tuple[str, str], ...]  # (channel, text the message contains)
+
+
+STEPS = (
+    Step(
+        "A critical alert",
+        "high_cpu_critical.json",
+        "matches the high-priority rule 'Critical alerts' (severity=critical, priority 100)",
+        (("#oncall", "HighCPUUsage"),),
+    ),
+    Step(
+        "A warning that no specific rule matches",
+        "one_fireing_alert.json",
+        "caught by the catch-all rule 'Everything else' ({} matches every alert, priority 0)",
+        (("#alerts", "NodeExporterNotScrape8"),),
+    ),
+    Step(
+        "A silenced alert (Alertmanager sent it twice)",
+        "two_time_firing.json",
+        "instance=10.1.1.11:9100 is in the silence 'Maintenance of 10.1.1.11': stored, not posted",
+        (),
+    ),
+    Step(
+        "A database alert fires",
+        "db_failure_firing.json",
+        "'Database team' (category=database, priority 200) outranks 'Critical alerts'",
+        (("#db-team", "DatabaseConnectionFailure* is firing"),),
+    ),
+    Step(
+        "... and resolves",
+        "db_failure_resolved.json",
+        "the winning rule has a resolved template, so the resolution is posted too",
+        (("#db-team", "DatabaseConnectionFailure* on `db-server-03:3306` is resolved"),),
+    ),
+)
+SILENCED_ALERT = "NodeExporterNotScrapeNew"
+
+
+def run_story(demo: Demo, printer: Any, web_url: str) -> bool:
+    from slack_printer import format_message
+
+    ok = True
+    expected_total = 0
+    for number, step in enumerate(STEPS, 1):
+        heading(f"[{number}/{len(STEPS)}] {step.title}: {step.why}")
+        before = len(printer.messages)
+        status, answer = post_json(web_url + WEBHOOK_PATH, (SAMPLES / step.sample).read_bytes())
+        stored = answer.get("alerts", []) if isinstance(answer, dict) else []
+        silenced = sum(1 for item in stored if item.get("silenced"))
+        say(
+            f"    POST {WEBHOOK_PATH} samples/{step.sample} -> HTTP {status}: "
+            f"{len(stored)} alert(s) stored" + (f", {silenced} silenced" if silenced else "")
+        )
+        if status != 200:
+            say(f"    unexpected answer: {answer}")
+            ok = False
+            continue
+        expected_total += len(step.expect)
+        if not step.expect:
+            say(style("    Slack received nothing for it (silenced).", "2"))
+            continue
+        received = printer.wait_for(before + len(step.expect), MESSAGE_TIMEOUT)[before:]
+        demo.check_alive()
+        say("    Slack received:")
+        for message in received:
+            say(indent(format_message(message, color=COLOR), "    "))
+        for channel, text in step.expect:
+            if not any(m.channel == channel and text in m.text for m in received):
+                say(style(f"    MISSING: a message to {channel} containing {text!r}", "31"))
+                ok = False
+
+    time.sleep(SETTLE)  # anything unexpected would arrive now
+    messages = list(printer.messages)
+    heading("Result")
+    for message in messages:
+        first_line = message.text.split("\n", 1)[0]
+        say(f"    {message.channel:<10} {first_line}")
+    if len(messages) != expected_total:
+        say(style(f"    Expected {expected_total} Slack messages, got {len(messages)}.", "31"))
+        ok = False
+    if any(SILENCED_ALERT in m.text for m in messages):
+        say(style(f"    A message was posted for the silenced alert {SILENCED_ALERT}!", "31"))
+        ok = False
+    else:
+        say(f"    No message for the silenced alert {SILENCED_ALERT}.")
+    say("\n    Delivery log (admin: Slack rules -> Slack deliveries):")
+    say(indent(demo.manage("shell", "-v", "0", "-c", DELIVERY_LOG).rstrip(), "    "))
+    if ok:
+        say(style(f"\nOK: Slack received the {expected_total} expected messages.", "1;32"))
+    else:
+        say(style("\nFAILED: Slack did not receive exactly the expected messages.", "1;31"))
+    return ok
+
+
+DELIVERY_LOG = """
+from django_slack_rules.models import SlackDelivery
+for d in SlackDelivery.objects.order_by("pk"):
+    print(f"{d.channel:<10} {d.state:<8} attempts={d.attempts}  rule={d.rule_name!r}  "
+          f"alert={d.fingerprint} ({d.alert_status})")
+"""
+
+
+def indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(no_serve: bool) -> int:
+    sys.path.insert(0, str(HERE))
+    from slack_printer import SlackPrinter, format_message
+
+    state = Path(tempfile.mkdtemp(prefix="django-slack-rules-demo-"))
+    printer = SlackPrinter().start()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "PYTHONPATH", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        EXAMPLE_STATE_DIR=str(state),
+        CELERY_TASK_DEFAULT_QUEUE=QUEUE,
+        SLACK_INTERNAL_ENDPOINT=f"{printer.url}/slack-proxy/",
+        DJANGO_DEBUG="1",
+        PYTHONUNBUFFERED="1",
+    )
+    demo = Demo(state=state, env=env)
+    ok = False
+    try:
+        heading("Preparing the example host (SQLite, filesystem broker: no servers needed)")
+        say(f"    state folder: {state}")
+        say(f"    fake Slack:   {printer.url}/slack-proxy/  (SLACK_INTERNAL_ENDPOINT)")
+        demo.manage("migrate", "--noinput")
+        demo.manage("load_demo_rules", quiet=False)
+        password = secrets.token_urlsafe(9)
+        demo.env.update(
+            DJANGO_SUPERUSER_USERNAME=DEMO_USER,
+            DJANGO_SUPERUSER_PASSWORD=password,
+            DJANGO_SUPERUSER_EMAIL="demo@example.com",
+        )
+        demo.manage("createsuperuser", "--noinput")
+
+        heading(f"Starting a Celery worker (queue {QUEUE!r}) and the web app")
+        worker = demo.start(
+            "worker",
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+                "--pool=solo", "-Q", QUEUE, "-n", f"demo-{os.getpid()}@%h",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+        )  # fmt: skip
+        port = free_port(8000)
+        web_url = f"http://127.0.0.1:{port}"
+        demo.start(
+            "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+        )
+        wait_until(
+            lambda: "ready." in worker.log.read_text(errors="replace"),
+            START_TIMEOUT,
+            "the Celery worker",
+            demo,
+        )
+        wait_until(
+            lambda: http_get_ok(web_url + "/accounts/login/"), START_TIMEOUT, "the web app", demo
+        )
+        say(f"    worker ready; web app at {web_url}")
+
+        ok = run_story(demo, printer, web_url)
+        if no_serve:
+            return 0 if ok else 1
+
+        heading("The web UI is running")
+        say(f"    Rules:  {web_url}/slack/")
+        say(f"    Admin:  {web_url}/admin/  (alerts, silences, the delivery log)")
+        say(f"    Log in: {DEMO_USER} / {password}")
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        alert = {
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "MyFirstAlert", "severity": "critical"},
+                    "annotations": {"summary": "Posted by hand"},
+                    "startsAt": now,
+                }
+            ]
+        }
+        say("    Post an alert yourself (the same occurrence twice posts once):")
+        say(
+            f"      curl -X POST -H 'Content-Type: application/json' "
+            f"-d '{json.dumps(alert, separators=(',', ':'))}' {web_url}{WEBHOOK_PATH}"
+        )
+        say("    New Slack messages appear below. Press Ctrl-C to stop everything.")
+        lock = threading.Lock()
+
+        def show(message: Any) -> None:
+            with lock:
+                say(format_message(message, color=COLOR))
+
+        printer.on_message = show
+        while True:
+            demo.check_alive()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("\nStopping ...")
+        return 130
+    except DemoError as exc:
+        say(style(f"\nThe demo failed: {exc}", "1;31"))
+        return 1
+    finally:
+        if not ok:
+            for child in demo.children:
+                say(f"\n--- last lines of the {child.name} log ---\n{child.tail(40)}")
+        demo.stop_all()
+        printer.stop()
+        shutil.rmtree(state, ignore_errors=True)
+        say("Stopped the worker, the web app and the fake Slack.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Sample Alertmanager alerts become Slack messages (a fake Slack prints them)."
+    )
+    parser.add_argument(
+        "--no-serve", action="store_true", help="run the flow, check it, and exit (CI)"
+    )
+    args_list = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(args_list)
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        bootstrap(args_list)  # does not return
+    with stop_on_sigterm():
+        return run(args.no_serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""A local fake Slack that prints each message the way Slack would show it.
+
+It plays the role of nginx and Slack together: it answers the package's POST to
+``SLACK_INTERNAL_ENDPOINT`` (``{"channel": …, "text": …}``) with Slack's ``200 ok``
+and renders the message: mentions (``<!here>``), links (``<url|label>``),
+``*bold*``, quotes, a few emoji, and Slack's ``&amp;``/``&lt;``/``&gt;`` escapes.
+
+Standalone: ``python slack_printer.py [--port 8787]``, then point
+``SLACK_INTERNAL_ENDPOINT`` at ``http://127.0.0.1:8787/slack-proxy/``.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+EMOJI = {
+    "rotating_light": "🚨",
+    "red_circle": "🔴",
+    "large_green_circle": "🟢",
+    "white_check_mark": "✅",
+    "warning": "⚠️",
+    "fire": "🔥",
+    "bell": "🔔",
+}
+MENTIONS = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    channel: str
+    text: str
+    received_at: datetime.datetime
+
+
+def render(text: str, *, color: bool = False) -> str:
+    """Slack's mrkdwn as a terminal shows it."""
+    bold = ("\033[1m", "\033[0m") if color else ("", "")
+    link = ("\033[4m", "\033[0m") if color else ("", "")
+
+    def special(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        if inner.startswith("!"):
+            name = inner[1:].split("|", 1)[0]
+            return bold[0] + MENTIONS.get(name, "@" + name) + bold[1]
+        if inner.startswith(("#", "@")):  # <#C123|general>, <@U123>
+            label = inner.split("|", 1)[-1]
+            return inner[0] + label.lstrip("#@")
+        url, _, label = inner.partition("|")
+        return f"{link[0]}{label}{link[1]} ({url})" if label else f"{link[0]}{url}{link[1]}"
+
+    text = re.sub(r"<([^<>]+)>", special, text)
+    text = re.sub(r":([a-z0-9_+\-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), text)
+    if color:
+        text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", rf"{bold[0]}\1{bold[1]}", text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    lines = [
+        ("▌ " + line[1:].lstrip()) if line.startswith(">") else line for line in text.split("\n")
+    ]
+    return "\n".join(lines)
+
+
+def format_message(message: SlackMessage, *, color: bool = False) -> str:
+    """A message block: the channel, the app's name and time, then the rendered text."""
+    when = message.received_at.strftime("%H:%M:%S")
+    head = f"{message.channel}  ·  django-slack-rules  APP  {when}"
+    if color:
+        head = (
+            f"\033[1;35m{message.channel}\033[0m  ·  \033[1mdjango-slack-rules\033[0m  APP  {when}"
+        )
+    body = render(message.text, color=color).split("\n")
+    return "\n".join([f"┌ {head}", *[f"│ {line}" for line in body], "└"])
+
+
+class SlackPrinter:
+    """An HTTP server on 127.0.0.1 that records (and optionally prints) every message."""
+
+    def __init__(self, port: int = 0, on_message: Callable[[SlackMessage], None] | None = None):
+        self.on_message = on_message
+        self.messages: list[SlackMessage] = []
+        self._cond = threading.Condition()
+        printer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                try:
+                    data: Any = json.loads(body)
+                    message = SlackMessage(
+                        channel=str(data.get("channel") or self.headers.get("X-Slack-Channel")),
+                        text=str(data["text"]),
+                        received_at=datetime.datetime.now(),
+                    )
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    self._answer(400, b"invalid_payload")
+                    return
+                printer._record(message)
+                self._answer(200, b"ok")
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the messages themselves are the output."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> SlackPrinter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _record(self, message: SlackMessage) -> None:
+        with self._cond:
+            self.messages.append(message)
+            self._cond.notify_all()
+        if self.on_message is not None:
+            self.on_message(message)
+
+    def wait_for(self, count: int, timeout: float) -> list[SlackMessage]:
+        """Wait (at most ``timeout`` seconds) until ``count`` messages arrived; return them all."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+            return list(self.messages)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8787)
+    args = parser.parse_args()
+    color = sys.stdout.isatty()
+
+    def show(message: SlackMessage) -> None:
+        print(format_message(message, color=color), flush=True)
+
+    printer = SlackPrinter(args.port, on_message=show).start()
+    print(f"Fake Slack listening: SLACK_INTERNAL_ENDPOINT={printer.url}/slack-proxy/", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        printer.stop()
+
+
+if __name__ == "__main__":
+    main()
