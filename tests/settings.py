@@ -47,7 +47,8 @@ DEFAULT_AUTO_FIELD = os.environ.get("DSR_DEFAULT_AUTO_FIELD", "django.db.models.
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Host layouts for the block-contract tests, and the login page.
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -105,6 +106,13 @@ SLACK_RULES = {
 }
 
 STATIC_URL = "/static/"
+
+# The rule pages (django_slack_rules.urls): crispy-forms with the Bootstrap 5 pack, and a
+# login page of the host's own (tests/templates/registration/login.html).
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "django_slack_rules:rule-list"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

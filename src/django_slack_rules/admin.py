@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
+from .models import DestinationPause, SlackDelivery, SlackIntegrationRule
+from .services.deliveries import resend_deliveries
 
 
 @admin.register(SlackIntegrationRule)
@@ -54,29 +54,6 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
             ngettext("%d rule deactivated.", "%d rules deactivated.", count) % count,
             messages.SUCCESS,
         )
-
-
-def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
-    """Put failed or cancelled deliveries back to pending and queue them after commit."""
-    from .tasks import enqueue, send_slack_delivery
-
-    ids = list(
-        queryset.filter(state__in=[DeliveryState.FAILED, DeliveryState.CANCELLED]).values_list(
-            "pk", flat=True
-        )
-    )
-    if not ids:
-        return 0
-    SlackDelivery.objects.filter(pk__in=ids).update(
-        state=DeliveryState.PENDING, attempts=0, last_error="", slack_error="", http_status=None
-    )
-
-    def dispatch() -> None:
-        for pk in ids:
-            enqueue(send_slack_delivery, pk)
-
-    transaction.on_commit(dispatch)
-    return len(ids)
 
 
 @admin.register(SlackDelivery)

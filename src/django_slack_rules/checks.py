@@ -18,6 +18,7 @@ E010                  SLACK_RULES["DEFAULT_CHANNEL"] is not a Slack channel
 W001                  a test or console backend while DEBUG is off
 W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
+W004                  the rule pages are mounted but crispy-forms is not set up for them
 ====================  ==========================================================
 """
 
@@ -62,7 +63,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         )
     slack_rules_settings.reload()
     messages += _check_signal() + _check_alert_model() + _check_adapter() + _check_backend()
-    messages += _check_endpoint() + _check_numbers() + _check_channel()
+    messages += _check_endpoint() + _check_numbers() + _check_channel() + _check_pages()
     return messages
 
 
@@ -237,3 +238,36 @@ def _check_channel() -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+def _check_pages() -> list[checks.CheckMessage]:
+    """The rule pages render their forms with crispy-forms' Bootstrap 5 pack."""
+    from django.apps import apps
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("django_slack_rules:rule-list")
+    except NoReverseMatch:
+        return []  # the pages are not mounted: nothing to check
+    problems = [
+        f"{app!r} is not in INSTALLED_APPS"
+        for app in ("crispy_forms", "crispy_bootstrap5")
+        if not apps.is_installed(app)
+    ]
+    if not getattr(settings, "CRISPY_TEMPLATE_PACK", None):
+        problems.append("CRISPY_TEMPLATE_PACK is not set")
+    if "bootstrap5" not in getattr(settings, "CRISPY_ALLOWED_TEMPLATE_PACKS", ()):
+        problems.append("CRISPY_ALLOWED_TEMPLATE_PACKS does not include 'bootstrap5'")
+    if not problems:
+        return []
+    return [
+        _error(
+            "W004",
+            "The Slack rule pages (django_slack_rules.urls) cannot render their forms: "
+            + "; ".join(problems)
+            + ".",
+            'Add "crispy_forms" and "crispy_bootstrap5" to INSTALLED_APPS and set '
+            'CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5" and CRISPY_TEMPLATE_PACK = '
+            '"bootstrap5" (see docs/ui.md).',
+        )
+    ]

@@ -70,6 +70,17 @@ def reference_match(
     return min(matching, key=lambda r: r.sort_key, default=None)
 
 
+def criteria_mismatches(
+    criteria: Mapping[str, Any] | None, labels: Mapping[str, str]
+) -> list[tuple[str, str, str | None]]:
+    """Why criteria do not match: each ``(label, wanted, actual)``; actual is None when absent."""
+    return [
+        (key, value, labels.get(key))
+        for key, value in sorted((str(k), str(v)) for k, v in (criteria or {}).items())
+        if labels.get(key) != value
+    ]
+
+
 @dataclass
 class RuleIndex:
     """Active rules compiled for fast matching.

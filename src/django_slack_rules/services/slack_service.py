@@ -14,6 +14,11 @@ from ..signals import post_send, pre_send
 logger = logging.getLogger(__name__)
 
 
+def prepare_message(message: str) -> str:
+    """The text Slack gets for ``message``: cut to SLACK_RULES["MESSAGE_MAX_LENGTH"] with a marker."""
+    return truncate(message, slack_rules_settings.MESSAGE_MAX_LENGTH)
+
+
 def get_backend(**options: Any) -> BaseBackend:
     """A new instance of the backend named by ``SLACK_RULES["BACKEND"]``."""
     return slack_rules_settings.get_backend_class()(**options)
@@ -32,7 +37,7 @@ class SlackService:
         self.backend = backend or get_backend()
 
     def prepare_message(self, message: str) -> str:
-        return truncate(message, slack_rules_settings.MESSAGE_MAX_LENGTH)
+        return prepare_message(message)
 
     def send_notification(
         self, channel: str, message: str, *, delivery: Any = None, **extra: Any

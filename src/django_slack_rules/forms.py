@@ -1,0 +1,216 @@
+"""Forms of the rule pages (django-crispy-forms, Bootstrap 5 template pack)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crispy_forms.helper import FormHelper  # type: ignore[import-untyped]
+from crispy_forms.layout import (  # type: ignore[import-untyped]
+    HTML,
+    Column,
+    Div,
+    Layout,
+    Row,
+)
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .adapters import CONTEXT_KEYS
+from .models import STATUS_FIRING, STATUS_RESOLVED, DeliveryState, SlackIntegrationRule
+from .validators import describe_type
+
+#: The template pack the package's forms are written for (set on each helper, so a host
+#: using another pack for its own forms needs no setting; crispy_bootstrap5 must be installed).
+TEMPLATE_PACK = "bootstrap5"
+
+_EXCERPT_RADIUS = 15
+
+
+def describe_json_error(text: str, exc: json.JSONDecodeError) -> str:
+    """Say where ``text`` stops being JSON: line, column, the problem and the text around it."""
+    start = max(0, exc.pos - _EXCERPT_RADIUS)
+    before = text[start : exc.pos].replace("\n", " ")
+    after = text[exc.pos : exc.pos + _EXCERPT_RADIUS].replace("\n", " ")
+    excerpt = f"{'…' if start else ''}{before}⟶{after}{'…' if exc.pos + _EXCERPT_RADIUS < len(text) else ''}"
+    message = (
+        f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+        f"(marked ⟶): “{excerpt}”"
+    )
+    if "'" in text and "double quotes" in exc.msg:
+        message += ". JSON strings and keys take double quotes: \"key\", not 'key'."
+    return message
+
+
+class JSONObjectField(forms.JSONField):
+    """A JSON object typed as text, with errors that say where the JSON breaks."""
+
+    widget = forms.Textarea
+
+    def __init__(self, *, what: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}))
+        super().__init__(**kwargs)
+        self.what = what or str(self.label or "This")
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(describe_json_error(value, exc), code="invalid") from exc
+        return super().to_python(value)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value is not None and not isinstance(value, dict):
+            raise ValidationError(
+                "%(what)s must be a JSON object such as %(example)s, not %(kind)s.",
+                code="not_object",
+                params={
+                    "what": self.what,
+                    "example": '{"severity": "critical"}',
+                    "kind": describe_type(value),
+                },
+            )
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict) and value:
+            return json.dumps(value, ensure_ascii=False, indent=2)
+        return super().prepare_value(value)
+
+
+def _card(title: Any, *fields: Any) -> Div:
+    return Div(
+        HTML(format_html('<div class="card-header fw-semibold">{}</div>', title)),
+        Div(*fields, css_class="card-body"),
+        css_class="card mb-3",
+    )
+
+
+def context_keys_help() -> str:
+    return "Context: " + ", ".join(CONTEXT_KEYS) + "."
+
+
+class SlackIntegrationRuleForm(forms.ModelForm):
+    class Meta:
+        model = SlackIntegrationRule
+        fields = (
+            "name",
+            "description",
+            "is_active",
+            "priority",
+            "match_criteria",
+            "slack_channel",
+            "message_template",
+            "resolved_message_template",
+        )
+        field_classes = {"match_criteria": JSONObjectField}
+        widgets = {
+            "match_criteria": forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "message_template": forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
+            "resolved_message_template": forms.Textarea(
+                attrs={"rows": 3, "class": "font-monospace"}
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.pk is None:
+            self.initial.setdefault("match_criteria", {})
+        for name in ("message_template", "resolved_message_template"):
+            field = self.fields[name]
+            field.help_text = format_html("{} {}", field.help_text, context_keys_help())
+        self.helper = FormHelper()
+        self.helper.template_pack = TEMPLATE_PACK
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            _card(
+                _("Rule"),
+                Row(Column("name", css_class="col-md-8"), Column("priority", css_class="col-md-4")),
+                "description",
+                "is_active",
+            ),
+            _card(_("Matching"), "match_criteria"),
+            _card(
+                _("Slack message"),
+                "slack_channel",
+                "message_template",
+                "resolved_message_template",
+            ),
+        )
+
+
+class _LabelsMixin:
+    def clean_labels(self) -> dict[str, Any]:
+        return self.cleaned_data["labels"] or {}  # type: ignore[attr-defined]
+
+
+class SampleAlertForm(_LabelsMixin, forms.Form):
+    """A sample alert for the preview: labels, annotations and status."""
+
+    labels = JSONObjectField(
+        label=_("Labels"),
+        what="Labels",
+        required=False,
+        help_text=_("The alert's labels as a JSON object."),
+        widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
+    )
+    annotations = JSONObjectField(
+        label=_("Annotations"),
+        what="Annotations",
+        required=False,
+        help_text=_("The latest occurrence's annotations (summary, description, …)."),
+        widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        choices=[(STATUS_FIRING, _("firing")), (STATUS_RESOLVED, _("resolved"))],
+        initial=STATUS_FIRING,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.template_pack = TEMPLATE_PACK
+        self.helper.form_tag = False
+
+
+class MatchTesterForm(_LabelsMixin, forms.Form):
+    labels = JSONObjectField(
+        label=_("Alert labels"),
+        what="Labels",
+        required=False,
+        help_text=_('Paste an alert\'s labels, e.g. {"alertname": "HighCPU", "team": "db"}.'),
+        widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.template_pack = TEMPLATE_PACK
+        self.helper.form_tag = False
+
+
+class DeliveryFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        label=_("State"), required=False, choices=[("", _("any state")), *DeliveryState.choices]
+    )
+    rule = forms.ModelChoiceField(
+        label=_("Rule"),
+        required=False,
+        queryset=SlackIntegrationRule.objects.order_by("name"),
+        empty_label=_("any rule"),
+    )
+    channel = forms.CharField(label=_("Channel"), required=False, max_length=80)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].widget.attrs.update(
+            placeholder="#alerts", **{"class": "form-control"}
+        )
+        for name in ("state", "rule"):
+            self.fields[name].widget.attrs["class"] = "form-select"

@@ -1,0 +1,139 @@
+"""Previewing a rule's message against a sample alert, exactly as the task would render it."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from ..adapters import build_context
+from ..models import STATUS_RESOLVED, SlackIntegrationRule
+from ..rendering import TRUNCATION_MARKER, fallback_message, render_template
+from .slack_matcher import SlackRuleMatcherService, criteria_mismatches, normalize_labels
+from .slack_service import prepare_message
+
+#: The sample alert's annotations when the page opens.
+SAMPLE_ANNOTATIONS = {
+    "summary": "CPU above 90% for 5 minutes",
+    "description": "Load average is 12.3 on web-1",
+}
+
+
+def sample_labels(rule: SlackIntegrationRule) -> dict[str, str]:
+    """Labels of a sample alert that this rule matches (its criteria plus common labels)."""
+    labels = {"alertname": "HighCPU", "severity": "critical", "instance": "web-1:9100"}
+    labels.update(normalize_labels(rule.match_criteria))
+    return labels
+
+
+@dataclass
+class Preview:
+    """A rule's message for a sample alert: what Slack would get, and where it would go."""
+
+    rule: SlackIntegrationRule
+    status: str
+    labels: dict[str, str]
+    channel: str
+    template: str
+    text: str = ""
+    render_error: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+    mismatches: list[tuple[str, str, str | None]] = field(default_factory=list)
+    winner: SlackIntegrationRule | None = None
+
+    @property
+    def sends(self) -> bool:
+        """False when the rule has no template for this status (nothing would be sent)."""
+        return bool(self.template.strip())
+
+    @property
+    def truncated(self) -> bool:
+        return self.text.endswith(TRUNCATION_MARKER)
+
+    @property
+    def wins(self) -> bool:
+        return self.winner is not None and self.winner.pk == self.rule.pk
+
+
+def sample_context(
+    rule: SlackIntegrationRule,
+    labels: Mapping[str, Any],
+    annotations: Mapping[str, Any],
+    status: str,
+    *,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """The template context for a sample alert, built like the task builds a real one's."""
+    now = now or timezone.now()
+    labels = normalize_labels(labels)
+    started_at = now - datetime.timedelta(minutes=5)
+    ended_at = now if status == STATUS_RESOLVED else None
+    name = labels.get("alertname", "")
+    alert_group = {
+        "id": 0,
+        "fingerprint": "preview",
+        "name": name,
+        "labels": labels,
+        "severity": labels.get("severity", ""),
+        "source": "preview",
+        "instance": labels.get("instance", ""),
+        "current_status": status,
+        "is_silenced": False,
+        "first_occurrence": started_at,
+        "last_occurrence": now,
+        "total_firing_count": 1,
+    }
+    return build_context(
+        labels=labels,
+        annotations=annotations,
+        status=status,
+        rule=rule,
+        name=name,
+        fingerprint="preview",
+        severity=alert_group["severity"],
+        source="preview",
+        instance=alert_group["instance"],
+        started_at=started_at,
+        ended_at=ended_at,
+        occurrence_status=status,
+        alert_group=alert_group,
+    )
+
+
+def preview_message(
+    rule: SlackIntegrationRule,
+    labels: Mapping[str, Any],
+    annotations: Mapping[str, Any],
+    status: str,
+    *,
+    now: datetime.datetime | None = None,
+) -> Preview:
+    """Render ``rule``'s template for a sample alert; nothing is sent or recorded.
+
+    The text is what Slack would get: alert values escaped, the rule's fallback message
+    if the template fails at render time, and cut to the configured length.
+    """
+    plain_labels = normalize_labels(labels)
+    preview = Preview(
+        rule=rule,
+        status=status,
+        labels=plain_labels,
+        channel=rule.resolve_channel(plain_labels),
+        template=rule.template_for(status),
+        mismatches=criteria_mismatches(rule.match_criteria, plain_labels),
+    )
+    candidates = SlackRuleMatcherService().explain(plain_labels)
+    preview.winner = candidates[0] if candidates else None
+    if not preview.sends:
+        return preview
+    preview.context = sample_context(rule, plain_labels, annotations, status, now=now)
+    try:
+        text = render_template(preview.template, preview.context)
+    except Exception as exc:  # the task sends the fallback message then; so does the preview
+        preview.render_error = f"{type(exc).__name__}: {exc}"
+        text = fallback_message(preview.context)
+    preview.text = prepare_message(text)
+    return preview

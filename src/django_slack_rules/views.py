@@ -1,0 +1,376 @@
+"""The rule pages: list, create, edit, delete, preview and test send, match tester, deliveries.
+
+Every page needs a logged-in user with the model permission it names (anonymous users
+are sent to ``LOGIN_URL``; others get 403) and renders inside
+``SLACK_RULES["BASE_TEMPLATE"]`` through ``django_slack_rules/page.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.contrib.messages.views import SuccessMessageMixin
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.generic import CreateView, DeleteView, FormView, ListView, UpdateView
+from django.views.generic.base import ContextMixin, View
+
+from .adapters import CONTEXT_KEYS
+from .conf import slack_rules_settings
+from .forms import (
+    DeliveryFilterForm,
+    MatchTesterForm,
+    SampleAlertForm,
+    SlackIntegrationRuleForm,
+)
+from .models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
+from .services.deliveries import (
+    RESENDABLE_STATES,
+    TestSendOutcome,
+    hint_for,
+    resend_deliveries,
+    send_test_message,
+    with_last_delivery,
+)
+from .services.preview import SAMPLE_ANNOTATIONS, preview_message, sample_labels
+from .services.slack_matcher import SlackRuleMatcherService, criteria_mismatches
+from .services.slack_service import get_backend
+
+APP = "django_slack_rules"
+VIEW_RULE = f"{APP}.view_slackintegrationrule"
+ADD_RULE = f"{APP}.add_slackintegrationrule"
+CHANGE_RULE = f"{APP}.change_slackintegrationrule"
+DELETE_RULE = f"{APP}.delete_slackintegrationrule"
+VIEW_DELIVERY = f"{APP}.view_slackdelivery"
+CHANGE_DELIVERY = f"{APP}.change_slackdelivery"
+
+RULE_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "priority": ("-priority", "name"),
+    "-priority": ("priority", "-name"),
+    "name": ("name",),
+    "-name": ("-name",),
+    "channel": ("slack_channel", "name"),
+    "-channel": ("-slack_channel", "name"),
+    "updated": ("updated_at", "name"),
+    "-updated": ("-updated_at", "name"),
+}
+DELIVERY_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "-created": ("-created_at", "-pk"),
+    "created": ("created_at", "pk"),
+    "state": ("state", "-created_at"),
+    "-state": ("-state", "-created_at"),
+    "channel": ("channel", "-created_at"),
+    "-channel": ("-channel", "-created_at"),
+    "rule": ("rule_name", "-created_at"),
+    "-rule": ("-rule_name", "-created_at"),
+}
+
+
+class SlackRulesPageMixin(PermissionRequiredMixin, ContextMixin):
+    """Login and a permission (anonymous → login page, without it → 403); the page context."""
+
+    request: HttpRequest
+    page_title: Any = ""
+    section = "rules"  # the highlighted tab: rules, match or deliveries
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context.update(
+            slack_rules_base_template=slack_rules_settings.BASE_TEMPLATE,
+            page_title=self.page_title,
+            dsr_section=self.section,
+            slack_rules_perms={
+                "view_rule": user.has_perm(VIEW_RULE),
+                "add_rule": user.has_perm(ADD_RULE),
+                "change_rule": user.has_perm(CHANGE_RULE),
+                "delete_rule": user.has_perm(DELETE_RULE),
+                "view_delivery": user.has_perm(VIEW_DELIVERY),
+                "change_delivery": user.has_perm(CHANGE_DELIVERY),
+            },
+        )
+        return context
+
+
+def _ordering(request: HttpRequest, choices: dict[str, tuple[str, ...]], default: str) -> str:
+    value = request.GET.get("ordering", default)
+    return value if value in choices else default
+
+
+class RuleListView(SlackRulesPageMixin, ListView):
+    model = SlackIntegrationRule
+    permission_required = VIEW_RULE
+    paginate_by = 25
+    page_title = _("Slack rules")
+
+    def get_queryset(self) -> QuerySet[SlackIntegrationRule]:
+        ordering = RULE_ORDERINGS[_ordering(self.request, RULE_ORDERINGS, "priority")]
+        return with_last_delivery(SlackIntegrationRule.objects.order_by(*ordering))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["ordering"] = _ordering(self.request, RULE_ORDERINGS, "priority")
+        return context
+
+
+class RuleFormMixin(SlackRulesPageMixin, SuccessMessageMixin):
+    model = SlackIntegrationRule
+
+    def get_success_url(self) -> str:
+        obj = self.object  # type: ignore[attr-defined]
+        if "_preview" in self.request.POST:
+            return reverse(f"{APP}:rule-preview", args=[obj.pk])
+        return reverse(f"{APP}:rule-list")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["context_keys"] = CONTEXT_KEYS
+        return context
+
+
+class RuleCreateView(RuleFormMixin, CreateView):
+    form_class = SlackIntegrationRuleForm
+    permission_required = ADD_RULE
+    page_title = _("New Slack rule")
+    success_message = _("Rule “%(name)s” created.")
+
+
+class RuleUpdateView(RuleFormMixin, UpdateView):
+    form_class = SlackIntegrationRuleForm
+    permission_required = CHANGE_RULE
+    page_title = _("Edit Slack rule")
+    success_message = _("Rule “%(name)s” saved.")
+
+
+class RuleDeleteView(SlackRulesPageMixin, SuccessMessageMixin, DeleteView):
+    model = SlackIntegrationRule
+    permission_required = DELETE_RULE
+    page_title = _("Delete Slack rule")
+    success_url = reverse_lazy(f"{APP}:rule-list")
+
+    def get_success_message(self, cleaned_data: dict[str, Any]) -> str:
+        return str(_("Rule “%(name)s” deleted.") % {"name": self.object.name})
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["delivery_count"] = self.object.deliveries.count()
+        return context
+
+
+def _endpoint_target() -> str:
+    """Where the configured backend sends, for display: host:port only, never the URL."""
+    try:
+        backend = get_backend()
+    except ImproperlyConfigured as exc:
+        return f"not configured: {exc}"
+    target = getattr(backend, "target", "")
+    name = type(backend).__name__
+    return f"{name} → {target}" if target else name
+
+
+class RulePreviewView(SlackRulesPageMixin, FormView):
+    """Render a rule's message for a sample alert; "Test send" sends it to the rule's channel."""
+
+    form_class = SampleAlertForm
+    permission_required = VIEW_RULE
+    template_name = "django_slack_rules/slackintegrationrule_preview.html"
+    page_title = _("Preview")
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self.object: SlackIntegrationRule | None = None
+        self.outcome: TestSendOutcome | None = None
+
+    def get_rule(self) -> SlackIntegrationRule:
+        if self.object is None:
+            self.object = get_object_or_404(SlackIntegrationRule, pk=self.kwargs["pk"])
+        return self.object
+
+    def get_initial(self) -> dict[str, Any]:
+        rule = self.get_rule()
+        labels: Any = sample_labels(rule)
+        requested = self.request.GET.get("labels")
+        if requested:
+            try:
+                parsed = json.loads(requested)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                labels = parsed
+        return {"labels": labels, "annotations": SAMPLE_ANNOTATIONS, "status": STATUS_FIRING}
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Bound to the sample, so the page opens with its preview already rendered.
+        initial = self.get_initial()
+        data = {
+            "labels": json.dumps(initial["labels"], indent=2, ensure_ascii=False),
+            "annotations": json.dumps(initial["annotations"], indent=2, ensure_ascii=False),
+            "status": initial["status"],
+        }
+        form = self.get_form_class()(data=data)
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "send" in request.POST and not request.user.has_perm(CHANGE_RULE):
+            raise PermissionDenied("Test send needs the permission to change the rule.")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        context = self.get_context_data(form=form)
+        preview = context["preview"]
+        if "send" in self.request.POST:
+            if preview.sends:
+                self.outcome = send_test_message(self.get_rule(), preview.channel, preview.text)
+            context["outcome"] = self.outcome
+        return self.render_to_response(context)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        rule = self.get_rule()
+        form = context["form"]
+        context["rule"] = context["object"] = rule
+        context["page_title"] = _("Preview: %(name)s") % {"name": rule.name}
+        if form.is_bound and form.is_valid():
+            context["preview"] = preview_message(
+                rule,
+                form.cleaned_data["labels"],
+                form.cleaned_data["annotations"] or {},
+                form.cleaned_data["status"],
+            )
+            context["context_json"] = json.dumps(
+                context["preview"].context, indent=2, default=str, ensure_ascii=False
+            )
+        context["backend_target"] = _endpoint_target()
+        return context
+
+
+class MatchTesterView(SlackRulesPageMixin, FormView):
+    """Paste labels: which active rule wins, the candidates in order, and why others do not."""
+
+    form_class = MatchTesterForm
+    permission_required = VIEW_RULE
+    template_name = "django_slack_rules/match_tester.html"
+    page_title = _("Match tester")
+    section = "match"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        if "labels" in self.request.GET:
+            kwargs["data"] = self.request.GET
+        return kwargs
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = self.get_form()
+        context = self.get_context_data(form=form)
+        if form.is_bound and form.is_valid():
+            context.update(self.explain(form.cleaned_data["labels"]))
+        return self.render_to_response(context)
+
+    def explain(self, labels: dict[str, Any]) -> dict[str, Any]:
+        labels = {str(k): str(v) for k, v in labels.items() if v is not None}
+        candidates = SlackRuleMatcherService().explain(labels)
+        matched_ids = {rule.pk for rule in candidates}
+        others = []
+        for rule in SlackIntegrationRule.objects.order_by("-priority", "name"):
+            if rule.pk in matched_ids:
+                continue
+            mismatches = criteria_mismatches(rule.match_criteria, labels)
+            others.append({"rule": rule, "mismatches": mismatches, "inactive": not rule.is_active})
+        winner = candidates[0] if candidates else None
+        return {
+            "tested": True,
+            "labels_json": json.dumps(labels, ensure_ascii=False),
+            "winner": winner,
+            "winner_channel": winner.resolve_channel(labels) if winner else "",
+            "candidates": candidates,
+            "others": others,
+        }
+
+
+class DeliveryListView(SlackRulesPageMixin, ListView):
+    model = SlackDelivery
+    permission_required = VIEW_DELIVERY
+    paginate_by = 50
+    template_name = "django_slack_rules/slackdelivery_list.html"
+    page_title = _("Delivery log")
+    section = "deliveries"
+
+    def get_queryset(self) -> QuerySet[SlackDelivery]:
+        ordering = DELIVERY_ORDERINGS[_ordering(self.request, DELIVERY_ORDERINGS, "-created")]
+        queryset = SlackDelivery.objects.order_by(*ordering)
+        self.filter_form = DeliveryFilterForm(self.request.GET or None)
+        if self.filter_form.is_valid():
+            data = self.filter_form.cleaned_data
+            if data["state"]:
+                queryset = queryset.filter(state=data["state"])
+            if data["rule"]:
+                queryset = queryset.filter(rule=data["rule"])
+            if data["channel"]:
+                queryset = queryset.filter(channel=data["channel"].strip())
+        return queryset
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        for delivery in context["object_list"]:
+            delivery.resendable = delivery.state in RESENDABLE_STATES
+            delivery.hint = (
+                hint_for(delivery.slack_error, delivery.http_status)
+                if delivery.state in RESENDABLE_STATES
+                else ""
+            )
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            filter_form=self.filter_form,
+            filtered=any(self.request.GET.get(k) for k in ("state", "rule", "channel")),
+            ordering=_ordering(self.request, DELIVERY_ORDERINGS, "-created"),
+            current_url=self.request.get_full_path(),
+        )
+        return context
+
+
+class DeliveryResendView(PermissionRequiredMixin, View):
+    """Queue failed or cancelled deliveries again (POST ``delivery`` ids)."""
+
+    permission_required = CHANGE_DELIVERY
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        ids = [value for value in request.POST.getlist("delivery") if value.isdigit()]
+        count = resend_deliveries(SlackDelivery.objects.filter(pk__in=ids))
+        if count:
+            messages.success(
+                request,
+                ngettext("%d delivery queued again.", "%d deliveries queued again.", count) % count,
+            )
+        else:
+            messages.warning(
+                request, _("Nothing queued: only failed or cancelled deliveries can be resent.")
+            )
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = reverse(f"{APP}:delivery-list")
+        return HttpResponseRedirect(target)
+
+
+__all__ = [
+    "DeliveryListView",
+    "DeliveryResendView",
+    "MatchTesterView",
+    "RuleCreateView",
+    "RuleDeleteView",
+    "RuleListView",
+    "RulePreviewView",
+    "RuleUpdateView",
+]
