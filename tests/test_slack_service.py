@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import socket
 
 import pytest
@@ -85,6 +86,24 @@ class TestInternalProxyBackend:
         with pytest.raises(SlackRateLimitedError) as info:
             send()
         assert info.value.retry_after is None
+
+    @pytest.mark.parametrize(
+        ("status", "word", "error_class", "message"),
+        [
+            (403, "proxy_caller_not_allowed", SlackPermanentError, "gateway (nginx) refused"),
+            (404, "proxy_channel_not_routed", SlackPermanentError, "gateway (nginx) refused"),
+            (429, "proxy_rate_limited", SlackRateLimitedError, "gateway (nginx) rate-limited"),
+            (502, "proxy_upstream_failed", SlackRetryableError, "no answer from Slack: HTTP 502"),
+        ],
+    )
+    def test_the_gateways_own_answers_name_the_gateway_not_slack(
+        self, slack_endpoint, status, word, error_class, message
+    ):
+        slack_endpoint.queue_response(status=status, body=f"{word}\n")
+        with pytest.raises(error_class, match=re.escape(message)) as info:
+            send()
+        assert (info.value.status_code, info.value.error) == (status, word)
+        assert "Slack refused" not in str(info.value)
 
     @pytest.mark.parametrize("status", [500, 502, 503, 504])
     def test_5xx_is_retryable(self, slack_endpoint, status):

@@ -22,6 +22,9 @@ RETRYABLE_SLACK_ERRORS = frozenset(
     }
 )
 
+#: How the gateway's own error words start (deploy/nginx/), e.g. "proxy_rate_limited".
+PROXY_ERROR_PREFIX = "proxy_"
+
 #: How much of Slack's answer is kept on the delivery record.
 RESPONSE_KEEP_CHARS = 2000
 
@@ -69,6 +72,8 @@ def classify_response(
 
     - 200 ``ok`` (incoming webhook) or JSON ``{"ok": true}`` (Web API): sent.
     - 429: :class:`SlackRateLimitedError` with ``retry_after`` (None for nginx's own 429).
+    - The gateway's own refusals carry an error word starting ``proxy_`` (e.g.
+      ``proxy_caller_not_allowed``); the message then names the gateway, not Slack.
     - 5xx: :class:`SlackRetryableError`.
     - other 4xx, or ``{"ok": false, "error": …}``: :class:`SlackPermanentError`, unless
       the error string is one Slack documents as transient.
@@ -89,22 +94,27 @@ def classify_response(
         # Incoming webhooks answer errors as a bare string: "channel_not_found".
         slack_error = "" if stripped == "ok" else stripped
 
+    # The gateway's own answers (deploy/nginx/) are bare words starting "proxy_".
+    who = "The Slack gateway (nginx)" if slack_error.startswith(PROXY_ERROR_PREFIX) else "Slack"
     if status_code == 429:
         retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
         raise SlackRateLimitedError(
-            "Slack rate-limited the message"
+            f"{who} rate-limited the message"
             + (f"; retry after {retry_after:g}s" if retry_after is not None else ""),
             retry_after=retry_after,
             error=slack_error or "rate_limited",
             **common,
         )
     if status_code >= 500:
-        raise SlackRetryableError(
-            f"Slack or the proxy failed with HTTP {status_code}", error=slack_error, **common
+        message = (
+            f"The Slack gateway (nginx) got no answer from Slack: HTTP {status_code}"
+            if slack_error.startswith(PROXY_ERROR_PREFIX)
+            else f"Slack or the proxy failed with HTTP {status_code}"
         )
+        raise SlackRetryableError(message, error=slack_error, **common)
     if status_code >= 400:
         raise SlackPermanentError(
-            f"Slack refused the message with HTTP {status_code}"
+            f"{who} refused the message with HTTP {status_code}"
             + (f" ({slack_error})" if slack_error else ""),
             error=slack_error,
             **common,
