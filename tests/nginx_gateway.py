@@ -290,7 +290,7 @@ class NginxGateway:
             os.chmod(self.workdir, 0o755)  # the workers (nobody) may need the temp paths
         self.logs.mkdir(parents=True, exist_ok=True)
         secrets_file = self.workdir / "secrets.conf"
-        secrets_file.write_text(self.secrets)
+        secrets_file.write_text(self.secrets, encoding="utf-8")
         os.chmod(secrets_file, 0o600)
         for _ in range(3):  # a free port can be taken between choosing and binding it
             self.port = free_port()

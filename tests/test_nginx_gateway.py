@@ -174,7 +174,7 @@ def api_slack(certs) -> Iterator[FakeSlack]:
 
 @pytest.fixture(scope="module")
 def webhooks() -> dict[str, str]:
-    return {"#web": new_webhook("WEB"), "#db": new_webhook("DB")}
+    return {"#web": new_webhook("WEB"), "#db": new_webhook("DB"), "#アラート": new_webhook("JA")}
 
 
 @pytest.fixture(scope="module")
@@ -290,12 +290,13 @@ def test_a_message_passes_through_nginx_to_the_channels_secret_webhook(
 
 def test_each_channel_lands_on_its_own_webhook(through, webhook_gateway, hooks_slack, webhooks):
     service = through(webhook_gateway)
-    for channel in ("#db", "#web", "#db"):
+    for channel in ("#db", "#web", "#db", "#アラート"):
         service.send_notification(channel, f"to {channel}")
-    assert [(r.path, r.json()["text"]) for r in hooks_slack.wait_for_requests(3)] == [
+    assert [(r.path, r.json()["text"]) for r in hooks_slack.wait_for_requests(4)] == [
         (webhooks["#db"], "to #db"),
         (webhooks["#web"], "to #web"),
         (webhooks["#db"], "to #db"),
+        (webhooks["#アラート"], "to #アラート"),
     ]
 
 

@@ -40,6 +40,14 @@ class TestInternalProxyBackend:
         assert result.status_code == 200
         assert result.response_text == "ok"
 
+    def test_a_non_latin_channel_name_travels_in_the_header_as_utf8(self, slack_endpoint):
+        send("#アラート-db", "disk full")
+        [request] = slack_endpoint.wait_for_requests(1)
+        # http.server decodes header bytes as Latin-1; the bytes on the wire are UTF-8.
+        raw = request.headers["x-slack-channel"].encode("latin-1")
+        assert raw.decode("utf-8") == "#アラート-db"
+        assert request.json()["channel"] == "#アラート-db"
+
     def test_web_api_answer_is_understood(self, settings):
         with FakeSlack(api_mode=True) as slack:
             settings.SLACK_INTERNAL_ENDPOINT = f"{slack.url}/api/chat.postMessage"

@@ -35,8 +35,8 @@ def get_session() -> requests.Session:
 class InternalProxyBackend(BaseBackend):
     """POSTs ``{"channel": …, "text": …}`` to ``SLACK_INTERNAL_ENDPOINT``.
 
-    The channel also travels in the ``X-Slack-Channel`` header, so the proxy can
-    pick the right incoming webhook without reading the body.
+    The channel also travels in the ``X-Slack-Channel`` header (UTF-8), so the proxy
+    can pick the right incoming webhook without reading the body.
     """
 
     def __init__(self, endpoint: str | None = None, **options: Any) -> None:
@@ -66,7 +66,9 @@ class InternalProxyBackend(BaseBackend):
             response = get_session().post(
                 self.endpoint,
                 json=self.build_payload(channel, text, **extra),
-                headers={CHANNEL_HEADER: channel},
+                # UTF-8 bytes: Slack channel names may be non-Latin ("#アラート"), and
+                # nginx matches the header byte for byte against the secrets map.
+                headers={CHANNEL_HEADER: channel.encode("utf-8")},
                 timeout=self.timeout,
                 allow_redirects=False,
             )
