@@ -71,7 +71,7 @@ class JSONObjectField(forms.JSONField):
                 params={
                     "what": self.what,
                     "example": '{"severity": "critical"}',
-                    "kind": describe_type(value),
+                    "kind": "a string" if isinstance(value, str) else describe_type(value),
                 },
             )
 

@@ -122,7 +122,7 @@ class RuleListView(SlackRulesPageMixin, ListView):
         return context
 
 
-class RuleFormMixin(SlackRulesPageMixin, SuccessMessageMixin):
+class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
     model = SlackIntegrationRule
 
     def get_success_url(self) -> str:
@@ -151,7 +151,7 @@ class RuleUpdateView(RuleFormMixin, UpdateView):
     success_message = _("Rule “%(name)s” saved.")
 
 
-class RuleDeleteView(SlackRulesPageMixin, SuccessMessageMixin, DeleteView):
+class RuleDeleteView(SuccessMessageMixin, SlackRulesPageMixin, DeleteView):
     model = SlackIntegrationRule
     permission_required = DELETE_RULE
     page_title = _("Delete Slack rule")

@@ -1,0 +1,641 @@
+"""The rule pages: permissions, forms, round trips, preview, test send, match tester, log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core import checks
+from django.test import Client
+from django.urls import reverse
+
+from django_slack_rules.adapters import AlertGroupAdapter
+from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
+from django_slack_rules.rendering import TRUNCATION_MARKER
+from django_slack_rules.services.preview import sample_context
+from tests.factories import AlertInstanceFactory, RuleFactory
+from tests.ui_users import ALL_UI_PERMISSIONS, make_user
+
+pytestmark = pytest.mark.django_db
+
+NS = "django_slack_rules"
+
+
+def url(name, *args):
+    return reverse(f"{NS}:{name}", args=args)
+
+
+def login(client, *codenames):
+    client.force_login(make_user(*codenames))
+    return client
+
+
+def messages_of(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def rule_data(**changes):
+    data = {
+        "name": "database",
+        "description": "",
+        "is_active": "on",
+        "priority": "10",
+        "match_criteria": '{"team": "db"}',
+        "slack_channel": "#db-alerts",
+        "message_template": ":fire: {{ alertname }} on {{ instance }}",
+        "resolved_message_template": "",
+    }
+    data.update(changes)
+    return data
+
+
+# -- permissions --------------------------------------------------------------
+
+PAGES = [
+    # (url name, needs a rule pk, method, permission it needs)
+    ("rule-list", False, "get", "view_slackintegrationrule"),
+    ("rule-create", False, "get", "add_slackintegrationrule"),
+    ("rule-update", True, "get", "change_slackintegrationrule"),
+    ("rule-delete", True, "get", "delete_slackintegrationrule"),
+    ("rule-delete", True, "post", "delete_slackintegrationrule"),
+    ("rule-preview", True, "get", "view_slackintegrationrule"),
+    ("rule-match", False, "get", "view_slackintegrationrule"),
+    ("delivery-list", False, "get", "view_slackdelivery"),
+    ("delivery-resend", False, "post", "change_slackdelivery"),
+]
+
+
+@pytest.mark.parametrize(("name", "with_pk", "method", "permission"), PAGES)
+def test_anonymous_users_are_sent_to_the_login_page(client, name, with_pk, method, permission):
+    rule = RuleFactory()
+    target = url(name, rule.pk) if with_pk else url(name)
+    response = getattr(client, method)(target)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=")
+    assert SlackIntegrationRule.objects.filter(pk=rule.pk).exists()
+
+
+@pytest.mark.parametrize(("name", "with_pk", "method", "permission"), PAGES)
+def test_users_without_the_permission_get_403(client, name, with_pk, method, permission):
+    rule = RuleFactory()
+    others = [p for p in ALL_UI_PERMISSIONS if p != permission]
+    login(client, *others)
+    target = url(name, rule.pk) if with_pk else url(name)
+    assert getattr(client, method)(target).status_code == 403
+    assert SlackIntegrationRule.objects.filter(pk=rule.pk).exists()
+
+
+@pytest.mark.parametrize(("name", "with_pk", "method", "permission"), PAGES)
+def test_the_permission_alone_opens_the_page(client, name, with_pk, method, permission):
+    rule = RuleFactory()
+    login(client, permission)
+    target = url(name, rule.pk) if with_pk else url(name)
+    response = getattr(client, method)(target)
+    assert response.status_code == (302 if method == "post" else 200)
+
+
+def test_test_send_needs_the_change_permission(client, outbox):
+    rule = RuleFactory()
+    login(client, "view_slackintegrationrule")
+    page = client.get(url("rule-preview", rule.pk))
+    assert 'name="send"' not in page.content.decode()
+    response = client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    assert response.status_code == 403
+    assert outbox == []
+
+
+def test_actions_the_user_may_not_take_are_not_offered(client):
+    RuleFactory(name="db")
+    login(client, "view_slackintegrationrule")
+    content = client.get(url("rule-list")).content.decode()
+    assert "db" in content
+    for action in ("New rule", ">Edit<", ">Delete<", "Delivery log"):
+        assert action not in content
+
+
+def test_every_form_carries_a_csrf_token_and_posts_without_it_are_refused():
+    rule = RuleFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user(*ALL_UI_PERMISSIONS))
+    for name, args in [
+        ("rule-create", ()),
+        ("rule-update", (rule.pk,)),
+        ("rule-delete", (rule.pk,)),
+        ("rule-preview", (rule.pk,)),
+    ]:
+        assert "csrfmiddlewaretoken" in client.get(url(name, *args)).content.decode()
+    assert client.post(url("rule-delete", rule.pk)).status_code == 403
+    assert client.post(url("rule-create"), rule_data()).status_code == 403
+    assert SlackIntegrationRule.objects.filter(pk=rule.pk).exists()
+
+
+# -- list -------------------------------------------------------------------------
+
+
+def test_the_list_shows_rules_in_priority_order_with_status_and_last_delivery(admin_client):
+    low = RuleFactory(name="low", priority=1, match_criteria={"team": "web"})
+    RuleFactory(name="high", priority=50, is_active=False)
+    RuleFactory(name="also-high", priority=50)
+    SlackDelivery.objects.create(
+        rule=low,
+        rule_name="low",
+        alert_id="1",
+        alert_status="firing",
+        idempotency_key="k1",
+        state=DeliveryState.FAILED,
+    )
+    response = admin_client.get(url("rule-list"))
+    names = [rule.name for rule in response.context["object_list"]]
+    assert names == ["also-high", "high", "low"]
+    content = response.content.decode()
+    assert content.index("also-high") < content.index(">high<") < content.index(">low<")
+    assert "Inactive" in content
+    assert "team=web" in content
+    listed = {rule.name: rule for rule in response.context["object_list"]}
+    assert listed["low"].last_delivery_state == "failed"
+    assert listed["high"].last_delivery_state is None
+
+
+def test_the_list_can_be_ordered_and_paginated(admin_client):
+    for i in range(30):
+        RuleFactory(name=f"rule-{i:02d}", priority=i)
+    first = admin_client.get(url("rule-list"))
+    assert first.context["object_list"][0].name == "rule-29"
+    assert first.context["is_paginated"]
+    second = admin_client.get(url("rule-list") + "?page=2")
+    assert [r.name for r in second.context["object_list"]][-1] == "rule-00"
+    by_name = admin_client.get(url("rule-list") + "?ordering=name")
+    assert by_name.context["object_list"][0].name == "rule-00"
+    reverse_name = admin_client.get(url("rule-list") + "?ordering=-name")
+    assert reverse_name.context["object_list"][0].name == "rule-29"
+    bogus = admin_client.get(url("rule-list") + "?ordering=secret_field")
+    assert bogus.context["object_list"][0].name == "rule-29"
+
+
+def test_an_empty_list_says_what_to_do_next(client):
+    login(client, "view_slackintegrationrule", "add_slackintegrationrule")
+    content = client.get(url("rule-list")).content.decode()
+    assert "No Slack rules yet" in content
+    assert "Create the first rule" in content
+
+    viewer = Client()
+    viewer.force_login(make_user("view_slackintegrationrule", username="viewer"))
+    content = viewer.get(url("rule-list")).content.decode()
+    assert "Create the first rule" not in content
+    assert "Ask an administrator" in content
+
+
+# -- create, update, delete ------------------------------------------------------
+
+
+def test_create_round_trip(admin_client):
+    response = admin_client.post(url("rule-create"), rule_data(), follow=True)
+    assert response.redirect_chain[-1][0] == url("rule-list")
+    rule = SlackIntegrationRule.objects.get(name="database")
+    assert rule.match_criteria == {"team": "db"}
+    assert rule.priority == 10
+    assert rule.slack_channel == "#db-alerts"
+    assert "Rule “database” created." in response.content.decode()
+
+
+def test_save_and_preview_goes_to_the_preview(admin_client):
+    response = admin_client.post(url("rule-create"), {**rule_data(), "_preview": ""})
+    rule = SlackIntegrationRule.objects.get(name="database")
+    assert response["Location"] == url("rule-preview", rule.pk)
+
+
+@pytest.mark.parametrize(
+    ("criteria", "expected"),
+    [
+        (
+            '{"team": "db",}',
+            "not valid JSON: Expecting property name enclosed in double quotes"
+            " at line 1, column 15",
+        ),
+        ("{'team': 'db'}", "take double quotes"),
+        ('{\n  "team": "db"\n  "severity": "critical"\n}', "at line 3, column 3"),
+        ('["team", "db"]', "must be a JSON object"),
+        ('"db"', "not a string"),
+        ('{"team": 5}', "the value must be a string, got a number"),
+        ("", "Use {} to match every alert."),
+    ],
+)
+def test_match_criteria_errors_say_what_is_wrong(admin_client, criteria, expected):
+    response = admin_client.post(url("rule-create"), rule_data(match_criteria=criteria))
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors["match_criteria"])
+    assert expected in errors
+    assert "nothing was saved" in response.content.decode()
+    assert not SlackIntegrationRule.objects.exists()
+
+
+def test_invalid_json_is_shown_back_as_typed(admin_client):
+    response = admin_client.post(url("rule-create"), rule_data(match_criteria='{"team": db}'))
+    assert "{&quot;team&quot;: db}" in response.content.decode()
+
+
+def test_templates_are_checked_by_compiling_them(admin_client):
+    response = admin_client.post(
+        url("rule-create"),
+        rule_data(message_template="{% if %}", resolved_message_template="{{ status|nosuch }}"),
+    )
+    errors = response.context["form"].errors
+    assert "The template does not compile" in errors["message_template"][0]
+    assert "nosuch" in errors["resolved_message_template"][0]
+    assert not SlackIntegrationRule.objects.exists()
+
+
+def test_the_form_lists_the_template_context_keys(admin_client):
+    content = admin_client.get(url("rule-create")).content.decode()
+    for key in ("labels", "annotations", "alertname", "summary", "alert_group", "latest_instance"):
+        assert f"<code>{key}</code>" in content
+
+
+def test_other_field_errors(admin_client):
+    RuleFactory(name="database")
+    response = admin_client.post(url("rule-create"), rule_data(slack_channel="general channel"))
+    errors = response.context["form"].errors
+    assert "already exists" in errors["name"][0]
+    assert "is not a Slack channel" in errors["slack_channel"][0]
+
+
+def test_update_round_trip(admin_client):
+    rule = RuleFactory(name="database", priority=1, match_criteria={"team": "db"})
+    page = admin_client.get(url("rule-update", rule.pk)).content.decode()
+    assert "&quot;team&quot;: &quot;db&quot;" in page  # criteria shown as JSON to edit
+    response = admin_client.post(
+        url("rule-update", rule.pk),
+        rule_data(priority="99", match_criteria='{"team": "db", "env": "prod"}'),
+        follow=True,
+    )
+    rule.refresh_from_db()
+    assert rule.priority == 99
+    assert rule.match_criteria == {"team": "db", "env": "prod"}
+    assert "Rule “database” saved." in response.content.decode()
+
+
+def test_delete_asks_then_deletes_and_keeps_the_delivery_records(admin_client):
+    rule = RuleFactory(name="database")
+    SlackDelivery.objects.create(
+        rule=rule, rule_name=rule.name, alert_id="1", alert_status="firing", idempotency_key="k"
+    )
+    confirm = admin_client.get(url("rule-delete", rule.pk)).content.decode()
+    assert "Delete the rule “database”?" in confirm
+    assert "1 delivery record stays in the delivery log" in confirm
+    assert SlackIntegrationRule.objects.filter(pk=rule.pk).exists()
+    response = admin_client.post(url("rule-delete", rule.pk), follow=True)
+    assert not SlackIntegrationRule.objects.filter(pk=rule.pk).exists()
+    assert "Rule “database” deleted." in response.content.decode()
+    assert SlackDelivery.objects.get().rule is None
+
+
+def test_missing_rules_are_404(admin_client):
+    for name in ("rule-update", "rule-delete", "rule-preview"):
+        assert admin_client.get(url(name, 999)).status_code == 404
+
+
+# -- the base template contract -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "marker"),
+    [
+        ("host_main_content/base.html", "SENTRYHUB-LAYOUT"),
+        ("host_content/base.html", "OTHER-HOST-LAYOUT"),
+        ("django_slack_rules/base.html", "bootstrap.min.css"),
+    ],
+)
+def test_pages_render_inside_a_host_layout_with_either_block(
+    admin_client, slack_rules, base, marker
+):
+    slack_rules(BASE_TEMPLATE=base)
+    rule = RuleFactory(name="database")
+    for target in (url("rule-list"), url("rule-update", rule.pk), url("rule-match")):
+        content = admin_client.get(target).content.decode()
+        assert marker in content
+        assert content.count('<div class="dsr-page">') == 1
+
+
+def test_the_default_base_is_complete_and_needs_no_network(admin_client):
+    content = admin_client.get(url("rule-list")).content.decode()
+    assert "/static/django_slack_rules/vendor/bootstrap/bootstrap.min.css" in content
+    assert "https://" not in content
+    assert "http://" not in content
+
+
+def test_a_missing_crispy_setup_is_reported_by_a_check(settings):
+    assert not [m for m in checks.run_checks() if m.id == "django_slack_rules.W004"]
+    del settings.CRISPY_TEMPLATE_PACK
+    settings.CRISPY_ALLOWED_TEMPLATE_PACKS = ("bootstrap4",)
+    (warning,) = [m for m in checks.run_checks() if m.id == "django_slack_rules.W004"]
+    assert "CRISPY_TEMPLATE_PACK is not set" in warning.msg
+    assert "'bootstrap5'" in warning.msg
+
+
+# -- preview and test send ------------------------------------------------------------
+
+
+def sample_post(labels=None, annotations=None, status="firing", send=False):
+    data = {
+        "labels": json.dumps(labels if labels is not None else {"alertname": "HighCPU"}),
+        "annotations": json.dumps(annotations or {"summary": "CPU high"}),
+        "status": status,
+    }
+    data["send" if send else "preview"] = ""
+    return data
+
+
+def test_the_preview_opens_with_a_sample_alert_the_rule_matches(admin_client):
+    rule = RuleFactory(
+        match_criteria={"team": "db"},
+        slack_channel="",
+        message_template="{{ alertname }} for {{ labels.team }}: {{ summary }}",
+    )
+    response = admin_client.get(url("rule-preview", rule.pk))
+    preview = response.context["preview"]
+    assert preview.text == "HighCPU for db: CPU above 90% for 5 minutes"
+    assert preview.channel == "#alerts"  # no channel on the rule or the labels: the default
+    assert not preview.mismatches
+    assert "HighCPU for db: CPU above 90% for 5 minutes" in response.content.decode()
+
+
+def test_the_preview_shows_the_escaped_text_slack_would_get(admin_client):
+    rule = RuleFactory(message_template="<!here> {{ labels.job }} & {{ summary }}")
+    response = admin_client.post(
+        url("rule-preview", rule.pk),
+        sample_post(labels={"job": "<!channel> a&b"}, annotations={"summary": "<http://x|y>"}),
+    )
+    text = response.context["preview"].text
+    assert text == "<!here> &lt;!channel&gt; a&amp;b & &lt;http://x|y&gt;"
+    assert "&lt;!here&gt; &amp;lt;!channel&amp;gt;" in response.content.decode()
+
+
+def test_the_preview_context_has_the_keys_of_a_real_alert(db):
+    rule = RuleFactory()
+    instance = AlertInstanceFactory()
+    real = AlertGroupAdapter().get_context(
+        instance.alert_group, rule=rule, status="firing", instance=instance
+    )
+    sample = sample_context(rule, {"alertname": "x"}, {"summary": "y"}, "firing")
+    assert set(sample) == set(real)
+    assert set(sample["latest_instance"]) == set(real["latest_instance"])
+    assert set(sample["rule"]) == set(real["rule"])
+
+
+def test_the_preview_truncates_like_the_sender(admin_client, slack_rules):
+    slack_rules(MESSAGE_MAX_LENGTH=60)
+    rule = RuleFactory(message_template="{{ summary }}")
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(annotations={"summary": "x" * 500})
+    )
+    preview = response.context["preview"]
+    assert len(preview.text) == 60
+    assert preview.text.endswith(TRUNCATION_MARKER)
+    assert "truncated" in response.content.decode()
+
+
+def test_a_template_failing_at_render_time_previews_the_fallback(admin_client):
+    rule = RuleFactory(name="db", message_template="{% widthratio 1 0 labels %}")
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post())
+    preview = response.context["preview"]
+    assert preview.render_error
+    assert preview.text.startswith("[FIRING] HighCPU")
+    assert "failed to render" in response.content.decode()
+
+
+def test_a_resolved_preview_without_a_resolved_template_says_nothing_is_sent(admin_client):
+    rule = RuleFactory(resolved_message_template="")
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(status="resolved"))
+    assert "Nothing would be sent: the rule has no resolved template." in (
+        response.content.decode()
+    )
+
+
+def test_the_preview_warns_when_the_labels_would_not_reach_the_rule(admin_client):
+    rule = RuleFactory(name="db", match_criteria={"team": "db"}, priority=1)
+    RuleFactory(name="catch-all", match_criteria={}, priority=5)
+    content = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"team": "web"})
+    ).content.decode()
+    assert "must be <code>db</code> (is <code>web</code>)" in content
+    content = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"team": "db"})
+    ).content.decode()
+    assert "rule <strong>catch-all</strong> (priority 5) wins" in content
+
+
+def test_preview_sample_errors_are_shown(admin_client):
+    rule = RuleFactory()
+    response = admin_client.post(
+        url("rule-preview", rule.pk), {"labels": "{nope", "annotations": "[]", "status": "firing"}
+    )
+    form = response.context["form"]
+    assert "not valid JSON" in form.errors["labels"][0]
+    assert "must be a JSON object" in form.errors["annotations"][0]
+    assert "preview" not in response.context
+
+
+def test_preview_takes_labels_from_the_match_tester_link(admin_client):
+    rule = RuleFactory(message_template="{{ labels.team }}")
+    response = admin_client.get(url("rule-preview", rule.pk) + '?labels={"team":"payments"}')
+    assert response.context["preview"].text == "payments"
+
+
+def test_preview_sends_nothing(admin_client, outbox):
+    rule = RuleFactory()
+    admin_client.post(url("rule-preview", rule.pk), sample_post())
+    assert outbox == []
+    assert not SlackDelivery.objects.exists()
+
+
+def test_test_send_posts_the_preview_to_the_fake_slack(admin_client, slack_endpoint):
+    rule = RuleFactory(name="db", slack_channel="#db", message_template="{{ alertname }} <!here>")
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    (request,) = slack_endpoint.requests
+    assert request.json() == {"channel": "#db", "text": "HighCPU <!here>"}
+    assert response.context["outcome"].sent
+    assert "Sent to <code>#db</code>" in response.content.decode()
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.rule, delivery.state, delivery.alert_status) == (rule, "sent", "test")
+    assert delivery.text == "HighCPU <!here>"
+
+
+def test_test_send_shows_slacks_error_and_a_hint(admin_client, slack_endpoint):
+    slack_endpoint.respond_error(404, "channel_not_found")
+    rule = RuleFactory(slack_channel="#nowhere")
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    content = response.content.decode()
+    assert "Slack's error <code>channel_not_found</code> (HTTP 404)" in content
+    assert "invite the app" in content
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.slack_error) == ("failed", "channel_not_found")
+
+
+def test_test_send_to_an_unreachable_endpoint_never_shows_its_credentials(admin_client, settings):
+    settings.SLACK_INTERNAL_ENDPOINT = "http://user:s3cr3t@127.0.0.1:9/slack-proxy/T0/B0/XYZ"
+    rule = RuleFactory()
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "connection_error" in content
+    assert "127.0.0.1:9" in content
+    for secret in ("s3cr3t", "user:", "XYZ", "/slack-proxy/"):
+        assert secret not in content
+
+
+def test_test_send_without_an_endpoint_explains_the_setting(admin_client, settings):
+    settings.SLACK_INTERNAL_ENDPOINT = ""
+    rule = RuleFactory()
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    assert "SLACK_INTERNAL_ENDPOINT is not set" in response.content.decode()
+    assert not SlackDelivery.objects.exists()
+
+
+def test_test_send_respects_a_rate_limited_channel(admin_client, slack_endpoint):
+    slack_endpoint.respond_rate_limited(retry_after=120)
+    rule = RuleFactory(slack_channel="#busy")
+    first = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    assert "rate_limited" in first.content.decode()
+    second = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    assert "rate-limited by Slack" in second.content.decode()
+    assert len(slack_endpoint.requests) == 1
+
+
+# -- match tester ---------------------------------------------------------------------
+
+
+def test_the_match_tester_names_the_winner_and_the_candidates_in_order(admin_client):
+    RuleFactory(name="catch-all", priority=0, match_criteria={})
+    RuleFactory(name="b-db", priority=10, match_criteria={"team": "db"})
+    RuleFactory(name="a-db-prod", priority=10, match_criteria={"team": "db", "env": "prod"})
+    RuleFactory(name="web", priority=50, match_criteria={"team": "web"})
+    RuleFactory(name="off", priority=99, match_criteria={"team": "db"}, is_active=False)
+    labels = json.dumps({"team": "db", "env": "prod"})
+    response = admin_client.get(url("rule-match"), {"labels": labels})
+    context = response.context
+    assert context["winner"].name == "a-db-prod"
+    assert [r.name for r in context["candidates"]] == ["a-db-prod", "b-db", "catch-all"]
+    content = response.content.decode()
+    assert "Rule <strong>a-db-prod</strong> wins" in content
+    assert "same priority, its name sorts later" in content
+    assert "lower priority" in content
+    assert "<code>team</code> must be <code>web</code> (is <code>db</code>)" in content
+    assert "off</span>:\n            inactive (it would match otherwise)" in content
+
+
+def test_the_match_tester_says_when_nothing_matches(admin_client):
+    RuleFactory(name="db", match_criteria={"team": "db"})
+    response = admin_client.get(url("rule-match"), {"labels": "{}"})
+    assert response.context["winner"] is None
+    content = response.content.decode()
+    assert "No rule matches" in content
+    assert "<code>team</code> must be <code>db</code> (missing)" in content
+
+
+def test_the_match_tester_reports_invalid_json(admin_client):
+    response = admin_client.get(url("rule-match"), {"labels": '{"team": }'})
+    assert "not valid JSON" in response.context["form"].errors["labels"][0]
+    assert "tested" not in response.context
+
+
+# -- delivery log -----------------------------------------------------------------------
+
+
+def make_delivery(rule, key, state, channel="#alerts", **fields):
+    return SlackDelivery.objects.create(
+        rule=rule,
+        rule_name=rule.name,
+        alert_id=key,
+        alert_status="firing",
+        idempotency_key=key,
+        channel=channel,
+        state=state,
+        text=f"text {key}",
+        **fields,
+    )
+
+
+def test_the_delivery_log_filters_by_state_rule_and_channel(admin_client):
+    db, web = RuleFactory(name="db"), RuleFactory(name="web")
+    make_delivery(db, "a", "sent", "#db")
+    make_delivery(db, "b", "failed", "#db", slack_error="channel_not_found", last_error="x")
+    make_delivery(web, "c", "failed", "#web")
+    make_delivery(web, "d", "pending", "#web")
+
+    def keys(**query):
+        response = admin_client.get(url("delivery-list"), query)
+        return sorted(d.idempotency_key for d in response.context["object_list"])
+
+    assert keys() == ["a", "b", "c", "d"]
+    assert keys(state="failed") == ["b", "c"]
+    assert keys(rule=db.pk) == ["a", "b"]
+    assert keys(channel="#web") == ["c", "d"]
+    assert keys(state="failed", rule=web.pk) == ["c"]
+    content = admin_client.get(url("delivery-list"), {"state": "failed"}).content.decode()
+    assert "invite the app" in content  # the hint for channel_not_found
+    assert content.count(">Resend</button>") == 2
+
+
+def test_the_delivery_log_is_ordered_and_paginated(admin_client):
+    rule = RuleFactory()
+    for i in range(60):
+        make_delivery(rule, f"k{i:02d}", "sent")
+    first = admin_client.get(url("delivery-list"))
+    assert first.context["object_list"][0].idempotency_key == "k59"
+    assert len(first.context["object_list"]) == 50
+    second = admin_client.get(url("delivery-list"), {"page": 2})
+    assert len(second.context["object_list"]) == 10
+    oldest = admin_client.get(url("delivery-list"), {"ordering": "created"})
+    assert oldest.context["object_list"][0].idempotency_key == "k00"
+
+
+def test_empty_delivery_logs_say_what_to_do(admin_client):
+    assert "Test send" in admin_client.get(url("delivery-list")).content.decode()
+    content = admin_client.get(url("delivery-list"), {"state": "failed"}).content.decode()
+    assert "No deliveries match these filters" in content
+
+
+def test_resend_queues_failed_deliveries_again(
+    admin_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django_slack_rules import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append(args))
+    rule = RuleFactory()
+    failed = make_delivery(rule, "f", "failed", last_error="boom", slack_error="x")
+    back = url("delivery-list") + "?state=failed"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            url("delivery-resend"), {"delivery": [failed.pk], "next": back}
+        )
+    assert response["Location"] == back
+    failed.refresh_from_db()
+    assert (failed.state, failed.last_error, failed.attempts) == ("pending", "", 0)
+    assert queued == [(failed.pk,)]
+    assert messages_of(response) == ["1 delivery queued again."]
+
+
+def test_resend_leaves_sent_deliveries_alone_and_ignores_foreign_next(admin_client):
+    rule = RuleFactory()
+    sent = make_delivery(rule, "s", "sent")
+    response = admin_client.post(
+        url("delivery-resend"), {"delivery": [sent.pk], "next": "https://evil.example/"}
+    )
+    assert response["Location"] == url("delivery-list")
+    sent.refresh_from_db()
+    assert sent.state == "sent"
+    assert messages_of(response) == [
+        "Nothing queued: only failed or cancelled deliveries can be resent."
+    ]
+
+
+def test_the_admin_action_still_resends(admin_client, django_capture_on_commit_callbacks):
+    from django_slack_rules.admin import resend_deliveries
+
+    rule = RuleFactory()
+    make_delivery(rule, "f", "cancelled")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert resend_deliveries(SlackDelivery.objects.all()) == 1
+    assert len(callbacks) == 1
