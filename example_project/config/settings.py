@@ -71,9 +71,6 @@ TEMPLATES = [
     }
 ]
 
-CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
-CRISPY_TEMPLATE_PACK = "bootstrap5"
-
 
 def database_from_url(url: str) -> dict[str, Any]:
     """A ``DATABASES["default"]`` dict from ``postgres://…`` or ``sqlite:///…``."""
