@@ -341,7 +341,7 @@ def test_a_caller_outside_the_allow_list_gets_403_and_nothing_is_sent(
 
 
 def test_only_a_post_to_the_slack_proxy_location_is_forwarded(
-    through, webhook_gateway, hooks_slack
+    through, webhook_gateway, hooks_slack, webhooks
 ):
     through(webhook_gateway)
     headers = {"X-Slack-Channel": "#web"}
@@ -354,6 +354,9 @@ def test_only_a_post_to_the_slack_proxy_location_is_forwarded(
         "proxy_body_too_large\n",
     )
     assert hooks_slack.requests == []
+    # A query string does not reach Slack: the webhook path is the whole URI.
+    assert raw_request(webhook_gateway, "POST", "/slack-proxy/?x=1", b"{}", headers)[0] == 200
+    assert [r.path for r in hooks_slack.requests] == [webhooks["#web"]]
 
 
 @pytest.mark.parametrize(
