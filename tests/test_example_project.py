@@ -19,13 +19,18 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.example_site import EXAMPLE, ROOT, ExampleSite, postgres_database
 from tests.fake_slack import FakeSlack
+
+if TYPE_CHECKING:
+    from tests.nginx_gateway import NginxGateway
 
 pytestmark = pytest.mark.example
 
@@ -230,14 +235,62 @@ def test_the_demo_serves_the_ui_and_ctrl_c_stops_everything(fresh_tree):
 # --- end to end on PostgreSQL and Redis ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def example_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        yield slack
+#: The gateway's secrets: one incoming webhook per channel of the demo rules.
+WEBHOOKS = {
+    "#oncall": "/services/T0EXAMPLE/B0ONCALL/oncall-webhook-secret",
+    "#alerts": "/services/T0EXAMPLE/B0ALERTS/alerts-webhook-secret",
+    "#db-team": "/services/T0EXAMPLE/B0DBTEAM/db-team-webhook-secret",
+}
+
+
+@dataclass
+class Route:
+    """Where the example's worker posts (SLACK_INTERNAL_ENDPOINT) and the Slack behind it."""
+
+    slack: FakeSlack
+    endpoint: str
+    gateway: NginxGateway | None = None
+
+    def expected_path(self, channel: str) -> str:
+        return "/slack-proxy/" if self.gateway is None else WEBHOOKS[channel]
+
+
+@pytest.fixture(scope="module", params=["direct", "nginx"])
+def route(request) -> Iterator[Route]:
+    """``direct``: the fake Slack stands in for the proxy. ``nginx``: the shipped gateway
+    (deploy/nginx, webhook mode) forwards to a fake Slack on HTTPS."""
+    if request.param == "direct":
+        with FakeSlack() as slack:
+            yield Route(slack, f"{slack.url}/slack-proxy/")
+        return
+    from tests.nginx_gateway import NginxGateway, SlackCertificates, webhook_secrets
+
+    certs = SlackCertificates()
+    try:
+        with (
+            FakeSlack(ssl_context=certs.server_context()) as slack,
+            NginxGateway(
+                mode="webhook",
+                slack=slack,
+                ca_file=certs.ca_file,
+                secrets=webhook_secrets(WEBHOOKS),
+                burst=50,
+            ) as gateway,
+        ):
+            yield Route(slack, gateway.endpoint, gateway)
+            for secret in WEBHOOKS.values():
+                assert gateway.logs_containing(secret) == []
+    finally:
+        certs.cleanup()
 
 
 @pytest.fixture(scope="module")
-def example_site(example_slack, tmp_path_factory) -> Iterator[ExampleSite]:
+def example_slack(route) -> FakeSlack:
+    return route.slack
+
+
+@pytest.fixture(scope="module")
+def example_site(route, tmp_path_factory) -> Iterator[ExampleSite]:
     """example_project on its own PostgreSQL database and Redis queue, with a real worker."""
     import redis
 
@@ -252,11 +305,14 @@ def example_site(example_slack, tmp_path_factory) -> Iterator[ExampleSite]:
                 database_url=database_url,
                 broker_url=broker,
                 queue=name,
-                endpoint=f"{example_slack.url}/slack-proxy/",
+                endpoint=route.endpoint,
                 state_dir=tmp_path_factory.mktemp("example-site"),
             ) as site,
         ):
             yield site
+            # The worker never knew the secrets the gateway holds.
+            for secret in WEBHOOKS.values():
+                assert secret not in site.log("worker").read_text()
     finally:
         client.delete(name)
         client.close()
@@ -268,7 +324,9 @@ def post_sample(site: ExampleSite, sample: str) -> dict:
     return answer
 
 
-def test_alertmanager_payloads_become_exactly_the_expected_slack_posts(example_site, example_slack):
+def test_alertmanager_payloads_become_exactly_the_expected_slack_posts(
+    example_site, example_slack, route
+):
     example_slack.reset()
     expected: list[tuple[str, str]] = []
     try:
@@ -293,8 +351,7 @@ def test_alertmanager_payloads_become_exactly_the_expected_slack_posts(example_s
     received = [(r.json()["channel"], r.json()["text"]) for r in requests]
     assert received == [*expected, MARKER_POST]
     for request in requests:
-        assert request.path == "/slack-proxy/"
-        assert request.headers["x-slack-channel"] == request.json()["channel"]
+        assert request.path == route.expected_path(request.json()["channel"])
     assert not any("NodeExporterNotScrapeNew" in text for _, text in received)
     assert example_site.manage("shell", "-v", "0", "-c", COUNT_DELIVERIES).split() == ["5", "5"]
 
