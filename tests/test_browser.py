@@ -1,0 +1,234 @@
+"""The rule pages in a real Chromium against a live server (tox env: browser).
+
+Debian's Chromium (/usr/bin/chromium), driven by Playwright for Python. Each page is
+saved as a PNG; set DSR_SCREENSHOTS_DIR (e.g. docs/screenshots) to keep them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
+from tests.factories import RuleFactory
+from tests.ui_users import ALL_UI_PERMISSIONS, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the page screenshots go: $DSR_SCREENSHOTS_DIR, else a temporary directory."""
+    target = os.environ.get("DSR_SCREENSHOTS_DIR")
+    directory = Path(target) if target else tmp_path / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def page(monkeypatch, live_server) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright  # only installed in the browser env
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
+    # test itself are still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
+        # No page may need the network: only the live server answers.
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(live_server.url)
+                else route.abort()
+            ),
+        )
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def shot(page, directory: Path, name: str) -> None:
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+
+
+def test_an_operator_manages_rules_in_the_browser(
+    page, live_server, slack_endpoint, screenshots, monkeypatch
+):
+    from playwright.sync_api import expect
+
+    from django_slack_rules import tasks
+
+    make_user(*ALL_UI_PERMISSIONS, username="ops", password="correct horse")
+    RuleFactory(
+        name="catch-all",
+        priority=0,
+        match_criteria={},
+        slack_channel="#alerts",
+        description="Everything no other rule takes",
+    )
+    RuleFactory(
+        name="web-critical",
+        priority=20,
+        match_criteria={"team": "web", "severity": "critical"},
+        slack_channel="#web-oncall",
+    )
+
+    # Log in: the pages send an anonymous user to the login page first.
+    page.goto(f"{live_server.url}/slack/")
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/slack/")
+    page.get_by_label("Username").fill("ops")
+    page.get_by_label("Password").fill("correct horse")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Slack rules")).to_be_visible()
+
+    # Create a rule with invalid JSON: the form says where it breaks; then fix it.
+    page.get_by_role("link", name="New rule").click()
+    page.get_by_label("Name").fill("database")
+    page.get_by_label("Priority").fill("10")
+    page.get_by_label("Match criteria").fill('{"team": "db", "severity": critical}')
+    page.get_by_label("Slack channel").fill("#db-alerts")
+    page.locator("#id_message_template").fill(
+        ":fire: *{{ alertname }}* on {{ instance }} ({{ labels.team }}): {{ summary }}"
+    )
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#id_match_criteria_error")).to_contain_text(
+        "This is not valid JSON: Expecting value at line 1, column 28"
+    )
+    assert not SlackIntegrationRule.objects.filter(name="database").exists()
+    shot(page, screenshots, "rule-form-error")
+
+    page.get_by_label("Match criteria").fill('{"team": "db", "severity": "critical"}')
+    page.get_by_role("button", name="Save and preview").click()
+
+    # Preview: the exact text Slack would get, without sending it.
+    expect(page.get_by_role("heading", name="Preview: database")).to_be_visible()
+    message = page.locator("pre.dsr-message")
+    expect(message).to_have_text(":fire: *HighCPU* on web-1:9100 (db): CPU above 90% for 5 minutes")
+    page.get_by_label("Labels").fill(
+        json.dumps(
+            {"alertname": "DiskFull", "team": "db", "severity": "critical", "instance": "<db-1>"}
+        )
+    )
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(message).to_have_text(
+        ":fire: *DiskFull* on &lt;db-1&gt; (db): CPU above 90% for 5 minutes"
+    )
+    assert slack_endpoint.requests == []
+    shot(page, screenshots, "rule-preview")
+
+    # Test send: through the configured backend to the fake Slack.
+    page.get_by_role("button", name="Test send").click()
+    expect(page.locator(".dsr-outcome")).to_contain_text("Sent to #db-alerts")
+    (request,) = slack_endpoint.requests
+    assert request.json() == {
+        "channel": "#db-alerts",
+        "text": ":fire: *DiskFull* on &lt;db-1&gt; (db): CPU above 90% for 5 minutes",
+    }
+    shot(page, screenshots, "rule-test-send")
+
+    # Slack's error is shown with a hint, not a crash.
+    slack_endpoint.respond_error(404, "channel_not_found")
+    page.get_by_role("button", name="Test send").click()
+    expect(page.locator(".dsr-outcome")).to_contain_text("channel_not_found")
+    expect(page.locator(".dsr-outcome")).to_contain_text("What to do")
+
+    # Edit: raise the priority above web-critical; the list is in priority order.
+    page.get_by_role("link", name="Edit rule").click()
+    page.get_by_label("Priority").fill("30")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="Rule “database” saved.")).to_be_visible()
+    rows = page.locator("tr.dsr-rule")
+    expect(rows).to_have_count(3)
+    assert [rows.nth(i).get_attribute("data-rule") for i in range(3)] == [
+        "database",
+        "web-critical",
+        "catch-all",
+    ]
+    expect(rows.first.locator(".dsr-last-delivery")).to_contain_text("failed")
+    shot(page, screenshots, "rule-list")
+
+    # Match tester: paste labels, see who wins and why.
+    page.get_by_role("link", name="Match tester", exact=True).click()
+    page.get_by_label("Alert labels").fill(
+        json.dumps({"alertname": "HighLatency", "team": "web", "severity": "critical"})
+    )
+    page.get_by_role("button", name="Find the rule").click()
+    expect(page.locator(".dsr-winner")).to_contain_text("Rule web-critical wins")
+    expect(page.locator(".dsr-winner")).to_contain_text("#web-oncall")
+    candidates = page.locator(".dsr-candidates li")
+    expect(candidates).to_have_count(2)
+    expect(candidates.nth(1)).to_contain_text("catch-all")
+    page.locator(".dsr-others summary").click()
+    expect(page.locator(".dsr-others")).to_contain_text("team must be db (is web)")
+    shot(page, screenshots, "match-tester")
+
+    # Delivery log: the test sends are there; a failed one can be resent.
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append(args))
+    page.get_by_role("link", name="Delivery log", exact=True).click()
+    expect(page.locator("tr.dsr-delivery")).to_have_count(2)
+    page.get_by_label("State").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    failed_rows = page.locator("tr.dsr-delivery")
+    expect(failed_rows).to_have_count(1)
+    expect(failed_rows.first).to_contain_text("channel_not_found")
+    shot(page, screenshots, "delivery-log")
+    failed_rows.first.get_by_role("button", name="Resend").click()
+    expect(page.get_by_role("alert").filter(has_text="1 delivery queued again.")).to_be_visible()
+    failed = SlackDelivery.objects.get(slack_error="", state=DeliveryState.PENDING)
+    assert queued == [(failed.pk,)]
+
+    # Delete, with a confirmation page.
+    page.get_by_role("link", name="Rules", exact=True).click()
+    page.locator('tr[data-rule="catch-all"]').get_by_role("link", name="Delete").click()
+    expect(page.get_by_text("Delete the rule “catch-all”?")).to_be_visible()
+    shot(page, screenshots, "rule-confirm-delete")
+    page.get_by_role("button", name="Yes, delete the rule").click()
+    expect(page.get_by_role("alert").filter(has_text="Rule “catch-all” deleted.")).to_be_visible()
+    expect(page.locator("tr.dsr-rule")).to_have_count(2)
+    assert not SlackIntegrationRule.objects.filter(name="catch-all").exists()
+
+
+def test_a_user_without_permission_is_refused(page, live_server):
+    make_user("view_slackintegrationrule", username="viewer", password="pw")
+    page.goto(f"{live_server.url}/accounts/login/?next=/slack/rules/new/")
+    page.get_by_label("Username").fill("viewer")
+    page.get_by_label("Password").fill("pw")
+    with page.expect_response(f"{live_server.url}/slack/rules/new/") as answer:
+        page.get_by_role("button", name="Log in").click()
+    assert answer.value.status == 403
+
+
+def test_the_empty_list_tells_what_to_do(page, live_server, client, screenshots):
+    user = make_user(*ALL_UI_PERMISSIONS, username="first", password="pw")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+    page.goto(f"{live_server.url}/slack/")
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("No Slack rules yet")).to_be_visible()
+    page.get_by_role("link", name="Create the first rule").click()
+    expect(page.get_by_role("heading", name="New Slack rule")).to_be_visible()
+    shot(page, screenshots, "rule-form")
