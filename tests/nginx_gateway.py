@@ -122,7 +122,14 @@ class SlackCertificates:
         return context
 
     def cleanup(self) -> None:
+        """Remove the CA file. Also done by leaving a ``with SlackCertificates() as certs:``."""
         self._dir.cleanup()
+
+    def __enter__(self) -> SlackCertificates:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
 
 
 def webhook_secrets(routes: Mapping[str, str], default: str | None = None) -> str:
