@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -105,11 +106,14 @@ def raw_request(
 
 def settings_text() -> str:
     """Everything in Django's settings, as text."""
-    return "\n".join(
-        f"{name}={getattr(django_settings, name)!r}"
-        for name in dir(django_settings)
-        if name.isupper()
-    )
+    with warnings.catch_warnings():  # reading deprecated settings (Django 4.2) warns
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return "\n".join(
+            f"{name}={getattr(django_settings, name)!r}"
+            for name in dir(django_settings)
+            if name.isupper()
+        )
 
 
 # -- fixtures ----------------------------------------------------------------------
