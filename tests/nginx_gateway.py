@@ -54,8 +54,6 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-import trustme
-
 from tests.fake_slack import FakeSlack
 
 __all__ = [
@@ -101,6 +99,8 @@ class SlackCertificates:
     """
 
     def __init__(self, names: Sequence[str] = SLACK_NAMES) -> None:
+        import trustme  # a test dependency; imported here so collecting tests never needs it
+
         self.ca = trustme.CA(organization_name="django-slack-rules test CA")
         self.intermediate = self.ca.create_child_ca()
         self.leaf = self.intermediate.issue_cert(*names)
