@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
 from tests.factories import RuleFactory
@@ -66,6 +68,21 @@ def page(monkeypatch, live_server) -> Iterator[object]:
         finally:
             context.close()
             browser.close()
+            _join_request_threads()
+            # The ORM calls made while Playwright's loop ran used their own connection.
+            connections.close_all()
+
+
+def _join_request_threads() -> None:
+    """Wait for the live server's request threads, now that the browser has hung up.
+
+    Each keeps its database connection until its keep-alive connection ends; joining
+    them lets PostgreSQL drop the test database with no session left open.
+    """
+    for thread in threading.enumerate():
+        target = getattr(thread, "_target", None)
+        if getattr(target, "__name__", "") == "process_request_thread":
+            thread.join(timeout=10)
 
 
 def shot(page, directory: Path, name: str) -> None:

@@ -639,3 +639,20 @@ def test_the_admin_action_still_resends(admin_client, django_capture_on_commit_c
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert resend_deliveries(SlackDelivery.objects.all()) == 1
     assert len(callbacks) == 1
+
+
+def test_bootstrap_ships_with_its_license_and_survives_manifest_storage(settings, tmp_path):
+    from django.contrib.staticfiles import finders
+    from django.core.management import call_command
+
+    css = finders.find("django_slack_rules/vendor/bootstrap/bootstrap.min.css")
+    assert css
+    assert finders.find("django_slack_rules/vendor/bootstrap/LICENSE")
+    settings.STATIC_ROOT = str(tmp_path)
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", interactive=False, verbosity=0)
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())
+    assert "django_slack_rules/vendor/bootstrap/bootstrap.min.css" in manifest["paths"]
