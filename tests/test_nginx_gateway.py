@@ -314,6 +314,26 @@ def test_an_unknown_channel_is_refused_when_there_is_no_default_webhook(
     assert hooks_slack.requests == []
 
 
+@pytest.mark.django_db
+def test_a_test_send_to_an_unrouted_channel_names_the_gateway_and_the_fix(
+    through, webhook_gateway, hooks_slack, admin_client
+):
+    from django.urls import reverse
+
+    from tests.factories import RuleFactory
+
+    through(webhook_gateway)
+    rule = RuleFactory(slack_channel="#random")
+    response = admin_client.post(
+        reverse("django_slack_rules:rule-preview", args=[rule.pk]),
+        {"labels": '{"alertname": "HighCPU"}', "annotations": "{}", "status": "firing", "send": ""},
+    )
+    content = response.content.decode()
+    assert "proxy_channel_not_routed" in content
+    assert "add the channel to the map in the gateway&#x27;s secrets file" in content
+    assert hooks_slack.requests == []
+
+
 def test_an_unknown_channel_goes_to_the_default_webhook_when_there_is_one(
     through, start_gateway, hooks_slack, certs
 ):

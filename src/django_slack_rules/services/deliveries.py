@@ -78,6 +78,21 @@ _HINTS = {
     "SLACK_INTERNAL_ENDPOINT and that the proxy (nginx) is running.",
     "timeout": "The internal Slack endpoint timed out: check that the proxy (nginx) is running "
     "and can reach Slack.",
+    # The nginx gateway's own refusals (deploy/nginx/, docs/gateway.md).
+    "proxy_caller_not_allowed": "The gateway refused this server: add its address to the "
+    "gateway's allow-list (render.py --allow) and reload nginx.",
+    "proxy_channel_not_routed": "The gateway has no webhook for this channel: add the channel "
+    "to the map in the gateway's secrets file (or set a default webhook) and reload nginx.",
+    "proxy_unknown_path": "SLACK_INTERNAL_ENDPOINT does not point at the gateway's "
+    "/slack-proxy/ location: fix the setting.",
+    "proxy_method_not_allowed": "The gateway takes POST only: check SLACK_INTERNAL_ENDPOINT "
+    "and the backend setting.",
+    "proxy_body_too_large": "The message is larger than the gateway accepts: shorten the rule's "
+    "template or lower MESSAGE_MAX_LENGTH.",
+    "proxy_rate_limited": "The gateway is rate-limiting messages: wait a moment and try again.",
+    "proxy_upstream_failed": "The gateway could not reach Slack or verify its certificate: see "
+    "the gateway's access log and GET /slack-proxy/check.",
+    "proxy_upstream_timed_out": "Slack did not answer the gateway in time: try again later.",
 }
 
 
