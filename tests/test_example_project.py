@@ -265,23 +265,20 @@ def route(request) -> Iterator[Route]:
         return
     from tests.nginx_gateway import NginxGateway, SlackCertificates, webhook_secrets
 
-    certs = SlackCertificates()
-    try:
-        with (
-            FakeSlack(ssl_context=certs.server_context()) as slack,
-            NginxGateway(
-                mode="webhook",
-                slack=slack,
-                ca_file=certs.ca_file,
-                secrets=webhook_secrets(WEBHOOKS),
-                burst=50,
-            ) as gateway,
-        ):
-            yield Route(slack, gateway.endpoint, gateway)
-            for secret in WEBHOOKS.values():
-                assert gateway.logs_containing(secret) == []
-    finally:
-        certs.cleanup()
+    with (
+        SlackCertificates() as certs,
+        FakeSlack(ssl_context=certs.server_context()) as slack,
+        NginxGateway(
+            mode="webhook",
+            slack=slack,
+            ca_file=certs.ca_file,
+            secrets=webhook_secrets(WEBHOOKS),
+            burst=50,
+        ) as gateway,
+    ):
+        yield Route(slack, gateway.endpoint, gateway)
+        for secret in WEBHOOKS.values():
+            assert gateway.logs_containing(secret) == []
 
 
 @pytest.fixture(scope="module")
