@@ -208,11 +208,7 @@ def test_save_and_preview_goes_to_the_preview(admin_client):
 @pytest.mark.parametrize(
     ("criteria", "expected"),
     [
-        (
-            '{"team": "db",}',
-            "not valid JSON: Expecting property name enclosed in double quotes"
-            " at line 1, column 15",
-        ),
+        ('{"team": db}', "not valid JSON: Expecting value at line 1, column 10"),
         ("{'team': 'db'}", "take double quotes"),
         ('{\n  "team": "db"\n  "severity": "critical"\n}', "at line 3, column 3"),
         ('["team", "db"]', "must be a JSON object"),
