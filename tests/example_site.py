@@ -15,14 +15,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tests.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
@@ -31,19 +31,6 @@ WEBHOOK_PATH = "/alerts/api/v1/webhook/"
 
 #: Variables of the surrounding test run that must not leak into the example's processes.
 _FOREIGN = ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "DATABASE_URL", "CELERY_BROKER_URL")
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
-        pause.wait(0.05)
 
 
 def free_port() -> int:

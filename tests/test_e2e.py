@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,24 +20,11 @@ from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.fake_slack import FakeSlack
+from tests.processes import celery_worker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
-WAIT = 30.0  # seconds: the longest any condition below is waited for
-
-
-def wait_until(condition: Callable[[], object], timeout: float = WAIT, what: str = "condition"):
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
-        pause.wait(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -68,37 +53,16 @@ def celery_worker_process(
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DSR_WORKER_DB": str(db_name),
-        "DSR_TEST_QUEUE": e2e_queue,
-        "CELERY_BROKER_URL": broker,
-        "SLACK_INTERNAL_ENDPOINT": f"{e2e_slack.url}/slack-proxy/",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-        "-Q", e2e_queue, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "-n", f"{e2e_queue}@%h",
-    ]  # fmt: skip
-    with log.open("w") as out:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_until(
-            lambda: "ready." in log.read_text() or worker.poll() is not None,
-            what="the Celery worker to start",
-        )
-        assert worker.poll() is None, f"The Celery worker exited:\n{log.read_text()}"
-        yield log
+        with celery_worker(
+            queue=e2e_queue,
+            db_name=str(db_name),
+            broker=broker,
+            endpoint=f"{e2e_slack.url}/slack-proxy/",
+            log=log,
+        ):
+            yield log
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
         client.delete(e2e_queue)
 
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import secrets
 import subprocess
 import sys
-import threading
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -48,12 +45,12 @@ from tests.nginx_gateway import (
     render,
     webhook_secrets,
 )
+from tests.processes import celery_worker, wait_until
 
 pytestmark = pytest.mark.nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "deploy" / "nginx"
-WAIT = 30.0
 
 #: Every secret handed to a gateway in this module; no log may contain one.
 SECRETS: set[str] = set()
@@ -69,19 +66,6 @@ def new_token() -> str:
     token = f"xoxb-{secrets.randbelow(10**12)}-{secrets.token_urlsafe(24)}"
     SECRETS.add(token)
     return token
-
-
-def wait_until(condition: Callable[[], object], timeout: float = WAIT, what: str = "condition"):
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
-        pause.wait(0.05)
 
 
 def raw_request(
@@ -617,36 +601,16 @@ def nginx_worker(django_db_setup, django_db_blocker, burst_gateway, tmp_path_fac
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
     log = tmp_path_factory.mktemp("nginx-worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DSR_WORKER_DB": str(db_name),
-        "DSR_TEST_QUEUE": queue,
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "SLACK_INTERNAL_ENDPOINT": burst_gateway.endpoint,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-        "-Q", queue, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{queue}@%h",
-    ]  # fmt: skip
-    with log.open("w") as out:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_until(
-            lambda: "ready." in log.read_text() or worker.poll() is not None,
-            what="the Celery worker to start",
-        )
-        assert worker.poll() is None, f"The Celery worker exited:\n{log.read_text()}"
-        yield queue, log
+        with celery_worker(
+            queue=queue,
+            db_name=str(db_name),
+            broker=django_settings.CELERY_BROKER_URL,
+            endpoint=burst_gateway.endpoint,
+            log=log,
+        ):
+            yield queue, log
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
         client.delete(queue)
         client.close()
 

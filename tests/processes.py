@@ -1,0 +1,67 @@
+"""Waiting for conditions and running a real Celery worker, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 30.0  # seconds: the longest a test waits for any one condition
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    """Poll ``condition`` until it is truthy and return its value; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
+        pause.wait(0.05)
+
+
+@contextlib.contextmanager
+def celery_worker(
+    *, queue: str, db_name: str, broker: str, endpoint: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``celery worker`` process of the test host on ``queue``, using the test database
+    ``db_name`` and posting to ``endpoint``; its output goes to ``log``. Stopped on exit."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DSR_WORKER_DB": db_name,
+        "DSR_TEST_QUEUE": queue,
+        "CELERY_BROKER_URL": broker,
+        "SLACK_INTERNAL_ENDPOINT": endpoint,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+        "-Q", queue, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{queue}@%h",
+    ]  # fmt: skip
+    with log.open("w") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(
+            lambda: "ready." in log.read_text() or worker.poll() is not None,
+            what="the Celery worker to start",
+        )
+        assert worker.poll() is None, f"The Celery worker exited:\n{log.read_text()}"
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=5)
