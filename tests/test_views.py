@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -33,6 +35,15 @@ def login(client, *codenames):
 
 def messages_of(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def header_link(response, label):
+    """The href of the sortable column header ``label`` on a rendered list page."""
+    match = re.search(
+        r'<a href="([^"]*)"[^>]*>\s*' + re.escape(label) + r"\b", response.content.decode()
+    )
+    assert match, f"no header link {label!r}"
+    return html.unescape(match[1])
 
 
 def rule_data(**changes):
@@ -584,6 +595,25 @@ def test_the_delivery_log_is_ordered_and_paginated(admin_client):
     assert len(second.context["object_list"]) == 10
     oldest = admin_client.get(url("delivery-list"), {"ordering": "created"})
     assert oldest.context["object_list"][0].idempotency_key == "k00"
+
+
+def test_the_time_header_toggles_between_newest_and_oldest_first(admin_client):
+    rule = RuleFactory()
+    for i in range(3):
+        make_delivery(rule, f"k{i}", "sent")
+    target = url("delivery-list")
+    newest = admin_client.get(target, {"state": "sent"})
+    assert [d.idempotency_key for d in newest.context["object_list"]] == ["k2", "k1", "k0"]
+    oldest = admin_client.get(target + header_link(newest, "Time"))
+    assert oldest.context["ordering"] == "created"
+    assert oldest.wsgi_request.GET["state"] == "sent"
+    assert [d.idempotency_key for d in oldest.context["object_list"]] == ["k0", "k1", "k2"]
+    again = admin_client.get(target + header_link(oldest, "Time"))
+    assert again.context["ordering"] == "-created"
+    assert [d.idempotency_key for d in again.context["object_list"]] == ["k2", "k1", "k0"]
+    by_rule = admin_client.get(target + header_link(newest, "Rule"))
+    assert by_rule.context["ordering"] == "rule"
+    assert admin_client.get(target + header_link(by_rule, "Rule")).context["ordering"] == "-rule"
 
 
 def test_empty_delivery_logs_say_what_to_do(admin_client):

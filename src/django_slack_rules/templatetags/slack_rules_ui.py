@@ -35,11 +35,16 @@ def query_with(context: dict[str, Any], **changes: Any) -> str:
     return f"?{encoded}" if encoded else "?"
 
 
+def reverse_ordering(key: str) -> str:
+    """The opposite order of an ``ordering`` key: ``name`` ↔ ``-name``, ``-created`` ↔ ``created``."""
+    return key[1:] if key.startswith("-") else f"-{key}"
+
+
 @register.simple_tag(takes_context=True)
 def sort_query(context: dict[str, Any], key: str) -> str:
     """A link that sorts by ``key``, or reverses the order when it already sorts by it."""
     current = context.get("ordering", "")
-    value = f"-{key}" if current == key else key
+    value = reverse_ordering(key) if current == key else key
     return query_with(context, ordering=value, page=None)
 
 
@@ -48,6 +53,6 @@ def sort_arrow(context: dict[str, Any], key: str) -> str:
     current = context.get("ordering", "")
     if current == key:
         return "▾"
-    if current == f"-{key}":
+    if current == reverse_ordering(key):
         return "▴"
     return ""
