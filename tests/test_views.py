@@ -597,6 +597,49 @@ def test_the_delivery_log_is_ordered_and_paginated(admin_client):
     assert oldest.context["object_list"][0].idempotency_key == "k00"
 
 
+def test_a_page_past_the_end_shows_the_last_page(admin_client):
+    rule = RuleFactory()
+    for i in range(60):
+        make_delivery(rule, f"k{i:02d}", "sent")
+    past = admin_client.get(url("delivery-list"), {"page": 7})
+    assert past.status_code == 200
+    assert past.context["page_obj"].number == 2
+    assert len(past.context["object_list"]) == 10
+    assert admin_client.get(url("delivery-list"), {"page": "x"}).context["page_obj"].number == 1
+    assert admin_client.get(url("delivery-list"), {"page": "last"}).context["page_obj"].number == 2
+    for i in range(30):
+        RuleFactory(name=f"rule-{i:02d}")
+    rules = admin_client.get(url("rule-list"), {"page": 9})
+    assert (rules.status_code, rules.context["page_obj"].number) == (200, 2)
+
+
+def test_resending_the_last_failure_on_the_last_page_comes_back_to_the_list(
+    admin_client, monkeypatch
+):
+    from django_slack_rules import tasks
+
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: None)
+    rule = RuleFactory()
+    for i in range(51):
+        make_delivery(rule, f"k{i:02d}", "failed")
+    last_page = admin_client.get(url("delivery-list"), {"state": "failed", "page": 2})
+    assert len(last_page.context["object_list"]) == 1
+    back = last_page.context["current_url"]
+    assert back == url("delivery-list") + "?state=failed"
+    assert f'name="next" value="{html.escape(back)}"' in last_page.content.decode()
+    (only,) = last_page.context["object_list"]
+    response = admin_client.post(
+        url("delivery-resend"), {"delivery": [only.pk], "next": back}, follow=True
+    )
+    assert response.status_code == 200
+    assert response.redirect_chain == [(back, 302)]
+    assert len(response.context["object_list"]) == 50
+    assert "1 delivery queued again." in response.content.decode()
+    # A stale link to the page that is now gone still lands on the list.
+    stale = admin_client.get(url("delivery-list"), {"state": "failed", "page": 2})
+    assert (stale.status_code, stale.context["page_obj"].number) == (200, 1)
+
+
 def test_the_time_header_toggles_between_newest_and_oldest_first(admin_client):
     rule = RuleFactory()
     for i in range(3):

@@ -106,7 +106,31 @@ def _ordering(request: HttpRequest, choices: dict[str, tuple[str, ...]], default
     return value if value in choices else default
 
 
-class RuleListView(SlackRulesPageMixin, ListView):
+class ClampedPaginationMixin:
+    """A page number past the end shows the last page (and a bad one the first), never a 404.
+
+    After a resend or a delete the last page may be gone; a bookmark may be stale.
+    """
+
+    request: HttpRequest
+    kwargs: dict[str, Any]
+    page_kwarg = "page"
+
+    def paginate_queryset(self, queryset: Any, page_size: int) -> tuple[Any, Any, Any, bool]:
+        paginator = self.get_paginator(  # type: ignore[attr-defined]
+            queryset,
+            page_size,
+            orphans=self.get_paginate_orphans(),  # type: ignore[attr-defined]
+            allow_empty_first_page=self.get_allow_empty(),  # type: ignore[attr-defined]
+        )
+        number = self.kwargs.get(self.page_kwarg) or self.request.GET.get(self.page_kwarg) or 1
+        if number == "last":
+            number = paginator.num_pages
+        page = paginator.get_page(number)
+        return paginator, page, page.object_list, page.has_other_pages()
+
+
+class RuleListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
     model = SlackIntegrationRule
     permission_required = VIEW_RULE
     paginate_by = 25
@@ -296,7 +320,7 @@ class MatchTesterView(SlackRulesPageMixin, FormView):
         }
 
 
-class DeliveryListView(SlackRulesPageMixin, ListView):
+class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
     model = SlackDelivery
     permission_required = VIEW_DELIVERY
     paginate_by = 50
@@ -327,13 +351,15 @@ class DeliveryListView(SlackRulesPageMixin, ListView):
                 if delivery.state in RESENDABLE_STATES
                 else ""
             )
+        # Where a resend comes back to: this list without its page, which may be gone by then.
         query = self.request.GET.copy()
         query.pop("page", None)
+        encoded = query.urlencode()
         context.update(
             filter_form=self.filter_form,
             filtered=any(self.request.GET.get(k) for k in ("state", "rule", "channel")),
             ordering=_ordering(self.request, DELIVERY_ORDERINGS, "-created"),
-            current_url=self.request.get_full_path(),
+            current_url=self.request.path + (f"?{encoded}" if encoded else ""),
         )
         return context
 
