@@ -584,6 +584,55 @@ def test_the_delivery_log_filters_by_state_rule_and_channel(admin_client):
     assert content.count(">Resend</button>") == 2
 
 
+def test_a_bad_filter_value_is_an_error_beside_it_and_the_other_filters_still_apply(
+    admin_client,
+):
+    db = RuleFactory(name="db")
+    make_delivery(db, "a", "sent")
+    make_delivery(db, "b", "failed")
+    response = admin_client.get(url("delivery-list"), {"state": "failed", "rule": "99999"})
+    assert [d.idempotency_key for d in response.context["object_list"]] == ["b"]
+    assert "rule" in response.context["filter_form"].errors
+    content = response.content.decode()
+    assert 'id="id_rule_error"' in content
+    assert "Select a valid choice" in content
+    assert 'aria-describedby="id_rule_error"' in content
+    assert 'class="form-select is-invalid"' in content
+    response = admin_client.get(url("delivery-list"), {"state": "bogus", "channel": "#alerts"})
+    assert sorted(d.idempotency_key for d in response.context["object_list"]) == ["a", "b"]
+    assert "state" in response.context["filter_form"].errors
+
+
+def test_the_rule_filter_offers_only_rules_with_deliveries_and_filters_by_name(admin_client):
+    db, web = RuleFactory(name="db"), RuleFactory(name="web")
+    RuleFactory.create_batch(20)
+    make_delivery(db, "a", "sent")
+    make_delivery(web, "b", "failed")
+    gone = RuleFactory(name="db-legacy")
+    make_delivery(gone, "c", "failed")
+    gone.delete()  # the delivery keeps rule_name, its rule is NULL
+    response = admin_client.get(url("delivery-list"))
+    options = list(response.context["filter_form"].fields["rule"].queryset)
+    assert options == [db, web]
+    content = response.content.decode()
+    assert content.count("<option") == (1 + 2) + (1 + len(DeliveryState.choices))
+    assert 'name="rule_name"' in content
+
+    def keys(**query):
+        found = admin_client.get(url("delivery-list"), query).context["object_list"]
+        return sorted(d.idempotency_key for d in found)
+
+    assert keys(rule_name="db-legacy") == ["c"]
+    assert keys(rule_name="DB") == ["a", "c"]
+    assert keys(rule_name="db", state="failed") == ["c"]
+    # A rule without deliveries asked for by id is valid (and shown as selected): no rows.
+    quiet = RuleFactory(name="quiet")
+    response = admin_client.get(url("delivery-list"), {"rule": quiet.pk})
+    assert not response.context["filter_form"].errors
+    assert list(response.context["object_list"]) == []
+    assert f'<option value="{quiet.pk}" selected>quiet</option>' in response.content.decode()
+
+
 def test_the_delivery_log_is_ordered_and_paginated(admin_client):
     rule = RuleFactory()
     for i in range(60):

@@ -15,11 +15,18 @@ from crispy_forms.layout import (  # type: ignore[import-untyped]
 )
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .adapters import CONTEXT_KEYS
-from .models import STATUS_FIRING, STATUS_RESOLVED, DeliveryState, SlackIntegrationRule
+from .models import (
+    STATUS_FIRING,
+    STATUS_RESOLVED,
+    DeliveryState,
+    SlackDelivery,
+    SlackIntegrationRule,
+)
 from .validators import describe_type
 
 #: The template pack the package's forms are written for (set on each helper, so a host
@@ -196,21 +203,54 @@ class MatchTesterForm(_LabelsMixin, forms.Form):
 
 
 class DeliveryFilterForm(forms.Form):
+    """The delivery log's filters. Each field that is valid filters on its own.
+
+    The rule select lists only the rules that have deliveries (plus the one asked for),
+    so a site with thousands of rules does not get thousands of options; ``rule_name``
+    finds deliveries by the name they were recorded with, also of a deleted rule.
+    """
+
+    FIELDS = ("state", "rule", "rule_name", "channel")
+
     state = forms.ChoiceField(
         label=_("State"), required=False, choices=[("", _("any state")), *DeliveryState.choices]
     )
     rule = forms.ModelChoiceField(
         label=_("Rule"),
         required=False,
-        queryset=SlackIntegrationRule.objects.order_by("name"),
+        queryset=SlackIntegrationRule.objects.none(),
         empty_label=_("any rule"),
     )
+    rule_name = forms.CharField(label=_("Rule name"), required=False, max_length=255)
     channel = forms.CharField(label=_("Channel"), required=False, max_length=80)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        delivered = SlackDelivery.objects.filter(rule__isnull=False).values("rule")
+        offered = Q(pk__in=delivered)
+        asked = str(self.data.get("rule") or "") if self.is_bound else ""
+        if asked.isdigit():
+            offered |= Q(pk=int(asked))
+        rule_field = self.fields["rule"]
+        assert isinstance(rule_field, forms.ModelChoiceField)
+        rule_field.queryset = SlackIntegrationRule.objects.filter(offered).order_by("name")
+        self.fields["rule_name"].widget.attrs.update(
+            placeholder=_("name or part of it"), **{"class": "form-control"}
+        )
         self.fields["channel"].widget.attrs.update(
             placeholder="#alerts", **{"class": "form-control"}
         )
         for name in ("state", "rule"):
             self.fields[name].widget.attrs["class"] = "form-select"
+        if self.is_bound:
+            for name in self.errors:
+                widget = self.fields[name].widget
+                widget.attrs["class"] += " is-invalid"
+                widget.attrs["aria-describedby"] = f"{self[name].auto_id}_error"
+
+    def valid_filters(self) -> dict[str, Any]:
+        """The values of the fields that are valid, even if another one is not."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value}

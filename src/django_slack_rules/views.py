@@ -332,14 +332,16 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         ordering = DELIVERY_ORDERINGS[_ordering(self.request, DELIVERY_ORDERINGS, "-created")]
         queryset = SlackDelivery.objects.order_by(*ordering)
         self.filter_form = DeliveryFilterForm(self.request.GET or None)
-        if self.filter_form.is_valid():
-            data = self.filter_form.cleaned_data
-            if data["state"]:
-                queryset = queryset.filter(state=data["state"])
-            if data["rule"]:
-                queryset = queryset.filter(rule=data["rule"])
-            if data["channel"]:
-                queryset = queryset.filter(channel=data["channel"].strip())
+        # Each valid filter applies; an invalid one is shown as an error beside its control.
+        data = self.filter_form.valid_filters()
+        if "state" in data:
+            queryset = queryset.filter(state=data["state"])
+        if "rule" in data:
+            queryset = queryset.filter(rule=data["rule"])
+        if "rule_name" in data:
+            queryset = queryset.filter(rule_name__icontains=data["rule_name"].strip())
+        if "channel" in data:
+            queryset = queryset.filter(channel=data["channel"].strip())
         return queryset
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -357,7 +359,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         encoded = query.urlencode()
         context.update(
             filter_form=self.filter_form,
-            filtered=any(self.request.GET.get(k) for k in ("state", "rule", "channel")),
+            filtered=any(self.request.GET.get(k) for k in DeliveryFilterForm.FIELDS),
             ordering=_ordering(self.request, DELIVERY_ORDERINGS, "-created"),
             current_url=self.request.path + (f"?{encoded}" if encoded else ""),
         )
