@@ -531,6 +531,25 @@ def test_the_match_tester_names_the_winner_and_the_candidates_in_order(admin_cli
     assert "off</span>:\n            inactive (it would match otherwise)" in content
 
 
+def test_the_match_tester_lists_a_limited_number_of_rules_that_do_not_match(
+    admin_client, django_assert_max_num_queries
+):
+    RuleFactory.create_batch(60, match_criteria={"team": "web"})
+    for i in range(3):
+        RuleFactory(name=f"db-{i}", match_criteria={"team": "db"})
+    labels = json.dumps({"team": "db"})
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(url("rule-match"), {"labels": labels})
+    context = response.context
+    assert [r.name for r in context["candidates"]] == ["db-0", "db-1", "db-2"]
+    assert len(context["others"]) == 50
+    assert context["others_total"] == 60
+    content = response.content.decode()
+    assert "Rules that do not match (60)" in content
+    assert f"and 10 more, not listed here: see <a href=\"{url('rule-list')}\">" in content
+    assert content.count("must be <code>web</code>") == 50
+
+
 def test_the_match_tester_says_when_nothing_matches(admin_client):
     RuleFactory(name="db", match_criteria={"team": "db"})
     response = admin_client.get(url("rule-match"), {"labels": "{}"})

@@ -285,6 +285,8 @@ class MatchTesterView(SlackRulesPageMixin, FormView):
     template_name = "django_slack_rules/match_tester.html"
     page_title = _("Match tester")
     section = "match"
+    #: How many of the rules that do not match are listed, with their reasons.
+    others_shown = 50
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
@@ -302,13 +304,18 @@ class MatchTesterView(SlackRulesPageMixin, FormView):
     def explain(self, labels: dict[str, Any]) -> dict[str, Any]:
         labels = {str(k): str(v) for k, v in labels.items() if v is not None}
         candidates = SlackRuleMatcherService().explain(labels)
-        matched_ids = {rule.pk for rule in candidates}
-        others = []
-        for rule in SlackIntegrationRule.objects.order_by("-priority", "name"):
-            if rule.pk in matched_ids:
-                continue
-            mismatches = criteria_mismatches(rule.match_criteria, labels)
-            others.append({"rule": rule, "mismatches": mismatches, "inactive": not rule.is_active})
+        rest = SlackIntegrationRule.objects.exclude(pk__in=[rule.pk for rule in candidates])
+        rest = rest.order_by("-priority", "name")
+        # The reasons are worked out for the rules shown only; the rest is a count.
+        others = [
+            {
+                "rule": rule,
+                "mismatches": criteria_mismatches(rule.match_criteria, labels),
+                "inactive": not rule.is_active,
+            }
+            for rule in rest[: self.others_shown]
+        ]
+        others_total = len(others) if len(others) < self.others_shown else rest.count()
         winner = candidates[0] if candidates else None
         return {
             "tested": True,
@@ -317,6 +324,8 @@ class MatchTesterView(SlackRulesPageMixin, FormView):
             "winner_channel": winner.resolve_channel(labels) if winner else "",
             "candidates": candidates,
             "others": others,
+            "others_total": others_total,
+            "others_more": others_total - len(others),
         }
 
 
