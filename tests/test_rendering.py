@@ -12,9 +12,11 @@ from django_slack_rules.rendering import (
     escape_slack,
     fallback_message,
     render_template,
+    stray_markup,
     template_error,
     to_plain_data,
     truncate,
+    undefined_variables,
 )
 
 
@@ -103,3 +105,26 @@ def test_fallback_names_the_alert_and_the_rule():
     assert "[FIRING] DiskFull" in text
     assert "abc" in text
     assert "rule db" in text
+
+
+def test_undefined_variables_names_what_renders_as_nothing_and_changes_nothing():
+    source = (
+        "{{ alert_name }}{{ labels.sevrity|upper }}{{ alertname }}{{ alert_name }}"
+        '{{ labels.x|default:"-" }}{% if labels.y %}{{ labels.y }}{% endif %}'
+        "{% for k, v in labels.items %}{{ k }}={{ v }}{% endfor %}"
+    )
+    context = {"alertname": "A", "labels": {"severity": "page"}}
+    assert undefined_variables(source, context) == ["alert_name", "labels.sevrity"]
+    assert render_template(source, context) == "A-severity=page"
+    assert undefined_variables("{% widthratio 1 0 labels %}", context) == []
+
+
+def test_stray_markup_finds_syntax_in_the_templates_own_text_only():
+    assert stray_markup("{{ x } on web\n{% if y }\nok {{ z }}") == ["{{ x } on web", "{% if y }"]
+    assert stray_markup("{% templatetag openvariable %} {{ summary }}") == []
+    assert stray_markup("{% if %}") == []
+    long = "x" * 60 + " {{ name } " + "y" * 60
+    (excerpt,) = stray_markup(long)
+    assert excerpt.startswith("…")
+    assert excerpt.endswith("…")
+    assert "{{ name }" in excerpt

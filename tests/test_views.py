@@ -432,6 +432,66 @@ def test_the_preview_warns_when_the_labels_would_not_reach_the_rule(admin_client
     assert "rule <strong>catch-all</strong> (priority 5) wins" in content
 
 
+def test_the_preview_warns_that_slack_rejects_an_empty_message(admin_client):
+    rule = RuleFactory(message_template="{% if labels.team %}{{ labels.team }}{% endif %}  ")
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(labels={"a": "b"}))
+    assert response.context["preview"].empty
+    assert "Slack rejects an empty message (<code>no_text</code>)" in response.content.decode()
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(labels={"team": "db"}))
+    assert not response.context["preview"].empty
+    assert "no_text" not in response.content.decode()
+
+
+def test_the_preview_names_variables_that_render_as_nothing_with_close_keys(admin_client):
+    rule = RuleFactory(
+        message_template="{{ alert_name }} {{ labels.sevrity }} {{ alertname }} "
+        '{{ labels.runbook|default:"no runbook" }} {% if labels.env %}{{ labels.env }}{% endif %}'
+    )
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"alertname": "X", "severity": "page"})
+    )
+    preview = response.context["preview"]
+    assert preview.text == "X no runbook"  # what is sent is unchanged by the check
+    assert preview.undefined == [
+        ("alert_name", ["alertname"]),
+        ("labels.sevrity", ["labels.severity"]),
+    ]
+    content = response.content.decode()
+    assert "2 variables of the template are not in this sample's context" in content
+    assert "<code>{{ alert_name }}</code>: did you mean <code>alertname</code>?" in content
+    assert "<code>{{ labels.sevrity }}</code>: did you mean <code>labels.severity</code>?" in (
+        content
+    )
+    clean = RuleFactory(message_template="{{ alertname }}")
+    response = admin_client.post(url("rule-preview", clean.pk), sample_post())
+    assert response.context["preview"].undefined == []
+    assert "dsr-undefined" not in response.content.decode()
+
+
+def test_template_syntax_sent_as_text_is_a_warning_on_the_form_and_the_preview(admin_client):
+    data = rule_data(message_template="{{ alertname } on host\n{{ instance }}")
+    response = admin_client.post(url("rule-create"), {**data, "_preview": ""}, follow=True)
+    rule = SlackIntegrationRule.objects.get(name="database")  # saved: not an error
+    assert rule.message_template == "{{ alertname } on host\n{{ instance }}"
+    content = response.content.decode()
+    assert (
+        "Message template: Django does not read this as a variable or a tag, so it is sent "
+        "as typed: <code>{{ alertname } on host</code>"
+    ) in content
+    assert response.context["preview"].stray == ["{{ alertname } on host"]
+    assert "Part of the template is sent as typed" in content
+    # Braces that come from the alert are not the template's: no warning.
+    rule.message_template = "{{ summary }}"
+    rule.save()
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(annotations={"summary": "{{ x }"})
+    )
+    assert response.context["preview"].text == "{{ x }"
+    assert response.context["preview"].stray == []
+    response = admin_client.post(url("rule-update", rule.pk), rule_data(), follow=True)
+    assert "sent as typed" not in response.content.decode()
+
+
 def test_preview_sample_errors_are_shown(admin_client):
     rule = RuleFactory()
     response = admin_client.post(
@@ -546,7 +606,7 @@ def test_the_match_tester_lists_a_limited_number_of_rules_that_do_not_match(
     assert context["others_total"] == 60
     content = response.content.decode()
     assert "Rules that do not match (60)" in content
-    assert f"and 10 more, not listed here: see <a href=\"{url('rule-list')}\">" in content
+    assert f'and 10 more, not listed here: see <a href="{url("rule-list")}">' in content
     assert content.count("must be <code>web</code>") == 50
 
 

@@ -27,6 +27,7 @@ from django.template import (
     defaulttags,
     loader_tags,
 )
+from django.template.base import TextNode, VariableNode
 
 from .conf import SLACK_MAX_MESSAGE_LENGTH
 
@@ -72,10 +73,10 @@ def to_plain_data(value: Any, *, escape: bool = True) -> Any:
     return to_plain_data(str(value), escape=escape)
 
 
-@functools.lru_cache(maxsize=1)
-def get_engine() -> Engine:
-    """The private template engine for rule templates (no loaders, no HTML escaping)."""
-    engine = Engine(autoescape=False, libraries={}, builtins=[])
+def _build_engine(string_if_invalid: str = "") -> Engine:
+    engine = Engine(
+        autoescape=False, libraries={}, builtins=[], string_if_invalid=string_if_invalid
+    )
     tags = Library()
     tags.tags.update(
         {k: v for k, v in defaulttags.register.tags.items() if k not in _EXCLUDED_TAGS}
@@ -86,6 +87,80 @@ def get_engine() -> Engine:
     )
     engine.template_builtins = [tags, defaultfilters.register, blocks]
     return engine
+
+
+@functools.lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The private template engine for rule templates (no loaders, no HTML escaping)."""
+    return _build_engine()
+
+
+# What a variable the context does not have renders as on the checking engine; it never
+# reaches Slack (messages are rendered by get_engine(), whose string_if_invalid is "").
+_UNDEFINED_MARK = "\x00dsr-undefined:%s\x00"
+_UNDEFINED_RE = re.compile("\x00dsr-undefined:(.*?)\x00", re.DOTALL)
+
+#: Template syntax that, in a template's text, means a tag or variable Django did not read.
+STRAY_MARKERS = ("{{", "}}", "{%", "%}")
+_EXCERPT_WIDTH = 40
+
+
+@functools.lru_cache(maxsize=1)
+def _checking_engine() -> Engine:
+    return _build_engine(string_if_invalid=_UNDEFINED_MARK)
+
+
+def undefined_variables(source: str, context: Mapping[str, Any]) -> list[str]:
+    """The variables ``source`` prints that ``context`` does not have, e.g. ``labels.sevrity``.
+
+    Each renders as nothing in the real message. Found by rendering ``source`` a second
+    time on a checking engine; variables given a ``default`` filter, and those only
+    tested (``{% if %}``) or looped over, are not reported. [] if the template fails.
+    """
+    try:
+        template = Template(source, engine=_checking_engine())
+        text = template.render(Context(dict(context), autoescape=False))
+    except Exception:
+        return []
+    defaulted = set()
+    for node in template.nodelist.get_nodes_by_type(VariableNode):
+        expression = node.filter_expression  # type: ignore[attr-defined]
+        if any(getattr(func, "__name__", "") == "default" for func, _ in expression.filters):
+            defaulted.add(str(expression.var))
+    found: list[str] = []
+    for name in _UNDEFINED_RE.findall(text):
+        if name not in defaulted and name not in found:
+            found.append(name)
+    return found
+
+
+def stray_markup(source: str) -> list[str]:
+    """Lines of ``source`` with template syntax that Django reads as plain text.
+
+    A variable with one closing brace (``{{ alertname }``) or a tag missing its ``%``
+    is not an error for Django: it is sent as typed. Only the template's own text is
+    searched, never values from the alert. [] if the template does not compile.
+    """
+    try:
+        template = compile_template(source)
+    except TemplateSyntaxError:
+        return []
+    found: list[str] = []
+    for node in template.nodelist.get_nodes_by_type(TextNode):
+        text: str = node.s  # type: ignore[attr-defined]
+        for marker in STRAY_MARKERS:
+            start = text.find(marker)
+            while start != -1:
+                line_start = text.rfind("\n", 0, start) + 1
+                line_end = text.find("\n", start)
+                line = text[line_start : line_end if line_end != -1 else len(text)].strip()
+                if len(line) > _EXCERPT_WIDTH:
+                    at = max(0, line.find(marker) - _EXCERPT_WIDTH // 2)
+                    line = f"{'…' if at else ''}{line[at : at + _EXCERPT_WIDTH]}…"
+                if line not in found:
+                    found.append(line)
+                start = text.find(marker, start + len(marker))
+    return found
 
 
 @functools.lru_cache(maxsize=512)

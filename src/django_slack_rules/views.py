@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -33,6 +34,7 @@ from .forms import (
     SlackIntegrationRuleForm,
 )
 from .models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
+from .rendering import stray_markup
 from .services.deliveries import (
     RESENDABLE_STATES,
     TestSendOutcome,
@@ -159,6 +161,26 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
         context = super().get_context_data(**kwargs)
         context["context_keys"] = CONTEXT_KEYS
         return context
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # Not an error: Django sends "{{ alertname }" as typed. Said once, after saving.
+        for name in ("message_template", "resolved_message_template"):
+            stray = stray_markup(form.cleaned_data.get(name) or "")
+            if stray:
+                messages.warning(
+                    self.request,
+                    format_html(
+                        "{}: {} {} {}",
+                        form.fields[name].label,
+                        _(
+                            "Django does not read this as a variable or a tag, so it is sent as typed:"
+                        ),
+                        format_html_join(", ", "<code>{}</code>", ((line,) for line in stray)),
+                        _("(a missing brace or %?)"),
+                    ),
+                )
+        return response
 
 
 class RuleCreateView(RuleFormMixin, CreateView):

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import datetime
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
-from ..adapters import build_context
+from ..adapters import CONTEXT_KEYS, build_context
 from ..models import STATUS_RESOLVED, SlackIntegrationRule
-from ..rendering import TRUNCATION_MARKER, fallback_message, render_template
+from ..rendering import (
+    STRAY_MARKERS,
+    TRUNCATION_MARKER,
+    fallback_message,
+    render_template,
+    stray_markup,
+    undefined_variables,
+)
 from .slack_matcher import SlackRuleMatcherService, criteria_mismatches, normalize_labels
 from .slack_service import prepare_message
 
@@ -43,11 +51,21 @@ class Preview:
     context: dict[str, Any] = field(default_factory=dict)
     mismatches: list[tuple[str, str, str | None]] = field(default_factory=list)
     winner: SlackIntegrationRule | None = None
+    #: Variables the template prints that this sample's context lacks, each with the
+    #: context keys whose names are close: [("labels.sevrity", ["labels.severity"])].
+    undefined: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: Lines of the template with ``{{``, ``}}`` or ``{%`` that were sent as plain text.
+    stray: list[str] = field(default_factory=list)
 
     @property
     def sends(self) -> bool:
         """False when the rule has no template for this status (nothing would be sent)."""
         return bool(self.template.strip())
+
+    @property
+    def empty(self) -> bool:
+        """True when the template renders to nothing: Slack would refuse it (``no_text``)."""
+        return self.sends and not self.text.strip()
 
     @property
     def truncated(self) -> bool:
@@ -56,6 +74,19 @@ class Preview:
     @property
     def wins(self) -> bool:
         return self.winner is not None and self.winner.pk == self.rule.pk
+
+
+def context_names(context: Mapping[str, Any]) -> list[str]:
+    """The names a template can print: the context keys, and the sample's labels and annotations."""
+    names = list(CONTEXT_KEYS)
+    for key in ("labels", "annotations"):
+        names.extend(f"{key}.{sub}" for sub in context.get(key) or {})
+    return names
+
+
+def close_names(name: str, context: Mapping[str, Any]) -> list[str]:
+    """Names in ``context`` close to ``name``, best first: ``labels.sevrity`` → ``labels.severity``."""
+    return difflib.get_close_matches(name, context_names(context), n=3, cutoff=0.75)
 
 
 def sample_context(
@@ -136,4 +167,14 @@ def preview_message(
         preview.render_error = f"{type(exc).__name__}: {exc}"
         text = fallback_message(preview.context)
     preview.text = prepare_message(text)
+    if not preview.render_error:
+        preview.undefined = [
+            (name, close_names(name, preview.context))
+            for name in undefined_variables(preview.template, preview.context)
+        ]
+        preview.stray = [
+            line
+            for line in stray_markup(preview.template)
+            if any(marker in line and marker in preview.text for marker in STRAY_MARKERS)
+        ]
     return preview
