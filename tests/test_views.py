@@ -521,20 +521,68 @@ def test_test_send_posts_the_preview_to_the_fake_slack(admin_client, slack_endpo
     response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
     (request,) = slack_endpoint.requests
     assert request.json() == {"channel": "#db", "text": "HighCPU <!here>"}
-    assert response.context["outcome"].sent
-    assert "Sent to <code>#db</code>" in response.content.decode()
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"])
+    content = page.content.decode()
+    assert "Sent to <code>#db</code>" in content
+    log = url("delivery-list") + f"?rule={rule.pk}"
+    assert f'<a href="{log}">delivery log</a> as a test' in content
     delivery = SlackDelivery.objects.get()
     assert (delivery.rule, delivery.state, delivery.alert_status) == (rule, "sent", "test")
     assert delivery.text == "HighCPU <!here>"
+    # The log link finds it.
+    assert list(admin_client.get(log).context["object_list"]) == [delivery]
+
+
+def test_a_test_send_redirects_to_the_same_sample_so_a_reload_sends_nothing(
+    admin_client, slack_endpoint
+):
+    rule = RuleFactory(slack_channel="#db", resolved_message_template="{{ labels.team }} ok")
+    labels, annotations = {"team": "pay€", "alertname": "Disk"}, {"summary": "full & more"}
+    response = admin_client.post(
+        url("rule-preview", rule.pk),
+        sample_post(labels=labels, annotations=annotations, status="resolved", send=True),
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(url("rule-preview", rule.pk) + "?")
+    page = admin_client.get(response["Location"])
+    form = page.context["form"]
+    assert form.cleaned_data == {"labels": labels, "annotations": annotations, "status": "resolved"}
+    assert page.context["preview"].text == "pay€ ok"
+    assert "Sent to <code>#db</code>" in page.content.decode()
+    reload = admin_client.get(response["Location"])
+    assert reload.context["preview"].text == "pay€ ok"
+    assert "Sent to" not in reload.content.decode()  # the message is shown once
+    assert len(slack_endpoint.requests) == 1
+    assert SlackDelivery.objects.count() == 1
+
+
+def test_a_test_send_with_an_invalid_sample_sends_nothing_and_shows_the_errors(
+    admin_client, slack_endpoint
+):
+    rule = RuleFactory()
+    response = admin_client.post(
+        url("rule-preview", rule.pk),
+        {"labels": "{nope", "annotations": "{}", "status": "firing", "send": ""},
+    )
+    assert response.status_code == 200
+    assert "not valid JSON" in response.context["form"].errors["labels"][0]
+    assert slack_endpoint.requests == []
 
 
 def test_test_send_shows_slacks_error_and_a_hint(admin_client, slack_endpoint):
     slack_endpoint.respond_error(404, "channel_not_found")
     rule = RuleFactory(slack_channel="#nowhere")
-    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     content = response.content.decode()
-    assert "Slack's error <code>channel_not_found</code> (HTTP 404)" in content
+    assert 'class="alert alert-danger dsr-outcome"' in content
+    assert "Not sent to <code>#nowhere</code>: Slack's error <code>channel_not_found</code> " in (
+        content
+    )
+    assert "(HTTP 404)" in content
+    assert "<strong>What to do:</strong>" in content
     assert "invite the app" in content
+    assert f'<a href="{url("delivery-list")}?rule={rule.pk}">delivery log</a>' in content
     delivery = SlackDelivery.objects.get()
     assert (delivery.state, delivery.slack_error) == ("failed", "channel_not_found")
 
@@ -542,31 +590,70 @@ def test_test_send_shows_slacks_error_and_a_hint(admin_client, slack_endpoint):
 def test_test_send_to_an_unreachable_endpoint_never_shows_its_credentials(admin_client, settings):
     settings.SLACK_INTERNAL_ENDPOINT = "http://user:s3cr3t@127.0.0.1:9/slack-proxy/T0/B0/XYZ"
     rule = RuleFactory()
-    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     content = response.content.decode()
     assert response.status_code == 200
     assert "connection_error" in content
     assert "127.0.0.1:9" in content
     for secret in ("s3cr3t", "user:", "XYZ", "/slack-proxy/"):
         assert secret not in content
+        assert secret not in response.redirect_chain[0][0]
 
 
 def test_test_send_without_an_endpoint_explains_the_setting(admin_client, settings):
     settings.SLACK_INTERNAL_ENDPOINT = ""
     rule = RuleFactory()
-    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     assert "SLACK_INTERNAL_ENDPOINT is not set" in response.content.decode()
     assert not SlackDelivery.objects.exists()
+
+
+def test_test_send_of_a_status_without_a_template_sends_nothing(admin_client, slack_endpoint):
+    rule = RuleFactory(resolved_message_template="")
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(status="resolved", send=True), follow=True
+    )
+    assert response.redirect_chain[0][0].startswith(url("rule-preview", rule.pk) + "?")
+    assert "Nothing sent: the rule has no template for resolved alerts." in (
+        response.content.decode()
+    )
+    assert slack_endpoint.requests == []
 
 
 def test_test_send_respects_a_rate_limited_channel(admin_client, slack_endpoint):
     slack_endpoint.respond_rate_limited(retry_after=120)
     rule = RuleFactory(slack_channel="#busy")
-    first = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    target = url("rule-preview", rule.pk)
+    first = admin_client.post(target, sample_post(send=True), follow=True)
     assert "rate_limited" in first.content.decode()
-    second = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True))
+    second = admin_client.post(target, sample_post(send=True), follow=True)
     assert "rate-limited by Slack" in second.content.decode()
     assert len(slack_endpoint.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("rule-preview", sample_post()),
+        ("rule-preview", sample_post(send=True)),
+        ("rule-update", rule_data()),
+        ("rule-delete", {}),
+    ],
+)
+def test_a_post_for_a_rule_deleted_meanwhile_goes_back_to_the_list(
+    admin_client, slack_endpoint, name, data
+):
+    rule = RuleFactory()
+    pk = rule.pk
+    rule.delete()
+    response = admin_client.post(url(name, pk), data, follow=True)
+    assert response.redirect_chain == [(url("rule-list"), 302)]
+    assert f"Rule #{pk} was deleted meanwhile; nothing was saved or sent." in (
+        response.content.decode()
+    )
+    assert not SlackIntegrationRule.objects.exists()
+    assert slack_endpoint.requests == []
+    assert not SlackDelivery.objects.exists()
 
 
 # -- match tester ---------------------------------------------------------------------

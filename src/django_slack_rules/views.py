@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.generic import CreateView, DeleteView, FormView, ListView, UpdateView
@@ -33,7 +33,7 @@ from .forms import (
     SampleAlertForm,
     SlackIntegrationRuleForm,
 )
-from .models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
+from .models import STATUS_FIRING, STATUS_RESOLVED, SlackDelivery, SlackIntegrationRule
 from .rendering import stray_markup
 from .services.deliveries import (
     RESENDABLE_STATES,
@@ -148,6 +148,22 @@ class RuleListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         return context
 
 
+class RuleStillThereMixin:
+    """A POST for a rule deleted meanwhile (in another tab) goes back to the list, and says so."""
+
+    kwargs: dict[str, Any]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        pk = self.kwargs["pk"]
+        if not SlackIntegrationRule.objects.filter(pk=pk).exists():
+            messages.warning(
+                request,
+                _("Rule #%(pk)s was deleted meanwhile; nothing was saved or sent.") % {"pk": pk},
+            )
+            return HttpResponseRedirect(reverse(f"{APP}:rule-list"))
+        return super().post(request, *args, **kwargs)  # type: ignore[misc]
+
+
 class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
     model = SlackIntegrationRule
 
@@ -190,14 +206,14 @@ class RuleCreateView(RuleFormMixin, CreateView):
     success_message = _("Rule “%(name)s” created.")
 
 
-class RuleUpdateView(RuleFormMixin, UpdateView):
+class RuleUpdateView(RuleStillThereMixin, RuleFormMixin, UpdateView):
     form_class = SlackIntegrationRuleForm
     permission_required = CHANGE_RULE
     page_title = _("Edit Slack rule")
     success_message = _("Rule “%(name)s” saved.")
 
 
-class RuleDeleteView(SuccessMessageMixin, SlackRulesPageMixin, DeleteView):
+class RuleDeleteView(RuleStillThereMixin, SuccessMessageMixin, SlackRulesPageMixin, DeleteView):
     model = SlackIntegrationRule
     permission_required = DELETE_RULE
     page_title = _("Delete Slack rule")
@@ -223,8 +239,51 @@ def _endpoint_target() -> str:
     return f"{name} → {target}" if target else name
 
 
-class RulePreviewView(SlackRulesPageMixin, FormView):
-    """Render a rule's message for a sample alert; "Test send" sends it to the rule's channel."""
+def _json_query(value: Any) -> Any:
+    """A JSON object from the query string, or None."""
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _outcome_message(outcome: TestSendOutcome, log_url: str) -> tuple[int, str]:
+    """The level and text of the message that reports a test send."""
+    if outcome.sent:
+        return messages.SUCCESS, format_html(
+            'Sent to <code>{}</code>. It is in the <a href="{}">delivery log</a> as a test.',
+            outcome.channel,
+            log_url,
+        )
+    return messages.ERROR, format_html(
+        '<div class="fw-semibold">Not sent to <code>{}</code>{}{}</div>'
+        '<div class="small">{}</div>{}{}',
+        outcome.channel,
+        format_html(": Slack's error <code>{}</code>", outcome.error) if outcome.error else "",
+        format_html(" (HTTP {})", outcome.status_code) if outcome.status_code else "",
+        outcome.detail,
+        format_html('<div class="small mt-1"><strong>What to do:</strong> {}</div>', outcome.hint)
+        if outcome.hint
+        else "",
+        format_html(
+            '<div class="small mt-1">It is in the <a href="{}">delivery log</a>, where it can '
+            "be resent.</div>",
+            log_url,
+        )
+        if outcome.delivery is not None
+        else "",
+    )
+
+
+class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
+    """Render a rule's message for a sample alert; "Test send" sends it to the rule's channel.
+
+    A test send redirects (POST/redirect/GET) to the preview of the same sample, with the
+    outcome as a message, so reloading the page does not send again.
+    """
 
     form_class = SampleAlertForm
     permission_required = VIEW_RULE
@@ -234,7 +293,6 @@ class RulePreviewView(SlackRulesPageMixin, FormView):
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().setup(request, *args, **kwargs)
         self.object: SlackIntegrationRule | None = None
-        self.outcome: TestSendOutcome | None = None
 
     def get_rule(self) -> SlackIntegrationRule:
         if self.object is None:
@@ -242,17 +300,17 @@ class RulePreviewView(SlackRulesPageMixin, FormView):
         return self.object
 
     def get_initial(self) -> dict[str, Any]:
-        rule = self.get_rule()
-        labels: Any = sample_labels(rule)
-        requested = self.request.GET.get("labels")
-        if requested:
-            try:
-                parsed = json.loads(requested)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict):
-                labels = parsed
-        return {"labels": labels, "annotations": SAMPLE_ANNOTATIONS, "status": STATUS_FIRING}
+        # The sample comes from the query string when there is one (the match tester's
+        # link, the redirect after a test send), else it is one the rule matches.
+        query = self.request.GET
+        labels = _json_query(query.get("labels"))
+        annotations = _json_query(query.get("annotations"))
+        status = query.get("status")
+        return {
+            "labels": sample_labels(self.get_rule()) if labels is None else labels,
+            "annotations": SAMPLE_ANNOTATIONS if annotations is None else annotations,
+            "status": status if status in (STATUS_FIRING, STATUS_RESOLVED) else STATUS_FIRING,
+        }
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Bound to the sample, so the page opens with its preview already rendered.
@@ -271,13 +329,31 @@ class RulePreviewView(SlackRulesPageMixin, FormView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
-        context = self.get_context_data(form=form)
-        preview = context["preview"]
-        if "send" in self.request.POST:
-            if preview.sends:
-                self.outcome = send_test_message(self.get_rule(), preview.channel, preview.text)
-            context["outcome"] = self.outcome
-        return self.render_to_response(context)
+        if "send" not in self.request.POST:
+            return self.render_to_response(self.get_context_data(form=form))
+        rule = self.get_rule()
+        data = form.cleaned_data
+        annotations = data["annotations"] or {}
+        preview = preview_message(rule, data["labels"], annotations, data["status"])
+        if preview.sends:
+            outcome = send_test_message(rule, preview.channel, preview.text)
+            log_url = reverse(f"{APP}:delivery-list") + "?" + urlencode({"rule": rule.pk})
+            level, text = _outcome_message(outcome, log_url)
+            messages.add_message(self.request, level, text, extra_tags="dsr-outcome")
+        else:
+            messages.warning(
+                self.request,
+                _("Nothing sent: the rule has no template for %(status)s alerts.")
+                % {"status": preview.status},
+                extra_tags="dsr-outcome",
+            )
+        sample = {
+            "labels": json.dumps(data["labels"], ensure_ascii=False, separators=(",", ":")),
+            "annotations": json.dumps(annotations, ensure_ascii=False, separators=(",", ":")),
+            "status": data["status"],
+        }
+        target = reverse(f"{APP}:rule-preview", args=[rule.pk]) + "?" + urlencode(sample)
+        return HttpResponseRedirect(target)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
