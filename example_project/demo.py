@@ -224,7 +224,11 @@ def post_json(url: str, body: bytes) -> tuple[int, Any]:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body or b"null")
+        except ValueError:  # an error page, not the webhook's JSON answer
+            return exc.code, {"error": body.decode(errors="replace")[:2000]}
 
 
 # --- the story -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -180,8 +180,9 @@ def test_the_readme_demo_command_prints_the_expected_slack_messages(fresh_tree):
     assert processes_running_from(fresh_tree) == []
 
 
-def log_in_and_get(url: str, username: str, password: str) -> str:
-    """Log in through the example's login form, then GET ``url``; return the page."""
+def log_in_and_get(url: str, username: str, password: str) -> tuple[str, Any]:
+    """Log in through the example's login form, then GET ``url``; return the page and the
+    logged-in opener."""
     base = url.split("/", 3)
     login = f"{base[0]}//{base[2]}/accounts/login/"
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
@@ -194,7 +195,7 @@ def log_in_and_get(url: str, username: str, password: str) -> str:
     request = urllib.request.Request(login, data=data, headers={"Referer": login})
     with opener.open(request, timeout=10) as response:
         assert response.url == url, f"the login did not lead to {url} but {response.url}"
-        return response.read().decode()
+        return response.read().decode(), opener
 
 
 def test_the_demo_serves_the_ui_and_ctrl_c_stops_everything(fresh_tree):
@@ -219,8 +220,13 @@ def test_the_demo_serves_the_ui_and_ctrl_c_stops_everything(fresh_tree):
         password = output.split("Log in: demo / ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:")
         # The printed login opens the rule pages.
-        page = log_in_and_get(url, "demo", password)
-        assert "Slack" in page
+        page, opener = log_in_and_get(url, "demo", password)
+        assert "Everything else" in page  # a demo rule, in the list
+        # Every rule page renders (its forms included) for the printed login.
+        for path in ("rules/new/", "rules/1/", "rules/1/preview/", "match/", "deliveries/"):
+            with opener.open(url + path, timeout=10) as response:
+                assert response.status == 200, path
+                assert "<form" in response.read().decode(), path
         demo.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         rest, _ = demo.communicate(timeout=60)
     finally:
@@ -389,12 +395,44 @@ COUNT_DELIVERIES = (
             b'{"alerts": [{"status": "firing", "labels": {}, "startsAt": "yesterday"}]}',
             "alerts[0].startsAt must be an RFC 3339 time, not 'yesterday'.",
         ),
+        (
+            b'{"alerts": [{"status": "firing", "labels": {}, "startsAt": "2025-02-30T00:00:00Z"}]}',
+            "alerts[0].startsAt must be an RFC 3339 time, not '2025-02-30T00:00:00Z'.",
+        ),
+        (
+            b'{"alerts": [{"status": "resolved", "labels": {}, "startsAt": "2025-01-01T00:00:00Z",'
+            b' "endsAt": "2025-01-01T25:00:00Z"}]}',
+            "alerts[0].endsAt must be an RFC 3339 time, not '2025-01-01T25:00:00Z'.",
+        ),
+        (b"[" * 100_000, "nested too deeply"),
     ],
+    ids=lambda value: value[:40] if isinstance(value, bytes) else None,
 )
 def test_a_bad_payload_is_answered_400_with_what_is_wrong(example_site, body, message):
     status, answer = example_site.post_webhook(body)
     assert status == 400
     assert message in answer["error"]
+
+
+def test_label_values_longer_than_the_columns_are_stored_whole_in_the_labels(
+    example_site, example_slack
+):
+    long = "x" * 300
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "A" + long, "severity": "s" + long, "instance": "i" + long},
+        "startsAt": "2025-04-08T03:38:00Z",
+        "fingerprint": "long-values-0001",
+    }
+    status, answer = example_site.post_webhook(json.dumps({"alerts": [alert]}).encode())
+    assert status == 200, answer
+    stored = example_site.manage(
+        "shell", "-v", "0", "-c",
+        "from alerts.models import AlertGroup as A;"
+        "a = A.objects.get(fingerprint='long-values-0001');"
+        "print(len(a.name), len(a.severity), len(a.labels['severity']))",
+    )  # fmt: skip
+    assert stored.split() == ["255", "50", "301"]
 
 
 def test_a_batch_with_one_bad_alert_stores_none_of_it(example_site, example_slack):

@@ -42,6 +42,10 @@ def parse_body(body: bytes) -> list[Alert]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise PayloadError(
+            "The body is not an Alertmanager webhook: it is nested too deeply."
+        ) from None
     return parse_payload(payload)
 
 
@@ -116,7 +120,10 @@ def _time(
         if required:
             raise PayloadError(f"{where}.{key} is missing: an RFC 3339 time.")
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed, but not a real time (February 30th, 25 o'clock)
+        parsed = None
     if parsed is None:
         raise PayloadError(f"{where}.{key} must be an RFC 3339 time, not {value!r}.")
     if parsed.year <= 1:  # Alertmanager's zero time "0001-01-01T00:00:00Z": not ended

@@ -33,12 +33,13 @@ def store_alerts(alerts: list[Alert]) -> list[Stored]:
 def store_alert(alert: Alert) -> Stored:
     silence = Silence.objects.matching(alert.labels)
     group, created = AlertGroup.objects.select_for_update().get_or_create(
-        fingerprint=alert.fingerprint, defaults={"name": alert.name}
+        fingerprint=alert.fingerprint, defaults={"name": alert.name[:255]}
     )
-    group.name = alert.name
+    # The labels are kept whole; the columns copied from them are cut to their length.
+    group.name = alert.name[:255]
     group.labels = alert.labels
-    group.severity = alert.labels.get("severity", "warning")
-    group.instance = alert.labels.get("instance", "")
+    group.severity = alert.labels.get("severity", "warning")[:50]
+    group.instance = alert.labels.get("instance", "")[:255]
     group.current_status = alert.status
     group.is_silenced = silence is not None
 

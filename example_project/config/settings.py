@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("EXAMPLE_STATE_DIR") or BASE_DIR / ".state")
 
@@ -72,11 +74,22 @@ TEMPLATES = [
 ]
 
 
+def sqlite_database(name: str | Path) -> dict[str, Any]:
+    """SQLite for a web app and a worker that write at the same time."""
+    options: dict[str, Any] = {"timeout": 20}  # seconds to wait for the other's write lock
+    if django.VERSION >= (5, 1):
+        # Take the write lock when a transaction starts: a transaction that reads first
+        # and writes later could otherwise fail at once with "database is locked".
+        # WAL lets the pages read while the worker writes.
+        options.update(transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": options}
+
+
 def database_from_url(url: str) -> dict[str, Any]:
     """A ``DATABASES["default"]`` dict from ``postgres://…`` or ``sqlite:///…``."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:])}
+        return sqlite_database(unquote(parts.path[1:]))
     if parts.scheme in ("postgres", "postgresql", "pgsql"):
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -94,14 +107,7 @@ def database_from_url(url: str) -> dict[str, Any]:
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": STATE_DIR / "db.sqlite3",
-            # The web app and the worker write at the same time: wait for the lock.
-            "OPTIONS": {"timeout": 20},
-        }
-    }
+    DATABASES = {"default": sqlite_database(STATE_DIR / "db.sqlite3")}
 
 # --- Celery (SentryHub: CELERY_TASK_DEFAULT_QUEUE = "alerts") ---------------------------
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "alerts")
@@ -141,6 +147,9 @@ SLACK_RULES = {
     "RETRY_BACKOFF_BASE": 1.0,
     "RETRY_BACKOFF_MAX": 30.0,
 }
+
+# The rule pages' forms are django-crispy-forms with the Bootstrap 5 pack.
+CRISPY_ALLOWED_TEMPLATE_PACKS = CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- the rest ------------------------------------------------------------------------
 LOGIN_URL = "login"
