@@ -348,6 +348,19 @@ def test_a_caller_outside_the_allow_list_gets_403_and_nothing_is_sent(
     assert len(hooks_slack.requests) == 1
 
 
+def test_the_longest_message_the_package_sends_passes_the_body_limit(
+    through, webhook_gateway, hooks_slack, webhooks, slack_rules
+):
+    slack_rules(MESSAGE_MAX_LENGTH=40_000)  # Slack's own limit, the highest allowed
+    service = through(webhook_gateway)
+    text = "🔥" * 50_000  # 12 bytes each once JSON-escaped; cut to 40,000 characters
+    service.send_notification("#web", text)
+    [request] = hooks_slack.wait_for_requests(1)
+    assert request.path == webhooks["#web"]
+    assert len(request.json()["text"]) == 40_000
+    assert request.json()["text"].endswith("(message truncated)")
+
+
 def test_only_a_post_to_the_slack_proxy_location_is_forwarded(
     through, webhook_gateway, hooks_slack, webhooks
 ):
@@ -356,7 +369,7 @@ def test_only_a_post_to_the_slack_proxy_location_is_forwarded(
     assert raw_request(webhook_gateway, "GET", "/slack-proxy/", headers=headers)[0] == 405
     assert raw_request(webhook_gateway, "POST", "/slack-proxy/services/x", b"{}", headers)[0] == 404
     assert raw_request(webhook_gateway, "POST", "/", b"{}", headers)[0] == 404
-    big = json.dumps({"channel": "#web", "text": "x" * 300_000}).encode()
+    big = json.dumps({"channel": "#web", "text": "x" * 600_000}).encode()
     assert raw_request(webhook_gateway, "POST", "/slack-proxy/", big, headers) == (
         413,
         "proxy_body_too_large\n",
