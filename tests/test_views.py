@@ -184,6 +184,31 @@ def test_the_list_can_be_ordered_and_paginated(admin_client):
     assert bogus.context["object_list"][0].name == "rule-29"
 
 
+def test_sortable_headers_tabs_and_row_buttons_are_accessible(admin_client):
+    rule = RuleFactory(name="web-critical")
+    content = admin_client.get(url("rule-list")).content.decode()
+    # The default order is priority, highest first.
+    assert '<th scope="col" aria-sort="descending"><a href="?ordering=-priority">Priority' in (
+        content
+    )
+    assert '<span aria-hidden="true">▾</span>' in content
+    assert '<th scope="col"><a href="?ordering=name">Name</a></th>' in content
+    by_name = admin_client.get(url("rule-list"), {"ordering": "name"}).content.decode()
+    assert '<th scope="col" aria-sort="ascending"><a href="?ordering=-name">Name' in by_name
+    assert by_name.count("aria-sort=") == 1
+    assert '<a class="nav-link active" aria-current="page"' in content
+    assert content.count('aria-current="page"') == 1
+    for verb in ("Preview", "Edit", "Delete"):
+        assert f'aria-label="{verb} rule web-critical">{verb}</a>' in content
+    delivery = make_delivery(rule, "f", "failed")
+    log = admin_client.get(url("delivery-list")).content.decode()
+    assert '<th scope="col" aria-sort="descending"><a href="?ordering=created">Time' in log
+    assert f'aria-label="Resend delivery {delivery.pk}">Resend</button>' in log
+    assert '<a class="nav-link active" aria-current="page" href="/slack/deliveries/"' in log
+    oldest = admin_client.get(url("delivery-list"), {"ordering": "created"}).content.decode()
+    assert '<th scope="col" aria-sort="ascending"><a href="?ordering=-created">Time' in oldest
+
+
 def test_an_empty_list_says_what_to_do_next(client):
     login(client, "view_slackintegrationrule", "add_slackintegrationrule")
     content = client.get(url("rule-list")).content.decode()

@@ -108,6 +108,14 @@ def _ordering(request: HttpRequest, choices: dict[str, tuple[str, ...]], default
     return value if value in choices else default
 
 
+def _sort_directions(choices: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Each ordering key's direction, for ``aria-sort``: its first field says it."""
+    return {
+        key: "descending" if fields[0].startswith("-") else "ascending"
+        for key, fields in choices.items()
+    }
+
+
 class ClampedPaginationMixin:
     """A page number past the end shows the last page (and a bad one the first), never a 404.
 
@@ -145,6 +153,7 @@ class RuleListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["ordering"] = _ordering(self.request, RULE_ORDERINGS, "priority")
+        context["sort_directions"] = _sort_directions(RULE_ORDERINGS)
         return context
 
 
@@ -468,6 +477,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             filter_form=self.filter_form,
             filtered=any(self.request.GET.get(k) for k in DeliveryFilterForm.FIELDS),
             ordering=_ordering(self.request, DELIVERY_ORDERINGS, "-created"),
+            sort_directions=_sort_directions(DELIVERY_ORDERINGS),
             current_url=self.request.path + (f"?{encoded}" if encoded else ""),
         )
         return context

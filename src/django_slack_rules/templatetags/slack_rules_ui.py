@@ -1,10 +1,11 @@
-"""Small helpers for the rule pages: badge colours and links that keep the query string."""
+"""Small helpers for the rule pages: badge colours, links that keep the query string, sorting."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -48,11 +49,31 @@ def sort_query(context: dict[str, Any], key: str) -> str:
     return query_with(context, ordering=value, page=None)
 
 
+def _sort_direction(context: dict[str, Any], key: str) -> str:
+    """The direction ("ascending", "descending") the list is sorted by ``key`` in, or ""."""
+    current = context.get("ordering", "")
+    if current not in (key, reverse_ordering(key)):
+        return ""
+    directions = context.get("sort_directions") or {}
+    return directions.get(current) or ("descending" if current.startswith("-") else "ascending")
+
+
 @register.simple_tag(takes_context=True)
 def sort_arrow(context: dict[str, Any], key: str) -> str:
-    current = context.get("ordering", "")
-    if current == key:
-        return "▾"
-    if current == reverse_ordering(key):
-        return "▴"
-    return ""
+    """▴ or ▾ when the list is sorted by ``key`` (ascending or descending), else ""."""
+    return {"ascending": "▴", "descending": "▾"}.get(_sort_direction(context, key), "")
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context: dict[str, Any], key: str, label: str) -> str:
+    """A sortable column header: a link that sorts by ``key``, ``aria-sort`` and an arrow."""
+    direction = _sort_direction(context, key)
+    return format_html(
+        '<th scope="col"{}><a href="{}">{}{}</a></th>',
+        format_html(' aria-sort="{}"', direction) if direction else "",
+        sort_query(context, key),
+        label,
+        format_html(' <span aria-hidden="true">{}</span>', sort_arrow(context, key))
+        if direction
+        else "",
+    )
