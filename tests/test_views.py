@@ -209,6 +209,17 @@ def test_sortable_headers_tabs_and_row_buttons_are_accessible(admin_client):
     assert '<th scope="col" aria-sort="ascending"><a href="?ordering=-created">Time' in oldest
 
 
+def test_page_titles_name_the_page_once(admin_client):
+    rule = RuleFactory(name="db")
+
+    def title(target):
+        return re.search(r"<title>(.*?)</title>", admin_client.get(target).content.decode())[1]
+
+    assert title(url("rule-list")) == "Slack rules"
+    assert title(url("delivery-list")) == "Delivery log · Slack rules"
+    assert title(url("rule-preview", rule.pk)) == "Preview: db · Slack rules"
+
+
 def test_an_empty_list_says_what_to_do_next(client):
     login(client, "view_slackintegrationrule", "add_slackintegrationrule")
     content = client.get(url("rule-list")).content.decode()

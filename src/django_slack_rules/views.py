@@ -82,6 +82,8 @@ class SlackRulesPageMixin(PermissionRequiredMixin, ContextMixin):
 
     request: HttpRequest
     page_title: Any = ""
+    #: The end of every page's <title>: "Delivery log · Slack rules".
+    site_title: Any = _("Slack rules")
     section = "rules"  # the highlighted tab: rules, match or deliveries
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -90,6 +92,7 @@ class SlackRulesPageMixin(PermissionRequiredMixin, ContextMixin):
         context.update(
             slack_rules_base_template=slack_rules_settings.BASE_TEMPLATE,
             page_title=self.page_title,
+            dsr_site_title=self.site_title,
             dsr_section=self.section,
             slack_rules_perms={
                 "view_rule": user.has_perm(VIEW_RULE),
