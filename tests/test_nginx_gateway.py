@@ -311,6 +311,7 @@ def test_a_test_send_to_an_unrouted_channel_names_the_gateway_and_the_fix(
     response = admin_client.post(
         reverse("django_slack_rules:rule-preview", args=[rule.pk]),
         {"labels": '{"alertname": "HighCPU"}', "annotations": "{}", "status": "firing", "send": ""},
+        follow=True,  # the outcome is a message on the preview the send redirects to
     )
     content = response.content.decode()
     assert "proxy_channel_not_routed" in content
