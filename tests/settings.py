@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_slack_rules",
     "tests.alerts",
+    # SentryHub's old in-tree Slack rules (label "integrations"), for slack_rules_import.
+    "tests.legacy_integrations",
 ]
 
 MIDDLEWARE = [
