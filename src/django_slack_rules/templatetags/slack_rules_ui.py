@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+
+from ..models import DeliveryState
 
 register = template.Library()
 
@@ -22,6 +26,22 @@ _STATE_CLASSES = {
 def state_badge(state: Any) -> str:
     """The Bootstrap badge class for a delivery state."""
     return _STATE_CLASSES.get(str(state), "text-bg-light")
+
+
+@register.filter
+def state_label(state: Any) -> str:
+    """A delivery state's label in the active language ("sent" → "gesendet"); unknown: as is."""
+    try:
+        return str(DeliveryState(state).label)
+    except ValueError:
+        return str(state)
+
+
+@register.filter
+def code_or(values: Any) -> SafeString:
+    """Each value in ``<code>``, joined with a translated "or": ``<code>a</code> or <code>b</code>``."""
+    separator = format_html(" {} ", gettext("or"))
+    return format_html_join(separator, "<code>{}</code>", ((value,) for value in values))
 
 
 @register.simple_tag(takes_context=True)
