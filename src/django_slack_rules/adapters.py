@@ -10,15 +10,19 @@ subclasses it (or :class:`BaseAlertAdapter`) and overrides what differs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .conf import slack_rules_settings
 from .models import STATUS_FIRING, STATUS_RESOLVED
 from .rendering import to_plain_data
 from .services.slack_matcher import normalize_labels
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise as StrPromise
 
 
 def get_adapter() -> BaseAlertAdapter:
@@ -126,24 +130,25 @@ class AlertGroupAdapter(BaseAlertAdapter):
         )
 
 
-#: The keys of the template context, and what each holds (shown in the rule form's help).
-CONTEXT_KEYS: dict[str, str] = {
-    "labels": "the alert's labels (dict), e.g. {{ labels.team }}",
-    "annotations": "the latest occurrence's annotations (dict)",
-    "status": '"firing" or "resolved"',
-    "alertname": "the alertname label, else the alert's name",
-    "summary": "annotations.summary, or empty",
-    "description": "annotations.description, or empty",
-    "fingerprint": "the alert's fingerprint",
-    "severity": "the alert's severity (else its severity label)",
-    "source": "where the alert came from",
-    "instance": "the alert's instance (else its instance label)",
-    "started_at": "when the latest occurrence started (datetime or None)",
-    "ended_at": "when it ended (datetime or None)",
-    "is_silenced": "whether the alert is silenced",
-    "rule": "the rule: {{ rule.name }}, {{ rule.channel }}, {{ rule.priority }}",
-    "alert_group": "a dict mirror of the alert's fields, e.g. {{ alert_group.labels.job }}",
-    "latest_instance": "the latest occurrence: annotations, started_at, ended_at, status",
+#: The keys of the template context, and what each holds (shown beside the rule form;
+#: lazy, so it is in the language of the request).
+CONTEXT_KEYS: dict[str, StrPromise] = {
+    "labels": _("the alert's labels (dict), e.g. {{ labels.team }}"),
+    "annotations": _("the latest occurrence's annotations (dict)"),
+    "status": _('"firing" or "resolved"'),
+    "alertname": _("the alertname label, else the alert's name"),
+    "summary": _("annotations.summary, or empty"),
+    "description": _("annotations.description, or empty"),
+    "fingerprint": _("the alert's fingerprint"),
+    "severity": _("the alert's severity (else its severity label)"),
+    "source": _("where the alert came from"),
+    "instance": _("the alert's instance (else its instance label)"),
+    "started_at": _("when the latest occurrence started (datetime or None)"),
+    "ended_at": _("when it ended (datetime or None)"),
+    "is_silenced": _("whether the alert is silenced"),
+    "rule": _("the rule: {{ rule.name }}, {{ rule.channel }}, {{ rule.priority }}"),
+    "alert_group": _("a dict mirror of the alert's fields, e.g. {{ alert_group.labels.job }}"),
+    "latest_instance": _("the latest occurrence: annotations, started_at, ended_at, status"),
 }
 
 

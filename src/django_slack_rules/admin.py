@@ -42,7 +42,8 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
         count = queryset.update(is_active=True)
         self.message_user(
             request,
-            ngettext("%d rule activated.", "%d rules activated.", count) % count,
+            ngettext("%(count)d rule activated.", "%(count)d rules activated.", count)
+            % {"count": count},
             messages.SUCCESS,
         )
 
@@ -51,7 +52,8 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
         count = queryset.update(is_active=False)
         self.message_user(
             request,
-            ngettext("%d rule deactivated.", "%d rules deactivated.", count) % count,
+            ngettext("%(count)d rule deactivated.", "%(count)d rules deactivated.", count)
+            % {"count": count},
             messages.SUCCESS,
         )
 
@@ -83,7 +85,10 @@ class SlackDeliveryAdmin(admin.ModelAdmin):
         count = resend_deliveries(queryset)
         self.message_user(
             request,
-            ngettext("%d delivery queued again.", "%d deliveries queued again.", count) % count,
+            ngettext(
+                "%(count)d delivery queued again.", "%(count)d deliveries queued again.", count
+            )
+            % {"count": count},
             messages.SUCCESS if count else messages.WARNING,
         )
 

@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext
 
 from .conf import DEFAULTS, SLACK_MAX_MESSAGE_LENGTH, parse_endpoint, slack_rules_settings
 
@@ -47,8 +48,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         return [
             _error(
                 "E007",
-                f"SLACK_RULES must be a dict, not {type(raw).__name__}.",
-                'Set SLACK_RULES = {"SIGNAL": "...", "ALERT_MODEL": "...", ...} (see docs/settings.md).',
+                gettext("SLACK_RULES must be a dict, not %(type)s.") % {"type": type(raw).__name__},
+                gettext(
+                    'Set SLACK_RULES = {"SIGNAL": "...", "ALERT_MODEL": "...", ...} '
+                    "(see docs/settings.md)."
+                ),
             )
         ]
     messages: list[checks.CheckMessage] = []
@@ -57,8 +61,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         messages.append(
             _error(
                 "W002",
-                f"SLACK_RULES has unknown key(s): {', '.join(unknown)}.",
-                f"Known keys: {', '.join(DEFAULTS)}. Check the spelling.",
+                gettext("SLACK_RULES has unknown key(s): %(keys)s.") % {"keys": ", ".join(unknown)},
+                gettext("Known keys: %(keys)s. Check the spelling.")
+                % {"keys": ", ".join(DEFAULTS)},
             )
         )
     slack_rules_settings.reload()
@@ -84,17 +89,24 @@ def _check_signal() -> list[checks.CheckMessage]:
             _error(
                 "E001",
                 str(exc),
-                'Set SLACK_RULES["SIGNAL"] to the dotted path of the host\'s Signal, '
-                'e.g. "alerts.signals.alert_processed", or None to connect nothing.',
+                gettext(
+                    'Set SLACK_RULES["SIGNAL"] to the dotted path of the host\'s Signal, '
+                    'e.g. "alerts.signals.alert_processed", or None to connect nothing.'
+                ),
             )
         ]
     if not slack_rules_settings.ALERT_MODEL:
         return [
             _error(
                 "E009",
-                'SLACK_RULES["SIGNAL"] is set but SLACK_RULES["ALERT_MODEL"] is not, so the task '
-                "cannot load the alert.",
-                'Set SLACK_RULES["ALERT_MODEL"] to "app_label.ModelName", e.g. "alerts.AlertGroup".',
+                gettext(
+                    'SLACK_RULES["SIGNAL"] is set but SLACK_RULES["ALERT_MODEL"] is not, so the '
+                    "task cannot load the alert."
+                ),
+                gettext(
+                    'Set SLACK_RULES["ALERT_MODEL"] to "app_label.ModelName", '
+                    'e.g. "alerts.AlertGroup".'
+                ),
             )
         ]
     return []
@@ -110,7 +122,10 @@ def _check_alert_model() -> list[checks.CheckMessage]:
             _error(
                 "E002",
                 str(exc),
-                'Use "app_label.ModelName" of a model in an installed app, e.g. "alerts.AlertGroup".',
+                gettext(
+                    'Use "app_label.ModelName" of a model in an installed app, '
+                    'e.g. "alerts.AlertGroup".'
+                ),
             )
         ]
     return []
@@ -123,9 +138,12 @@ def _check_adapter() -> list[checks.CheckMessage]:
             _error(
                 "E003",
                 problem
-                or f'SLACK_RULES["ADAPTER"] = {slack_rules_settings.ADAPTER!r} is not a class.',
-                'Name an adapter class, e.g. "django_slack_rules.adapters.AlertGroupAdapter" or '
-                "your subclass of it.",
+                or gettext('SLACK_RULES["ADAPTER"] = %(value)r is not a class.')
+                % {"value": slack_rules_settings.ADAPTER},
+                gettext(
+                    'Name an adapter class, e.g. "django_slack_rules.adapters.AlertGroupAdapter" '
+                    "or your subclass of it."
+                ),
             )
         ]
     return []
@@ -141,8 +159,10 @@ def _check_backend() -> list[checks.CheckMessage]:
             _error(
                 "E004",
                 str(exc),
-                'Use "django_slack_rules.backends.InternalProxyBackend" (production), '
-                '"...LocmemBackend" (tests) or "...ConsoleBackend" (development).',
+                gettext(
+                    'Use "django_slack_rules.backends.InternalProxyBackend" (production), '
+                    '"...LocmemBackend" (tests) or "...ConsoleBackend" (development).'
+                ),
             )
         ]
     messages = []
@@ -150,18 +170,25 @@ def _check_backend() -> list[checks.CheckMessage]:
         messages.append(
             _error(
                 "W001",
-                f'SLACK_RULES["BACKEND"] is {backend.__name__} while DEBUG is off: '
-                "no message will reach Slack.",
-                'Use "django_slack_rules.backends.InternalProxyBackend" in production.',
+                gettext(
+                    'SLACK_RULES["BACKEND"] is %(backend)s while DEBUG is off: '
+                    "no message will reach Slack."
+                )
+                % {"backend": backend.__name__},
+                gettext('Use "django_slack_rules.backends.InternalProxyBackend" in production.'),
             )
         )
     if issubclass(backend, InternalProxyBackend) and not slack_rules_settings.ENDPOINT:
         messages.append(
             _error(
                 "E006",
-                "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send.",
-                "Set SLACK_INTERNAL_ENDPOINT (setting or environment variable) to the internal "
-                "proxy location, e.g. http://10.0.0.5/slack-proxy/.",
+                gettext(
+                    "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send."
+                ),
+                gettext(
+                    "Set SLACK_INTERNAL_ENDPOINT (setting or environment variable) to the "
+                    "internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
+                ),
             )
         )
     return messages
@@ -178,7 +205,9 @@ def _check_endpoint() -> list[checks.CheckMessage]:
             _error(
                 "E005",
                 str(exc),
-                "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/.",
+                gettext(
+                    "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
+                ),
             )
         ]
     host = (parts.hostname or "").lower()
@@ -186,9 +215,13 @@ def _check_endpoint() -> list[checks.CheckMessage]:
         return [
             _error(
                 "W003",
-                "SLACK_INTERNAL_ENDPOINT points at Slack itself, so Django holds the secret URL.",
-                "Point it at the internal nginx location (deploy/nginx/) and keep the webhook "
-                "URL or token only in nginx's root-only secrets file.",
+                gettext(
+                    "SLACK_INTERNAL_ENDPOINT points at Slack itself, so Django holds the secret URL."
+                ),
+                gettext(
+                    "Point it at the internal nginx location (deploy/nginx/) and keep the webhook "
+                    "URL or token only in nginx's root-only secrets file."
+                ),
             )
         ]
     return []
@@ -213,13 +246,28 @@ def _check_numbers() -> list[checks.CheckMessage]:
         ok = isinstance(value, kind) and not isinstance(value, bool)
         ok = ok and value >= low and (high is None or value <= high)
         if not ok:
-            bounds = f"at least {low:g}" + (f" and at most {high:,}" if high is not None else "")
+            if high is None:
+                bounds = gettext("at least %(low)s") % {"low": f"{low:g}"}
+            else:
+                bounds = gettext("at least %(low)s and at most %(high)s") % {
+                    "low": f"{low:g}",
+                    "high": f"{high:,}",
+                }
             messages.append(
                 _error(
                     "E008",
-                    f'SLACK_RULES["{key}"] = {value!r} is not valid: it must be '
-                    f"{'an integer' if integer else 'a number'} {bounds}.",
-                    f"Remove the key to use the default ({DEFAULTS[key]!r}).",
+                    gettext(
+                        'SLACK_RULES["%(key)s"] = %(value)r is not valid: it must be %(kind)s '
+                        "%(bounds)s."
+                    )
+                    % {
+                        "key": key,
+                        "value": value,
+                        "kind": gettext("an integer") if integer else gettext("a number"),
+                        "bounds": bounds,
+                    },
+                    gettext("Remove the key to use the default (%(default)r).")
+                    % {"default": DEFAULTS[key]},
                 )
             )
     return messages
@@ -233,8 +281,9 @@ def _check_channel() -> list[checks.CheckMessage]:
         return [
             _error(
                 "E010",
-                f'SLACK_RULES["DEFAULT_CHANNEL"] = {channel!r} is not a Slack channel.',
-                "Use '#name' or a channel id such as 'C0123ABCDEF'.",
+                gettext('SLACK_RULES["DEFAULT_CHANNEL"] = %(value)r is not a Slack channel.')
+                % {"value": channel},
+                gettext("Use '#name' or a channel id such as 'C0123ABCDEF'."),
             )
         ]
     return []
@@ -250,24 +299,28 @@ def _check_pages() -> list[checks.CheckMessage]:
     except NoReverseMatch:
         return []  # the pages are not mounted: nothing to check
     problems = [
-        f"{app!r} is not in INSTALLED_APPS"
+        gettext("%(app)r is not in INSTALLED_APPS") % {"app": app}
         for app in ("crispy_forms", "crispy_bootstrap5")
         if not apps.is_installed(app)
     ]
     if not getattr(settings, "CRISPY_TEMPLATE_PACK", None):
-        problems.append("CRISPY_TEMPLATE_PACK is not set")
+        problems.append(gettext("CRISPY_TEMPLATE_PACK is not set"))
     if "bootstrap5" not in getattr(settings, "CRISPY_ALLOWED_TEMPLATE_PACKS", ()):
-        problems.append("CRISPY_ALLOWED_TEMPLATE_PACKS does not include 'bootstrap5'")
+        problems.append(gettext("CRISPY_ALLOWED_TEMPLATE_PACKS does not include 'bootstrap5'"))
     if not problems:
         return []
     return [
         _error(
             "W004",
-            "The Slack rule pages (django_slack_rules.urls) cannot render their forms: "
-            + "; ".join(problems)
-            + ".",
-            'Add "crispy_forms" and "crispy_bootstrap5" to INSTALLED_APPS and set '
-            'CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5" and CRISPY_TEMPLATE_PACK = '
-            '"bootstrap5" (see docs/ui.md).',
+            gettext(
+                "The Slack rule pages (django_slack_rules.urls) cannot render their forms: "
+                "%(problems)s."
+            )
+            % {"problems": "; ".join(problems)},
+            gettext(
+                'Add "crispy_forms" and "crispy_bootstrap5" to INSTALLED_APPS and set '
+                'CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5" and CRISPY_TEMPLATE_PACK = '
+                '"bootstrap5" (see docs/ui.md).'
+            ),
         )
     ]

@@ -17,6 +17,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .adapters import CONTEXT_KEYS
@@ -42,12 +43,13 @@ def describe_json_error(text: str, exc: json.JSONDecodeError) -> str:
     before = text[start : exc.pos].replace("\n", " ")
     after = text[exc.pos : exc.pos + _EXCERPT_RADIUS].replace("\n", " ")
     excerpt = f"{'…' if start else ''}{before}⟶{after}{'…' if exc.pos + _EXCERPT_RADIUS < len(text) else ''}"
-    message = (
-        f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
-        f"(marked ⟶): “{excerpt}”"
-    )
+    # exc.msg is the json module's own (English) wording; the sentence around it is translated.
+    message = gettext(
+        "This is not valid JSON: %(problem)s at line %(line)s, column %(column)s "
+        "(marked ⟶): “%(excerpt)s”"
+    ) % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno, "excerpt": excerpt}
     if "'" in text and "double quotes" in exc.msg:
-        message += ". JSON strings and keys take double quotes: \"key\", not 'key'."
+        message += ". " + gettext("JSON strings and keys take double quotes: \"key\", not 'key'.")
     return message
 
 
@@ -56,10 +58,11 @@ class JSONObjectField(forms.JSONField):
 
     widget = forms.Textarea
 
-    def __init__(self, *, what: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, what: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}))
         super().__init__(**kwargs)
-        self.what = what or str(self.label or "This")
+        #: What the field holds, for its errors ("Labels must be a JSON object…"); may be lazy.
+        self.what = what or self.label or _("This")
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and value.strip():
@@ -73,12 +76,12 @@ class JSONObjectField(forms.JSONField):
         super().validate(value)
         if value is not None and not isinstance(value, dict):
             raise ValidationError(
-                "%(what)s must be a JSON object such as %(example)s, not %(kind)s.",
+                _("%(what)s must be a JSON object such as %(example)s, not %(kind)s."),
                 code="not_object",
                 params={
                     "what": self.what,
                     "example": '{"severity": "critical"}',
-                    "kind": "a string" if isinstance(value, str) else describe_type(value),
+                    "kind": describe_type(value),
                 },
             )
 
@@ -97,7 +100,7 @@ def _card(title: Any, *fields: Any) -> Div:
 
 
 def context_keys_help() -> str:
-    return "Context: " + ", ".join(CONTEXT_KEYS) + "."
+    return gettext("Context: %(keys)s.") % {"keys": ", ".join(CONTEXT_KEYS)}
 
 
 class SlackIntegrationRuleForm(forms.ModelForm):
@@ -160,14 +163,14 @@ class SampleAlertForm(_LabelsMixin, forms.Form):
 
     labels = JSONObjectField(
         label=_("Labels"),
-        what="Labels",
+        what=_("Labels"),
         required=False,
         help_text=_("The alert's labels as a JSON object."),
         widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
     )
     annotations = JSONObjectField(
         label=_("Annotations"),
-        what="Annotations",
+        what=_("Annotations"),
         required=False,
         help_text=_("The latest occurrence's annotations (summary, description, …)."),
         widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
@@ -189,7 +192,7 @@ class SampleAlertForm(_LabelsMixin, forms.Form):
 class MatchTesterForm(_LabelsMixin, forms.Form):
     labels = JSONObjectField(
         label=_("Alert labels"),
-        what="Labels",
+        what=_("Labels"),
         required=False,
         help_text=_('Paste an alert\'s labels, e.g. {"alertname": "HighCPU", "team": "db"}.'),
         widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),

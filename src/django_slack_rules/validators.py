@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .rendering import template_error
 
@@ -23,21 +25,26 @@ def validate_channel(value: str) -> None:
     """Accept ``#name``, a channel id such as ``C0123ABCDEF``, or blank."""
     if value and not is_valid_channel(value):
         raise ValidationError(
-            "%(value)r is not a Slack channel. Use '#name' (lower-case letters, digits, "
-            "'-', '_' or '.'), a channel id such as 'C0123ABCDEF', or leave it blank to use "
-            "the alert's 'channel' label, else the default channel.",
+            _(
+                "%(value)r is not a Slack channel. Use '#name' (lower-case letters, digits, "
+                "'-', '_' or '.'), a channel id such as 'C0123ABCDEF', or leave it blank to use "
+                "the alert's 'channel' label, else the default channel."
+            ),
             code="invalid_channel",
             params={"value": value},
         )
 
 
 def describe_type(value: Any) -> str:
+    """What a JSON value is, for an error message: "a number", "a list", "null"…"""
+    if isinstance(value, str):  # also forms.JSONField's JSONString
+        return gettext("a string")
     names = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        list: "a list",
-        dict: "an object",
+        bool: gettext("a boolean"),
+        int: gettext("a number"),
+        float: gettext("a number"),
+        list: gettext("a list"),
+        dict: gettext("an object"),
         type(None): "null",
     }
     return names.get(type(value), type(value).__name__)
@@ -47,8 +54,10 @@ def validate_match_criteria(value: Any) -> None:
     """Criteria must be a JSON object of non-empty string label names to string values."""
     if not isinstance(value, dict):
         raise ValidationError(
-            "Match criteria must be a JSON object of label → value, such as "
-            '{"severity": "critical"}, not %(kind)s. Use {} to match every alert.',
+            _(
+                "Match criteria must be a JSON object of label → value, such as "
+                '{"severity": "critical"}, not %(kind)s. Use {} to match every alert.'
+            ),
             code="criteria_not_object",
             params={"kind": describe_type(value)},
         )
@@ -57,7 +66,7 @@ def validate_match_criteria(value: Any) -> None:
         if not isinstance(key, str) or not key.strip():
             errors.append(
                 ValidationError(
-                    "Match criteria keys must be non-empty label names; got %(key)r.",
+                    _("Match criteria keys must be non-empty label names; got %(key)r."),
                     code="criteria_empty_key",
                     params={"key": key},
                 )
@@ -65,8 +74,10 @@ def validate_match_criteria(value: Any) -> None:
         elif not isinstance(item, str):
             errors.append(
                 ValidationError(
-                    "Label %(key)r: the value must be a string, got %(kind)s (%(item)s). "
-                    'Quote it: {"%(key)s": "%(item)s"}.',
+                    _(
+                        "Label %(key)r: the value must be a string, got %(kind)s (%(item)s). "
+                        'Quote it: {"%(key)s": "%(item)s"}.'
+                    ),
                     code="criteria_value_not_string",
                     params={"key": key, "kind": describe_type(item), "item": item},
                 )
@@ -82,7 +93,7 @@ def validate_template(value: str) -> None:
     problem = template_error(value)
     if problem:
         raise ValidationError(
-            "The template does not compile: %(problem)s",
+            _("The template does not compile: %(problem)s"),
             code="template_syntax",
             params={"problem": problem},
         )

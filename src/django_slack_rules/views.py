@@ -20,8 +20,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django.views.generic import CreateView, DeleteView, FormView, ListView, UpdateView
 from django.views.generic.base import ContextMixin, View
 
@@ -170,7 +170,8 @@ class RuleStillThereMixin:
         if not SlackIntegrationRule.objects.filter(pk=pk).exists():
             messages.warning(
                 request,
-                _("Rule #%(pk)s was deleted meanwhile; nothing was saved or sent.") % {"pk": pk},
+                gettext("Rule #%(pk)s was deleted meanwhile; nothing was saved or sent.")
+                % {"pk": pk},
             )
             return HttpResponseRedirect(reverse(f"{APP}:rule-list"))
         return super().post(request, *args, **kwargs)  # type: ignore[misc]
@@ -201,11 +202,11 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
                     format_html(
                         "{}: {} {} {}",
                         form.fields[name].label,
-                        _(
+                        gettext(
                             "Django does not read this as a variable or a tag, so it is sent as typed:"
                         ),
                         format_html_join(", ", "<code>{}</code>", ((line,) for line in stray)),
-                        _("(a missing brace or %?)"),
+                        gettext("(a missing brace or %?)"),
                     ),
                 )
         return response
@@ -232,7 +233,7 @@ class RuleDeleteView(RuleStillThereMixin, SuccessMessageMixin, SlackRulesPageMix
     success_url = reverse_lazy(f"{APP}:rule-list")
 
     def get_success_message(self, cleaned_data: dict[str, Any]) -> str:
-        return str(_("Rule “%(name)s” deleted.") % {"name": self.object.name})
+        return gettext("Rule “%(name)s” deleted.") % {"name": self.object.name}
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -245,7 +246,7 @@ def _endpoint_target() -> str:
     try:
         backend = get_backend()
     except ImproperlyConfigured as exc:
-        return f"not configured: {exc}"
+        return gettext("not configured: %(problem)s") % {"problem": exc}
     target = getattr(backend, "target", "")
     name = type(backend).__name__
     return f"{name} → {target}" if target else name
@@ -264,26 +265,39 @@ def _json_query(value: Any) -> Any:
 
 def _outcome_message(outcome: TestSendOutcome, log_url: str) -> tuple[int, str]:
     """The level and text of the message that reports a test send."""
+    # Translations keep the named {placeholders}; format_html escapes what fills them.
     if outcome.sent:
         return messages.SUCCESS, format_html(
-            'Sent to <code>{}</code>. It is in the <a href="{}">delivery log</a> as a test.',
-            outcome.channel,
-            log_url,
+            gettext(
+                'Sent to <code>{channel}</code>. It is in the <a href="{url}">delivery log</a> '
+                "as a test."
+            ),
+            channel=outcome.channel,
+            url=log_url,
         )
     return messages.ERROR, format_html(
-        '<div class="fw-semibold">Not sent to <code>{}</code>{}{}</div>'
-        '<div class="small">{}</div>{}{}',
-        outcome.channel,
-        format_html(": Slack's error <code>{}</code>", outcome.error) if outcome.error else "",
+        '<div class="fw-semibold">{}{}{}</div><div class="small">{}</div>{}{}',
+        format_html(gettext("Not sent to <code>{channel}</code>"), channel=outcome.channel),
+        format_html(
+            ": {}", format_html(gettext("Slack's error <code>{error}</code>"), error=outcome.error)
+        )
+        if outcome.error
+        else "",
         format_html(" (HTTP {})", outcome.status_code) if outcome.status_code else "",
         outcome.detail,
-        format_html('<div class="small mt-1"><strong>What to do:</strong> {}</div>', outcome.hint)
+        format_html(
+            '<div class="small mt-1"><strong>{}</strong> {}</div>',
+            gettext("What to do:"),
+            outcome.hint,
+        )
         if outcome.hint
         else "",
         format_html(
-            '<div class="small mt-1">It is in the <a href="{}">delivery log</a>, where it can '
-            "be resent.</div>",
-            log_url,
+            '<div class="small mt-1">{}</div>',
+            format_html(
+                gettext('It is in the <a href="{url}">delivery log</a>, where it can be resent.'),
+                url=log_url,
+            ),
         )
         if outcome.delivery is not None
         else "",
@@ -355,7 +369,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
         else:
             messages.warning(
                 self.request,
-                _("Nothing sent: the rule has no template for %(status)s alerts.")
+                gettext("Nothing sent: the rule has no template for %(status)s alerts.")
                 % {"status": preview.status},
                 extra_tags="dsr-outcome",
             )
@@ -372,7 +386,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
         rule = self.get_rule()
         form = context["form"]
         context["rule"] = context["object"] = rule
-        context["page_title"] = _("Preview: %(name)s") % {"name": rule.name}
+        context["page_title"] = gettext("Preview: %(name)s") % {"name": rule.name}
         if form.is_bound and form.is_valid():
             context["preview"] = preview_message(
                 rule,
@@ -498,11 +512,15 @@ class DeliveryResendView(PermissionRequiredMixin, View):
         if count:
             messages.success(
                 request,
-                ngettext("%d delivery queued again.", "%d deliveries queued again.", count) % count,
+                ngettext(
+                    "%(count)d delivery queued again.", "%(count)d deliveries queued again.", count
+                )
+                % {"count": count},
             )
         else:
             messages.warning(
-                request, _("Nothing queued: only failed or cancelled deliveries can be resent.")
+                request,
+                gettext("Nothing queued: only failed or cancelled deliveries can be resent."),
             )
         target = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(

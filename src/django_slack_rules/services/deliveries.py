@@ -11,6 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
@@ -57,56 +59,81 @@ def with_last_delivery(
 
 
 _HINTS = {
-    "channel_not_found": "Check the channel name, and that the Slack app is in that channel "
-    "(/invite the app).",
-    "not_in_channel": "Invite the Slack app to the channel (/invite the app), then try again.",
-    "is_archived": "The channel is archived: unarchive it or choose another channel.",
-    "channel_is_archived": "The channel is archived: unarchive it or choose another channel.",
-    "invalid_auth": "Slack refused the credentials: check the token or webhook URL that the "
-    "proxy (nginx) holds.",
-    "invalid_token": "Slack refused the credentials: check the token or webhook URL that the "
-    "proxy (nginx) holds.",
-    "token_revoked": "The token was revoked: put a new one in the proxy's secret file.",
-    "no_service": "The incoming webhook was removed or disabled: create a new one and put its "
-    "URL in the proxy's secret file.",
-    "no_text": "The message is empty: check the rule's template.",
-    "invalid_payload": "Slack could not read the message: check the rule's template.",
-    "rate_limited": "Slack (or the gateway) is rate-limiting this channel: wait a minute and "
-    "try again.",
-    "ratelimited": "Slack is rate-limiting this channel: wait a minute and try again.",
-    "connection_error": "The internal Slack endpoint did not answer: check "
-    "SLACK_INTERNAL_ENDPOINT and that the proxy (nginx) is running.",
-    "timeout": "The internal Slack endpoint timed out: check that the proxy (nginx) is running "
-    "and can reach Slack.",
+    "channel_not_found": _(
+        "Check the channel name, and that the Slack app is in that channel (/invite the app)."
+    ),
+    "not_in_channel": _("Invite the Slack app to the channel (/invite the app), then try again."),
+    "is_archived": _("The channel is archived: unarchive it or choose another channel."),
+    "channel_is_archived": _("The channel is archived: unarchive it or choose another channel."),
+    "invalid_auth": _(
+        "Slack refused the credentials: check the token or webhook URL that the "
+        "proxy (nginx) holds."
+    ),
+    "invalid_token": _(
+        "Slack refused the credentials: check the token or webhook URL that the "
+        "proxy (nginx) holds."
+    ),
+    "token_revoked": _("The token was revoked: put a new one in the proxy's secret file."),
+    "no_service": _(
+        "The incoming webhook was removed or disabled: create a new one and put its "
+        "URL in the proxy's secret file."
+    ),
+    "no_text": _("The message is empty: check the rule's template."),
+    "invalid_payload": _("Slack could not read the message: check the rule's template."),
+    "rate_limited": _(
+        "Slack (or the gateway) is rate-limiting this channel: wait a minute and try again."
+    ),
+    "ratelimited": _("Slack is rate-limiting this channel: wait a minute and try again."),
+    "connection_error": _(
+        "The internal Slack endpoint did not answer: check "
+        "SLACK_INTERNAL_ENDPOINT and that the proxy (nginx) is running."
+    ),
+    "timeout": _(
+        "The internal Slack endpoint timed out: check that the proxy (nginx) is running "
+        "and can reach Slack."
+    ),
     # The nginx gateway's own refusals (deploy/nginx/, docs/gateway.md).
-    "proxy_caller_not_allowed": "The gateway refused this server: add its address to the "
-    "gateway's allow-list (render.py --allow) and reload nginx.",
-    "proxy_channel_not_routed": "The gateway has no webhook for this channel: add the channel "
-    "to the map in the gateway's secrets file (or set a default webhook) and reload nginx.",
-    "proxy_unknown_path": "SLACK_INTERNAL_ENDPOINT does not point at the gateway's "
-    "/slack-proxy/ location: fix the setting.",
-    "proxy_method_not_allowed": "The gateway takes POST only: check SLACK_INTERNAL_ENDPOINT "
-    "and the backend setting.",
-    "proxy_body_too_large": "The message is larger than the gateway accepts: shorten the rule's "
-    "template or lower MESSAGE_MAX_LENGTH.",
-    "proxy_rate_limited": "The gateway is rate-limiting messages: wait a moment and try again.",
-    "proxy_upstream_failed": "The gateway could not reach Slack or verify its certificate: see "
-    "the gateway's access log and GET /slack-proxy/check.",
-    "proxy_upstream_timed_out": "Slack did not answer the gateway in time: try again later.",
+    "proxy_caller_not_allowed": _(
+        "The gateway refused this server: add its address to the "
+        "gateway's allow-list (render.py --allow) and reload nginx."
+    ),
+    "proxy_channel_not_routed": _(
+        "The gateway has no webhook for this channel: add the channel "
+        "to the map in the gateway's secrets file (or set a default webhook) and reload nginx."
+    ),
+    "proxy_unknown_path": _(
+        "SLACK_INTERNAL_ENDPOINT does not point at the gateway's "
+        "/slack-proxy/ location: fix the setting."
+    ),
+    "proxy_method_not_allowed": _(
+        "The gateway takes POST only: check SLACK_INTERNAL_ENDPOINT and the backend setting."
+    ),
+    "proxy_body_too_large": _(
+        "The message is larger than the gateway accepts: shorten the rule's "
+        "template or lower MESSAGE_MAX_LENGTH."
+    ),
+    "proxy_rate_limited": _("The gateway is rate-limiting messages: wait a moment and try again."),
+    "proxy_upstream_failed": _(
+        "The gateway could not reach Slack or verify its certificate: see "
+        "the gateway's access log and GET /slack-proxy/check."
+    ),
+    "proxy_upstream_timed_out": _("Slack did not answer the gateway in time: try again later."),
 }
 
 
 def hint_for(slack_error: str, status_code: int | None = None) -> str:
     """What an operator can do about a failed send, from Slack's error string or HTTP status."""
     if slack_error in _HINTS:
-        return _HINTS[slack_error]
+        return str(_HINTS[slack_error])
     if status_code == 403:
-        return "The proxy refused the request: is this server on the gateway's allow-list?"
+        return gettext("The proxy refused the request: is this server on the gateway's allow-list?")
     if status_code == 404:
-        return "Nothing answers at SLACK_INTERNAL_ENDPOINT's path: check the proxy location."
+        return gettext(
+            "Nothing answers at SLACK_INTERNAL_ENDPOINT's path: check the proxy location."
+        )
     if status_code is not None and status_code >= 500:
-        return "Slack or the proxy had a server error: try again later."
-    return "See the delivery log and the proxy's error log for details."
+        return gettext("Slack or the proxy had a server error: try again later.")
+    return gettext("See the delivery log and the proxy's error log for details.")
 
 
 @dataclass
@@ -137,9 +164,13 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
             channel=channel,
             text=text,
             error="rate_limited",
-            detail=f"{channel} is rate-limited by Slack for {paused:.0f}s more; nothing was sent.",
-            hint="Wait until the pause is over: sending while rate-limited can get the app "
-            "disabled.",
+            detail=gettext(
+                "%(channel)s is rate-limited by Slack for %(seconds).0fs more; nothing was sent."
+            )
+            % {"channel": channel, "seconds": paused},
+            hint=gettext(
+                "Wait until the pause is over: sending while rate-limited can get the app disabled."
+            ),
         )
     try:
         service = SlackService()
@@ -150,7 +181,7 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
             text=text,
             error="misconfigured",
             detail=str(exc),
-            hint="Fix the settings (manage.py check lists the problems).",
+            hint=gettext("Fix the settings (manage.py check lists the problems)."),
         )
     now = timezone.now()
     delivery = SlackDelivery.objects.create(
@@ -170,8 +201,9 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
         result = service.send_notification(channel, text, delivery=delivery)
     except SlackSendCancelled as exc:
         _record(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
-        outcome.error, outcome.detail = "cancelled", f"A pre_send receiver cancelled it: {exc}"
-        outcome.hint = "A pre_send signal receiver in this site stopped the message."
+        outcome.error = "cancelled"
+        outcome.detail = gettext("A pre_send receiver cancelled it: %(reason)s") % {"reason": exc}
+        outcome.hint = gettext("A pre_send signal receiver in this site stopped the message.")
         return outcome
     except SlackDeliveryError as exc:
         if isinstance(exc, SlackRateLimitedError) and exc.retry_after:
@@ -191,7 +223,7 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
         logger.exception("Rule %r: test send to %s failed unexpectedly", rule.name, channel)
         _record(delivery, state=DeliveryState.FAILED, last_error=f"{type(exc).__name__}: {exc}")
         outcome.error, outcome.detail = "unexpected_error", f"{type(exc).__name__}: {exc}"
-        outcome.hint = "See the server log for the traceback."
+        outcome.hint = gettext("See the server log for the traceback.")
         return outcome
     _record(
         delivery,
