@@ -140,7 +140,9 @@ def test_wheel_carries_the_package_files(wheel_files: set[str]) -> None:
         f"modules missing from the wheel: {sorted(modules - wheel_files)}"
     )
 
-    for subdir in ("templates", "static"):
+    # locale/ ships the compiled .mo (hosts' CI rarely has gettext) next to its .po.
+    assert "django_slack_rules/locale/de/LC_MESSAGES/django.mo" in wheel_files
+    for subdir in ("templates", "static", "locale"):
         in_wheel = {n for n in wheel_files if n.startswith(f"django_slack_rules/{subdir}/")}
         in_repo = repo_files(subdir)
         assert in_wheel == in_repo, (
