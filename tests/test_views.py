@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_slack_rules.adapters import AlertGroupAdapter
+from django_slack_rules.forms import SlackIntegrationRuleForm
 from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
 from django_slack_rules.rendering import TRUNCATION_MARKER
 from django_slack_rules.services.preview import sample_context
@@ -690,6 +691,24 @@ def test_a_post_for_a_rule_deleted_meanwhile_goes_back_to_the_list(
     assert not SlackIntegrationRule.objects.exists()
     assert slack_endpoint.requests == []
     assert not SlackDelivery.objects.exists()
+
+
+def test_a_rule_deleted_while_its_edit_is_saved_is_not_created_again(admin_client, monkeypatch):
+    rule = RuleFactory(name="web", match_criteria={"team": "web"})
+    clean = SlackIntegrationRuleForm.clean
+
+    def clean_then_delete(form):
+        # Another tab deletes the rule after the page checked that it was there.
+        SlackIntegrationRule.objects.filter(pk=rule.pk).delete()
+        return clean(form)
+
+    monkeypatch.setattr(SlackIntegrationRuleForm, "clean", clean_then_delete)
+    response = admin_client.post(
+        url("rule-update", rule.pk), rule_data(name="web-renamed"), follow=True
+    )
+    assert response.redirect_chain == [(url("rule-list"), 302)]
+    assert f"Rule #{rule.pk} was deleted meanwhile" in response.content.decode()
+    assert not SlackIntegrationRule.objects.exists()
 
 
 # -- match tester ---------------------------------------------------------------------

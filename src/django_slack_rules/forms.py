@@ -152,6 +152,16 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             ),
         )
 
+    def save(self, commit: bool = True) -> Any:
+        """Save; an edit only ever updates, so a rule deleted meanwhile is not re-created
+        (Django's DatabaseError "Forced update did not affect any rows" instead)."""
+        if not commit or self.instance._state.adding:
+            return super().save(commit)
+        rule = super().save(commit=False)
+        rule.save(force_update=True)
+        self._save_m2m()  # type: ignore[attr-defined]
+        return rule
+
 
 class _LabelsMixin:
     def clean_labels(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -166,15 +167,17 @@ class RuleStillThereMixin:
     kwargs: dict[str, Any]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        pk = self.kwargs["pk"]
-        if not SlackIntegrationRule.objects.filter(pk=pk).exists():
-            messages.warning(
-                request,
-                gettext("Rule #%(pk)s was deleted meanwhile; nothing was saved or sent.")
-                % {"pk": pk},
-            )
-            return HttpResponseRedirect(reverse(f"{APP}:rule-list"))
+        if not SlackIntegrationRule.objects.filter(pk=self.kwargs["pk"]).exists():
+            return self.rule_gone(request)
         return super().post(request, *args, **kwargs)  # type: ignore[misc]
+
+    def rule_gone(self, request: HttpRequest) -> HttpResponse:
+        messages.warning(
+            request,
+            gettext("Rule #%(pk)s was deleted meanwhile; nothing was saved or sent.")
+            % {"pk": self.kwargs["pk"]},
+        )
+        return HttpResponseRedirect(reverse(f"{APP}:rule-list"))
 
 
 class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
@@ -224,6 +227,16 @@ class RuleUpdateView(RuleStillThereMixin, RuleFormMixin, UpdateView):
     permission_required = CHANGE_RULE
     page_title = _("Edit Slack rule")
     success_message = _("Rule “%(name)s” saved.")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            with transaction.atomic():  # a savepoint under ATOMIC_REQUESTS
+                return super().form_valid(form)
+        except DatabaseError:
+            # Deleted after the check in post(): the form only updates, so nothing is re-created.
+            if SlackIntegrationRule.objects.filter(pk=self.kwargs["pk"]).exists():
+                raise
+            return self.rule_gone(self.request)
 
 
 class RuleDeleteView(RuleStillThereMixin, SuccessMessageMixin, SlackRulesPageMixin, DeleteView):
