@@ -13,7 +13,7 @@ from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
 from django_slack_rules.signals import pre_send
-from django_slack_rules.tasks import deliver, process_slack_for_alert_group
+from django_slack_rules.tasks import deliver, process_slack_for_alert_group, record_delivery
 from tests.factories import AlertInstanceFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -301,3 +301,14 @@ def test_an_adapter_failure_still_sends_a_fallback(alert, rule, outbox, slack_ru
 class ContextlessAdapter(AlertGroupAdapter):
     def get_context(self, *args, **kwargs):
         raise RuntimeError("adapter bug")
+
+
+def test_recording_a_notification_twice_keeps_the_first_record(alert, rule):
+    # Two attempts that both found no record (a race): the second gets the first one's row.
+    adapter = AlertGroupAdapter()
+    occurrence = adapter.get_occurrence_key(alert)
+    first = record_delivery(adapter, alert, rule, "firing", occurrence)
+    rule.message_template = "changed since"
+    second = record_delivery(adapter, alert, rule, "firing", occurrence)
+    assert second.pk == first.pk
+    assert SlackDelivery.objects.get().text == "*DiskFull* (critical): Disk 95% full"

@@ -171,24 +171,23 @@ def record_delivery(
     key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
     text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint)
     try:
+        # Callers have looked for the key already: insert, and fall back to the row that
+        # a concurrent attempt inserted first.
         with transaction.atomic():
-            delivery, _ = SlackDelivery.objects.get_or_create(
+            return SlackDelivery.objects.create(
                 idempotency_key=key,
-                defaults={
-                    "rule": rule,
-                    "rule_name": rule.name,
-                    "alert_id": str(alert_id),
-                    "fingerprint": fingerprint[:255],
-                    "alert_status": status,
-                    "occurrence": str(occurrence)[:255],
-                    "channel": rule.resolve_channel(adapter.get_labels(alert)),
-                    "text": text,
-                    **fields,
-                },
+                rule=rule,
+                rule_name=rule.name,
+                alert_id=str(alert_id),
+                fingerprint=fingerprint[:255],
+                alert_status=status,
+                occurrence=str(occurrence)[:255],
+                channel=rule.resolve_channel(adapter.get_labels(alert)),
+                text=text,
+                **fields,
             )
     except IntegrityError:
-        delivery = SlackDelivery.objects.get(idempotency_key=key)
-    return delivery
+        return SlackDelivery.objects.get(idempotency_key=key)
 
 
 def _recorded(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> SlackDelivery | None:
