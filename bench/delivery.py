@@ -40,7 +40,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import django
+from databases import postgres_database, sqlite_database
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,57 +210,6 @@ def setup_django(database: dict[str, Any]) -> None:
         raise RuntimeError("the package's task is not bound to the host's Celery app")
     app.conf.task_always_eager = True  # no broker: apply_async runs the task here
     app.conf.task_eager_propagates = True  # an error in the task fails the benchmark
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    import sqlite3
-
-    with tempfile.TemporaryDirectory(prefix="dsr-bench-") as tmp:
-        path = Path(tmp) / "bench.sqlite3"
-        setup_django({"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)})
-        try:
-            yield f"SQLite {sqlite3.sqlite_version} (file {path})"
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-
-
-@contextmanager
-def postgres_database(host: str, port: int, user: str, name: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
-    def admin(statement: sql.Composable) -> None:
-        with psycopg.connect(
-            host=host, port=port, user=user, dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(statement)
-
-    admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        setup_django(
-            {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": name,
-                "USER": user,
-                "HOST": host,
-                "PORT": str(port),
-            }
-        )
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            (version,) = cursor.fetchone()
-        yield f"PostgreSQL {version} ({user}@{host}:{port}/{name})"
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 # -- data ------------------------------------------------------------------------------
@@ -685,9 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes=tuple(sizes), rounds=rounds, warmup=profile.warmup, query_sample=profile.query_sample
     )
     database = (
-        postgres_database(args.pg_host, args.pg_port, args.pg_user, args.pg_db)
+        postgres_database(setup_django, args.pg_host, args.pg_port, args.pg_user, args.pg_db)
         if args.postgres
-        else sqlite_database()
+        else sqlite_database(setup_django)
     )
     started = time.perf_counter()
     rng = random.Random(args.seed)

@@ -32,16 +32,14 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import django
+from databases import postgres_database, sqlite_database
 from django.conf import settings
 
 if TYPE_CHECKING:
@@ -221,61 +219,6 @@ def setup_django(database: dict[str, Any]) -> None:
     )
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="dsr-bench-") as tmp:
-        path = Path(tmp) / "bench.sqlite3"
-        setup_django({"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)})
-        try:
-            yield f"SQLite {sqlite_version()} (file {path})"
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-
-
-def sqlite_version() -> str:
-    import sqlite3
-
-    return sqlite3.sqlite_version
-
-
-@contextmanager
-def postgres_database(host: str, port: int, user: str, name: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
-    def admin(statement: sql.Composable) -> None:
-        with psycopg.connect(
-            host=host, port=port, user=user, dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(statement)
-
-    admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        setup_django(
-            {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": name,
-                "USER": user,
-                "HOST": host,
-                "PORT": str(port),
-            }
-        )
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            (version,) = cursor.fetchone()
-        yield f"PostgreSQL {version} ({user}@{host}:{port}/{name})"
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def replace_rules(specs: Sequence[RuleSpec]) -> None:
@@ -492,9 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     profile = QUICK_PROFILE if args.quick else DEFAULT_PROFILE
     database = (
-        postgres_database(args.pg_host, args.pg_port, args.pg_user, args.pg_db)
+        postgres_database(setup_django, args.pg_host, args.pg_port, args.pg_user, args.pg_db)
         if args.postgres
-        else sqlite_database()
+        else sqlite_database(setup_django)
     )
     started = time.perf_counter()
     results: list[SizeResult] = []
