@@ -239,6 +239,29 @@ class SlackDelivery(models.Model):
         return f"{self.rule_name or 'rule'} → {self.channel or '?'} ({self.state})"
 
     @staticmethod
+    def sent_fields(result: Any) -> dict[str, Any]:
+        """The fields that record a send Slack accepted (``result``: a ``SlackResult``)."""
+        return {
+            "state": DeliveryState.SENT,
+            "sent_at": timezone.now(),
+            "http_status": result.status_code,
+            "response": result.response_text,
+            "message_ts": result.ts,
+            "last_error": "",
+            "slack_error": "",
+        }
+
+    @staticmethod
+    def failure_fields(exc: Any) -> dict[str, Any]:
+        """The fields that record a refused or failed send (``exc``: a ``SlackDeliveryError``)."""
+        return {
+            "last_error": str(exc),
+            "slack_error": exc.error[:255],
+            "http_status": exc.status_code,
+            "response": exc.response_text,
+        }
+
+    @staticmethod
     def make_key(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> str:
         key = f"rule:{rule_id}|alert:{alert_id}|{status}|occ:{occurrence}"
         if len(key) > 255:

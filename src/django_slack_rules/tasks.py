@@ -322,16 +322,7 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
         )
         return str(delivery.state)
 
-    _update(
-        delivery,
-        state=DeliveryState.SENT,
-        sent_at=timezone.now(),
-        http_status=result.status_code,
-        response=result.response_text,
-        message_ts=result.ts,
-        last_error="",
-        slack_error="",
-    )
+    _update(delivery, **SlackDelivery.sent_fields(result))
     logger.info(
         "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d)", *log_args, delivery.attempts
     )
@@ -340,12 +331,7 @@ def deliver(task: Any, delivery: SlackDelivery) -> str:
 
 def _handle_failure(task: Any, delivery: SlackDelivery, exc: SlackDeliveryError) -> str:
     log_args = (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
-    record = {
-        "last_error": str(exc),
-        "slack_error": exc.error[:255],
-        "http_status": exc.status_code,
-        "response": exc.response_text,
-    }
+    record = SlackDelivery.failure_fields(exc)
     max_attempts = slack_rules_settings.MAX_ATTEMPTS
     if not exc.retryable or delivery.attempts >= max_attempts:
         _update(delivery, state=DeliveryState.FAILED, **record)

@@ -208,14 +208,7 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
     except SlackDeliveryError as exc:
         if isinstance(exc, SlackRateLimitedError) and exc.retry_after:
             DestinationPause.pause(channel, exc.retry_after)
-        _record(
-            delivery,
-            state=DeliveryState.FAILED,
-            last_error=str(exc),
-            slack_error=exc.error[:255],
-            http_status=exc.status_code,
-            response=exc.response_text,
-        )
+        _record(delivery, state=DeliveryState.FAILED, **SlackDelivery.failure_fields(exc))
         outcome.error, outcome.detail, outcome.status_code = exc.error, str(exc), exc.status_code
         outcome.hint = hint_for(exc.error, exc.status_code)
         return outcome
@@ -225,14 +218,7 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
         outcome.error, outcome.detail = "unexpected_error", f"{type(exc).__name__}: {exc}"
         outcome.hint = gettext("See the server log for the traceback.")
         return outcome
-    _record(
-        delivery,
-        state=DeliveryState.SENT,
-        sent_at=timezone.now(),
-        http_status=result.status_code,
-        response=result.response_text,
-        message_ts=result.ts,
-    )
+    _record(delivery, **SlackDelivery.sent_fields(result))
     logger.info("Rule %r: test message sent to %s", rule.name, channel)
     outcome.sent, outcome.status_code = True, result.status_code
     return outcome
