@@ -329,6 +329,7 @@ def make_baseline() -> Callable[[Notification], None]:
     from django.db import transaction
 
     from django_slack_rules.adapters import get_adapter
+    from django_slack_rules.conf import slack_rules_settings
     from django_slack_rules.rendering import render_template
     from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
     from django_slack_rules.services.slack_service import SlackService
@@ -344,7 +345,8 @@ def make_baseline() -> Callable[[Notification], None]:
             raise BenchmarkError(f"no rule matches {labels}")
         context = adapter.get_context(item.alert, rule=rule, status=STATUS, instance=item.instance)
         text = render_template(rule.template_for(STATUS), context)
-        SlackService().send_notification(rule.resolve_channel(labels), text)
+        channel = rule.resolve_channel(labels, default=slack_rules_settings.DEFAULT_CHANNEL)
+        SlackService().send_notification(channel, text)
 
     return baseline_notify
 

@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError
 
 from django_slack_rules import tasks
 from django_slack_rules.models import DeliveryState, SlackDelivery
+from django_slack_rules.services.delivery import lease_seconds
 from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
@@ -101,7 +102,7 @@ def test_requeue_leaves_recent_and_finished_deliveries_alone(delivery, outbox, e
 
 
 def test_requeue_takes_over_a_delivery_abandoned_in_sending(delivery, outbox, eager):
-    long_ago = timezone.now() - datetime.timedelta(seconds=tasks.lease_seconds() + 5)
+    long_ago = timezone.now() - datetime.timedelta(seconds=lease_seconds() + 5)
     age(delivery, 3600, state=DeliveryState.SENDING, claimed_at=long_ago)
     out = run("slack_rules_requeue")
     assert f"queued #{delivery.pk} sending" in out

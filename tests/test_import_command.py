@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_slack_rules.management.commands.slack_rules_import import (
+from django_slack_rules.contrib.sentryhub.rules_import import (
     can_both_match,
     convert_criteria,
 )
@@ -114,7 +114,7 @@ def test_empty_channel_is_kept_so_the_rule_falls_back_to_the_label_or_default(se
     out = run()
     rule = Rule.objects.get(name="no-channel")
     assert rule.slack_channel == ""
-    assert rule.resolve_channel({"channel": "db-alerts"}) == "#db-alerts"
+    assert rule.resolve_channel({"channel": "db-alerts"}, default="#alerts") == "#db-alerts"
     assert "(label 'channel', else #alerts)" in out
 
 

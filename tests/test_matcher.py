@@ -7,13 +7,9 @@ from django.db import transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from django_slack_rules.matching import RuleIndex, compile_rule, reference_match
 from django_slack_rules.models import SlackIntegrationRule
-from django_slack_rules.services.slack_matcher import (
-    RuleIndex,
-    SlackRuleMatcherService,
-    compile_rule,
-    reference_match,
-)
+from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
 from tests.factories import RuleFactory
 
 

@@ -71,14 +71,14 @@ class TestRuleValidation:
 
 class TestChannelResolution:
     def test_rule_channel_wins(self):
-        assert SlackIntegrationRule(slack_channel="#a").resolve_channel({"channel": "b"}) == "#a"
+        rule = SlackIntegrationRule(slack_channel="#a")
+        assert rule.resolve_channel({"channel": "b"}, default="#alerts") == "#a"
 
-    def test_alert_channel_label_then_default(self, settings):
+    def test_alert_channel_label_then_default(self):
         rule = SlackIntegrationRule(slack_channel="")
-        assert rule.resolve_channel({"channel": "db-alerts"}) == "#db-alerts"
-        assert rule.resolve_channel({"channel": "C0123ABCDEF"}) == "C0123ABCDEF"
-        settings.SLACK_RULES = {**settings.SLACK_RULES, "DEFAULT_CHANNEL": "#fallback"}
-        assert rule.resolve_channel({}) == "#fallback"
+        assert rule.resolve_channel({"channel": "db-alerts"}, default="#x") == "#db-alerts"
+        assert rule.resolve_channel({"channel": "C0123ABCDEF"}, default="#x") == "C0123ABCDEF"
+        assert rule.resolve_channel({}, default="#fallback") == "#fallback"
 
 
 def test_rules_are_ordered_by_priority_then_name(db):

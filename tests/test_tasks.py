@@ -12,25 +12,19 @@ from django.utils import timezone
 from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
+from django_slack_rules.services.delivery import RetryLater, deliver, record_delivery
 from django_slack_rules.signals import pre_send
-from django_slack_rules.tasks import deliver, process_slack_for_alert_group, record_delivery
+from django_slack_rules.tasks import process_slack_for_alert_group
 from tests.factories import AlertInstanceFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
 
-class RecordingTask:
-    """Stands in for the bound Celery task in ``deliver``: records the retries it asks for."""
-
-    def __init__(self):
-        from tests.celery_app import app
-
-        self.app = app
-        self.countdowns = []
-
-    def retry(self, countdown):
-        self.countdowns.append(countdown)
-        return Retry("retry", countdown)
+def retry_in(delivery):
+    """Deliver, which must ask for a retry: the countdown it asks for."""
+    with pytest.raises(RetryLater) as retry:
+        deliver(delivery)
+    return retry.value.countdown
 
 
 def run(alert, rule, **kwargs):
@@ -135,16 +129,14 @@ def test_gives_up_after_max_attempts(alert, rule, slack_endpoint, slack_rules, e
 
 def test_backoff_grows_and_stays_below_the_cap(alert, rule, slack_endpoint, slack_rules):
     slack_rules(RETRY_BACKOFF_BASE=10, RETRY_BACKOFF_MAX=60, MAX_ATTEMPTS=10)
-    run_once = RecordingTask()
     delivery = SlackDelivery.objects.create(
         idempotency_key="k", alert_id=str(alert.pk), alert_status="firing", channel="#db", text="x"
     )
     slack_endpoint.respond_server_error(500, times=6)
+    countdowns = []
     for _ in range(6):
         delivery.refresh_from_db()
-        with pytest.raises(Retry):
-            deliver(run_once, delivery)
-    countdowns = run_once.countdowns
+        countdowns.append(retry_in(delivery))
     assert 5 <= countdowns[0] <= 10
     assert 10 <= countdowns[1] <= 20
     assert all(c <= 60 for c in countdowns)
@@ -154,23 +146,18 @@ def test_backoff_grows_and_stays_below_the_cap(alert, rule, slack_endpoint, slac
 
 
 def test_rate_limit_pauses_the_whole_channel(alert, rule, slack_endpoint):
-    task = RecordingTask()
     first = SlackDelivery.objects.create(
         idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
     )
     slack_endpoint.respond_rate_limited(retry_after=30)
-    with pytest.raises(Retry):
-        deliver(task, first)
-    assert 30 <= task.countdowns[-1] <= 31
+    assert 30 <= retry_in(first) <= 31
     assert 29 <= DestinationPause.remaining("#db") <= 30
 
     # Another message to the same channel waits without sending or using an attempt.
     second = SlackDelivery.objects.create(
         idempotency_key="b", alert_id="2", alert_status="firing", channel="#db", text="two"
     )
-    with pytest.raises(Retry):
-        deliver(task, second)
-    assert 29 <= task.countdowns[-1] <= 31
+    assert 29 <= retry_in(second) <= 31
     second.refresh_from_db()
     assert (second.state, second.attempts) == (DeliveryState.PENDING, 0)
     assert len(slack_endpoint.requests) == 1
@@ -179,19 +166,17 @@ def test_rate_limit_pauses_the_whole_channel(alert, rule, slack_endpoint):
     other = SlackDelivery.objects.create(
         idempotency_key="c", alert_id="3", alert_status="firing", channel="#web", text="three"
     )
-    assert deliver(task, other) == "sent"
+    assert deliver(other) == "sent"
 
 
 def test_rate_limit_without_retry_after_backs_off(alert, rule, slack_endpoint):
-    task = RecordingTask()
     delivery = SlackDelivery.objects.create(
         idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
     )
     slack_endpoint.queue_response(status=429, body="<html>limit</html>", content_type="text/html")
-    with pytest.raises(Retry):
-        deliver(task, delivery)
+    countdown = retry_in(delivery)
     assert DestinationPause.remaining("#db") > 0
-    assert task.countdowns[-1] > 0
+    assert countdown > 0
 
 
 def test_a_delivery_claimed_elsewhere_is_not_sent_but_checked_after_the_lease(slack_endpoint):
@@ -200,16 +185,14 @@ def test_a_delivery_claimed_elsewhere_is_not_sent_but_checked_after_the_lease(sl
         idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="x",
         state=DeliveryState.SENDING, claimed_at=now, attempts=1,
     )  # fmt: skip
-    task = RecordingTask()
-    with pytest.raises(Retry):
-        deliver(task, claimed)
+    countdown = retry_in(claimed)
     assert slack_endpoint.requests == []
     # Test settings: connect 1 s + read 2 s + a 30 s margin, plus up to 1 s of jitter.
-    assert 32 <= task.countdowns[-1] <= 34
+    assert 32 <= countdown <= 34
     # A claim older than the lease was abandoned by a dead worker: it is taken over.
     SlackDelivery.objects.filter(pk=claimed.pk).update(claimed_at=now - datetime.timedelta(hours=1))
     claimed.refresh_from_db()
-    assert deliver(task, claimed) == "sent"
+    assert deliver(claimed) == "sent"
     claimed.refresh_from_db()
     assert claimed.attempts == 2
     assert len(slack_endpoint.requests) == 1
@@ -220,7 +203,7 @@ def test_a_sent_delivery_is_not_sent_again(slack_endpoint):
         idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="x",
         state=DeliveryState.SENT, attempts=1,
     )  # fmt: skip
-    assert deliver(RecordingTask(), sent) == "sent"
+    assert deliver(sent) == "sent"
     assert slack_endpoint.requests == []
 
 
@@ -278,7 +261,7 @@ def test_context_is_plain_escaped_data(alert, rule, outbox, eager):
 def test_a_retry_sends_the_recorded_message_after_the_alert_is_deleted(alert, rule, slack_endpoint):
     args = {"status": "firing", "occurrence": str(alert.instances.get().pk)}
     slack_endpoint.respond_server_error(503)
-    with pytest.raises(Retry):
+    with pytest.raises(Retry):  # Celery's: the task turns RetryLater into self.retry
         process_slack_for_alert_group.run(alert.pk, rule.pk, **args)
     alert_id, rule_id = alert.pk, rule.pk
     alert.delete()

@@ -17,9 +17,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .conf import slack_rules_settings
-from .models import STATUS_FIRING, STATUS_RESOLVED
+from .labels import normalize_labels
+from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
 from .rendering import to_plain_data
-from .services.slack_matcher import normalize_labels
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise as StrPromise
@@ -65,7 +65,7 @@ class BaseAlertAdapter:
         return None
 
     def get_context(
-        self, alert: Any, *, rule: Any, status: str, instance: Any = None
+        self, alert: Any, *, rule: SlackIntegrationRule, status: str, instance: Any = None
     ) -> dict[str, Any]:
         """The template context: plain data only, every string from the alert escaped."""
         raise NotImplementedError
@@ -109,7 +109,7 @@ class AlertGroupAdapter(BaseAlertAdapter):
             return None
 
     def get_context(
-        self, alert: Any, *, rule: Any, status: str, instance: Any = None
+        self, alert: Any, *, rule: SlackIntegrationRule, status: str, instance: Any = None
     ) -> dict[str, Any]:
         occurrence = self.get_occurrence(alert, instance)
         return build_context(
@@ -157,7 +157,7 @@ def build_context(
     labels: Mapping[str, Any] | None,
     annotations: Mapping[str, Any] | None,
     status: str,
-    rule: Any,
+    rule: SlackIntegrationRule,
     name: Any = "",
     fingerprint: Any = "",
     severity: Any = "",

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .models import DestinationPause, SlackDelivery, SlackIntegrationRule
-from .services.deliveries import resend_deliveries
+from .tasks import resend_deliveries
 
 
 @admin.register(SlackIntegrationRule)

@@ -17,11 +17,31 @@ class DjangoSlackRulesConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .handlers import connect_signal
+        """All the wiring, in one place: checks, model signals, settings, the host's signal."""
+        from django.core import checks as django_checks
+        from django.core.signals import setting_changed
+        from django.db.models.signals import post_delete, post_save
 
+        from . import checks, conf, handlers, models
+
+        django_checks.register(checks.check_settings, django_checks.Tags.compatibility)
+
+        # Every rule change moves the rule-set version, so each process rebuilds its index.
+        rule = models.SlackIntegrationRule
+        uid = "django_slack_rules.rules_{}"
+        post_save.connect(models.rules_changed, sender=rule, dispatch_uid=uid.format("saved"))
+        post_delete.connect(models.rules_changed, sender=rule, dispatch_uid=uid.format("deleted"))
+
+        # Tests change settings: forget imported paths first, then follow SLACK_RULES["SIGNAL"].
+        setting_changed.connect(
+            conf.reload_on_setting_changed, dispatch_uid="django_slack_rules.conf.reload"
+        )
+        setting_changed.connect(
+            handlers.reconnect_on_setting_changed,
+            dispatch_uid="django_slack_rules.handlers.reconnect",
+        )
         try:
-            connect_signal()
+            handlers.connect_signal()
         except ImproperlyConfigured as exc:
             # Reported with its fix by the system check django_slack_rules.E001.
             logger.warning("django-slack-rules: the alert signal is not connected: %s", exc)

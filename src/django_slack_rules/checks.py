@@ -1,5 +1,7 @@
 """System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
 
+Registered by ``AppConfig.ready()``.
+
 Ids are stable; a retired id stays reserved.
 
 ====================  ==========================================================
@@ -31,7 +33,10 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext
 
-from .conf import DEFAULTS, SLACK_MAX_MESSAGE_LENGTH, parse_endpoint, slack_rules_settings
+from .backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
+from .conf import DEFAULTS, parse_endpoint, slack_rules_settings
+from .rendering import SLACK_MAX_MESSAGE_LENGTH
+from .validators import is_valid_channel
 
 ID = "django_slack_rules.{}"
 
@@ -41,7 +46,6 @@ def _error(code: str, msg: str, hint: str) -> checks.CheckMessage:
     return cls(msg, hint=hint, id=ID.format(code))
 
 
-@checks.register(checks.Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     raw = getattr(settings, "SLACK_RULES", None)
     if raw is not None and not isinstance(raw, dict):
@@ -150,10 +154,8 @@ def _check_adapter() -> list[checks.CheckMessage]:
 
 
 def _check_backend() -> list[checks.CheckMessage]:
-    from .backends import ConsoleBackend, InternalProxyBackend, LocmemBackend
-
     try:
-        backend = slack_rules_settings.get_backend_class()
+        backend = get_backend_class()
     except ImproperlyConfigured as exc:
         return [
             _error(
@@ -274,8 +276,6 @@ def _check_numbers() -> list[checks.CheckMessage]:
 
 
 def _check_channel() -> list[checks.CheckMessage]:
-    from .validators import is_valid_channel
-
     channel = slack_rules_settings.DEFAULT_CHANNEL
     if not isinstance(channel, str) or not is_valid_channel(channel):
         return [

@@ -1,26 +1,25 @@
 """The package's settings: ``SLACK_INTERNAL_ENDPOINT`` and the ``SLACK_RULES`` dict.
 
 Nothing is read at import time. Every access reads Django's settings, so
-``override_settings`` just works; imported dotted paths are cached and the cache
-is cleared in place when a test changes either setting (``setting_changed``).
+``override_settings`` just works; imported dotted paths are cached, and
+``AppConfig.ready()`` connects :func:`reload_on_setting_changed`, which clears
+that cache in place when a test changes either setting (``setting_changed``).
+
+This module reads settings only: it imports nothing of the package but its exceptions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import Signal, receiver
+from django.db import models
+from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
 from .exceptions import SlackRulesConfigurationError
-
-if TYPE_CHECKING:
-    from .backends.base import BaseBackend
 
 #: Defaults for every key of ``SLACK_RULES`` (documented in docs/settings.md).
 DEFAULTS: dict[str, Any] = {
@@ -52,9 +51,6 @@ DEFAULTS: dict[str, Any] = {
 
 #: The keys whose values are dotted import paths.
 IMPORT_STRINGS = ("SIGNAL", "ADAPTER", "BACKEND")
-
-#: Slack rejects ``text`` longer than this.
-SLACK_MAX_MESSAGE_LENGTH = 40_000
 
 ENDPOINT_SETTING = "SLACK_INTERNAL_ENDPOINT"
 
@@ -194,20 +190,7 @@ class SlackRulesSettings:
             )
         return signal
 
-    def get_backend_class(self) -> type[BaseBackend]:
-        """The backend class named by ``SLACK_RULES["BACKEND"]``."""
-        from .backends.base import BaseBackend
-
-        backend = self.import_setting("BACKEND")
-        if not (isinstance(backend, type) and issubclass(backend, BaseBackend)):
-            raise SlackRulesConfigurationError(
-                f'SLACK_RULES["BACKEND"] = {self.BACKEND!r} is not a backend class. '
-                "Name a subclass of django_slack_rules.backends.BaseBackend, e.g. "
-                '"django_slack_rules.backends.InternalProxyBackend".'
-            )
-        return backend
-
-    def get_alert_model(self) -> Any:
+    def get_alert_model(self) -> type[models.Model]:
         from django.apps import apps
 
         value = self.ALERT_MODEL
@@ -232,13 +215,11 @@ class SlackRulesSettings:
 slack_rules_settings = SlackRulesSettings()
 
 
-@receiver(setting_changed)
-def _reload_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("SLACK_RULES", ENDPOINT_SETTING, "DEBUG"):
-        slack_rules_settings.reload()
-        if setting == "SLACK_RULES":
-            from .handlers import connect_signal
+#: The settings whose change clears the cache of imported paths.
+WATCHED_SETTINGS = frozenset({"SLACK_RULES", ENDPOINT_SETTING, "DEBUG"})
 
-            # A bad path is reported by the system checks; the receiver stays disconnected.
-            with contextlib.suppress(SlackRulesConfigurationError):
-                connect_signal()
+
+def reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver (connected in ``AppConfig.ready()``)."""
+    if setting in WATCHED_SETTINGS:
+        slack_rules_settings.reload()

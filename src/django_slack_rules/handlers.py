@@ -6,23 +6,27 @@ the alert's fingerprint instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from django.db import transaction
+from django.dispatch import Signal
 
-from .adapters import get_adapter
+from .adapters import BaseAlertAdapter, get_adapter
 from .conf import slack_rules_settings
-from .models import STATUS_FIRING, STATUS_RESOLVED
+from .exceptions import SlackRulesConfigurationError
+from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
+from .services.delivery import record_delivery
 from .services.slack_matcher import SlackRuleMatcherService
-from .tasks import enqueue, process_slack_for_alert_group, record_delivery
+from .tasks import enqueue, process_slack_for_alert_group
 
 logger = logging.getLogger(__name__)
 
 DISPATCH_UID = "django_slack_rules.handlers.alert_processed"
 
 # The signal this process is connected to (so a settings change can move it).
-_connected: dict[str, Any] = {"signal": None}
+_connected: dict[str, Signal | None] = {"signal": None}
 
 
 def alert_processed_receiver(
@@ -45,7 +49,9 @@ def alert_processed_receiver(
         )
 
 
-def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None = None) -> Any:
+def handle_alert(
+    alert_group: Any, *, instance: Any = None, status: str | None = None
+) -> SlackIntegrationRule | None:
     """Match ``alert_group`` and queue its notification after commit; return the rule or None."""
     if alert_group is None:
         logger.warning("alert_processed was sent without alert_group; ignored")
@@ -104,7 +110,12 @@ def handle_alert(alert_group: Any, *, instance: Any = None, status: str | None =
 
 
 def keep_unqueued(
-    adapter: Any, alert_group: Any, rule: Any, status: str, occurrence: str, exc: Exception
+    adapter: BaseAlertAdapter,
+    alert_group: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    exc: Exception,
 ) -> None:
     """Record a notification the broker refused, so that nothing is lost.
 
@@ -128,8 +139,11 @@ def keep_unqueued(
         )
 
 
-def connect_signal() -> Any:
-    """Connect the receiver to SLACK_RULES["SIGNAL"] (and only to it); return the signal."""
+def connect_signal() -> Signal | None:
+    """Connect the receiver to SLACK_RULES["SIGNAL"] (and only to it); return the signal.
+
+    Called by ``AppConfig.ready()``, and again when a test changes ``SLACK_RULES``.
+    """
     previous = _connected["signal"]
     if previous is not None:
         previous.disconnect(dispatch_uid=DISPATCH_UID)
@@ -139,3 +153,11 @@ def connect_signal() -> Any:
         signal.connect(alert_processed_receiver, dispatch_uid=DISPATCH_UID, weak=False)
     _connected["signal"] = signal
     return signal
+
+
+def reconnect_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver (connected in ``AppConfig.ready()``): follow SLACK_RULES."""
+    if setting == "SLACK_RULES":
+        # A bad path is reported by the system checks; the receiver stays disconnected.
+        with contextlib.suppress(SlackRulesConfigurationError):
+            connect_signal()

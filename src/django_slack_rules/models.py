@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -101,6 +103,15 @@ class SlackIntegrationRuleQuerySet(models.QuerySet):
     def active(self) -> SlackIntegrationRuleQuerySet:
         return self.filter(is_active=True)
 
+    def with_last_delivery(self) -> SlackIntegrationRuleQuerySet:
+        """Each rule with its latest delivery: ``last_delivery_state``, ``…_at``, ``…_status``."""
+        latest = SlackDelivery.objects.filter(rule=OuterRef("pk")).order_by("-created_at", "-pk")
+        return self.annotate(
+            last_delivery_state=Subquery(latest.values("state")[:1]),
+            last_delivery_at=Subquery(latest.values("created_at")[:1]),
+            last_delivery_status=Subquery(latest.values("alert_status")[:1]),
+        )
+
 
 class SlackIntegrationRule(models.Model):
     """Send alerts whose labels match ``match_criteria`` to ``slack_channel``."""
@@ -176,16 +187,15 @@ class SlackIntegrationRule(models.Model):
     def sends_on(self, status: str) -> bool:
         return bool(self.template_for(status).strip())
 
-    def resolve_channel(self, labels: dict[str, str] | None = None) -> str:
-        """The rule's channel; else the alert's ``channel`` label; else DEFAULT_CHANNEL."""
-        from .conf import slack_rules_settings
-
+    def resolve_channel(self, labels: Mapping[str, str] | None = None, *, default: str) -> str:
+        """The rule's channel; else the alert's ``channel`` label; else ``default``
+        (the caller passes ``SLACK_RULES["DEFAULT_CHANNEL"]``: models read no settings)."""
         if self.slack_channel:
             return self.slack_channel
         label = (labels or {}).get("channel", "")
         if label:
             return label if is_valid_channel(label) else "#" + label.lstrip("#")
-        return slack_rules_settings.DEFAULT_CHANNEL
+        return default
 
 
 class DeliveryState(models.TextChoices):
@@ -239,29 +249,6 @@ class SlackDelivery(models.Model):
         return f"{self.rule_name or 'rule'} → {self.channel or '?'} ({self.state})"
 
     @staticmethod
-    def sent_fields(result: Any) -> dict[str, Any]:
-        """The fields that record a send Slack accepted (``result``: a ``SlackResult``)."""
-        return {
-            "state": DeliveryState.SENT,
-            "sent_at": timezone.now(),
-            "http_status": result.status_code,
-            "response": result.response_text,
-            "message_ts": result.ts,
-            "last_error": "",
-            "slack_error": "",
-        }
-
-    @staticmethod
-    def failure_fields(exc: Any) -> dict[str, Any]:
-        """The fields that record a refused or failed send (``exc``: a ``SlackDeliveryError``)."""
-        return {
-            "last_error": str(exc),
-            "slack_error": exc.error[:255],
-            "http_status": exc.status_code,
-            "response": exc.response_text,
-        }
-
-    @staticmethod
     def make_key(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> str:
         key = f"rule:{rule_id}|alert:{alert_id}|{status}|occ:{occurrence}"
         if len(key) > 255:
@@ -269,16 +256,9 @@ class SlackDelivery(models.Model):
         return key
 
 
-def _rules_changed(sender: type[models.Model], using: str, **kwargs: Any) -> None:
+def rules_changed(sender: type[models.Model], using: str, **kwargs: Any) -> None:
+    """``post_save``/``post_delete`` receiver of rules (connected in ``AppConfig.ready()``)."""
     RuleSetVersion.bump(using)
-
-
-models.signals.post_save.connect(
-    _rules_changed, sender=SlackIntegrationRule, dispatch_uid="django_slack_rules.rules_saved"
-)
-models.signals.post_delete.connect(
-    _rules_changed, sender=SlackIntegrationRule, dispatch_uid="django_slack_rules.rules_deleted"
-)
 
 
 class DestinationPause(models.Model):

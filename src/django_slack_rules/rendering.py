@@ -29,9 +29,10 @@ from django.template import (
 )
 from django.template.base import TextNode, VariableNode
 
-from .conf import SLACK_MAX_MESSAGE_LENGTH
-
 TRUNCATION_MARKER = "\n… (message truncated)"
+
+#: Slack rejects ``text`` longer than this.
+SLACK_MAX_MESSAGE_LENGTH = 40_000
 
 # Tags that only make sense in a site's page templates, or that print the whole
 # context and the interpreter's modules.

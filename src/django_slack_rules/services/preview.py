@@ -11,6 +11,9 @@ from typing import Any
 from django.utils import timezone
 
 from ..adapters import CONTEXT_KEYS, build_context
+from ..conf import slack_rules_settings
+from ..labels import normalize_labels
+from ..matching import Mismatch, criteria_mismatches
 from ..models import STATUS_RESOLVED, SlackIntegrationRule
 from ..rendering import (
     STRAY_MARKERS,
@@ -20,7 +23,7 @@ from ..rendering import (
     stray_markup,
     undefined_variables,
 )
-from .slack_matcher import SlackRuleMatcherService, criteria_mismatches, normalize_labels
+from .slack_matcher import SlackRuleMatcherService
 from .slack_service import prepare_message
 
 #: The sample alert's annotations when the page opens.
@@ -49,7 +52,7 @@ class Preview:
     text: str = ""
     render_error: str = ""
     context: dict[str, Any] = field(default_factory=dict)
-    mismatches: list[tuple[str, str, str | None]] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
     winner: SlackIntegrationRule | None = None
     #: Variables the template prints that this sample's context lacks, each with the
     #: context keys whose names are close: [("labels.sevrity", ["labels.severity"])].
@@ -152,7 +155,7 @@ def preview_message(
         rule=rule,
         status=status,
         labels=plain_labels,
-        channel=rule.resolve_channel(plain_labels),
+        channel=rule.resolve_channel(plain_labels, default=slack_rules_settings.DEFAULT_CHANNEL),
         template=rule.template_for(status),
         mismatches=criteria_mismatches(rule.match_criteria, plain_labels),
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..backends.base import BaseBackend, SlackResult
+from ..backends import BaseBackend, SlackResult, get_backend
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError
+from ..models import SlackDelivery
 from ..rendering import truncate
 from ..signals import post_send, pre_send
 
@@ -17,11 +18,6 @@ logger = logging.getLogger(__name__)
 def prepare_message(message: str) -> str:
     """The text Slack gets for ``message``: cut to SLACK_RULES["MESSAGE_MAX_LENGTH"] with a marker."""
     return truncate(message, slack_rules_settings.MESSAGE_MAX_LENGTH)
-
-
-def get_backend(**options: Any) -> BaseBackend:
-    """A new instance of the backend named by ``SLACK_RULES["BACKEND"]``."""
-    return slack_rules_settings.get_backend_class()(**options)
 
 
 class SlackService:
@@ -40,7 +36,12 @@ class SlackService:
         return prepare_message(message)
 
     def send_notification(
-        self, channel: str, message: str, *, delivery: Any = None, **extra: Any
+        self,
+        channel: str,
+        message: str,
+        *,
+        delivery: SlackDelivery | None = None,
+        **extra: Any,
     ) -> SlackResult:
         text = self.prepare_message(message)
         backend_class = type(self.backend)

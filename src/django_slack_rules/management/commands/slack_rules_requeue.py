@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from django_slack_rules.conf import slack_rules_settings
 from django_slack_rules.models import DeliveryState, SlackDelivery
-from django_slack_rules.tasks import enqueue, lease_seconds, send_slack_delivery
+from django_slack_rules.services.delivery import lease_seconds
+from django_slack_rules.tasks import enqueue, send_slack_delivery
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""SentryHub, the package's first host: importing its in-tree Slack rules."""

@@ -1,0 +1,390 @@
+"""Delivering one notification exactly once: record, claim, send, Slack's answer, retry policy.
+
+Delivery is at-most-once per notification: each one has a
+:class:`~django_slack_rules.models.SlackDelivery` row with a unique idempotency
+key (rule, alert, status, occurrence), and a worker sends only after claiming
+the row atomically (pending → sending). A retried or redelivered task finds the
+row sent, or claimed by another worker, and stops.
+
+A claim is a lease: a worker that dies while sending leaves the row in
+"sending"; once the lease (both timeouts plus a margin) has expired another
+attempt may claim it again.
+
+Nothing here knows Celery. What can succeed later raises :class:`RetryLater`
+with the seconds to wait; the task (``tasks.py``) turns it into ``self.retry``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from ..adapters import BaseAlertAdapter, get_adapter
+from ..backends import SlackResult
+from ..conf import slack_rules_settings
+from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
+from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
+from ..rendering import fallback_message, render_template
+from .slack_service import SlackService
+
+logger = logging.getLogger(__name__)
+
+#: States a delivery leaves only through "resend".
+FINAL_STATES = frozenset(
+    str(state) for state in (DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.FAILED)
+)
+#: States from which a delivery can be sent again.
+RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
+#: Seconds added to the timeouts before a "sending" claim counts as abandoned.
+LEASE_MARGIN = 30.0
+
+
+class RetryLater(Exception):
+    """The delivery can succeed later: try again in ``countdown`` seconds."""
+
+    def __init__(self, countdown: float) -> None:
+        super().__init__(f"retry in {countdown:.1f}s")
+        self.countdown = countdown
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: BASE * 2**(attempt-1), capped, then halved at random."""
+    base = slack_rules_settings.RETRY_BACKOFF_BASE
+    cap = slack_rules_settings.RETRY_BACKOFF_MAX
+    delay = min(cap, base * 2 ** min(max(0, attempt - 1), 64))
+    return random.uniform(delay / 2, delay)
+
+
+def lease_seconds() -> float:
+    return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + LEASE_MARGIN
+
+
+# -- Slack's answer → the delivery's fields ------------------------------------------
+
+
+def sent_fields(result: SlackResult) -> dict[str, Any]:
+    """The fields that record a send Slack accepted."""
+    return {
+        "state": DeliveryState.SENT,
+        "sent_at": timezone.now(),
+        "http_status": result.status_code,
+        "response": result.response_text,
+        "message_ts": result.ts,
+        "last_error": "",
+        "slack_error": "",
+    }
+
+
+def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
+    """The fields that record a refused or failed send."""
+    return {
+        "last_error": str(exc),
+        "slack_error": exc.error[:255],
+        "http_status": exc.status_code,
+        "response": exc.response_text,
+    }
+
+
+def update(delivery: SlackDelivery, **fields: Any) -> None:
+    """Write ``fields`` to the delivery's row (and to ``delivery``, but for expressions)."""
+    SlackDelivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now(), **fields)
+    for name, value in fields.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(delivery, name, value)
+
+
+# -- recording -----------------------------------------------------------------------
+
+
+def notify(alert_id: Any, rule_id: Any, status: str | None, occurrence: str | None) -> str:
+    """Render ``rule_id``'s message for ``alert_id``, record it and send it once.
+
+    ``status`` and ``occurrence`` are fixed by the signal handler; when omitted they
+    are read from the alert as it is now. Returns the delivery's state (or why there
+    is none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`.
+    """
+    if status is not None and occurrence is not None:
+        # Fixed by the handler: a retry or a redelivery finds the recorded message and
+        # sends it, even if the alert or the rule has been deleted since.
+        recorded = find_recorded(rule_id, alert_id, status, occurrence)
+        if recorded is not None:
+            return deliver(recorded)
+
+    rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
+    if rule is None:
+        logger.warning(
+            "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_id
+        )
+        return "no-rule"
+    adapter = get_adapter()
+    try:
+        alert = adapter.get_alert(alert_id)
+    except ObjectDoesNotExist:
+        logger.warning("Alert %s no longer exists; nothing sent by rule %r", alert_id, rule.name)
+        return "no-alert"
+    if status is None or occurrence is None:
+        # Called without them: read them from the alert as it is now.
+        status = status or adapter.get_status(alert)
+        occurrence = adapter.get_occurrence_key(alert) if occurrence is None else occurrence
+        recorded = find_recorded(rule_id, alert_id, status, occurrence)
+        if recorded is not None:
+            return deliver(recorded)
+    delivery = record_delivery(adapter, alert, rule, status, occurrence)
+    if delivery is None:
+        return "no-template"
+    return deliver(delivery)
+
+
+def record_delivery(
+    adapter: BaseAlertAdapter,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    **fields: Any,
+) -> SlackDelivery | None:
+    """Render the rule's message for the alert and record it as a pending delivery.
+
+    Returns the delivery (the one already recorded for the same rule, alert, status
+    and occurrence, if any), or None when the rule has no template for ``status``.
+    ``fields`` are extra values for a new record (e.g. ``last_error``).
+    """
+    fingerprint = adapter.get_fingerprint(alert)
+    template = rule.template_for(status)
+    if not template.strip():
+        logger.info(
+            "Rule %r has no %s template; nothing sent (fingerprint=%s)",
+            rule.name,
+            status,
+            fingerprint,
+        )
+        return None
+    alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
+    key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
+    text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint)
+    labels = adapter.get_labels(alert)
+    try:
+        # Callers have looked for the key already: insert, and fall back to the row that
+        # a concurrent attempt inserted first.
+        with transaction.atomic():
+            return SlackDelivery.objects.create(
+                idempotency_key=key,
+                rule=rule,
+                rule_name=rule.name,
+                alert_id=str(alert_id),
+                fingerprint=fingerprint[:255],
+                alert_status=status,
+                occurrence=str(occurrence)[:255],
+                channel=rule.resolve_channel(labels, default=slack_rules_settings.DEFAULT_CHANNEL),
+                text=text,
+                **fields,
+            )
+    except IntegrityError:
+        return SlackDelivery.objects.get(idempotency_key=key)
+
+
+def find_recorded(
+    rule_id: Any, alert_id: Any, status: str, occurrence: str
+) -> SlackDelivery | None:
+    key = SlackDelivery.make_key(rule_id, alert_id, status, occurrence)
+    return SlackDelivery.objects.filter(idempotency_key=key).first()
+
+
+def render_message(
+    adapter: BaseAlertAdapter,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    template: str,
+    fingerprint: str,
+) -> str:
+    """The rule's message for the alert; a plain fallback naming the alert if that fails."""
+    context: dict[str, Any] = {
+        "alertname": str(getattr(alert, "name", "") or ""),
+        "status": status,
+        "fingerprint": fingerprint,
+        "rule": {"name": rule.name},
+    }
+    try:
+        instance = adapter.load_occurrence(alert, occurrence)
+        context = adapter.get_context(alert, rule=rule, status=status, instance=instance)
+        return render_template(template, context)
+    except Exception:
+        logger.exception(
+            "Rule %r: the %s message failed to render for fingerprint=%s; "
+            "sending a plain fallback message instead. Fix the template in the rule.",
+            rule.name,
+            status,
+            fingerprint,
+        )
+        return fallback_message(context)
+
+
+# -- claiming and sending -------------------------------------------------------------
+
+
+def claim(delivery: SlackDelivery) -> bool:
+    """Atomically take ``delivery`` for sending; False when it is sent or claimed elsewhere."""
+    now = timezone.now()
+    abandoned = now - datetime.timedelta(seconds=lease_seconds())
+    claimed = (
+        SlackDelivery.objects.filter(pk=delivery.pk)
+        .filter(
+            Q(state=DeliveryState.PENDING)
+            | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
+        )
+        .update(
+            state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        )
+    )
+    if claimed:
+        delivery.refresh_from_db(fields=["state", "attempts", "claimed_at"])
+    return bool(claimed)
+
+
+def _log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
+    return (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
+
+
+def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -> str:
+    """Send a claimed delivery once and record what happened; return its state.
+
+    Raises :class:`SlackSendCancelled` when a ``pre_send`` receiver cancelled it (it is
+    recorded as cancelled), and the :class:`SlackDeliveryError` of a send Slack (or the
+    network) refused, unrecorded: what that means depends on who sends (:func:`deliver`
+    retries it, a test send does not).
+    """
+    log_args = _log_args(delivery)
+    try:
+        service = service or SlackService()
+        result = service.send_notification(delivery.channel, delivery.text, delivery=delivery)
+    except SlackSendCancelled as exc:
+        update(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
+        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args)
+        raise
+    except SlackDeliveryError:
+        raise
+    except ImproperlyConfigured as exc:
+        update(delivery, state=DeliveryState.FAILED, last_error=str(exc))
+        logger.error(
+            "Rule %r, alert %s (fingerprint=%s) to %s: not sent, the package is misconfigured: %s",
+            *log_args,
+            exc,
+        )
+        return str(delivery.state)
+    except Exception as exc:
+        update(delivery, state=DeliveryState.FAILED, last_error=f"{type(exc).__name__}: {exc}")
+        logger.exception(
+            "Rule %r, alert %s (fingerprint=%s) to %s: unexpected error while sending", *log_args
+        )
+        return str(delivery.state)
+    update(delivery, **sent_fields(result))
+    logger.info(
+        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d)", *log_args, delivery.attempts
+    )
+    return str(delivery.state)
+
+
+def deliver(delivery: SlackDelivery) -> str:
+    """Claim, send and record one delivery; return its state.
+
+    Raises :class:`RetryLater` when it can succeed later: the destination is paused,
+    another attempt holds the claim, or Slack's refusal is one that can pass.
+    """
+    log_args = _log_args(delivery)
+    if delivery.state in FINAL_STATES:
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
+            *log_args,
+            delivery.state,
+        )
+        return str(delivery.state)
+
+    paused = DestinationPause.remaining(delivery.channel)
+    if paused > 0:
+        # Slack rate-limited this channel: wait without sending and without using an attempt.
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s): %s is rate-limited for %.1fs more; waiting",
+            *log_args,
+            paused,
+        )
+        raise RetryLater(paused + random.uniform(0, 1))
+
+    if not claim(delivery):
+        delivery.refresh_from_db(fields=["state", "claimed_at"])
+        if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
+            # Another attempt is sending it. Look again once its lease has run out: by
+            # then it is sent, or that attempt died and this one takes the delivery over.
+            elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
+            wait = max(1.0, lease_seconds() - elapsed) + random.uniform(0, 1)
+            logger.info(
+                "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
+                "checking again in %.1fs",
+                *log_args,
+                wait,
+            )
+            raise RetryLater(wait)
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
+            *log_args,
+            delivery.state,
+        )
+        return str(delivery.state)
+
+    try:
+        return send_claimed(delivery)
+    except SlackSendCancelled:
+        return str(delivery.state)
+    except SlackDeliveryError as exc:
+        return _retry_or_fail(delivery, exc)
+
+
+def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError) -> str:
+    """The retry policy: record the failure, and raise :class:`RetryLater` if it can pass."""
+    log_args = _log_args(delivery)
+    record = failure_fields(exc)
+    max_attempts = slack_rules_settings.MAX_ATTEMPTS
+    if not exc.retryable or delivery.attempts >= max_attempts:
+        update(delivery, state=DeliveryState.FAILED, **record)
+        logger.error(
+            "Rule %r, alert %s (fingerprint=%s) to %s: failed after %d attempt(s), not retried: %s",
+            *log_args,
+            delivery.attempts,
+            exc,
+        )
+        return str(delivery.state)
+
+    if isinstance(exc, SlackRateLimitedError):
+        wait = exc.retry_after if exc.retry_after is not None else backoff_delay(delivery.attempts)
+        DestinationPause.pause(delivery.channel, wait)
+        countdown = wait + random.uniform(0, 1)
+    else:
+        countdown = backoff_delay(delivery.attempts)
+    update(delivery, state=DeliveryState.PENDING, **record)
+    logger.warning(
+        "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d failed (%s); retrying in %.1fs",
+        *log_args,
+        delivery.attempts,
+        max_attempts,
+        exc,
+        countdown,
+    )
+    raise RetryLater(countdown)
+
+
+def reset_for_resend(queryset: QuerySet[SlackDelivery]) -> list[int]:
+    """Put the failed or cancelled deliveries of ``queryset`` back to pending; their ids."""
+    ids = list(queryset.filter(state__in=RESENDABLE_STATES).values_list("pk", flat=True))
+    if ids:
+        SlackDelivery.objects.filter(pk__in=ids).update(
+            state=DeliveryState.PENDING, attempts=0, last_error="", slack_error="", http_status=None
+        )
+    return ids

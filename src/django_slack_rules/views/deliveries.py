@@ -1,0 +1,121 @@
+"""The delivery log, and resending what failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import ListView
+from django.views.generic.base import View
+
+from ..forms import DeliveryFilterForm
+from ..hints import hint_for
+from ..models import SlackDelivery
+from ..services.delivery import RESENDABLE_STATES
+from ..tasks import resend_deliveries
+from .base import (
+    APP,
+    CHANGE_DELIVERY,
+    VIEW_DELIVERY,
+    ClampedPaginationMixin,
+    SlackRulesPageMixin,
+    get_ordering_key,
+    sort_directions,
+)
+
+DELIVERY_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "-created": ("-created_at", "-pk"),
+    "created": ("created_at", "pk"),
+    "state": ("state", "-created_at"),
+    "-state": ("-state", "-created_at"),
+    "channel": ("channel", "-created_at"),
+    "-channel": ("-channel", "-created_at"),
+    "rule": ("rule_name", "-created_at"),
+    "-rule": ("-rule_name", "-created_at"),
+}
+
+
+class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
+    model = SlackDelivery
+    permission_required = VIEW_DELIVERY
+    paginate_by = 50
+    template_name = "django_slack_rules/slackdelivery_list.html"
+    page_title = _("Delivery log")
+    section = "deliveries"
+
+    def get_queryset(self) -> QuerySet[SlackDelivery]:
+        ordering = DELIVERY_ORDERINGS[
+            get_ordering_key(self.request, DELIVERY_ORDERINGS, "-created")
+        ]
+        queryset = SlackDelivery.objects.order_by(*ordering)
+        self.filter_form = DeliveryFilterForm(self.request.GET or None)
+        # Each valid filter applies; an invalid one is shown as an error beside its control.
+        data = self.filter_form.valid_filters()
+        if "state" in data:
+            queryset = queryset.filter(state=data["state"])
+        if "rule" in data:
+            queryset = queryset.filter(rule=data["rule"])
+        if "rule_name" in data:
+            queryset = queryset.filter(rule_name__icontains=data["rule_name"].strip())
+        if "channel" in data:
+            queryset = queryset.filter(channel=data["channel"].strip())
+        return queryset
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        for delivery in context["object_list"]:
+            delivery.resendable = delivery.state in RESENDABLE_STATES
+            delivery.hint = (
+                hint_for(delivery.slack_error, delivery.http_status)
+                if delivery.state in RESENDABLE_STATES
+                else ""
+            )
+        # Where a resend comes back to: this list without its page, which may be gone by then.
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        encoded = query.urlencode()
+        context.update(
+            filter_form=self.filter_form,
+            filtered=any(self.request.GET.get(k) for k in DeliveryFilterForm.FIELDS),
+            ordering=get_ordering_key(self.request, DELIVERY_ORDERINGS, "-created"),
+            sort_directions=sort_directions(DELIVERY_ORDERINGS),
+            current_url=self.request.path + (f"?{encoded}" if encoded else ""),
+        )
+        return context
+
+
+class DeliveryResendView(PermissionRequiredMixin, View):
+    """Queue failed or cancelled deliveries again (POST ``delivery`` ids)."""
+
+    permission_required = CHANGE_DELIVERY
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        ids = [value for value in request.POST.getlist("delivery") if value.isdigit()]
+        count = resend_deliveries(SlackDelivery.objects.filter(pk__in=ids))
+        if count:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d delivery queued again.", "%(count)d deliveries queued again.", count
+                )
+                % {"count": count},
+            )
+        else:
+            messages.warning(
+                request,
+                gettext("Nothing queued: only failed or cancelled deliveries can be resent."),
+            )
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = reverse(f"{APP}:delivery-list")
+        return HttpResponseRedirect(target)

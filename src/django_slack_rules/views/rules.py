@@ -1,0 +1,128 @@
+"""The rule pages: list, create, edit, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.messages.views import SuccessMessageMixin
+from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import CreateView, DeleteView, ListView, UpdateView
+
+from ..adapters import CONTEXT_KEYS
+from ..forms import SlackIntegrationRuleForm
+from ..models import SlackIntegrationRule
+from ..rendering import stray_markup
+from .base import (
+    ADD_RULE,
+    APP,
+    CHANGE_RULE,
+    DELETE_RULE,
+    VIEW_RULE,
+    ClampedPaginationMixin,
+    RuleStillThereMixin,
+    SlackRulesPageMixin,
+    get_ordering_key,
+    sort_directions,
+)
+
+#: The warning after saving a template with syntax Django sends as typed.
+STRAY_MESSAGE = "django_slack_rules/_stray_markup_message.html"
+
+RULE_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "priority": ("-priority", "name"),
+    "-priority": ("priority", "-name"),
+    "name": ("name",),
+    "-name": ("-name",),
+    "channel": ("slack_channel", "name"),
+    "-channel": ("-slack_channel", "name"),
+    "updated": ("updated_at", "name"),
+    "-updated": ("-updated_at", "name"),
+}
+
+
+class RuleListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
+    model = SlackIntegrationRule
+    permission_required = VIEW_RULE
+    paginate_by = 25
+    page_title = _("Slack rules")
+
+    def get_queryset(self) -> QuerySet[SlackIntegrationRule]:
+        ordering = RULE_ORDERINGS[get_ordering_key(self.request, RULE_ORDERINGS, "priority")]
+        return SlackIntegrationRule.objects.order_by(*ordering).with_last_delivery()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["ordering"] = get_ordering_key(self.request, RULE_ORDERINGS, "priority")
+        context["sort_directions"] = sort_directions(RULE_ORDERINGS)
+        return context
+
+
+class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
+    model = SlackIntegrationRule
+
+    def get_success_url(self) -> str:
+        obj = self.object  # type: ignore[attr-defined]
+        if "_preview" in self.request.POST:
+            return reverse(f"{APP}:rule-preview", args=[obj.pk])
+        return reverse(f"{APP}:rule-list")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["context_keys"] = CONTEXT_KEYS
+        return context
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # Not an error: Django sends "{{ alertname }" as typed. Said once, after saving.
+        for name in ("message_template", "resolved_message_template"):
+            stray = stray_markup(form.cleaned_data.get(name) or "")
+            if stray:
+                context = {"field": form.fields[name].label, "lines": stray}
+                messages.warning(self.request, render_to_string(STRAY_MESSAGE, context))
+        return response
+
+
+class RuleCreateView(RuleFormMixin, CreateView):
+    form_class = SlackIntegrationRuleForm
+    permission_required = ADD_RULE
+    page_title = _("New Slack rule")
+    success_message = _("Rule “%(name)s” created.")
+
+
+class RuleUpdateView(RuleStillThereMixin, RuleFormMixin, UpdateView):
+    form_class = SlackIntegrationRuleForm
+    permission_required = CHANGE_RULE
+    page_title = _("Edit Slack rule")
+    success_message = _("Rule “%(name)s” saved.")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            with transaction.atomic():  # a savepoint under ATOMIC_REQUESTS
+                return super().form_valid(form)
+        except DatabaseError:
+            # Deleted after the check in post(): the form only updates, so nothing is re-created.
+            if SlackIntegrationRule.objects.filter(pk=self.kwargs["pk"]).exists():
+                raise
+            return self.rule_gone(self.request)
+
+
+class RuleDeleteView(RuleStillThereMixin, SuccessMessageMixin, SlackRulesPageMixin, DeleteView):
+    model = SlackIntegrationRule
+    permission_required = DELETE_RULE
+    page_title = _("Delete Slack rule")
+    success_url = reverse_lazy(f"{APP}:rule-list")
+
+    def get_success_message(self, cleaned_data: dict[str, Any]) -> str:
+        return gettext("Rule “%(name)s” deleted.") % {"name": self.object.name}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["delivery_count"] = self.object.deliveries.count()
+        return context
