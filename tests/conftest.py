@@ -9,6 +9,20 @@ from tests.fake_slack import FakeSlack
 
 
 @pytest.fixture
+def rule():
+    """The rule for the web team's alerts, with a firing and a resolved template."""
+    from tests.factories import RuleFactory
+
+    return RuleFactory(
+        name="web",
+        match_criteria={"team": "web"},
+        slack_channel="#web",
+        message_template="{{ alertname }}: {{ summary }}",
+        resolved_message_template="{{ alertname }} resolved",
+    )
+
+
+@pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     """A fake Slack on 127.0.0.1 that records what it receives and answers on cue."""
     with FakeSlack() as slack:

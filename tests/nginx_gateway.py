@@ -47,14 +47,13 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
 from tests.fake_slack import FakeSlack
+from tests.processes import free_port, wait_until
 
 __all__ = [
     "NGINX",
@@ -145,21 +144,6 @@ def webhook_secrets(routes: Mapping[str, str], default: str | None = None) -> st
 def bot_secrets(token: str) -> str:
     """The bot-mode secrets include."""
     return f'map "" $slack_bot_token {{\n    default "{token}";\n}}\n'
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
-        pause.wait(0.02)
 
 
 def _main_config(workdir: Path, include: Path) -> str:
@@ -327,7 +311,7 @@ class NginxGateway:
                 stderr=subprocess.STDOUT,
             )
         self.process = process
-        _wait(
+        wait_until(
             lambda: process.poll() is not None or self._accepts(),
             _START_TIMEOUT,
             "nginx to listen",

@@ -1,9 +1,10 @@
-"""Waiting for conditions and running a real Celery worker, for the end-to-end tests."""
+"""Waiting for conditions, free ports and a real Celery worker, for the end-to-end tests."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 30.0  # seconds: the longest a test waits for any one condition
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:

@@ -4,27 +4,19 @@ slack_rules_prune."""
 from __future__ import annotations
 
 import datetime
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from django_slack_rules import tasks
 from django_slack_rules.models import DeliveryState, SlackDelivery
 from django_slack_rules.services.delivery import lease_seconds
-from tests.alerts.models import AlertGroup
-from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
+from tests.utils import call, fire
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
 
 
 def age(delivery: SlackDelivery, seconds: float, **fields) -> None:
@@ -68,9 +60,7 @@ def test_an_alert_refused_by_the_broker_is_sent_by_requeue_once_it_is_back(
     instance = AlertInstanceFactory(alert_group__labels={"alertname": "HighCPU"})
     alert = instance.alert_group
     with django_capture_on_commit_callbacks(execute=True):
-        alert_processed.send(
-            sender=AlertGroup, alert_group=alert, instance=instance, status="firing"
-        )
+        fire(alert, instance)
     assert outbox == []
     kept = SlackDelivery.objects.get()
     assert (kept.state, kept.channel, kept.text) == ("pending", "#web", "HighCPU fires")
@@ -80,38 +70,38 @@ def test_an_alert_refused_by_the_broker_is_sent_by_requeue_once_it_is_back(
     # While the broker is still down the command fails loudly and changes nothing.
     age(kept, 3600)
     with pytest.raises(CommandError, match="Is the Celery broker reachable"):
-        run("slack_rules_requeue")
+        call("slack_rules_requeue")
     assert SlackDelivery.objects.get().state == DeliveryState.PENDING
 
     broker_down.undo()
-    out = run("slack_rules_requeue")
+    out = call("slack_rules_requeue")
     assert f"queued #{kept.pk}" in out
     assert [(m.channel, m.text) for m in outbox] == [("#web", "HighCPU fires")]
     assert SlackDelivery.objects.get().state == DeliveryState.SENT
 
     # Nothing is left to queue, and a second run sends nothing twice.
-    assert "0 delivery(ies) queued" in run("slack_rules_requeue", "--older-than", "0")
+    assert "0 delivery(ies) queued" in call("slack_rules_requeue", "--older-than", "0")
     assert len(outbox) == 1
 
 
 def test_requeue_leaves_recent_and_finished_deliveries_alone(delivery, outbox, eager):
-    assert "0 delivery(ies) queued" in run("slack_rules_requeue")  # too recent: may be retrying
+    assert "0 delivery(ies) queued" in call("slack_rules_requeue")  # too recent: may be retrying
     age(delivery, 60, state=DeliveryState.SENT)
-    assert "0 delivery(ies) queued" in run("slack_rules_requeue", "--older-than", "0")
+    assert "0 delivery(ies) queued" in call("slack_rules_requeue", "--older-than", "0")
     assert outbox == []
 
 
 def test_requeue_takes_over_a_delivery_abandoned_in_sending(delivery, outbox, eager):
     long_ago = timezone.now() - datetime.timedelta(seconds=lease_seconds() + 5)
     age(delivery, 3600, state=DeliveryState.SENDING, claimed_at=long_ago)
-    out = run("slack_rules_requeue")
+    out = call("slack_rules_requeue")
     assert f"queued #{delivery.pk} sending" in out
     assert [m.text for m in outbox] == ["HighCPU fires"]
 
 
 def test_requeue_dry_run_queues_nothing(delivery, outbox, eager):
     age(delivery, 3600)
-    out = run("slack_rules_requeue", "--dry-run")
+    out = call("slack_rules_requeue", "--dry-run")
     assert f"would queue #{delivery.pk}" in out
     assert outbox == []
     assert SlackDelivery.objects.get().state == DeliveryState.PENDING
@@ -119,7 +109,7 @@ def test_requeue_dry_run_queues_nothing(delivery, outbox, eager):
 
 def test_requeue_rejects_a_negative_age():
     with pytest.raises(CommandError, match="--older-than must be zero or more"):
-        run("slack_rules_requeue", "--older-than", "-1")
+        call("slack_rules_requeue", "--older-than", "-1")
 
 
 def test_prune_deletes_old_finished_records_only(rule):
@@ -136,15 +126,15 @@ def test_prune_deletes_old_finished_records_only(rule):
     make("old-pending", DeliveryState.PENDING, 40)
     make("new-sent", DeliveryState.SENT, 1)
 
-    assert "2 delivery record(s) would be deleted" in run("slack_rules_prune", "--dry-run")
+    assert "2 delivery record(s) would be deleted" in call("slack_rules_prune", "--dry-run")
     assert SlackDelivery.objects.count() == 5
-    assert "2 delivery record(s) deleted" in run("slack_rules_prune")
+    assert "2 delivery record(s) deleted" in call("slack_rules_prune")
     assert set(SlackDelivery.objects.values_list("idempotency_key", flat=True)) == {
         "old-failed",
         "old-pending",
         "new-sent",
     }
-    run("slack_rules_prune", "--include-failed")
+    call("slack_rules_prune", "--include-failed")
     assert set(SlackDelivery.objects.values_list("idempotency_key", flat=True)) == {
         "old-pending",
         "new-sent",
@@ -153,4 +143,4 @@ def test_prune_deletes_old_finished_records_only(rule):
 
 def test_prune_rejects_negative_days():
     with pytest.raises(CommandError, match="--days must be zero or more"):
-        run("slack_rules_prune", "--days", "-1")
+        call("slack_rules_prune", "--days", "-1")

@@ -16,11 +16,10 @@ from django.db import connection, transaction
 from django_slack_rules.models import DeliveryState, SlackDelivery
 from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
 from django_slack_rules.tasks import process_slack_for_alert_group
-from tests.alerts.models import AlertGroup
-from tests.alerts.signals import alert_processed
-from tests.factories import AlertInstanceFactory, RuleFactory
+from tests.factories import AlertInstanceFactory
 from tests.fake_slack import FakeSlack
 from tests.processes import celery_worker, wait_until
+from tests.utils import fire
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -83,22 +82,8 @@ def new_alert(**labels):
     return instance.alert_group, instance
 
 
-def fire(alert, instance, status="firing"):
-    alert_processed.send(sender=AlertGroup, alert_group=alert, instance=instance, status=status)
-
-
 def deliveries_in(state):
     return list(SlackDelivery.objects.filter(state=state))
-
-
-@pytest.fixture
-def rule():
-    return RuleFactory(
-        name="web",
-        match_criteria={"team": "web"},
-        slack_channel="#web",
-        message_template="{{ alertname }}: {{ summary }}",
-    )
 
 
 def test_committed_alert_reaches_slack_once(worker, rule):

@@ -13,12 +13,9 @@ from django_slack_rules.models import SlackDelivery
 from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
+from tests.utils import fire
 
 pytestmark = pytest.mark.django_db
-
-
-def fire(alert, instance=None, status="firing"):
-    alert_processed.send(sender=AlertGroup, alert_group=alert, instance=instance, status=status)
 
 
 @pytest.fixture
@@ -32,17 +29,6 @@ def instance():
 @pytest.fixture
 def alert(instance):
     return instance.alert_group
-
-
-@pytest.fixture
-def rule():
-    return RuleFactory(
-        name="web",
-        match_criteria={"team": "web"},
-        slack_channel="#web",
-        message_template="{{ alertname }}: {{ summary }}",
-        resolved_message_template="{{ alertname }} resolved",
-    )
 
 
 def test_firing_alert_is_sent_after_commit(

@@ -15,22 +15,17 @@ from pathlib import Path
 import pytest
 from django.contrib.messages import get_messages
 from django.core import checks
-from django.urls import reverse
 from django.utils import translation
 
 import django_slack_rules
 from django_slack_rules.checks import check_settings
 from django_slack_rules.models import DeliveryState, SlackDelivery
 from tests.factories import RuleFactory
+from tests.utils import url
 
 PACKAGE = Path(django_slack_rules.__file__).resolve().parent
 TEMPLATES = PACKAGE / "templates" / "django_slack_rules"
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES"
-NS = "django_slack_rules"
-
-
-def url(name, *args):
-    return reverse(f"{NS}:{name}", args=args)
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.legacy_integrations.models import SlackIntegrationRule as OldRule
+from tests.utils import call
 
 MODEL = "integrations.SlackIntegrationRule"
 
 
 def run(*args: str) -> str:
-    out = StringIO()
-    call_command("slack_rules_import", MODEL, *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
+    return call("slack_rules_import", MODEL, *args)
 
 
 def old_rule(name: str, criteria: object = None, **fields) -> OldRule:

@@ -19,14 +19,9 @@ from django_slack_rules.rendering import TRUNCATION_MARKER
 from django_slack_rules.services.preview import sample_context
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.ui_users import ALL_UI_PERMISSIONS, make_user
+from tests.utils import url
 
 pytestmark = pytest.mark.django_db
-
-NS = "django_slack_rules"
-
-
-def url(name, *args):
-    return reverse(f"{NS}:{name}", args=args)
 
 
 def login(client, *codenames):
