@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 
@@ -13,7 +14,7 @@ from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
 from django_slack_rules.services.delivery import RetryLater, deliver, record_delivery
-from django_slack_rules.signals import pre_send
+from django_slack_rules.signals import post_send, pre_send
 from django_slack_rules.tasks import process_slack_for_alert_group
 from tests.factories import AlertInstanceFactory, RuleFactory
 
@@ -231,6 +232,63 @@ def test_pre_send_cancel_is_recorded(alert, rule, outbox, eager):
     delivery = SlackDelivery.objects.get()
     assert delivery.state == DeliveryState.CANCELLED
     assert "quiet hours" in delivery.last_error
+    assert outbox == []
+
+
+@contextlib.contextmanager
+def receiver_of(signal, receiver):
+    signal.connect(receiver)
+    try:
+        yield
+    finally:
+        signal.disconnect(receiver)
+
+
+def broken_metrics(error=None, **kwargs):
+    raise RuntimeError("metrics backend down")
+
+
+def test_a_raising_post_send_receiver_leaves_an_accepted_message_sent(
+    alert, rule, slack_endpoint, eager, caplog
+):
+    with receiver_of(post_send, broken_metrics), caplog.at_level(logging.ERROR):
+        assert run(alert, rule, status="firing") == "sent"
+    assert len(slack_endpoint.requests) == 1
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.last_error) == (DeliveryState.SENT, "")
+    # Nothing offers a resend that would post the alert twice; the log names the receiver.
+    assert "tests.test_tasks.broken_metrics raised RuntimeError: metrics backend down" in (
+        caplog.text
+    )
+    assert alert.fingerprint in caplog.text
+
+
+def test_a_raising_post_send_receiver_does_not_turn_a_retryable_error_final(
+    alert, rule, slack_endpoint, eager
+):
+    slack_endpoint.respond_server_error(503)
+    with receiver_of(post_send, broken_metrics):
+        assert run(alert, rule, status="firing") == "sent"
+    assert len(slack_endpoint.wait_for_requests(2)) == 2
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.SENT, 2)
+
+
+def test_a_raising_pre_send_receiver_does_not_stop_the_message(
+    alert, rule, slack_endpoint, eager, caplog
+):
+    with receiver_of(pre_send, broken_metrics):
+        assert run(alert, rule, status="firing") == "sent"
+    assert len(slack_endpoint.requests) == 1
+    assert "pre_send receiver tests.test_tasks.broken_metrics raised RuntimeError" in caplog.text
+
+
+def test_a_cancel_still_cancels_when_another_pre_send_receiver_raises(alert, rule, outbox, eager):
+    def cancel(**kwargs):
+        raise SlackSendCancelled("quiet hours")
+
+    with receiver_of(pre_send, broken_metrics), receiver_of(pre_send, cancel):
+        assert run(alert, rule) == "cancelled"
     assert outbox == []
 
 

@@ -10,6 +10,11 @@
     Sent after every attempt: ``result`` is the :class:`SlackResult` when Slack took
     the message, ``error`` the :class:`SlackDeliveryError` when it did not (one of
     the two is None). Use it to count metrics.
+
+Both are sent robustly: every receiver runs, and an error a receiver raises is
+logged with its name and changes nothing (a message Slack accepted stays sent;
+a retryable failure is still retried). ``SlackSendCancelled`` from ``pre_send``
+is the one deliberate way to stop a message.
 """
 
 from django.dispatch import Signal

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.dispatch import Signal
+
 from ..backends import BaseBackend, SlackResult, get_backend
 from ..conf import slack_rules_settings
-from ..exceptions import SlackDeliveryError
+from ..exceptions import SlackDeliveryError, SlackSendCancelled
 from ..models import SlackDelivery
 from ..rendering import truncate
 from ..signals import post_send, pre_send
@@ -45,26 +47,48 @@ class SlackService:
     ) -> SlackResult:
         text = self.prepare_message(message)
         backend_class = type(self.backend)
-        pre_send.send(sender=backend_class, channel=channel, message=text, delivery=delivery)
+        signal_args = {"sender": backend_class, "channel": channel, "message": text}
+        send_robustly(pre_send, delivery=delivery, **signal_args)
         try:
             result = self.backend.send(channel, text, **extra)
         except SlackDeliveryError as error:
             error.channel = error.channel or channel
-            post_send.send(
-                sender=backend_class,
-                channel=channel,
-                message=text,
-                delivery=delivery,
-                result=None,
-                error=error,
-            )
+            send_robustly(post_send, delivery=delivery, result=None, error=error, **signal_args)
             raise
-        post_send.send(
-            sender=backend_class,
-            channel=channel,
-            message=text,
-            delivery=delivery,
-            result=result,
-            error=None,
-        )
+        send_robustly(post_send, delivery=delivery, result=result, error=None, **signal_args)
         return result
+
+
+def send_robustly(signal: Signal, *, delivery: SlackDelivery | None, **kwargs: Any) -> None:
+    """Send ``pre_send``/``post_send`` so that a receiver's error changes no outcome.
+
+    Every receiver runs. An error is logged with the receiver's name (and the alert's
+    fingerprint); only :class:`SlackSendCancelled` from ``pre_send`` has an effect: it
+    is raised once every receiver has run, and cancels the message.
+    """
+    cancel: SlackSendCancelled | None = None
+    for receiver, response in signal.send_robust(delivery=delivery, **kwargs):
+        if not isinstance(response, Exception):
+            continue
+        if isinstance(response, SlackSendCancelled) and signal is pre_send:
+            cancel = cancel or response
+            continue
+        logger.error(
+            "%s receiver %s raised %s: %s (fingerprint=%s, channel %s); ignored, the "
+            "message's outcome is not changed. Fix the receiver.",
+            "pre_send" if signal is pre_send else "post_send",
+            _receiver_name(receiver),
+            type(response).__name__,
+            response,
+            getattr(delivery, "fingerprint", "") or "-",
+            kwargs.get("channel", ""),
+            exc_info=response,
+        )
+    if cancel is not None:
+        raise cancel
+
+
+def _receiver_name(receiver: Any) -> str:
+    module = getattr(receiver, "__module__", "") or ""
+    name = getattr(receiver, "__qualname__", "") or repr(receiver)
+    return f"{module}.{name}" if module else name
