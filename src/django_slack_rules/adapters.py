@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +23,10 @@ from .rendering import to_plain_data
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise as StrPromise
+
+
+#: What :meth:`BaseAlertAdapter.load` returns for an occurrence it did not read.
+NOT_LOADED: Any = object()
 
 
 def get_adapter() -> BaseAlertAdapter:
@@ -37,6 +41,14 @@ class BaseAlertAdapter:
         """Load the alert by id; raise ``ObjectDoesNotExist`` when it is gone."""
         model = slack_rules_settings.get_alert_model()
         return model._default_manager.get(pk=alert_id)
+
+    def load(self, alert_id: Any, occurrence_key: str | None) -> tuple[Any, Any]:
+        """The alert, and its occurrence if read in the same query (else ``NOT_LOADED``).
+
+        Raises ``ObjectDoesNotExist`` when the alert is gone. The task calls it once per
+        notification; the default reads the alert only (:meth:`load_occurrence` follows).
+        """
+        return self.get_alert(alert_id), NOT_LOADED
 
     def get_labels(self, alert: Any) -> dict[str, str]:
         raise NotImplementedError
@@ -98,6 +110,34 @@ class AlertGroupAdapter(BaseAlertAdapter):
         if manager is None:
             return None
         return manager.order_by("-started_at", "-pk").first()
+
+    def load(self, alert_id: Any, occurrence_key: str | None) -> tuple[Any, Any]:
+        """The occurrence and its alert in one query (``select_related``), when the
+        occurrence is still there; else as :meth:`BaseAlertAdapter.load` does."""
+        relation = self._occurrences_relation()
+        if occurrence_key and relation is not None:
+            link = relation.field  # the occurrence's foreign key to the alert
+            try:
+                occurrence = (
+                    link.model._default_manager.select_related(link.name)
+                    .filter(pk=occurrence_key, **{link.attname: alert_id})
+                    .first()
+                )
+            except (ValueError, TypeError, ValidationError):
+                occurrence = None
+            if occurrence is not None:
+                return getattr(occurrence, link.name), occurrence
+        return super().load(alert_id, occurrence_key)
+
+    def _occurrences_relation(self) -> models.ManyToOneRel | None:
+        """The alert model's reverse foreign key named ``instances_attribute``, if it is one."""
+        try:
+            relation = slack_rules_settings.get_alert_model()._meta.get_field(
+                self.instances_attribute
+            )
+        except (FieldDoesNotExist, ImproperlyConfigured):
+            return None
+        return relation if isinstance(relation, models.ManyToOneRel) else None
 
     def load_occurrence(self, alert: Any, key: str | None) -> Any:
         manager = getattr(alert, self.instances_attribute, None)

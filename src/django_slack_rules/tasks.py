@@ -67,7 +67,9 @@ def process_slack_for_alert_group(
     omitted they are read from the alert as it is now. Returns the delivery state.
     """
     try:
-        return delivery.notify(alert_group_id, rule_id, status, occurrence)
+        return delivery.notify(
+            alert_group_id, rule_id, status, occurrence, retrying=self.request.retries > 0
+        )
     except delivery.RetryLater as later:
         raise self.retry(countdown=min(later.countdown, max_delay(self))) from None
 

@@ -22,11 +22,11 @@ import random
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import IntegrityError, router, transaction
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
-from ..adapters import BaseAlertAdapter, get_adapter
+from ..adapters import NOT_LOADED, BaseAlertAdapter, get_adapter
 from ..backends import SlackResult
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
@@ -103,32 +103,46 @@ def update(delivery: SlackDelivery, **fields: Any) -> None:
 # -- recording -----------------------------------------------------------------------
 
 
-def notify(alert_id: Any, rule_id: Any, status: str | None, occurrence: str | None) -> str:
+def notify(
+    alert_id: Any,
+    rule_id: Any,
+    status: str | None,
+    occurrence: str | None,
+    *,
+    retrying: bool = False,
+) -> str:
     """Render ``rule_id``'s message for ``alert_id``, record it and send it once.
 
     ``status`` and ``occurrence`` are fixed by the signal handler; when omitted they
-    are read from the alert as it is now. Returns the delivery's state (or why there
-    is none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`.
+    are read from the alert as it is now. ``retrying``: an earlier attempt of this
+    notification may have recorded it. Returns the delivery's state (or why there is
+    none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`.
+
+    A first attempt costs four queries: the rule (and whether any destination is
+    paused), the alert with its occurrence, the record inserted already claimed, and
+    the outcome.
     """
-    if status is not None and occurrence is not None:
-        # Fixed by the handler: a retry or a redelivery finds the recorded message and
-        # sends it, even if the alert or the rule has been deleted since.
-        recorded = find_recorded(rule_id, alert_id, status, occurrence)
+    fixed = status is not None and occurrence is not None
+    if fixed and retrying:
+        # A retry finds the recorded message and sends it, even if the alert or the
+        # rule has been deleted since.
+        recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
         if recorded is not None:
             return deliver(recorded)
 
-    rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
+    now = timezone.now()
+    rule = (
+        SlackIntegrationRule.objects.filter(pk=rule_id)
+        .annotate(any_paused=Exists(DestinationPause.objects.filter(paused_until__gt=now)))
+        .first()
+    )
     if rule is None:
-        logger.warning(
-            "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_id
-        )
-        return "no-rule"
+        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule")
     adapter = get_adapter()
     try:
-        alert = adapter.get_alert(alert_id)
+        alert, instance = adapter.load(alert_id, occurrence)
     except ObjectDoesNotExist:
-        logger.warning("Alert %s no longer exists; nothing sent by rule %r", alert_id, rule.name)
-        return "no-alert"
+        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-alert", rule)
     if status is None or occurrence is None:
         # Called without them: read them from the alert as it is now.
         status = status or adapter.get_status(alert)
@@ -136,10 +150,39 @@ def notify(alert_id: Any, rule_id: Any, status: str | None, occurrence: str | No
         recorded = find_recorded(rule_id, alert_id, status, occurrence)
         if recorded is not None:
             return deliver(recorded)
-    delivery = record_delivery(adapter, alert, rule, status, occurrence)
+    # No destination is paused: record the delivery already claimed, in one INSERT.
+    claim_now = not rule.any_paused
+    delivery, created = _record(
+        adapter, alert, rule, status, occurrence, instance=instance, claimed=claim_now
+    )
     if delivery is None:
         return "no-template"
+    if created and claim_now:
+        return _send_and_settle(delivery)
     return deliver(delivery)
+
+
+def _recorded_or(
+    fixed: bool,
+    rule_id: Any,
+    alert_id: Any,
+    status: str | None,
+    occurrence: str | None,
+    reason: str,
+    rule: SlackIntegrationRule | None = None,
+) -> str:
+    """The rule or the alert is gone: send what an earlier attempt recorded, if any."""
+    if fixed:
+        recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
+        if recorded is not None:
+            return deliver(recorded)
+    if rule is None:
+        logger.warning(
+            "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_id
+        )
+    else:
+        logger.warning("Alert %s no longer exists; nothing sent by rule %r", alert_id, rule.name)
+    return reason
 
 
 def record_delivery(
@@ -156,6 +199,25 @@ def record_delivery(
     and occurrence, if any), or None when the rule has no template for ``status``.
     ``fields`` are extra values for a new record (e.g. ``last_error``).
     """
+    return _record(adapter, alert, rule, status, occurrence, **fields)[0]
+
+
+def _record(
+    adapter: BaseAlertAdapter,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    *,
+    instance: Any = NOT_LOADED,
+    claimed: bool = False,
+    **fields: Any,
+) -> tuple[SlackDelivery | None, bool]:
+    """:func:`record_delivery`, and whether this call inserted the row.
+
+    ``claimed``: insert it claimed by this attempt (sending, attempt 1), which saves the
+    separate claim; a row that is there already is returned as it is, unclaimed.
+    """
     fingerprint = adapter.get_fingerprint(alert)
     template = rule.template_for(status)
     if not template.strip():
@@ -165,29 +227,39 @@ def record_delivery(
             status,
             fingerprint,
         )
-        return None
+        return None, False
     alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
     key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
-    text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint)
-    labels = adapter.get_labels(alert)
+    text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint, instance)
+    if claimed:
+        fields.update(state=DeliveryState.SENDING, attempts=1, claimed_at=timezone.now())
+    record = SlackDelivery(
+        idempotency_key=key,
+        rule=rule,
+        rule_name=rule.name,
+        alert_id=str(alert_id),
+        fingerprint=fingerprint[:255],
+        alert_status=status,
+        occurrence=str(occurrence)[:255],
+        channel=rule.resolve_channel(
+            adapter.get_labels(alert), default=slack_rules_settings.DEFAULT_CHANNEL
+        ),
+        text=text,
+        **fields,
+    )
+    # Callers have looked for the key already, or expect it to be new: insert, and fall
+    # back to the row that an earlier or concurrent attempt inserted first. A savepoint
+    # only inside a transaction; in autocommit the failed INSERT is its own transaction.
+    connection = transaction.get_connection(router.db_for_write(SlackDelivery))
     try:
-        # Callers have looked for the key already: insert, and fall back to the row that
-        # a concurrent attempt inserted first.
-        with transaction.atomic():
-            return SlackDelivery.objects.create(
-                idempotency_key=key,
-                rule=rule,
-                rule_name=rule.name,
-                alert_id=str(alert_id),
-                fingerprint=fingerprint[:255],
-                alert_status=status,
-                occurrence=str(occurrence)[:255],
-                channel=rule.resolve_channel(labels, default=slack_rules_settings.DEFAULT_CHANNEL),
-                text=text,
-                **fields,
-            )
+        if connection.in_atomic_block:
+            with transaction.atomic(using=connection.alias):
+                record.save(force_insert=True, using=connection.alias)
+        else:
+            record.save(force_insert=True, using=connection.alias)
     except IntegrityError:
-        return SlackDelivery.objects.get(idempotency_key=key)
+        return SlackDelivery.objects.get(idempotency_key=key), False
+    return record, True
 
 
 def find_recorded(
@@ -205,8 +277,12 @@ def render_message(
     occurrence: str,
     template: str,
     fingerprint: str,
+    instance: Any = NOT_LOADED,
 ) -> str:
-    """The rule's message for the alert; a plain fallback naming the alert if that fails."""
+    """The rule's message for the alert; a plain fallback naming the alert if that fails.
+
+    ``instance``: the occurrence, when the caller has loaded it already.
+    """
     context: dict[str, Any] = {
         "alertname": str(getattr(alert, "name", "") or ""),
         "status": status,
@@ -214,7 +290,8 @@ def render_message(
         "rule": {"name": rule.name},
     }
     try:
-        instance = adapter.load_occurrence(alert, occurrence)
+        if instance is NOT_LOADED:
+            instance = adapter.load_occurrence(alert, occurrence)
         context = adapter.get_context(alert, rule=rule, status=status, instance=instance)
         return render_template(template, context)
     except Exception:
@@ -232,22 +309,35 @@ def render_message(
 
 
 def claim(delivery: SlackDelivery) -> bool:
-    """Atomically take ``delivery`` for sending; False when it is sent or claimed elsewhere."""
-    now = timezone.now()
-    abandoned = now - datetime.timedelta(seconds=lease_seconds())
-    claimed = (
-        SlackDelivery.objects.filter(pk=delivery.pk)
-        .filter(
-            Q(state=DeliveryState.PENDING)
-            | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
+    """Atomically take ``delivery`` for sending; False when it is sent or claimed elsewhere.
+
+    One UPDATE that also checks the attempts count ``delivery`` holds, so the new count
+    is known without reading the row back. When another attempt changed the row since,
+    it is read again (``state``, ``attempts``, ``claimed_at``) and, if still free, taken.
+    """
+    for _ in range(2):
+        now = timezone.now()
+        abandoned = now - datetime.timedelta(seconds=lease_seconds())
+        attempts = delivery.attempts + 1
+        claimed = (
+            SlackDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts)
+            .filter(
+                Q(state=DeliveryState.PENDING)
+                | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
+            )
+            .update(state=DeliveryState.SENDING, claimed_at=now, attempts=attempts, updated_at=now)
         )
-        .update(
-            state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
-        )
-    )
-    if claimed:
+        if claimed:
+            delivery.state, delivery.claimed_at, delivery.attempts = (
+                str(DeliveryState.SENDING),
+                now,
+                attempts,
+            )
+            return True
         delivery.refresh_from_db(fields=["state", "attempts", "claimed_at"])
-    return bool(claimed)
+        if delivery.state != str(DeliveryState.PENDING):
+            return False
+    return False
 
 
 def _log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
@@ -319,7 +409,6 @@ def deliver(delivery: SlackDelivery) -> str:
         raise RetryLater(paused + random.uniform(0, 1))
 
     if not claim(delivery):
-        delivery.refresh_from_db(fields=["state", "claimed_at"])
         if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
             # Another attempt is sending it. Look again once its lease has run out: by
             # then it is sent, or that attempt died and this one takes the delivery over.
@@ -339,6 +428,11 @@ def deliver(delivery: SlackDelivery) -> str:
         )
         return str(delivery.state)
 
+    return _send_and_settle(delivery)
+
+
+def _send_and_settle(delivery: SlackDelivery) -> str:
+    """Send a claimed delivery; a refusal goes through the retry policy."""
     try:
         return send_claimed(delivery)
     except SlackSendCancelled:
