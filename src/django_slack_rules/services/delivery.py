@@ -104,8 +104,8 @@ def update(delivery: SlackDelivery, **fields: Any) -> None:
 
 
 def notify(
-    alert_id: Any,
-    rule_id: Any,
+    alert_id: int | str,
+    rule_id: int,
     status: str | None,
     occurrence: str | None,
     *,
@@ -164,8 +164,8 @@ def notify(
 
 def _recorded_or(
     fixed: bool,
-    rule_id: Any,
-    alert_id: Any,
+    rule_id: int,
+    alert_id: int | str,
     status: str | None,
     occurrence: str | None,
     reason: str,
@@ -263,7 +263,7 @@ def _record(
 
 
 def find_recorded(
-    rule_id: Any, alert_id: Any, status: str, occurrence: str
+    rule_id: int, alert_id: int | str, status: str, occurrence: str
 ) -> SlackDelivery | None:
     key = SlackDelivery.make_key(rule_id, alert_id, status, occurrence)
     return SlackDelivery.objects.filter(idempotency_key=key).first()

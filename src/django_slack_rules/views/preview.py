@@ -99,7 +99,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
             raise PermissionDenied("Test send needs the permission to change the rule.")
         return super().post(request, *args, **kwargs)
 
-    def form_valid(self, form: Any) -> HttpResponse:
+    def form_valid(self, form: SampleAlertForm) -> HttpResponse:
         if "send" not in self.request.POST:
             return self.render_to_response(self.get_context_data(form=form))
         rule = self.get_rule()

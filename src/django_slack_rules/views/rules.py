@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.messages.views import SuccessMessageMixin
 from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
@@ -78,7 +79,7 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
         context["context_keys"] = CONTEXT_KEYS
         return context
 
-    def form_valid(self, form: Any) -> HttpResponse:
+    def form_valid(self, form: ModelForm[SlackIntegrationRule]) -> HttpResponse:
         response = super().form_valid(form)
         # Not an error: Django sends "{{ alertname }" as typed. Said once, after saving.
         for name in ("message_template", "resolved_message_template"):
@@ -102,7 +103,7 @@ class RuleUpdateView(RuleStillThereMixin, RuleFormMixin, UpdateView):
     page_title = _("Edit Slack rule")
     success_message = _("Rule “%(name)s” saved.")
 
-    def form_valid(self, form: Any) -> HttpResponse:
+    def form_valid(self, form: ModelForm[SlackIntegrationRule]) -> HttpResponse:
         try:
             with transaction.atomic():  # a savepoint under ATOMIC_REQUESTS
                 return super().form_valid(form)
