@@ -1,0 +1,1 @@
+"""Optional integrations: importers and helpers for particular alert sources."""
