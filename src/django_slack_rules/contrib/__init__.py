@@ -1,1 +1,5 @@
-"""What exists for one host only, apart from the core (``contrib/sentryhub``: SentryHub)."""
+"""What exists for one host or one alert source only, apart from the core.
+
+- ``contrib/sentryhub``: importing SentryHub's in-tree Slack rules.
+- ``contrib/alertmanager``: planning rules from an Alertmanager configuration.
+"""
