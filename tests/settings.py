@@ -1,9 +1,12 @@
 """Settings for the test suite: a host shaped like SentryHub (the ``alerts`` app).
 
 Environment:
-- ``DSR_DATABASE=postgres`` runs against PostgreSQL on 127.0.0.1:5432 (default: SQLite);
+- ``DSR_DATABASE=postgres`` runs against PostgreSQL on 127.0.0.1:5432 (driver: psycopg 3 or
+  psycopg2, whichever is installed), ``DSR_DATABASE=mariadb`` against MariaDB on
+  127.0.0.1:3306 (user root, no password; driver mysqlclient); default: SQLite.
   ``DSR_DB_NAME`` names the database (each tox env uses its own).
-- ``CELERY_BROKER_URL`` (default: Redis on 127.0.0.1:6379) for the end-to-end tests.
+- ``CELERY_BROKER_URL`` (default: Redis on 127.0.0.1:6379) for the end-to-end tests; an
+  ``amqp://`` URL runs them on RabbitMQ.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ TEMPLATES = [
 _db_name = os.environ.get("DSR_DB_NAME", "dsr")
 # The end-to-end tests start a Celery worker on the test database: they pass its name here.
 _worker_db = os.environ.get("DSR_WORKER_DB")
-if os.environ.get("DSR_DATABASE", "sqlite") == "postgres":
+_database = os.environ.get("DSR_DATABASE", "sqlite")
+if _database == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -76,7 +80,25 @@ if os.environ.get("DSR_DATABASE", "sqlite") == "postgres":
             "TEST": {"NAME": os.environ.get("DSR_TEST_DB_NAME", f"test_{_db_name}")},
         }
     }
-else:
+elif _database == "mariadb":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": _worker_db or _db_name,
+            "USER": os.environ.get("MYSQL_USER", "root"),
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_PORT", "3306"),
+            # What Django recommends for MySQL and MariaDB: full Unicode, and READ COMMITTED
+            # (the rule-set version and the delivery claim read what other workers committed).
+            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+            "TEST": {
+                "NAME": os.environ.get("DSR_TEST_DB_NAME", f"test_{_db_name}"),
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_unicode_ci",
+            },
+        }
+    }
+elif _database == "sqlite":
     # A file, not :memory:, so the Celery worker of the end-to-end tests sees the same data.
     _sqlite_test = os.environ.get(
         "DSR_TEST_DB_NAME",
@@ -89,6 +111,8 @@ else:
             "TEST": {"NAME": _sqlite_test},
         }
     }
+else:
+    raise ValueError(f"DSR_DATABASE={_database!r}: use sqlite, postgres or mariadb.")
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DSR_TEST_QUEUE", "alerts")

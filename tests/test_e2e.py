@@ -1,5 +1,6 @@
-"""End to end: the host's signal in a committed transaction → a real Celery worker on
-the real Redis broker → the fake Slack over HTTP. Nothing is mocked but Slack."""
+"""End to end: the host's signal in a committed transaction → a real Celery worker on a
+real broker (Redis, or RabbitMQ when ``CELERY_BROKER_URL`` is an ``amqp://`` URL) → the
+fake Slack over HTTP. Nothing is mocked but Slack."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import kombu
 import pytest
 from django.db import connection, transaction
 
@@ -37,18 +39,39 @@ def e2e_queue() -> str:
     return f"dsr-e2e-{uuid.uuid4().hex[:12]}"
 
 
+def private_queue(name: str) -> kombu.Queue:
+    """The queue (and its direct exchange) Celery declares for ``name``, on any broker."""
+    return kombu.Queue(name, kombu.Exchange(name, type="direct"), routing_key=name)
+
+
+def drop_queue(broker: str, name: str) -> None:
+    """Delete the queue ``name`` and what it holds, so no broker keeps it after the tests."""
+    with kombu.Connection(broker, connect_timeout=5) as conn:
+        bound = private_queue(name)(conn.default_channel)
+        bound.declare()  # the Redis transport deletes only the bindings it knows of
+        bound.delete()
+        bound.exchange.delete()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(
     django_db_setup, django_db_blocker, e2e_slack, e2e_queue, tmp_path_factory
 ):
-    """A real ``celery worker`` process on the test database and a private Redis queue."""
-    import redis
+    """A real ``celery worker`` process on the test database and a private broker queue."""
     from django.conf import settings
 
     broker = settings.CELERY_BROKER_URL
-    client = redis.Redis.from_url(broker)
-    client.ping()  # fails clearly when Redis is not running
-    client.delete(e2e_queue)
+    with kombu.Connection(broker, connect_timeout=5) as conn:
+        try:
+            conn.ensure_connection(max_retries=2, interval_start=0.5)
+        except Exception as exc:
+            raise RuntimeError(
+                f"The end-to-end tests need the broker at {conn.as_uri()} ({exc}): start it, "
+                "or point CELERY_BROKER_URL at a running Redis or RabbitMQ."
+            ) from exc
+        queue = private_queue(e2e_queue)(conn.default_channel)
+        queue.declare()
+        queue.purge()  # nothing left from an earlier run reaches this worker
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
     log = tmp_path_factory.mktemp("worker") / "worker.log"
@@ -62,7 +85,7 @@ def celery_worker_process(
         ):
             yield log
     finally:
-        client.delete(e2e_queue)
+        drop_queue(broker, e2e_queue)
 
 
 @pytest.fixture

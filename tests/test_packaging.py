@@ -4,7 +4,11 @@ Builds the wheel once, checks what it carries, installs it into a clean virtuale
 (no access to this repository's ``src``), and drives a tiny host project through
 ``check``, ``migrate``, ``makemigrations --check`` and a rule match.
 
-Run with ``pytest -m packaging``; it needs network access to the package index.
+Also resolves the wheel together with all of SentryHub's pinned requirements
+(``tests/requirements/sentryhub.txt``), as its ``pip install`` would.
+
+Run with ``pytest -m packaging``; it needs network access to the package index, and
+Python 3.9 and 3.11 on ``PATH`` (as ``python3.9``, ``python3.11``) for SentryHub's pins.
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ def test_wheel_metadata(wheel_metadata: email.message.Message) -> None:
 
     classifiers = set(wheel_metadata.get_all("Classifier", []))
     expected_classifiers = {f"Framework :: Django :: {v}" for v in ("4.2", "5.2", "6.0", "6.1")} | {
-        f"Programming Language :: Python :: 3.{minor}" for minor in range(10, 14)
+        f"Programming Language :: Python :: 3.{minor}" for minor in range(9, 14)
     }
     missing = expected_classifiers - classifiers
     assert not missing, f"missing classifiers: {sorted(missing)}"
@@ -433,3 +437,61 @@ def test_check_reports_a_bad_signal_path(host: Host) -> None:
     proc = host.manage("check", check=False, env={"HOST_SLACK_SIGNAL": "alerts.signals.nope"})
     assert proc.returncode != 0, output(proc)
     assert "django_slack_rules.E001" in proc.stdout + proc.stderr, output(proc)
+
+
+# -- next to SentryHub's pins ------------------------------------------------------------------
+
+SENTRYHUB_PINS = REPO / "tests" / "requirements" / "sentryhub.txt"
+
+
+def exact_pins(requirements: Path) -> dict[str, str]:
+    """``name==version`` lines of a requirements file, by canonical name."""
+    pins = {}
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        for spec in requirement.specifier:
+            if spec.operator == "==":
+                pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
+
+
+@pytest.mark.parametrize("python_version", ["3.9", "3.11"])
+def test_the_wheel_installs_next_to_all_of_sentryhubs_pins(
+    tmp_path: Path, wheel: Path, wheel_metadata: email.message.Message, python_version: str
+) -> None:
+    """pip, in a fresh virtualenv of SentryHub's Pythons, resolves the wheel together with
+    every line of SentryHub's requirements.txt: no conflict, and no pin moved."""
+    interpreter = shutil.which(f"python{python_version}")
+    assert interpreter, (
+        f"python{python_version} is not on PATH: SentryHub runs Python 3.9 to 3.12, and this "
+        f"test resolves its pins with {python_version} (with pyenv: pyenv global …)"
+    )
+    venv = tmp_path / "sentryhub"
+    run([interpreter, "-m", "venv", venv], timeout=INSTALL_TIMEOUT)
+    report = tmp_path / "report.json"
+    proc = run(
+        [
+            venv_python(venv), "-m", "pip", "install", "--dry-run", "--ignore-installed",
+            "--disable-pip-version-check", "--no-input", "--report", report,
+            wheel, "-r", SENTRYHUB_PINS,
+        ],
+        timeout=INSTALL_TIMEOUT,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, "pip found a conflict with SentryHub's pins\n" + output(proc)
+
+    resolved = {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert resolved.get("django-slack-rules") == wheel_metadata["Version"], output(proc)
+    pins = exact_pins(SENTRYHUB_PINS)
+    assert {"django", "celery", "redis", "requests", "psycopg2-binary"} <= set(pins)
+    moved = {
+        name: (pin, resolved.get(name)) for name, pin in pins.items() if resolved.get(name) != pin
+    }
+    assert not moved, f"pins changed (pinned, resolved): {moved}"
+    assert resolved["kombu"].startswith("5.2."), resolved["kombu"]
