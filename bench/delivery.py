@@ -6,6 +6,11 @@ Run from the repository root with the dev virtualenv::
     .venv/bin/python bench/delivery.py --quick      # smaller samples: a few seconds
     .venv/bin/python bench/delivery.py --postgres   # PostgreSQL on 127.0.0.1:5432
     .venv/bin/python bench/delivery.py --queries    # also print the SQL of one notification
+    .venv/bin/python bench/delivery.py --worker     # msg/s through a real Celery worker
+                                                    # against SentryHub's own task
+
+``--worker`` is described in ``bench/worker_mode.py``; the rest of this docstring is about
+the in-process benchmark.
 
 Django is set up with the test suite's settings (``tests/settings.py``: the host's
 ``alerts`` app and its ``alert_processed`` signal), the ``LocmemBackend`` (no network)
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import platform
 import random
 import statistics
@@ -420,7 +426,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated numbers of alerts per size (default: 200,2000; --quick: 40)",
     )
     parser.add_argument("--rules", type=int, default=100, help="active rules (default: 100)")
-    parser.add_argument("--rounds", type=int, help="timed passes per size (default: 5; --quick: 2)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="timed passes per size (default: 5; --quick: 2); with --worker, A/B rounds "
+        "(default: 3; --quick: 2)",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller samples: a few seconds")
     parser.add_argument(
         "--queries", action="store_true", help="print the SQL of one notification of each kind"
@@ -429,15 +440,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--seed", type=int, default=20240611, help="random seed (default: %(default)s)"
     )
     parser.add_argument("--postgres", action="store_true", help="use PostgreSQL instead of SQLite")
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    parser.add_argument("--pg-port", type=int, default=5432)
-    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
+    parser.add_argument("--pg-port", type=int, default=int(os.environ.get("PGPORT", "5432")))
+    parser.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
     parser.add_argument(
         "--pg-db",
-        default="dsr_bench_delivery",
-        help="database to create and drop (default: %(default)s)",
+        help="database to create and drop (default: dsr_bench_delivery; with --worker: "
+        "dsr_bench_worker)",
+    )
+    worker = parser.add_argument_group(
+        "through a Celery worker, against SentryHub's own task (bench/worker_mode.py)"
+    )
+    worker.add_argument(
+        "--worker",
+        action="store_true",
+        help="measure msg/s through a real prefork worker on Redis and PostgreSQL",
+    )
+    worker.add_argument(
+        "--messages", type=int, help="messages per variant and round (default: 300; --quick: 20)"
+    )
+    worker.add_argument(
+        "--nginx", action="store_true", help="post through the shipped nginx gateway"
+    )
+    worker.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="broker and result store (default: %(default)s); the run uses queues of its own "
+        "and deletes its keys",
+    )
+    worker.add_argument(
+        "--debug", action="store_true", help="DEBUG = True in the worker, as SentryHub's settings"
+    )
+    worker.add_argument(
+        "--profile", action="store_true", help="cProfile the probed tasks and print the top"
     )
     args = parser.parse_args(argv)
+    if args.pg_db is None:
+        args.pg_db = "dsr_bench_worker" if args.worker else "dsr_bench_delivery"
+    if args.messages is not None and args.messages < 1:
+        parser.error("--messages: at least 1")
+    if not args.worker:
+        only = [
+            f"--{name}" for name in ("messages", "nginx", "debug", "profile") if getattr(args, name)
+        ]
+        if only:
+            parser.error(f"{', '.join(only)}: only with --worker")
     if args.alerts is not None:
         try:
             args.alerts = sorted({int(s.replace("_", "")) for s in args.alerts.split(",") if s})
@@ -454,6 +501,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker:
+        if args.alerts is not None:
+            print("--alerts is for the in-process benchmark; with --worker use --messages")
+            return 1
+        from worker_mode import run
+
+        return run(args)  # always on PostgreSQL (--postgres is implied)
     profile = QUICK_PROFILE if args.quick else DEFAULT_PROFILE
     sizes = args.alerts or profile.sizes
     rounds = args.rounds or profile.rounds
