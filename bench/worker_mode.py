@@ -541,6 +541,12 @@ class Runner:
     def probe(self, variant: str, messages: Sequence[Message]) -> Probe:
         self.redis.delete(self.probe_key)
         self.run(variant, messages, probe=True)
+        # A task reports in task_postrun, after it has sent and recorded its message.
+        wait_for(
+            lambda: self.redis.llen(self.probe_key) >= len(messages),
+            BATCH_TIMEOUT_MIN,
+            f"the worker probe's report of {len(messages)} {variant} tasks",
+        )
         reports = [json.loads(r) for r in self.redis.lrange(self.probe_key, 0, -1)]
         self.redis.delete(self.probe_key)
         if len(reports) != len(messages):
