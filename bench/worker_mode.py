@@ -170,6 +170,12 @@ class Round:
     number: int
     order: tuple[str, ...]
     rate: dict[str, float] = field(default_factory=dict)
+    #: CPU ms the worker's processes used per message (None where /proc can't tell)
+    cpu_ms: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.rate[PACKAGE] / self.rate[SENTRYHUB]
 
 
 # -- Django in this process ----------------------------------------------------------------
@@ -436,6 +442,30 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         pause.wait(0.02)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its children (the pool processes),
+    from /proc; None where there is no /proc."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    found = False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            found = True
+    return total if found else None
+
+
 def tail(path: Path, lines: int = 25) -> str:
     if not path.exists():
         return f"({path} is missing)"
@@ -449,9 +479,17 @@ class Runner:
     """Queues batches of messages to the worker and waits until each batch is done."""
 
     def __init__(
-        self, app: Any, redis: Any, slack: Any, queue: str, probe_key: str, log: Path
+        self,
+        app: Any,
+        redis: Any,
+        slack: Any,
+        queue: str,
+        probe_key: str,
+        log: Path,
+        worker_pid: int,
     ) -> None:
         self.app = app
+        self.worker_pid = worker_pid
         self.redis = redis
         self.slack = slack
         self.queue = queue
@@ -460,12 +498,16 @@ class Runner:
         self.result_keys: list[str] = []
         self.samples: dict[str, Any] = {}
 
-    def run(self, variant: str, messages: Sequence[Message], probe: bool = False) -> float:
-        """Queue ``messages`` and wait until they are all delivered; return msg/s."""
+    def run(
+        self, variant: str, messages: Sequence[Message], probe: bool = False
+    ) -> tuple[float, float | None]:
+        """Queue ``messages`` and wait until they are all delivered and recorded; return
+        msg/s, and the worker's CPU ms per message."""
         n = len(messages)
         self.slack.reset()
         headers = {PROBE_HEADER: variant} if probe else None
         task_ids: list[str] = []
+        cpu_before = cpu_seconds(self.worker_pid)
         started = time.monotonic()
         with self.app.producer_or_acquire() as producer:
             for message in messages:
@@ -485,6 +527,10 @@ class Runner:
             raise BenchmarkError(f"{variant}: {exc}\n--- worker log:\n{tail(self.log)}") from None
         elapsed = max(r.received_at for r in received[:n]) - started
         self.check_done(variant, messages, task_ids)
+        cpu_after = cpu_seconds(self.worker_pid)
+        cpu_ms = (
+            None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / n * 1e3
+        )
         if len(self.slack.requests) != n:
             raise BenchmarkError(
                 f"{variant}: the fake Slack received {len(self.slack.requests)} requests for "
@@ -495,7 +541,7 @@ class Runner:
             if not (isinstance(body, dict) and body.get("text") and body.get("channel")):
                 raise BenchmarkError(f"{variant}: a request without channel or text: {body!r}")
         self.samples[variant] = received[0].json()
-        return n / elapsed
+        return n / elapsed, cpu_ms
 
     def check_done(self, variant: str, messages: Sequence[Message], task_ids: list[str]) -> None:
         """Wait (bounded) until each task has finished its bookkeeping, and the queue is empty."""
@@ -618,6 +664,7 @@ def run(args: Any) -> int:
                 f"{'on' if args.debug else 'off'}, logs at INFO; broker and results: Redis "
                 f"{redact(broker)}, queue {queue}"
             )
+            print(f"machine: {os.cpu_count()} CPUs, {load_average()} at the start")
             print(
                 f"baseline: SentryHub's Slack task as of {sentryhub_baseline.SENTRYHUB_REPOSITORY}"
                 f"@{sentryhub_baseline.SENTRYHUB_COMMIT[:12]} (bench/sentryhub_baseline.py)"
@@ -634,7 +681,7 @@ def run(args: Any) -> int:
             everything = [*warmup, *probed, *(a for alerts in rounds_alerts for a in alerts)]
             progress(f"host signal path: {len(everything)} alerts through both receivers…")
             signal_times, messages = signal_path(everything, probed, skip=len(warmup))
-            client.delete(sink, f"_kombu.binding.{sink}")
+            client.delete(sink)
 
             def batch(variant: str, alerts: Sequence[Notification]) -> list[Message]:
                 return [messages[variant][item.alert.pk] for item in alerts]
@@ -662,8 +709,8 @@ def run(args: Any) -> int:
                     log=log,
                     debug=args.debug,
                     profile_dir=profile_dir,
-                ):
-                    runner = Runner(app, client, slack, queue, probe_key, log)
+                ) as worker:
+                    runner = Runner(app, client, slack, queue, probe_key, log, worker.pid)
                     progress("warming up the worker…")
                     for variant in VARIANTS:
                         runner.run(variant, batch(variant, warmup))
@@ -675,14 +722,17 @@ def run(args: Any) -> int:
                         this = Round(number, order)
                         for variant in order:
                             progress(f"round {number}/{profile.rounds}: {variant}…")
-                            this.rate[variant] = runner.run(variant, batch(variant, alerts))
+                            rate, cpu_ms = runner.run(variant, batch(variant, alerts))
+                            this.rate[variant], this.cpu_ms[variant] = rate, cpu_ms
                         rounds.append(this)
     except BenchmarkError as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         print(f"(files kept in {workdir})", file=sys.stderr)
         return 2
     finally:
-        keys = [queue, f"_kombu.binding.{queue}", sink, f"_kombu.binding.{sink}", probe_key]
+        keys = [probe_key]
+        for name in (queue, sink):  # the list and kombu's binding tables of each queue
+            keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
         if runner is not None:
             keys.extend(runner.result_keys)
         for start in range(0, len(keys), 500):
@@ -695,9 +745,17 @@ def run(args: Any) -> int:
             print("  " + sample["text"].replace("\n", "\n  "))
     if args.profile:
         print_profiles(probes)
-    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+    print(f"\n(total {time.perf_counter() - started:.1f} s; {load_average()} at the end)")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def load_average() -> str:
+    """The 1-minute load average: the benchmark's figures depend on how busy the machine is."""
+    try:
+        return f"load average {os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return "load average unknown"
 
 
 def redact(url: str) -> str:
@@ -728,23 +786,40 @@ def report(
     profile: WorkerProfile,
     args: Any,
 ) -> None:
-    header = f"{'round':<7}{'order':<22}{'package msg/s':>15}{'SentryHub msg/s':>17}{'ratio':>9}"
     print(f"throughput: {profile.messages} messages per variant and round, through the worker")
+    header = (
+        f"{'round':<6}{'first':<11}{'package msg/s':>14}{'SentryHub msg/s':>17}{'ratio':>8}"
+        f"{'package CPU':>14}{'SentryHub CPU':>15}"
+    )
     print(header)
     print("-" * len(header))
+
+    def cpu(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f} ms"
+
     for r in rounds:
-        ratio = r.rate[PACKAGE] / r.rate[SENTRYHUB]
         print(
-            f"{r.number:<7}{' then '.join(r.order):<22}{r.rate[PACKAGE]:>15,.1f}"
-            f"{r.rate[SENTRYHUB]:>17,.1f}{ratio:>8.2f}{TIMES}"
+            f"{r.number:<6}{r.order[0]:<11}{r.rate[PACKAGE]:>14,.1f}{r.rate[SENTRYHUB]:>17,.1f}"
+            f"{r.ratio:>7.2f}{TIMES}{cpu(r.cpu_ms[PACKAGE]):>14}{cpu(r.cpu_ms[SENTRYHUB]):>15}"
         )
     package = median([r.rate[PACKAGE] for r in rounds])
     sentryhub = median([r.rate[SENTRYHUB] for r in rounds])
+    cpu_values = {v: [c for r in rounds if (c := r.cpu_ms[v]) is not None] for v in VARIANTS}
+    cpu_medians = {v: median(values) if values else None for v, values in cpu_values.items()}
     print("-" * len(header))
-    print(f"{'median':<29}{package:>15,.1f}{sentryhub:>17,.1f}{package / sentryhub:>8.2f}{TIMES}")
+    print(
+        f"{'median':<17}{package:>14,.1f}{sentryhub:>17,.1f}{package / sentryhub:>7.2f}{TIMES}"
+        f"{cpu(cpu_medians[PACKAGE]):>14}{cpu(cpu_medians[SENTRYHUB]):>15}"
+    )
     print(
         f"\npackage/SentryHub throughput: {package / sentryhub:.2f}{TIMES} "
-        f"({package:,.1f} vs {sentryhub:,.1f} msg/s, median of {len(rounds)} rounds)"
+        f"({package:,.1f} vs {sentryhub:,.1f} msg/s, median of {len(rounds)} rounds); "
+        f"median of the rounds' ratios {median([r.ratio for r in rounds]):.2f}{TIMES}"
+    )
+    print(
+        "(msg/s: from the first message queued to the last one the fake Slack received; CPU: "
+        "user + system time of the worker's processes per message, until every task of the "
+        "batch had finished)"
     )
 
     print(f"\nper delivery, inside the worker (probe: {profile.probe} tasks each)")
