@@ -27,7 +27,10 @@ Steps:
 4. Rounds, A/B alternated: all of a round's messages of one variant are queued, and the
    time runs from the first publish to the moment the fake Slack has received them all
    (the package's deliveries must then all be recorded sent, the baseline's task results
-   stored). msg/s = messages / that time. Then the other variant, on the same alerts.
+   stored). msg/s = messages / that time; the worker's CPU time (/proc) is divided by the
+   messages too. Then the other variant, on the same alerts.
+
+See bench/README.md for the options, the output and the figures.
 """
 
 from __future__ import annotations
@@ -69,7 +72,11 @@ BENCH = Path(__file__).resolve().parent
 PACKAGE = "package"
 SENTRYHUB = "SentryHub"
 VARIANTS = (PACKAGE, SENTRYHUB)
-PACKAGE_TASK = "django_slack_rules.tasks.process_slack_for_alert_group"
+#: The Celery names of the tasks the receivers queue.
+TASKS = {
+    PACKAGE: "django_slack_rules.tasks.process_slack_for_alert_group",
+    SENTRYHUB: "sentryhub_baseline.process_slack_for_alert_group",
+}
 PROBE_HEADER = "dsr_bench_probe"  # bench/worker_probe.py
 CONCURRENCY = 2
 WORKER_START_TIMEOUT = 60.0
@@ -289,25 +296,22 @@ def signal_path(
         for i, item in enumerate(alerts):
             order = VARIANTS if i % 2 == 0 else VARIANTS[::-1]
             for variant in order:
-                signal = signals[variant]
                 published.clear()
-                capture = CaptureQueriesContext(connection)
                 count = item.alert.pk in counted_ids
-                if count:
-                    capture.__enter__()
-                started = clock()
-                with transaction.atomic():
-                    before = clock()
-                    signal.send(
-                        sender=AlertGroup,
-                        alert_group=item.alert,
-                        instance=item.instance,
-                        status=STATUS,
-                    )
-                    sent = clock()
-                done = clock()
-                if count:
-                    capture.__exit__(None, None, None)
+                capture = CaptureQueriesContext(connection) if count else None
+                with contextlib.nullcontext() if capture is None else capture:
+                    started = clock()
+                    with transaction.atomic():
+                        before = clock()
+                        signals[variant].send(
+                            sender=AlertGroup,
+                            alert_group=item.alert,
+                            instance=item.instance,
+                            status=STATUS,
+                        )
+                        sent = clock()
+                    done = clock()
+                if capture is not None:
                     times[variant].queries.add([q["sql"] for q in capture.captured_queries])
                 elif i >= skip:
                     times[variant].send_us.append((sent - before) * 1e6)
@@ -318,6 +322,10 @@ def signal_path(
                         f"{item.alert.pk} (expected 1)"
                     )
                 message = published[0]
+                if message.task != TASKS[variant]:
+                    raise BenchmarkError(
+                        f"{variant}: its receiver queued {message.task}, not {TASKS[variant]}"
+                    )
                 messages[variant][item.alert.pk] = Message(
                     message.task, message.args, message.kwargs, item.alert.pk
                 )
