@@ -654,6 +654,7 @@ def run(args: Any) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="dsr-bench-worker-"))
     started = time.perf_counter()
     runner: Runner | None = None
+    finished = False
     try:
         setup = make_setup_django(broker, sink, workdir / "driver.log")
         database = postgres_database(setup, args.pg_host, args.pg_port, args.pg_user, args.pg_db)
@@ -733,11 +734,13 @@ def run(args: Any) -> int:
                             rate, cpu_ms = runner.run(variant, batch(variant, alerts))
                             this.rate[variant], this.cpu_ms[variant] = rate, cpu_ms
                         rounds.append(this)
+        finished = True
     except BenchmarkError as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
-        print(f"(files kept in {workdir})", file=sys.stderr)
         return 2
     finally:
+        if not finished:
+            print(f"(the worker's and this process's logs are in {workdir})", file=sys.stderr)
         keys = [probe_key]
         for name in (queue, sink):  # the list and kombu's binding tables of each queue
             keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
@@ -745,16 +748,18 @@ def run(args: Any) -> int:
             keys.extend(runner.result_keys)
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
-    report(rounds, probes, signal_times, profile, args)
-    if args.queries:
-        for variant in VARIANTS:
-            sample = runner.samples[variant] if runner else {}
-            print(f"\n{variant}: a message the fake Slack received (channel {sample['channel']}):")
-            print("  " + sample["text"].replace("\n", "\n  "))
-    if args.profile:
-        print_profiles(probes)
+    try:
+        report(rounds, probes, signal_times, profile, args)
+        if args.queries and runner is not None:
+            for variant in VARIANTS:
+                sample = runner.samples[variant]
+                print(f"\n{variant}: a message the fake Slack received ({sample['channel']}):")
+                print("  " + sample["text"].replace("\n", "\n  "))
+        if args.profile:
+            print_profiles(probes)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n(total {time.perf_counter() - started:.1f} s; {load_average()} at the end)")
-    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
