@@ -6,6 +6,11 @@ Run from the repository root with the dev virtualenv::
     .venv/bin/python bench/delivery.py --quick      # smaller samples: a few seconds
     .venv/bin/python bench/delivery.py --postgres   # PostgreSQL on 127.0.0.1:5432
     .venv/bin/python bench/delivery.py --queries    # also print the SQL of one notification
+    .venv/bin/python bench/delivery.py --worker     # msg/s through a real Celery worker
+                                                    # against SentryHub's own task
+
+``--worker`` is described in ``bench/worker_mode.py``; the rest of this docstring is about
+the in-process benchmark.
 
 Django is set up with the test suite's settings (``tests/settings.py``: the host's
 ``alerts`` app and its ``alert_processed`` signal), the ``LocmemBackend`` (no network)
@@ -33,61 +38,37 @@ in a separate, untimed pass (``CaptureQueriesContext``), for the handler and the
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import logging
+import os
 import platform
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import django
 from databases import postgres_database, sqlite_database
 from django.conf import settings
+from scenario import (
+    STATUS,
+    TIMES,
+    BenchmarkError,
+    Notification,
+    Queries,
+    create_alerts,
+    create_rules,
+    is_transaction_control,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the test suite's settings and host app (tests/)
-
-TIMES = "\N{MULTIPLICATION SIGN}"
-STATUS = "firing"
-
-SEVERITIES = ("critical", "warning", "info")
-TEAMS = tuple(f"team-{i:02d}" for i in range(1, 11))
-NAMESPACES = tuple(f"ns-{i:03d}" for i in range(1, 41))
-JOBS = ("node-exporter", "kube-state-metrics", "kubelet", "postgres-exporter", "api-server")
-ALERTNAMES = tuple(
-    f"{prefix}{suffix}"
-    for prefix in (
-        "NodeDown",
-        "HighCPU",
-        "HighMemory",
-        "DiskFull",
-        "PodCrashLooping",
-        "HighLatency",
-    )
-    for suffix in ("", "Critical", "Sustained", "Predicted", "Canary")
-)
-
-#: A realistic rule template: conditions, filters, labels and annotations.
-TEMPLATE = """\
-{% if severity == "critical" %}<!here> {% endif %}:fire: *{{ alertname }}* ({{ severity }}) \
-on `{{ instance }}`
-{{ summary }}
-{% if description %}> {{ description }}
-{% endif %}Team: {{ labels.team|default:"unowned" }} · namespace {{ labels.namespace|default:"-" }}
-Started {{ started_at|date:"Y-m-d H:i" }} UTC · rule {{ rule.name }}"""
-RESOLVED_TEMPLATE = ":white_check_mark: *{{ alertname }}* resolved"
-
-
-class BenchmarkError(Exception):
-    """The package did not send exactly what the baseline sent, once per alert."""
 
 
 @dataclass(frozen=True)
@@ -104,51 +85,6 @@ DEFAULT_PROFILE = Profile(sizes=(200, 2000), rounds=5, warmup=50, query_sample=5
 QUICK_PROFILE = Profile(sizes=(40,), rounds=2, warmup=10, query_sample=10)
 
 
-#: Transaction control, which Django logs with the queries (psycopg does not log BEGIN).
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
-
-
-def is_transaction_control(statement: str) -> bool:
-    return statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
-
-
-@dataclass
-class Queries:
-    """SQL statements per notification, over the sampled notifications."""
-
-    counts: list[tuple[int, int]] = field(default_factory=list)
-    example: list[str] = field(default_factory=list)
-
-    def add(self, statements: Sequence[str]) -> None:
-        if not self.counts:
-            self.example = list(statements)
-        control = sum(1 for s in statements if is_transaction_control(s))
-        self.counts.append((len(statements) - control, control))
-
-    @property
-    def queries(self) -> str:
-        """Queries (not transaction control) per notification: "n", or "min-max"."""
-        return spread(q for q, _ in self.counts)
-
-    @property
-    def control(self) -> str:
-        return spread(c for _, c in self.counts)
-
-    def __str__(self) -> str:
-        return f"{self.queries} (+{self.control})"
-
-    def __add__(self, other: Queries) -> Queries:
-        total = Queries()
-        total.counts = [(a + c, b + d) for (a, b), (c, d) in zip(self.counts, other.counts)]
-        return total
-
-
-def spread(values: Iterable[int]) -> str:
-    values = list(values)
-    low, high = min(values), max(values)
-    return str(low) if low == high else f"{low}-{high}"
-
-
 @dataclass
 class SizeResult:
     alerts: int
@@ -163,14 +99,6 @@ class SizeResult:
     @property
     def ratio(self) -> float:
         return self.package_us / self.baseline_us
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One alert as the host holds it when it sends ``alert_processed``."""
-
-    alert: Any
-    instance: Any
 
 
 # -- Django ----------------------------------------------------------------------------
@@ -210,101 +138,6 @@ def setup_django(database: dict[str, Any]) -> None:
         raise RuntimeError("the package's task is not bound to the host's Celery app")
     app.conf.task_always_eager = True  # no broker: apply_async runs the task here
     app.conf.task_eager_propagates = True  # an error in the task fails the benchmark
-
-
-# -- data ------------------------------------------------------------------------------
-
-
-def create_rules(count: int, rng: random.Random) -> None:
-    """``count`` active rules: specific ones on alertname/team/namespace, and a catch-all
-    (lowest priority), so every alert matches a rule and is notified."""
-    from django_slack_rules.models import SlackIntegrationRule
-
-    rules = [
-        SlackIntegrationRule(
-            name="catch-all",
-            priority=0,
-            match_criteria={},
-            slack_channel="#alerts",
-            message_template=TEMPLATE,
-            resolved_message_template=RESOLVED_TEMPLATE,
-        )
-    ]
-    for i in range(1, count):
-        criteria = {"alertname": rng.choice(ALERTNAMES)}
-        extra = rng.choice(("team", "namespace", "severity", None))
-        if extra == "team":
-            criteria["team"] = rng.choice(TEAMS)
-        elif extra == "namespace":
-            criteria["namespace"] = rng.choice(NAMESPACES)
-        elif extra == "severity":
-            criteria["severity"] = rng.choice(SEVERITIES)
-        rules.append(
-            SlackIntegrationRule(
-                name=f"{criteria['alertname']} #{i:04d}",
-                priority=rng.randint(1, 100),
-                match_criteria=criteria,
-                slack_channel=f"#alerts-{criteria.get('team', 'ops')}",
-                message_template=TEMPLATE,
-                resolved_message_template=RESOLVED_TEMPLATE,
-            )
-        )
-    SlackIntegrationRule.objects.bulk_create(rules)  # bumps the rule-set version
-
-
-def create_alerts(prefix: str, count: int, rng: random.Random) -> list[Notification]:
-    """``count`` firing alerts (SentryHub-shaped), each with its latest occurrence."""
-    from django.utils import timezone
-
-    from tests.alerts.models import AlertGroup, AlertInstance
-
-    now = timezone.now()
-    groups = []
-    for i in range(count):
-        name = rng.choice(ALERTNAMES)
-        severity = rng.choice(SEVERITIES)
-        instance = f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}:9100"
-        labels = {
-            "alertname": name,
-            "severity": severity,
-            "instance": instance,
-            "job": rng.choice(JOBS),
-            "team": rng.choice(TEAMS),
-            "namespace": rng.choice(NAMESPACES),
-        }
-        groups.append(
-            AlertGroup(
-                fingerprint=f"{prefix}-{i:06d}",
-                name=name,
-                labels=labels,
-                severity=severity,
-                instance=instance,
-                current_status=STATUS,
-            )
-        )
-    AlertGroup.objects.bulk_create(groups)
-    groups = list(AlertGroup.objects.filter(fingerprint__startswith=f"{prefix}-").order_by("pk"))
-    instances = AlertInstance.objects.bulk_create(
-        [
-            AlertInstance(
-                alert_group=group,
-                status=STATUS,
-                started_at=now - datetime.timedelta(minutes=rng.randrange(1, 120)),
-                annotations={
-                    "summary": f"{group.name} on {group.instance} for 5 minutes",
-                    "description": "Value is 93.4% (threshold 90%). <https://runbooks/x|Runbook>",
-                },
-            )
-            for group in groups
-        ]
-    )
-    if any(instance.pk is None for instance in instances):
-        # bulk_create sets primary keys on PostgreSQL and SQLite >= 3.35; reload otherwise.
-        by_group = {
-            i.alert_group_id: i for i in AlertInstance.objects.filter(alert_group__in=groups)
-        }
-        instances = [by_group[group.pk] for group in groups]
-    return [Notification(group, instance) for group, instance in zip(groups, instances)]
 
 
 # -- the two paths ---------------------------------------------------------------------
@@ -595,7 +428,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated numbers of alerts per size (default: 200,2000; --quick: 40)",
     )
     parser.add_argument("--rules", type=int, default=100, help="active rules (default: 100)")
-    parser.add_argument("--rounds", type=int, help="timed passes per size (default: 5; --quick: 2)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="timed passes per size (default: 5; --quick: 2); with --worker, A/B rounds "
+        "(default: 3; --quick: 2)",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller samples: a few seconds")
     parser.add_argument(
         "--queries", action="store_true", help="print the SQL of one notification of each kind"
@@ -604,15 +442,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--seed", type=int, default=20240611, help="random seed (default: %(default)s)"
     )
     parser.add_argument("--postgres", action="store_true", help="use PostgreSQL instead of SQLite")
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    parser.add_argument("--pg-port", type=int, default=5432)
-    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
+    parser.add_argument("--pg-port", type=int, default=int(os.environ.get("PGPORT", "5432")))
+    parser.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
     parser.add_argument(
         "--pg-db",
-        default="dsr_bench_delivery",
-        help="database to create and drop (default: %(default)s)",
+        help="database to create and drop (default: dsr_bench_delivery; with --worker: "
+        "dsr_bench_worker)",
+    )
+    worker = parser.add_argument_group(
+        "through a Celery worker, against SentryHub's own task (bench/worker_mode.py)"
+    )
+    worker.add_argument(
+        "--worker",
+        action="store_true",
+        help="measure msg/s through a real prefork worker on Redis and PostgreSQL",
+    )
+    worker.add_argument(
+        "--messages", type=int, help="messages per variant and round (default: 300; --quick: 20)"
+    )
+    worker.add_argument(
+        "--nginx", action="store_true", help="post through the shipped nginx gateway"
+    )
+    worker.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="broker and result store (default: %(default)s); the run uses queues of its own "
+        "and deletes its keys",
+    )
+    worker.add_argument(
+        "--debug", action="store_true", help="DEBUG = True in the worker, as SentryHub's settings"
+    )
+    worker.add_argument(
+        "--profile", action="store_true", help="cProfile the probed tasks and print the top"
     )
     args = parser.parse_args(argv)
+    if args.pg_db is None:
+        args.pg_db = "dsr_bench_worker" if args.worker else "dsr_bench_delivery"
+    if args.messages is not None and args.messages < 1:
+        parser.error("--messages: at least 1")
+    if not args.worker:
+        only = [
+            f"--{name}" for name in ("messages", "nginx", "debug", "profile") if getattr(args, name)
+        ]
+        if only:
+            parser.error(f"{', '.join(only)}: only with --worker")
     if args.alerts is not None:
         try:
             args.alerts = sorted({int(s.replace("_", "")) for s in args.alerts.split(",") if s})
@@ -629,6 +503,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker:
+        if args.alerts is not None:
+            print("--alerts is for the in-process benchmark; with --worker use --messages")
+            return 1
+        from worker_mode import run
+
+        return run(args)  # always on PostgreSQL (--postgres is implied)
     profile = QUICK_PROFILE if args.quick else DEFAULT_PROFILE
     sizes = args.alerts or profile.sizes
     rounds = args.rounds or profile.rounds

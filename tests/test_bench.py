@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,48 @@ def test_the_delivery_benchmark_runs_and_sends_each_notification_once():
         "task (at commit):",
     ):
         assert expected in done.stdout, done.stdout
+
+
+def run_worker_benchmark(*options: str) -> subprocess.CompletedProcess[str]:
+    """bench/delivery.py --worker --quick on this env's PostgreSQL and Redis, with a database
+    of its own (created and dropped by the benchmark)."""
+    database = f"{os.environ.get('DSR_DB_NAME', 'dsr')}_bench_worker"
+    command = [sys.executable, "bench/delivery.py", "--worker", "--quick", "--pg-db", database]
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if broker.startswith("redis://"):
+        command += ["--redis-url", broker]
+    return subprocess.run(
+        [*command, *options], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+# Through a Celery worker on PostgreSQL and Redis: in the PostgreSQL envs (the others have
+# no PostgreSQL driver).
+if os.environ.get("DSR_DATABASE") == "postgres":
+
+    def test_the_worker_benchmark_delivers_every_message_of_both_variants():
+        # bench/delivery.py --worker exits 2 unless, in every batch, the fake Slack received
+        # exactly one request per message, every package delivery is recorded sent after one
+        # attempt and every task of the SentryHub baseline succeeded.
+        done = run_worker_benchmark("--queries")
+        assert done.returncode == 0, done.stdout + done.stderr
+        for expected in (
+            "package msg/s",
+            "SentryHub msg/s",
+            "package/SentryHub throughput:",
+            "queries (+transaction control)",
+            "database connections opened",
+            "alert_processed.send()",
+            "package: one task in the worker",
+            # The baseline makes the 3 queries of SentryHub's task: the alert group, the rule
+            # and the latest occurrence.
+            "SentryHub: one task in the worker (median time of each statement): 3 queries",
+            "SentryHub: a message the fake Slack received",
+        ):
+            assert expected in done.stdout, done.stdout
+
+    def test_the_worker_benchmark_runs_through_the_nginx_gateway():
+        done = run_worker_benchmark("--nginx")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "through the nginx gateway" in done.stdout, done.stdout
+        assert "package/SentryHub throughput:" in done.stdout, done.stdout
