@@ -86,6 +86,7 @@ class RuleIndex:
     buckets: dict[Pair, list[tuple[int, CompiledRule]]] = field(default_factory=dict)
     match_all: tuple[int, CompiledRule] | None = None
     size: int = 0
+    by_id: dict[Any, CompiledRule] = field(default_factory=dict)
 
     @classmethod
     def build(cls, rules: Iterable[CompiledRule]) -> RuleIndex:
@@ -94,7 +95,7 @@ class RuleIndex:
         for rule in ranked:
             for pair in rule.criteria:
                 frequency[pair] = frequency.get(pair, 0) + 1
-        index = cls(size=len(ranked))
+        index = cls(size=len(ranked), by_id={rule.id: rule for rule in ranked})
         for rank, rule in enumerate(ranked):
             if not rule.criteria:
                 if index.match_all is None:

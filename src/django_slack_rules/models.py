@@ -10,7 +10,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,17 +27,23 @@ STATUS_RESOLVED = "resolved"
 
 
 class RuleSetVersion(models.Model):
-    """One row whose random version changes, in the same transaction, with every rule change.
+    """The one row every match and every delivery reads: the rule set's version, and
+    when the latest destination pause ends.
 
     Each process keeps a compiled index of the active rules and rebuilds it only
-    when the version has changed. A random value (not a counter) so that a
-    rolled-back change can never leave a version that a later change reuses.
+    when the version has changed; it changes, in the same transaction, with every
+    rule change. A random value (not a counter) so that a rolled-back change can
+    never leave a version that a later change reuses. ``pauses_end_at`` is raised
+    with every pause (a 429), so one small read tells a worker whether any
+    destination may be paused, and it reads the destination's pause only then.
     """
 
     SINGLETON_ID = 1
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID)
     version = models.UUIDField(default=uuid.uuid4)
+    #: When the latest pause of any destination ends (seconds since the epoch), or None.
+    pauses_end_at = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("rule set version")
@@ -45,22 +52,46 @@ class RuleSetVersion(models.Model):
         return f"rule set version {self.version}"
 
     @classmethod
-    def current(cls, using: str | None = None) -> Any:
-        """The version (opaque), or None when the row is missing (then nothing is cached).
+    def read(cls, using: str | None = None) -> tuple[Any, float | None] | None:
+        """``(version, pauses_end_at)``, or None when the row is missing (nothing is cached).
 
-        Read on every match, so it is one plain query without the ORM's overhead.
+        Read on every match and delivery, so it is one plain query without the ORM's
+        overhead, on one small table.
         """
         connection = connections[using or DEFAULT_DB_ALIAS]
         quote = connection.ops.quote_name
         meta = cls._meta
         sql = (
-            f"SELECT {quote(cls.version.field.column)} FROM {quote(meta.db_table)} "
-            f"WHERE {quote(meta.pk.column)} = %s"
+            f"SELECT {quote(cls.version.field.column)}, {quote(cls.pauses_end_at.field.column)} "
+            f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [cls.SINGLETON_ID])
             row = cursor.fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else None
+
+    @classmethod
+    def current(cls, using: str | None = None) -> Any:
+        """The version (opaque), or None when the row is missing."""
+        state = cls.read(using)
+        return state[0] if state else None
+
+    @classmethod
+    def note_pause(cls, until: float, using: str | None = None) -> None:
+        """Raise ``pauses_end_at`` to ``until`` (never lower it)."""
+        using = using or router.db_for_write(cls)
+        manager = cls.objects.using(using)
+        raised = manager.filter(pk=cls.SINGLETON_ID).update(
+            pauses_end_at=Greatest(Coalesce(F("pauses_end_at"), Value(until)), Value(until))
+        )
+        if not raised:
+            try:
+                with transaction.atomic(using=using):
+                    manager.create(pk=cls.SINGLETON_ID, pauses_end_at=until)
+            except IntegrityError:
+                manager.filter(pk=cls.SINGLETON_ID).update(
+                    pauses_end_at=Greatest(Coalesce(F("pauses_end_at"), Value(until)), Value(until))
+                )
 
     @classmethod
     def bump(cls, using: str | None = None) -> None:
@@ -218,11 +249,11 @@ class SlackDelivery(models.Model):
         verbose_name=_("rule"),
     )
     rule_name = models.CharField(_("rule name"), max_length=255, blank=True)
-    alert_id = models.CharField(_("alert id"), max_length=64, db_index=True)
-    fingerprint = models.CharField(_("fingerprint"), max_length=255, blank=True, db_index=True)
+    alert_id = models.CharField(_("alert id"), max_length=64)
+    fingerprint = models.CharField(_("fingerprint"), max_length=255, blank=True)
     alert_status = models.CharField(_("alert status"), max_length=16)
     occurrence = models.CharField(_("occurrence"), max_length=255, blank=True)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=255, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255)
     channel = models.CharField(_("channel"), max_length=80, blank=True)
     text = models.TextField(_("text"), blank=True)
     state = models.CharField(
@@ -243,7 +274,16 @@ class SlackDelivery(models.Model):
         ordering = ["-created_at", "-pk"]
         verbose_name = _("Slack delivery")
         verbose_name_plural = _("Slack deliveries")
-        indexes = [models.Index(fields=["state", "-created_at"], name="dsr_delivery_state_idx")]
+        # Plain indexes and a unique constraint: on PostgreSQL, db_index/unique on a CharField
+        # add a second "_like" index that every INSERT would also have to write.
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="dsr_delivery_state_idx"),
+            models.Index(fields=["alert_id"], name="dsr_delivery_alert_idx"),
+            models.Index(fields=["fingerprint"], name="dsr_delivery_fingerprint_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="dsr_delivery_key_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule_name or 'rule'} → {self.channel or '?'} ({self.state})"
@@ -286,6 +326,7 @@ class DestinationPause(models.Model):
             if not created and pause.paused_until < until:
                 pause.paused_until = until
                 pause.save(update_fields=["paused_until", "updated_at"])
+            RuleSetVersion.note_pause(until.timestamp())
 
     @classmethod
     def remaining(cls, destination: str) -> float:

@@ -19,19 +19,27 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.db import IntegrityError, router, transaction
-from django.db.models import Exists, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ..adapters import NOT_LOADED, BaseAlertAdapter, get_adapter
 from ..backends import SlackResult
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
-from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
+from ..models import (
+    DeliveryState,
+    DestinationPause,
+    RuleSetVersion,
+    SlackDelivery,
+    SlackIntegrationRule,
+)
 from ..rendering import fallback_message, render_template
+from .slack_matcher import SlackRuleMatcherService
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
@@ -118,9 +126,9 @@ def notify(
     notification may have recorded it. Returns the delivery's state (or why there is
     none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`.
 
-    A first attempt costs four queries: the rule (and whether any destination is
-    paused), the alert with its occurrence, the record inserted already claimed, and
-    the outcome.
+    A first attempt costs four queries: the rule set's version (the rule comes from the
+    process's index) and whether any destination may be paused, the alert with its
+    occurrence, the record inserted already claimed, and the outcome.
     """
     fixed = status is not None and occurrence is not None
     if fixed and retrying:
@@ -130,12 +138,15 @@ def notify(
         if recorded is not None:
             return deliver(recorded)
 
-    now = timezone.now()
-    rule = (
-        SlackIntegrationRule.objects.filter(pk=rule_id)
-        .annotate(any_paused=Exists(DestinationPause.objects.filter(paused_until__gt=now)))
-        .first()
-    )
+    # One small read: the rule set's version (the rule comes from this process's index)
+    # and whether any destination may be paused now.
+    state = RuleSetVersion.read(router.db_for_read(SlackIntegrationRule))
+    maybe_paused = state is None or (state[1] or 0.0) > time.time()
+    rule = None
+    if state is not None:
+        rule = SlackRuleMatcherService().get_rule(rule_id, state[0])
+    if rule is None:  # deactivated since the match (it still sends), or deleted
+        rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
     if rule is None:
         return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule")
     adapter = get_adapter()
@@ -151,7 +162,7 @@ def notify(
         if recorded is not None:
             return deliver(recorded)
     # No destination is paused: record the delivery already claimed, in one INSERT.
-    claim_now = not rule.any_paused
+    claim_now = not maybe_paused
     delivery, created = _record(
         adapter, alert, rule, status, occurrence, instance=instance, claimed=claim_now
     )

@@ -39,6 +39,9 @@ class _IndexCache:
 
 _cache = _IndexCache()
 
+#: ``get_index()`` reads the rule set's version itself unless the caller passes it.
+_UNREAD: Any = object()
+
 
 @dataclass
 class NonMatch:
@@ -103,9 +106,17 @@ class SlackRuleMatcherService:
         total = len(others) if len(others) < others_limit else rest.count()
         return MatchReport(labels=labels, candidates=candidates, others=others, others_total=total)
 
-    def get_index(self) -> RuleIndex:
+    def get_rule(self, rule_id: Any, version: Any) -> SlackIntegrationRule | None:
+        """The active rule ``rule_id`` from the index of the rule set ``version`` (which the
+        caller has just read with ``RuleSetVersion.read()``), as a copy; None if not active."""
+        compiled = self.get_index(version).by_id.get(rule_id)
+        return None if compiled is None else _copy_rule(compiled.rule)
+
+    def get_index(self, version: Any = _UNREAD) -> RuleIndex:
+        """The index of the active rules, rebuilt when the rule set's version has moved."""
         alias = router.db_for_read(SlackIntegrationRule)
-        version = RuleSetVersion.current(alias)
+        if version is _UNREAD:
+            version = RuleSetVersion.current(alias)
         # No version row (a database flushed by tests): build every time, cache nothing.
         key = (alias, version) if version is not None else None
         if key is not None and _cache.key == key:
