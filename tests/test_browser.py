@@ -249,3 +249,39 @@ def test_the_empty_list_tells_what_to_do(page, live_server, client, screenshots)
     page.get_by_role("link", name="Create the first rule").click()
     expect(page.get_by_role("heading", name="New Slack rule")).to_be_visible()
     shot(page, screenshots, "rule-form")
+
+
+def test_the_page_tabs_stay_readable_in_a_layout_that_styles_nav_links_for_its_sidebar(
+    page, live_server, client, slack_rules
+):
+    """SentryHub's layout colours every .nav-link white for its dark sidebar; the pages'
+    own tabs (Rules, Match tester, Delivery log) must still be readable on the page."""
+    from playwright.sync_api import expect
+
+    slack_rules(BASE_TEMPLATE="host_sidebar/base.html")
+    client.force_login(make_user(*ALL_UI_PERMISSIONS, username="ops", password="pw"))
+    session = client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+    page.goto(f"{live_server.url}/slack/")
+    expect(page.get_by_role("heading", name="Slack rules", exact=True)).to_be_visible()
+
+    def luminance(css_color: str) -> float:  # WCAG relative luminance of "rgb(a)(…)"
+        parts = [float(x) for x in css_color[css_color.index("(") + 1 : -1].split(",")]
+        assert len(parts) == 3 or parts[3] == 1, css_color  # opaque
+        linear = [
+            c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in (v / 255 for v in parts[:3])
+        ]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    background = luminance(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+    tabs = page.locator(".dsr-page .nav-tabs .nav-link")
+    expect(tabs).to_have_count(3)
+    for tab in tabs.all():
+        text = luminance(tab.evaluate("e => getComputedStyle(e).color"))
+        contrast = (max(text, background) + 0.05) / (min(text, background) + 0.05)
+        assert contrast >= 4.5, (tab.inner_text(), contrast)  # WCAG AA for text
+    # The sidebar keeps its own colours.
+    assert page.locator(".sidebar .nav-link").evaluate("e => getComputedStyle(e).color") == (
+        "rgb(255, 255, 255)"
+    )

@@ -17,7 +17,7 @@ from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.legacy_integrations.models import SlackIntegrationRule as OldRule
-from tests.utils import call
+from tests.utils import call, fire
 
 MODEL = "integrations.SlackIntegrationRule"
 
@@ -108,6 +108,27 @@ def test_imports_rules_with_plain_label_keys_and_string_values():
 
 
 @pytest.mark.django_db
+def test_an_empty_resolved_template_becomes_the_firing_one_as_sentryhub_sends_it(
+    outbox, eager, django_capture_on_commit_callbacks
+):
+    old_rule("db", {"labels__team": "db"}, message_template="{{ alertname }} on {{ instance }}")
+
+    out = run("--deactivate-source")
+
+    assert "note: its resolved template is empty, so SentryHub sends the firing template" in out
+    rule = Rule.objects.get(name="db")
+    assert rule.resolved_message_template == rule.message_template
+    instance = AlertInstanceFactory(
+        alert_group__labels={"alertname": "DiskFull", "team": "db"},
+        alert_group__instance="db-1",
+        status="resolved",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(instance.alert_group, instance, status="resolved")
+    assert [m.text for m in outbox] == ["DiskFull on db-1"]  # posted on resolve, as before
+
+
+@pytest.mark.django_db
 def test_empty_channel_is_kept_so_the_rule_falls_back_to_the_label_or_default(settings):
     old_rule("no-channel", {"labels__team": "db"}, slack_channel="")
     out = run()
@@ -163,12 +184,29 @@ def test_warns_about_rules_whose_winner_depends_on_the_ranking(mode, now, before
 
     assert "WARNING: 1 pair(s) of active rules" in out
     assert "/slack/match/, URL name django_slack_rules:rule-match" in out
+    ranking = "by priority then name" if mode == "specificity" else "by specificity"
     assert (
         f"{now!r} now wins over {before!r}, e.g. for labels "
-        '{"severity": "critical", "team": "db"}' in out
+        f'{{"severity": "critical", "team": "db"}} ({before!r} wins {ranking}' in out
     )
     assert "c-web-critical" not in out.split("WARNING")[1]
     assert "d-off" not in out.split("WARNING")[1]
+
+
+@pytest.mark.django_db
+def test_a_rerun_warns_by_the_priorities_the_package_has():
+    old_rule("a-critical", {"labels__severity": "critical"}, priority=10)
+    old_rule("b-db-critical", {"labels__severity": "critical", "labels__team": "db"}, priority=5)
+    run("--priority", "specificity")
+
+    # The release step: the rules are skipped (already imported), the old ones switched off.
+    out = run("--deactivate-source")
+
+    assert ranked() == [("b-db-critical", 205), ("a-critical", 110)]
+    warning = out.split("WARNING")[1]
+    assert "'b-db-critical' now wins over 'a-critical'" in warning
+    assert "'a-critical' wins by priority then name" in warning
+    assert "'a-critical' now wins" not in warning
 
 
 @pytest.mark.django_db

@@ -234,6 +234,23 @@ def test_the_documented_render_step_gives_a_config_nginx_accepts(tmp_path, mode)
     assert "test is successful" in checked.stderr
 
 
+def test_render_names_a_missing_output_directory_instead_of_a_traceback(tmp_path):
+    missing = tmp_path / "conf.d"
+    done = subprocess.run(
+        [
+            sys.executable, str(RENDER_SCRIPT), "--mode", "webhook", "--listen", "10.0.0.5:80",
+            "--allow", "10.0.0.11", "--resolver", "127.0.0.53",
+            "--output", str(missing / "sentryhub_slack_proxy.conf"),
+        ],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"the directory {missing} does not exist" in done.stderr
+    assert f"mkdir -p {missing}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

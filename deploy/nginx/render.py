@@ -248,10 +248,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.output:
         path = Path(args.output)
+        if not path.parent.is_dir():
+            parser.error(
+                f"--output {args.output}: the directory {path.parent} does not exist; create "
+                f"it (mkdir -p {path.parent}) or name a file in nginx's conf.d"
+            )
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            parser.error(
+                f"--output {args.output}: cannot write it ({exc.strerror}); run render.py as "
+                "a user who may write there (root, for /etc/nginx/conf.d)"
+            )
     else:
         sys.stdout.write(text)
     return 0

@@ -4,8 +4,9 @@ from django.db import models
 
 
 class SlackIntegrationRule(models.Model):
-    """Keys written ``labels__<name>``; SentryHub ranks by priority or, in older versions,
-    by specificity (the number of criteria)."""
+    """Keys written ``labels__<name>``; SentryHub ranks by specificity (the number of
+    criteria, then priority) or, in its first version, by priority then name. An empty
+    resolved template makes it send the firing one on resolve."""
 
     name = models.CharField(max_length=255, unique=True)
     is_active = models.BooleanField(default=True)

@@ -93,25 +93,32 @@ class Plan:
     def specificity_key(self) -> tuple[int, str]:
         return (-specificity_priority(self.criteria, self.old_priority), self.name)
 
+    def package_key(self) -> tuple[int, str]:
+        """The package's ranking: the priority the rule has after the import (a skipped
+        rule keeps the one it already has), then name."""
+        if self.rule is None:
+            return self.keep_key()
+        return (-self.rule.priority, self.rule.name)
 
-def ranking_changes(plans: Iterable[Plan], mode: str) -> list[tuple[Plan, Plan]]:
-    """Pairs of active rules that can match one alert and rank differently by priority
-    than by specificity: ``(winner now, winner under the other ordering)``."""
+
+def ranking_changes(plans: Iterable[Plan]) -> list[tuple[Plan, Plan, str]]:
+    """Pairs of active rules that can match one alert and whose winner in the package is
+    not SentryHub's winner under one of its rankings: ``(winner in the package, winner in
+    SentryHub, that ranking)``, the ranking being ``PRIORITY_SPECIFICITY`` or
+    ``PRIORITY_KEEP``."""
     active = sorted((p for p in plans if p.is_active), key=lambda p: p.name)
+    rankings = ((PRIORITY_SPECIFICITY, Plan.specificity_key), (PRIORITY_KEEP, Plan.keep_key))
     changes = []
     for i, a in enumerate(active):
         for b in active[i + 1 :]:
             if not can_both_match(a.criteria, b.criteria):
                 continue
-            keep_winner = min(a, b, key=Plan.keep_key)
-            spec_winner = min(a, b, key=Plan.specificity_key)
-            if keep_winner is not spec_winner:
-                now, other = (
-                    (keep_winner, spec_winner)
-                    if mode == PRIORITY_KEEP
-                    else (spec_winner, keep_winner)
-                )
-                changes.append((now, other))
+            now = min(a, b, key=Plan.package_key)
+            for ranking, key in rankings:
+                before = min(a, b, key=key)
+                if before is not now:
+                    changes.append((now, before, ranking))
+                    break
     return changes
 
 
@@ -157,12 +164,27 @@ def plan_import(olds: list[Any], *, mode: str, update: bool) -> list[Plan]:
         priority = plan.old_priority
         if mode == PRIORITY_SPECIFICITY:
             priority = specificity_priority(criteria, priority)
+        message_template = str(getattr(old, "message_template", "") or "")
+        resolved_template = str(getattr(old, "resolved_message_template", "") or "")
+        if (
+            hasattr(old, "resolved_message_template")
+            and not resolved_template.strip()
+            and message_template.strip()
+        ):
+            # SentryHub renders the firing template on resolve when the resolved one is
+            # empty; an empty resolved template here would send nothing.
+            resolved_template = message_template
+            plan.notes.append(
+                "its resolved template is empty, so SentryHub sends the firing template on "
+                "resolve too: copied as the resolved template (clear it to send nothing on "
+                "resolve)."
+            )
         values = {
             "priority": priority,
             "match_criteria": criteria,
             "slack_channel": str(getattr(old, "slack_channel", "") or ""),
-            "message_template": str(getattr(old, "message_template", "") or ""),
-            "resolved_message_template": str(getattr(old, "resolved_message_template", "") or ""),
+            "message_template": message_template,
+            "resolved_message_template": resolved_template,
         }
         if hasattr(old, "description"):
             values["description"] = str(old.description or "")

@@ -51,8 +51,9 @@ class Command(BaseCommand):
             choices=[PRIORITY_KEEP, PRIORITY_SPECIFICITY],
             default=PRIORITY_KEEP,
             help="keep (default): copy each rule's priority, for a SentryHub that ranks by "
-            "priority then name. specificity: priority = number of criteria * 100 + the old "
-            "priority, for an older SentryHub that ranks the most specific rule first.",
+            "priority then name (its first Slack rules did). specificity: priority = number "
+            "of criteria * 100 + the old priority, for a SentryHub that ranks the most "
+            "specific rule first (its integrations/services/slack_matcher.py does today).",
         )
         parser.add_argument(
             "--update",
@@ -112,7 +113,7 @@ class Command(BaseCommand):
                     ).update(is_active=False)
 
         self.write_table(plans)
-        self.write_ranking_changes(plans, mode)
+        self.write_ranking_changes(plans)
         self.write_summary(plans, label, dry_run=dry_run)
         self.write_source_state(plans, label, options["deactivate_source"], dry_run, deactivated)
 
@@ -178,29 +179,32 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
 
-    def write_ranking_changes(self, plans: list[Plan], mode: str) -> None:
-        changes = ranking_changes(plans, mode)
+    def write_ranking_changes(self, plans: list[Plan]) -> None:
+        changes = ranking_changes(plans)
         if not changes:
             return
-        other = (
-            "by specificity (the most criteria first), as older SentryHub versions do"
-            if mode == PRIORITY_KEEP
-            else "by priority then name, as newer SentryHub versions do"
-        )
+        rankings = {
+            PRIORITY_SPECIFICITY: "by specificity (the most criteria first)",
+            PRIORITY_KEEP: "by priority then name",
+        }
         self.stdout.write("")
         self.stdout.write(
             self.style.WARNING(
                 f"WARNING: {len(changes)} pair(s) of active rules can match the same alert and "
-                f"rank differently {other}. Check which ranking your SentryHub used and test "
+                "rank differently in the package than under one of SentryHub's rankings: by "
+                "specificity (the most criteria first, then priority), as its "
+                "integrations/services/slack_matcher.py does today, or by priority then name, "
+                "as its first Slack rules did. Check which ranking your SentryHub uses and test "
                 f"these labels on the match tester ({match_tester()}); adjust priorities if "
                 "the wrong rule wins:"
             )
         )
-        for now, before in changes:
+        for now, before, ranking in changes:
             labels = json.dumps({**before.criteria, **now.criteria}, sort_keys=True)
             self.stdout.write(
                 self.style.WARNING(
-                    f"  {now.name!r} now wins over {before.name!r}, e.g. for labels {labels}"
+                    f"  {now.name!r} now wins over {before.name!r}, e.g. for labels {labels} "
+                    f"({before.name!r} wins {rankings[ranking]})"
                 )
             )
 
