@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
 
 from ..backends import get_backend
+from ..conf import slack_rules_settings
 from ..forms import SampleAlertForm
 from ..models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
 from ..services.preview import SAMPLE_ANNOTATIONS, preview_message, sample_labels
@@ -144,4 +145,5 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
                 context["preview"].context, indent=2, default=str, ensure_ascii=False
             )
         context["backend_target"] = _endpoint_target()
+        context["bot_mode"] = slack_rules_settings.BOT_MODE
         return context
