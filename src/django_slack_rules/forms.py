@@ -31,6 +31,7 @@ from .models import (
     SlackDelivery,
     SlackIntegrationRule,
 )
+from .rendering import template_error
 from .services.preview import SAMPLE_ANNOTATIONS, sample_context, sample_labels
 from .validators import describe_type
 
@@ -199,7 +200,8 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         cleaned = super().clean()
         self._check_gateway_mode(cleaned)
         source = cleaned.get("blocks_template") or ""
-        if source.strip() and "blocks_template" not in self.errors:
+        # A template that does not compile gets the model's error ("does not compile").
+        if source.strip() and "blocks_template" not in self.errors and not template_error(source):
             for problem in self._blocks_problems(source, cleaned):
                 self.add_error("blocks_template", problem)
         return cleaned
