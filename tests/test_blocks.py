@@ -120,3 +120,23 @@ def test_blocks_for_message_falls_back_to_text_and_says_why():
     blocks, note = blocks_for_message(many, context())
     assert len(blocks) == 50
     assert note == "Sent the first 50 of 60 blocks."
+
+
+def test_the_documented_example_renders_to_blocks_slack_takes(db):
+    from pathlib import Path
+
+    from django_slack_rules.services.preview import sample_context
+    from tests.factories import RuleFactory
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "templates.md").read_text()
+    section = doc[doc.index("## Block Kit messages") :]
+    start = section.index("```django\n") + len("```django\n")
+    example = section[start : section.index("\n```", start)]
+    rule = RuleFactory()
+    for status in ("firing", "resolved"):
+        annotations = {"summary": 'Disk "full"', "runbook_url": "https://wiki/disk"}
+        context = sample_context(rule, {"alertname": "DiskFull"}, annotations, status)
+        blocks = render_blocks(example, context)
+        assert block_problems(blocks) == []
+        assert [b["type"] for b in blocks] == ["header", "section", "context", "actions"]
+        assert blocks[1]["text"]["text"].startswith('*Disk "full"*\n')
