@@ -39,7 +39,7 @@ from django.utils.translation import gettext, ngettext
 
 from .backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
 from .conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
-from .models import ResolveAction, SlackIntegrationRule
+from .models import RESOLVE_POST, SlackIntegrationRule
 from .rendering import SLACK_MAX_MESSAGE_LENGTH
 from .validators import is_valid_channel
 
@@ -376,7 +376,7 @@ def check_rules_fit_gateway_mode(
             names = list(
                 SlackIntegrationRule.objects.using(alias)
                 .active()
-                .exclude(resolve_action=ResolveAction.POST, refire_in_thread=False)
+                .exclude(resolve_action=RESOLVE_POST, refire_in_thread=False)
                 .order_by("name")
                 .values_list("name", flat=True)[:11]
             )

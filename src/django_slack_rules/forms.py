@@ -24,10 +24,10 @@ from .adapters import CONTEXT_KEYS
 from .blocks import BlocksError, block_problems, render_blocks
 from .conf import slack_rules_settings
 from .models import (
+    RESOLVE_POST,
     STATUS_FIRING,
     STATUS_RESOLVED,
     DeliveryState,
-    ResolveAction,
     SlackDelivery,
     SlackIntegrationRule,
 )
@@ -194,10 +194,10 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         )
 
     def clean_resolve_action(self) -> str:
-        return self.cleaned_data.get("resolve_action") or ResolveAction.POST
+        return str(self.cleaned_data.get("resolve_action") or RESOLVE_POST)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         self._check_gateway_mode(cleaned)
         source = cleaned.get("blocks_template") or ""
         # A template that does not compile gets the model's error ("does not compile").
@@ -213,7 +213,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         if slack_rules_settings.BOT_MODE:
             return
         action = cleaned.get("resolve_action")
-        if action and action != ResolveAction.POST and "resolve_action" in self.changed_data:
+        if action and action != RESOLVE_POST and "resolve_action" in self.changed_data:
             self.add_error("resolve_action", webhook_mode_error())
         if cleaned.get("refire_in_thread") and "refire_in_thread" in self.changed_data:
             self.add_error("refire_in_thread", webhook_mode_error())

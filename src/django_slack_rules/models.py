@@ -25,13 +25,23 @@ STATUS_FIRING = "firing"
 STATUS_RESOLVED = "resolved"
 
 
+#: The values of ``SlackIntegrationRule.resolve_action`` and ``SlackDelivery.action``, as
+#: plain strings (the choices below hold them with their labels).
+RESOLVE_POST, RESOLVE_REPLY, RESOLVE_UPDATE = "post", "reply", "update"
+RESOLVE_UPDATE_AND_REPLY = "update_and_reply"
+ACTION_POST, ACTION_REPLY, ACTION_UPDATE = "post", "reply", "update"
+
+
 class ResolveAction(models.TextChoices):
     """What a rule does in Slack when an alert it sent resolves."""
 
-    POST = "post", _("post a new message")
-    REPLY = "reply", _("reply in the firing message's thread")
-    UPDATE = "update", _("update the firing message")
-    UPDATE_AND_REPLY = "update_and_reply", _("update the firing message and reply in its thread")
+    POST = RESOLVE_POST, _("post a new message")
+    REPLY = RESOLVE_REPLY, _("reply in the firing message's thread")
+    UPDATE = RESOLVE_UPDATE, _("update the firing message")
+    UPDATE_AND_REPLY = (
+        RESOLVE_UPDATE_AND_REPLY,
+        _("update the firing message and reply in its thread"),
+    )
 
 
 class RuleSetVersion(models.Model):
@@ -180,7 +190,7 @@ class SlackIntegrationRule(models.Model):
         _("on resolve"),
         max_length=16,
         choices=ResolveAction.choices,
-        default=ResolveAction.POST,
+        default=RESOLVE_POST,
         help_text=_(
             "What a resolved alert does in Slack. A thread reply or an update needs the "
             "gateway in bot mode (SLACK_RULES['GATEWAY_MODE'] = 'bot')."
@@ -232,12 +242,12 @@ class SlackIntegrationRule(models.Model):
     @property
     def needs_bot_mode(self) -> bool:
         """True when the rule asks for a thread reply or an update (webhook mode cannot)."""
-        return self.resolve_action != ResolveAction.POST or self.refire_in_thread
+        return self.resolve_action != RESOLVE_POST or self.refire_in_thread
 
     def in_conversation(self, status: str) -> bool:
         """True when a notification of ``status`` belongs to the alert's first message."""
         if status == STATUS_RESOLVED:
-            return self.resolve_action != ResolveAction.POST
+            return self.resolve_action != RESOLVE_POST
         return self.refire_in_thread
 
     def resolve_channel(self, labels: Mapping[str, str] | None = None, *, default: str) -> str:
@@ -262,9 +272,9 @@ class DeliveryState(models.TextChoices):
 class DeliveryAction(models.TextChoices):
     """What a delivery does in Slack."""
 
-    POST = "post", _("new message")
-    REPLY = "reply", _("thread reply")
-    UPDATE = "update", _("update")
+    POST = ACTION_POST, _("new message")
+    REPLY = ACTION_REPLY, _("thread reply")
+    UPDATE = ACTION_UPDATE, _("update")
 
 
 class SlackDelivery(models.Model):
@@ -300,7 +310,7 @@ class SlackDelivery(models.Model):
     response = models.TextField(_("Slack's response"), blank=True)
     message_ts = models.CharField(_("message ts"), max_length=64, blank=True)
     action = models.CharField(
-        _("action"), max_length=8, choices=DeliveryAction.choices, default=DeliveryAction.POST
+        _("action"), max_length=8, choices=DeliveryAction.choices, default=ACTION_POST
     )
     parent = models.ForeignKey(
         "self",

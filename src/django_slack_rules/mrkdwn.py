@@ -78,7 +78,7 @@ def _text(text: str) -> str:
     parts = _CODE_SPAN.split(text)
     out = []
     for index, part in enumerate(parts):
-        html = escape(unescape_slack(part))
+        html: str = escape(unescape_slack(part))
         if index % 2:  # inside `code`
             out.append(f"<code>{html}</code>")
             continue

@@ -33,11 +33,15 @@ from ..backends import SlackResult
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackSendCancelled
 from ..models import (
+    ACTION_POST,
+    ACTION_REPLY,
+    ACTION_UPDATE,
+    RESOLVE_REPLY,
+    RESOLVE_UPDATE,
+    RESOLVE_UPDATE_AND_REPLY,
     STATUS_FIRING,
     STATUS_RESOLVED,
-    DeliveryAction,
     DeliveryState,
-    ResolveAction,
     SlackDelivery,
     SlackIntegrationRule,
 )
@@ -55,6 +59,7 @@ INVALID_BLOCKS = frozenset({"invalid_blocks", "invalid_blocks_format"})
 SETTLED = frozenset(
     str(state) for state in (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.CANCELLED)
 )
+SENT = str(DeliveryState.SENT)
 #: The longest single wait for a first message that is not sent yet (seconds).
 WAIT_STEP = 5.0
 
@@ -109,7 +114,7 @@ def find_parent(
 
 def _first_message(delivery: SlackDelivery) -> SlackDelivery:
     """The top-level message of ``delivery``'s conversation (itself when it is one)."""
-    if delivery.parent_id is not None and delivery.action != DeliveryAction.POST:
+    if delivery.parent_id is not None and delivery.action != ACTION_POST:
         return delivery.parent or delivery
     return delivery
 
@@ -118,12 +123,12 @@ def intended_action(rule: SlackIntegrationRule, status: str) -> str:
     """What a notification of ``status`` asks for: post, reply or update (the first half
     of ``update_and_reply`` is the reply; :func:`companion_update` makes the update)."""
     if status == STATUS_RESOLVED:
-        if rule.resolve_action == ResolveAction.UPDATE:
-            return DeliveryAction.UPDATE
-        if rule.resolve_action in (ResolveAction.REPLY, ResolveAction.UPDATE_AND_REPLY):
-            return DeliveryAction.REPLY
-        return DeliveryAction.POST
-    return DeliveryAction.REPLY if rule.refire_in_thread else DeliveryAction.POST
+        if rule.resolve_action == RESOLVE_UPDATE:
+            return ACTION_UPDATE
+        if rule.resolve_action in (RESOLVE_REPLY, RESOLVE_UPDATE_AND_REPLY):
+            return ACTION_REPLY
+        return ACTION_POST
+    return ACTION_REPLY if rule.refire_in_thread else ACTION_POST
 
 
 def ready(parent: SlackDelivery | None) -> bool:
@@ -136,7 +141,7 @@ def parent_wait(delivery: SlackDelivery) -> float:
     (0: send now). Bounded by ``SLACK_RULES["THREAD_WAIT"]`` from the delivery's creation."""
     if (
         delivery.parent_id is None
-        or delivery.action == DeliveryAction.POST
+        or delivery.action == ACTION_POST
         or not slack_rules_settings.BOT_MODE
     ):
         return 0.0
@@ -155,10 +160,10 @@ def parent_wait(delivery: SlackDelivery) -> float:
 
 def plan(delivery: SlackDelivery) -> Plan:
     """What ``delivery`` does in Slack now: its intended action, or a new message and why."""
-    post = Plan(DeliveryAction.POST, delivery.channel)
-    if delivery.action == DeliveryAction.POST:
+    post = Plan(ACTION_POST, delivery.channel)
+    if delivery.action == ACTION_POST:
         return post
-    wanted = "a thread reply" if delivery.action == DeliveryAction.REPLY else "an update"
+    wanted = "a thread reply" if delivery.action == ACTION_REPLY else "an update"
     if not slack_rules_settings.BOT_MODE:
         post.notes.append(
             f'Posted as a new message instead of {wanted}: SLACK_RULES["GATEWAY_MODE"] is '
@@ -170,20 +175,20 @@ def plan(delivery: SlackDelivery) -> Plan:
     if why:
         return _instead(delivery, post, wanted, why)
     assert parent is not None
-    if delivery.action == DeliveryAction.REPLY:
+    if delivery.action == ACTION_REPLY:
         return Plan(
-            DeliveryAction.REPLY,
+            ACTION_REPLY,
             parent.channel_id or parent.channel,
             thread_ts=parent.thread_ts or parent.message_ts,
         )
-    return Plan(DeliveryAction.UPDATE, parent.channel_id, ts=parent.message_ts)
+    return Plan(ACTION_UPDATE, parent.channel_id, ts=parent.message_ts)
 
 
 def _unusable(parent: SlackDelivery | None, delivery: SlackDelivery) -> str:
     """Why ``parent`` cannot take ``delivery`` (a reply or an update), or ""."""
     if parent is None:
         return "no firing message of this alert was recorded by the rule"
-    if parent.state != DeliveryState.SENT:
+    if parent.state != SENT:
         if parent.state in SETTLED:
             return f"the firing message was not sent ({parent.state})"
         return (
@@ -192,7 +197,7 @@ def _unusable(parent: SlackDelivery | None, delivery: SlackDelivery) -> str:
         )
     if not parent.message_ts:
         return "the firing message was sent without Slack's ts (in webhook mode?)"
-    if delivery.action == DeliveryAction.UPDATE:
+    if delivery.action == ACTION_UPDATE:
         if not parent.channel_id:
             return "Slack's answer to the firing message had no channel id"
         window = slack_rules_settings.EDIT_WINDOW
@@ -205,7 +210,7 @@ def _unusable(parent: SlackDelivery | None, delivery: SlackDelivery) -> str:
 def _instead(delivery: SlackDelivery, post: Plan, wanted: str, why: str) -> Plan:
     """A new message instead of ``wanted``; an update whose resolution is in the thread is
     skipped instead (:class:`Skipped`)."""
-    if delivery.action == DeliveryAction.UPDATE and _reply_carries_it(delivery):
+    if delivery.action == ACTION_UPDATE and _reply_carries_it(delivery):
         raise Skipped(f"Not updated: {why}; the resolution's thread reply carries the news.")
     post.notes.append(f"Posted as a new message instead of {wanted}: {why}.")
     return post
@@ -233,8 +238,8 @@ def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, d
     try:
         result = _call(delivery, service, current, blocks=delivery.blocks)
     except SlackDeliveryError as exc:
-        if current.action == DeliveryAction.UPDATE and exc.error in CANNOT_UPDATE:
-            post = Plan(DeliveryAction.POST, delivery.channel)
+        if current.action == ACTION_UPDATE and exc.error in CANNOT_UPDATE:
+            post = Plan(ACTION_POST, delivery.channel)
             current = _instead(delivery, post, "an update", f"Slack answered {exc.error}")
             result = _call(delivery, service, current, blocks=delivery.blocks)
         elif exc.error in INVALID_BLOCKS and delivery.blocks:
@@ -256,7 +261,7 @@ def _call(
     delivery: SlackDelivery, service: SlackService, current: Plan, blocks: Any
 ) -> SlackResult:
     payload: dict[str, Any] = {}
-    if current.action == DeliveryAction.UPDATE:
+    if current.action == ACTION_UPDATE:
         # An update without blocks removes the first message's blocks (Slack keeps them
         # when the field is absent).
         payload["blocks"] = blocks or []
@@ -265,7 +270,7 @@ def _call(
         )
     if blocks:
         payload["blocks"] = blocks
-    if current.action == DeliveryAction.REPLY:
+    if current.action == ACTION_REPLY:
         payload.update(channel=current.channel, thread_ts=current.thread_ts)
         rule = delivery.rule
         if rule is not None and rule.reply_broadcast:
@@ -285,14 +290,14 @@ def companion_update(delivery: SlackDelivery) -> SlackDelivery | None:
     """
     if (
         delivery.alert_status != STATUS_RESOLVED
-        or delivery.action != DeliveryAction.REPLY
+        or delivery.action != ACTION_REPLY
         or delivery.parent_id is None
-        or delivery.state not in (DeliveryState.SENT, DeliveryState.FAILED)
+        or delivery.state not in (SENT, str(DeliveryState.FAILED))
         or not slack_rules_settings.BOT_MODE
     ):
         return None
     rule = delivery.rule
-    if rule is None or rule.resolve_action != ResolveAction.UPDATE_AND_REPLY:
+    if rule is None or rule.resolve_action != RESOLVE_UPDATE_AND_REPLY:
         return None
     key = SlackDelivery.make_key(
         delivery.rule_id, delivery.alert_id, delivery.alert_status, f"{delivery.occurrence}|update"
@@ -309,7 +314,7 @@ def companion_update(delivery: SlackDelivery) -> SlackDelivery | None:
             "channel": delivery.channel,
             "text": delivery.text,
             "blocks": delivery.blocks,
-            "action": DeliveryAction.UPDATE,
+            "action": ACTION_UPDATE,
             "parent_id": delivery.parent_id,
         },
     )

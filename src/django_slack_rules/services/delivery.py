@@ -32,8 +32,8 @@ from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import (
+    ACTION_POST,
     STATUS_FIRING,
-    DeliveryAction,
     DeliveryState,
     DestinationPause,
     SlackDelivery,
@@ -456,7 +456,7 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
         "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d%s)",
         *log_args,
         delivery.attempts,
-        "" if delivery.action == DeliveryAction.POST else f", {delivery.action}",
+        "" if delivery.action == ACTION_POST else f", {delivery.action}",
     )
     if delivery.note:
         logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args, delivery.note)

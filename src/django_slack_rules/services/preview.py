@@ -17,7 +17,14 @@ from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..labels import normalize_labels
 from ..matching import Mismatch, criteria_mismatches
-from ..models import STATUS_RESOLVED, ResolveAction, SlackIntegrationRule
+from ..models import (
+    RESOLVE_POST,
+    RESOLVE_REPLY,
+    RESOLVE_UPDATE,
+    RESOLVE_UPDATE_AND_REPLY,
+    STATUS_RESOLVED,
+    SlackIntegrationRule,
+)
 from ..rendering import (
     STRAY_MARKERS,
     TRUNCATION_MARKER,
@@ -219,17 +226,17 @@ def slack_calls(
         payload["blocks"] = blocks
     if not slack_rules_settings.BOT_MODE:
         return [(gettext("incoming webhook"), payload)]
-    if status != STATUS_RESOLVED or rule.resolve_action == ResolveAction.POST:
+    if status != STATUS_RESOLVED or rule.resolve_action == RESOLVE_POST:
         return [("chat.postMessage", payload)]
     firing_channel = gettext("<the firing message's channel id>")
     firing_ts = gettext("<the firing message's ts>")
     calls = []
-    if rule.resolve_action in (ResolveAction.REPLY, ResolveAction.UPDATE_AND_REPLY):
+    if rule.resolve_action in (RESOLVE_REPLY, RESOLVE_UPDATE_AND_REPLY):
         reply = {**payload, "channel": firing_channel, "thread_ts": firing_ts}
         if rule.reply_broadcast:
             reply["reply_broadcast"] = True
         calls.append(("chat.postMessage", reply))
-    if rule.resolve_action in (ResolveAction.UPDATE, ResolveAction.UPDATE_AND_REPLY):
+    if rule.resolve_action in (RESOLVE_UPDATE, RESOLVE_UPDATE_AND_REPLY):
         update = {"channel": firing_channel, "ts": firing_ts, "text": text, "blocks": blocks or []}
         calls.append(("chat.update", update))
     return calls
