@@ -356,3 +356,25 @@ def test_rules_webhook_mode_cannot_serve_are_listed_when_the_database_is_checked
     call_command("check", "--fail-level", "WARNING")  # no database: nothing to say
     slack_rules(GATEWAY_MODE="bot")
     assert check_rules_fit_gateway_mode(databases=["default"]) == []
+
+
+def test_a_test_send_sends_the_blocks_too(admin_client, slack_endpoint):
+    rule = RuleFactory(
+        slack_channel="#db",
+        message_template="{{ alertname }}",
+        blocks_template='[{"type": "section", "text": {"type": "mrkdwn", "text": "*{{ alertname }}*"}}]',
+    )
+    data = {
+        "labels": json.dumps({"alertname": "HighCPU"}),
+        "annotations": "{}",
+        "status": "firing",
+        "send": "",
+    }
+    admin_client.post(url("rule-preview", rule.pk), data)
+    [request] = slack_endpoint.requests
+    assert request.json() == {
+        "channel": "#db",
+        "text": "HighCPU",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*HighCPU*"}}],
+    }
+    assert SlackDelivery.objects.get().blocks == request.json()["blocks"]

@@ -108,7 +108,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
         annotations = data["annotations"] or {}
         preview = preview_message(rule, data["labels"], annotations, data["status"])
         if preview.sends:
-            outcome = send_test_message(rule, preview.channel, preview.text)
+            outcome = send_test_message(rule, preview.channel, preview.text, preview.blocks)
             log_url = reverse(f"{APP}:delivery-list") + "?" + urlencode({"rule": rule.pk})
             text = render_to_string(OUTCOME_MESSAGE, {"outcome": outcome, "log_url": log_url})
             level = messages.SUCCESS if outcome.sent else messages.ERROR
