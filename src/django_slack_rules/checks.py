@@ -22,8 +22,7 @@ W001                  a test or console backend while DEBUG is off
 W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
 W004                  the rule pages are mounted but crispy-forms is not set up for them
-W005                  rules ask for threads or updates, which webhook mode cannot do
-                      (tagged "database": ``manage.py check --database default``)
+W005                  rules ask for threads or updates webhook mode cannot do (--database)
 ====================  ==========================================================
 """
 
@@ -246,8 +245,7 @@ _NUMBERS: dict[str, tuple[float, float | None, bool]] = {
     "THREAD_WAIT": (0, None, False),
     "EDIT_WINDOW": (1, None, False),
 }
-#: Numeric settings that may also be None.
-_NULLABLE = frozenset({"EDIT_WINDOW"})
+_NULLABLE = frozenset({"EDIT_WINDOW"})  # numeric settings that may also be None
 
 
 def _check_numbers() -> list[checks.CheckMessage]:
@@ -339,8 +337,7 @@ def _check_pages() -> list[checks.CheckMessage]:
 
 
 def _check_gateway_mode() -> list[checks.CheckMessage]:
-    mode = slack_rules_settings.GATEWAY_MODE
-    if mode in GATEWAY_MODES:
+    if slack_rules_settings.GATEWAY_MODE in GATEWAY_MODES:
         return []
     return [
         _error(
@@ -359,18 +356,14 @@ def _check_gateway_mode() -> list[checks.CheckMessage]:
 def check_rules_fit_gateway_mode(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """W005: active rules that ask for a thread or an update while the gateway is in webhook mode.
-
-    Registered with the ``database`` tag: Django runs it only when asked for a database
-    (``manage.py check --database default``, and ``migrate``), never before the tables
-    exist. The rule form refuses such a rule in webhook mode; this finds the ones saved
-    in bot mode before the switch (they post a new message instead, and say so).
+    """W005: active rules asking for a thread or an update in webhook mode (saved in bot mode
+    before a switch). Tagged ``database``: Django runs it only when asked for a database
+    (``check --database default``, ``migrate``), never without one; E011 covers a bad mode.
     """
     alias = router.db_for_read(SlackIntegrationRule)
-    if not databases or alias not in databases or slack_rules_settings.BOT_MODE:
+    mode = slack_rules_settings.GATEWAY_MODE
+    if not databases or alias not in databases or mode != "webhook":
         return []
-    if slack_rules_settings.GATEWAY_MODE not in GATEWAY_MODES:
-        return []  # E011 says it
     try:
         with transaction.atomic(using=alias):  # a failure (no table yet) rolls back only this
             names = list(
@@ -384,7 +377,7 @@ def check_rules_fit_gateway_mode(
         return []  # not migrated yet: nothing to say
     if not names:
         return []
-    shown = ", ".join(repr(name) for name in names[:10]) + (", …" if len(names) > 10 else "")
+    shown = ", ".join(map(repr, names[:10])) + (", …" if len(names) > 10 else "")
     return [
         _error(
             "W005",
