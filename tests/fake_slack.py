@@ -9,6 +9,20 @@ cue from a FIFO queue of canned responses::
         send_something(webhook_url=slack.url + "/services/T000/B000/XXX")
         first, second = slack.wait_for_requests(2)
 
+With ``api_mode=True`` it keeps the messages it accepted, as Slack does: each
+``chat.postMessage`` gets a ``ts`` and the channel's id (``"#web"`` becomes a
+stable ``C…`` id), a ``thread_ts`` makes it a reply in that thread, and
+``chat.update`` (a path ending ``chat.update``) replaces a message's text and
+blocks, or answers ``message_not_found``. Blocks Slack would refuse (an
+unknown type, more than 50, section text over 3,000 characters) are answered
+``invalid_blocks`` with ``response_metadata.messages``::
+
+    with FakeSlack(api_mode=True) as slack:
+        ...
+        [first] = slack.messages("#web")           # top-level messages, oldest first
+        [reply] = slack.replies("#web", first.ts)  # its thread
+        assert first.edits                         # texts it had before each update
+
 Standard library only.  The server binds to 127.0.0.1, serves each connection
 in a daemon thread, speaks HTTP/1.1 with keep-alive, and never writes to
 stderr for ordinary traffic.  Nothing here sleeps: slow answers wait on an
@@ -18,7 +32,9 @@ event that :meth:`FakeSlack.stop` sets, so stopping is always prompt.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import re
 import socket
 import ssl
 import sys
@@ -31,7 +47,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["CannedResponse", "FakeSlack", "RecordedRequest"]
+__all__ = ["CannedResponse", "FakeMessage", "FakeSlack", "RecordedRequest"]
 
 _HOST = "127.0.0.1"
 # Upper bound for how long stop() waits for the serving thread.
@@ -42,6 +58,31 @@ _CONNECTION_TIMEOUT = 30.0
 _TS_START_MICROS = 1_700_000_000_000_100
 _TS_STEP_MICROS = 100
 _MAX_LINE = 65_537
+#: Block types Slack knows (the fake refuses others with invalid_blocks).
+_BLOCK_TYPES = frozenset(
+    {
+        "actions", "context", "divider", "file", "header", "image", "input", "markdown",
+        "rich_text", "section", "table", "video", "call",
+    }
+)  # fmt: skip
+_MAX_BLOCKS = 50
+_SECTION_TEXT_MAX = 3000
+_HEADER_TEXT_MAX = 150
+_CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]+$")
+
+
+@dataclass
+class FakeMessage:
+    """A message the fake Slack accepted (api_mode)."""
+
+    channel: str  # the channel's id
+    ts: str
+    text: str
+    blocks: list[Any] | None = None
+    thread_ts: str = ""  # set on a thread reply: its parent's ts
+    reply_broadcast: bool = False
+    #: (text, blocks) the message had before each chat.update, oldest first.
+    edits: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -251,6 +292,7 @@ class FakeSlack:
         self._requests: list[RecordedRequest] = []
         self._queue: deque[CannedResponse] = deque()
         self._ts_micros = _TS_START_MICROS
+        self._messages: dict[tuple[str, str], FakeMessage] = {}
         self._stop_event = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -362,10 +404,43 @@ class FakeSlack:
         )
 
     def reset(self) -> None:
-        """Forget recorded requests and drop queued responses."""
+        """Forget recorded requests and messages, and drop queued responses."""
         with self._cond:
             self._requests.clear()
             self._queue.clear()
+            self._messages.clear()
+
+    # -- what Slack holds (api_mode) ---------------------------------------
+
+    @staticmethod
+    def channel_id(channel: str) -> str:
+        """The id Slack answers for ``channel``: an id as it is, a name as a stable ``C…`` id."""
+        if _CHANNEL_ID_RE.match(channel):
+            return channel
+        digest = hashlib.sha1(channel.lstrip("#").encode()).hexdigest()[:10].upper()
+        return f"C{digest}"
+
+    def messages(self, channel: str | None = None) -> list[FakeMessage]:
+        """Top-level messages (in ``channel``, a name or an id), oldest first."""
+        wanted = None if channel is None else self.channel_id(channel)
+        with self._cond:
+            found = [m for m in self._messages.values() if not m.thread_ts]
+        return sorted((m for m in found if wanted in (None, m.channel)), key=lambda m: float(m.ts))
+
+    def replies(self, channel: str, thread_ts: str) -> list[FakeMessage]:
+        """The thread of ``thread_ts`` in ``channel``, oldest first (without its parent)."""
+        wanted = self.channel_id(channel)
+        with self._cond:
+            found = [
+                m
+                for m in self._messages.values()
+                if m.channel == wanted and m.thread_ts == thread_ts
+            ]
+        return sorted(found, key=lambda m: float(m.ts))
+
+    def message(self, channel: str, ts: str) -> FakeMessage | None:
+        with self._cond:
+            return self._messages.get((self.channel_id(channel), ts))
 
     # -- canned responses --------------------------------------------------
 
@@ -418,6 +493,15 @@ class FakeSlack:
             times=times,
         )
 
+    def respond_invalid_blocks(self, *messages: str, times: int = 1) -> None:
+        """Web API ``invalid_blocks``, explained in ``response_metadata.messages``."""
+        body = {
+            "ok": False,
+            "error": "invalid_blocks",
+            "response_metadata": {"messages": list(messages) or ["[ERROR] invalid block"]},
+        }
+        self.queue_response(200, json.dumps(body), content_type="application/json", times=times)
+
     def respond_rate_limited(self, retry_after: int | None = 1, times: int = 1) -> None:
         """429 ``rate_limited`` with ``Retry-After`` (omitted when None)."""
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
@@ -443,12 +527,67 @@ class FakeSlack:
             self._cond.notify_all()
             if self._queue:
                 return self._queue.popleft()
+            data = _json_of(request)
+            problems = _block_problems(data.get("blocks")) if "blocks" in data else []
             if not self.api_mode:
+                if problems:  # incoming webhooks answer a bare word
+                    return CannedResponse(status=400, body=b"invalid_blocks")
                 return CannedResponse()
-            ts = f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
-            self._ts_micros += _TS_STEP_MICROS
-        payload = {"ok": True, "channel": _channel_of(request), "ts": ts}
-        return CannedResponse(body=json.dumps(payload).encode(), content_type="application/json")
+            if problems:
+                return _json_response(
+                    {
+                        "ok": False,
+                        "error": "invalid_blocks",
+                        "response_metadata": {"messages": problems},
+                    }
+                )
+            if request.path.split("?", 1)[0].endswith("chat.update"):
+                return self._update(data)
+            return self._post(request, data)
+
+    def _next_ts(self) -> str:
+        ts = f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
+        self._ts_micros += _TS_STEP_MICROS
+        return ts
+
+    def _post(self, request: RecordedRequest, data: dict[str, Any]) -> CannedResponse:
+        """chat.postMessage (called with the lock held)."""
+        ts = self._next_ts()
+        channel = _channel_of(request)
+        if channel is None:  # answered as before the fake kept messages
+            return _json_response({"ok": True, "channel": None, "ts": ts})
+        message = FakeMessage(
+            channel=self.channel_id(channel),
+            ts=ts,
+            text=str(data.get("text") or ""),
+            blocks=data.get("blocks"),
+            thread_ts=str(data.get("thread_ts") or ""),
+            reply_broadcast=bool(data.get("reply_broadcast")),
+        )
+        self._messages[(message.channel, ts)] = message
+        answer = {"ok": True, "channel": message.channel, "ts": ts, "message": _shown(message)}
+        return _json_response(answer)
+
+    def _update(self, data: dict[str, Any]) -> CannedResponse:
+        """chat.update (called with the lock held): the channel must be an id."""
+        channel, ts = str(data.get("channel") or ""), str(data.get("ts") or "")
+        if not _CHANNEL_ID_RE.match(channel):
+            return _json_response({"ok": False, "error": "channel_not_found"})
+        message = self._messages.get((channel, ts))
+        if message is None:
+            return _json_response({"ok": False, "error": "message_not_found"})
+        message.edits.append((message.text, message.blocks))
+        message.text = str(data.get("text") or "")
+        if "blocks" in data:  # absent: Slack keeps the blocks the message had
+            message.blocks = data["blocks"] or None
+        answer = {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message.text,
+            "message": _shown(message),
+        }
+        return _json_response(answer)
 
     def _register_connection(self, conn: socket.socket) -> None:
         with self._cond:
@@ -468,6 +607,50 @@ class FakeSlack:
         # object another thread may be using.
         with contextlib.suppress(OSError):
             socket.socket.shutdown(conn, socket.SHUT_RDWR)
+
+
+def _json_response(payload: dict[str, Any]) -> CannedResponse:
+    return CannedResponse(body=json.dumps(payload).encode(), content_type="application/json")
+
+
+def _shown(message: FakeMessage) -> dict[str, Any]:
+    """The ``message`` object of Slack's answer."""
+    shown: dict[str, Any] = {"type": "message", "text": message.text, "ts": message.ts}
+    if message.blocks:
+        shown["blocks"] = message.blocks
+    if message.thread_ts:
+        shown["thread_ts"] = message.thread_ts
+    return shown
+
+
+def _json_of(request: RecordedRequest) -> dict[str, Any]:
+    try:
+        data = request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _block_problems(blocks: Any) -> list[str]:
+    """What Slack says about blocks it refuses, in its words (``[ERROR] … [json-pointer:…]``)."""
+    if not isinstance(blocks, list):
+        return ["[ERROR] must be an array [json-pointer:/blocks]"]
+    problems = []
+    if len(blocks) > _MAX_BLOCKS:
+        problems.append(f"[ERROR] no more than {_MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for index, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in _BLOCK_TYPES:
+            problems.append(f"[ERROR] unsupported type: {kind} [json-pointer:/blocks/{index}/type]")
+            continue
+        text = block.get("text") if isinstance(block.get("text"), dict) else {}
+        limit = {"section": _SECTION_TEXT_MAX, "header": _HEADER_TEXT_MAX}.get(kind)
+        if limit and len(str(text.get("text") or "")) > limit:
+            problems.append(
+                f"[ERROR] must be less than {limit + 1} characters "
+                f"[json-pointer:/blocks/{index}/text/text]"
+            )
+    return problems
 
 
 def _channel_of(request: RecordedRequest) -> str | None:

@@ -39,12 +39,20 @@ def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = 
 
 @contextlib.contextmanager
 def celery_worker(
-    *, queue: str, db_name: str, broker: str, endpoint: str, log: Path
+    *,
+    queue: str,
+    db_name: str,
+    broker: str,
+    endpoint: str,
+    log: Path,
+    gateway_mode: str = "webhook",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A ``celery worker`` process of the test host on ``queue``, using the test database
-    ``db_name`` and posting to ``endpoint``; its output goes to ``log``. Stopped on exit."""
+    ``db_name`` and posting to ``endpoint`` through a gateway in ``gateway_mode``; its
+    output goes to ``log``. Stopped on exit."""
     env = {
         **os.environ,
+        "DSR_GATEWAY_MODE": gateway_mode,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DSR_WORKER_DB": db_name,
         "DSR_TEST_QUEUE": queue,

@@ -129,6 +129,8 @@ SLACK_RULES = {
     "RETRY_BACKOFF_MAX": 2.0,
     "CONNECT_TIMEOUT": 1.0,
     "READ_TIMEOUT": 2.0,
+    # The end-to-end tests start workers for a gateway in bot mode.
+    "GATEWAY_MODE": os.environ.get("DSR_GATEWAY_MODE", "webhook"),
 }
 
 STATIC_URL = "/static/"

@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connections
@@ -138,19 +139,26 @@ def test_an_operator_manages_rules_in_the_browser(
     page.get_by_label("Match criteria").fill('{"team": "db", "severity": "critical"}')
     page.get_by_role("button", name="Save and preview").click()
 
-    # Preview: the exact text Slack would get, without sending it.
+    # Preview: the message as Slack shows it, without sending it.
     expect(page.get_by_role("heading", name="Preview: database")).to_be_visible()
-    message = page.locator("pre.dsr-message")
-    expect(message).to_have_text(":fire: *HighCPU* on web-1:9100 (db): CPU above 90% for 5 minutes")
+    shown = page.locator(".dsr-slack .dsr-mrkdwn")
+    expect(shown).to_have_text("🔥 HighCPU on web-1:9100 (db): CPU above 90% for 5 minutes")
+    expect(shown.locator("strong")).to_have_text("HighCPU")
     page.get_by_label("Labels").fill(
         json.dumps(
             {"alertname": "DiskFull", "team": "db", "severity": "critical", "instance": "<db-1>"}
         )
     )
     page.get_by_role("button", name="Preview", exact=True).click()
+    expect(shown).to_have_text("🔥 DiskFull on <db-1> (db): CPU above 90% for 5 minutes")
+    # The exact text Slack gets, escaped, is one click away.
+    message = page.locator("pre.dsr-message")
+    expect(message).to_be_hidden()
+    page.get_by_text("Exact payload (JSON)").click()
     expect(message).to_have_text(
         ":fire: *DiskFull* on &lt;db-1&gt; (db): CPU above 90% for 5 minutes"
     )
+    expect(page.locator("pre.dsr-payload")).to_contain_text('"channel": "#db-alerts"')
     assert slack_endpoint.requests == []
     shot(page, screenshots, "rule-preview")
 
@@ -285,3 +293,73 @@ def test_the_page_tabs_stay_readable_in_a_layout_that_styles_nav_links_for_its_s
     assert page.locator(".sidebar .nav-link").evaluate("e => getComputedStyle(e).color") == (
         "rgb(255, 255, 255)"
     )
+
+
+def test_the_preview_shows_blocks_as_slack_does_and_runs_no_script_from_an_alert(
+    page, live_server, client, screenshots, slack_rules
+):
+    from playwright.sync_api import expect
+
+    slack_rules(GATEWAY_MODE="bot")
+    user = make_user(*ALL_UI_PERMISSIONS, username="blocks", password="pw")
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    rule = RuleFactory(
+        name="db-blocks",
+        match_criteria={"team": "db"},
+        slack_channel="#db",
+        message_template=":red_circle: *{{ alertname }}* on `{{ instance }}`",
+        resolved_message_template=":white_check_mark: {{ alertname }} resolved",
+        resolve_action="update_and_reply",
+        blocks_template="""[
+          {"type": "header", "text": {"type": "plain_text", "text": ":fire: {{ alertname }}"}},
+          {"type": "section", "text": {"type": "mrkdwn", "text": "*{{ summary }}*\n>{{ description }}"},
+           "fields": [{"type": "mrkdwn", "text": "*Team*\n{{ labels.team }}"},
+                      {"type": "mrkdwn", "text": "*Instance*\n`{{ instance }}`"}]},
+          {"type": "divider"},
+          {"type": "context", "elements": [{"type": "mrkdwn", "text": "<!here> · rule {{ rule.name }}"}]},
+          {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Runbook"}, "url": "{{ annotations.runbook }}"}]}
+        ]""",
+    )
+    evil = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    labels = {"alertname": "DiskFull", "team": "db", "instance": evil}
+    annotations = {
+        "summary": "Disk 95% full",
+        "description": evil,
+        "runbook": "https://wiki.example.com/disk",
+    }
+    query = urlencode({"labels": json.dumps(labels), "annotations": json.dumps(annotations)})
+    page.goto(f"{live_server.url}/slack/rules/{rule.pk}/preview/?{query}")
+
+    slack = page.locator(".dsr-slack")
+    expect(slack.locator(".dsr-block-header")).to_have_text("🔥 DiskFull")
+    expect(slack.locator(".dsr-section-text strong")).to_have_text("Disk 95% full")
+    expect(slack.locator(".dsr-section-text .dsr-quote")).to_have_text(evil)
+    expect(slack.locator(".dsr-field")).to_have_count(2)
+    expect(slack.locator(".dsr-field").first).to_have_text("Team\ndb", use_inner_text=True)
+    expect(slack.locator(".dsr-block-divider")).to_be_visible()
+    expect(slack.locator(".dsr-block-context .dsr-mention")).to_have_text("@here")
+    button = slack.get_by_role("link", name="Runbook")
+    expect(button).to_have_attribute("href", "https://wiki.example.com/disk")
+    expect(slack.locator(".dsr-fallback")).to_contain_text("DiskFull on")
+    # Nothing from the alert became markup: no image, no script ran.
+    expect(slack.locator("img")).to_have_count(0)
+    expect(slack.locator("script")).to_have_count(0)
+    shot(page, screenshots, "rule-preview-blocks")
+
+    # A resolution: what the rule does in Slack, and the two calls' payloads.
+    page.get_by_label("resolved", exact=True).check()
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.locator(".dsr-resolve-action")).to_contain_text(
+        "update the firing message and reply in its thread"
+    )
+    page.get_by_text("Exact payload (JSON)").click()
+    payload = page.locator("pre.dsr-payload")
+    expect(payload).to_contain_text("// chat.postMessage")
+    expect(payload).to_contain_text("// chat.update")
+    expect(payload).to_contain_text('"thread_ts": "<the firing message\'s ts>"')
+    shot(page, screenshots, "rule-preview-resolved")
+    assert dialogs == []

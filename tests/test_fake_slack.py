@@ -202,3 +202,65 @@ def test_reset_clears_requests_and_queue(slack: FakeSlack) -> None:
     assert slack.requests == []
     assert slack.pending_responses == 0
     assert requests.post(slack.url + "/hook", data="y", timeout=5).status_code == 200
+
+
+def test_api_mode_keeps_threads_and_updates_like_slack() -> None:
+    with FakeSlack(api_mode=True) as slack, requests.Session() as session:
+        api = slack.url + "/api/"
+        first = session.post(api + "chat.postMessage", json={"channel": "#web", "text": "a"})
+        parent = first.json()
+        assert parent["channel"] == slack.channel_id("#web")
+        assert re.match(r"^C[0-9A-F]{10}$", parent["channel"])
+        reply = session.post(
+            api + "chat.postMessage",
+            json={"channel": parent["channel"], "text": "b", "thread_ts": parent["ts"]},
+        ).json()
+        assert reply["message"]["thread_ts"] == parent["ts"]
+        updated = session.post(
+            api + "chat.update",
+            json={"channel": parent["channel"], "ts": parent["ts"], "text": "c"},
+        ).json()
+        assert (updated["ok"], updated["ts"], updated["text"]) == (True, parent["ts"], "c")
+        by_name = session.post(
+            api + "chat.update", json={"channel": "#web", "ts": parent["ts"], "text": "d"}
+        ).json()
+        gone = session.post(
+            api + "chat.update", json={"channel": parent["channel"], "ts": "1.000001", "text": "e"}
+        ).json()
+
+    assert by_name == {"ok": False, "error": "channel_not_found"}  # chat.update takes an id
+    assert gone == {"ok": False, "error": "message_not_found"}
+    [message] = slack.messages("#web")
+    assert (message.text, message.edits) == ("c", [("a", None)])
+    assert [r.text for r in slack.replies("#web", message.ts)] == ["b"]
+    assert slack.message(parent["channel"], reply["ts"]).thread_ts == parent["ts"]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([{"type": "sectoin", "text": {"type": "mrkdwn", "text": "x"}}], "/blocks/0/type"),
+        ([{"type": "divider"}] * 51, "/blocks"),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            "/blocks/0/text/text",
+        ),
+        ("not a list", "/blocks"),
+    ],
+)
+def test_blocks_slack_refuses_are_answered_invalid_blocks(blocks, pointer) -> None:
+    with FakeSlack(api_mode=True) as api, FakeSlack() as hooks:
+        answer = requests.post(
+            api.url + "/api/chat.postMessage",
+            json={"channel": "#web", "text": "t", "blocks": blocks},
+            timeout=5,
+        ).json()
+        webhook = requests.post(
+            hooks.url + "/services/x", json={"text": "t", "blocks": blocks}, timeout=5
+        )
+        assert api.messages() == []
+    assert (answer["ok"], answer["error"]) == (False, "invalid_blocks")
+    [message] = answer["response_metadata"]["messages"][:1]
+    assert message.startswith("[ERROR] ")
+    assert message.endswith(f"[json-pointer:{pointer}]")
+    assert (webhook.status_code, webhook.text) == (400, "invalid_blocks")

@@ -229,6 +229,7 @@ def test_the_documented_render_step_gives_a_config_nginx_accepts(tmp_path, mode)
     assert ("proxy_ssl_name hooks.slack.com;" in config) == (mode == "webhook")
     assert ("proxy_set_header Authorization" in config) == (mode == "bot")
     assert config.count("location = /slack-proxy/ {") == 1
+    assert config.count("location = /slack-proxy/chat.update {") == (mode == "bot")
     checked = nginx_test(config, tmp_path / "nginx")
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
@@ -385,6 +386,11 @@ def test_only_a_post_to_the_slack_proxy_location_is_forwarded(
     through(webhook_gateway)
     headers = {"X-Slack-Channel": "#web"}
     assert raw_request(webhook_gateway, "GET", "/slack-proxy/", headers=headers)[0] == 405
+    # Incoming webhooks cannot update a message: webhook mode has no chat.update.
+    assert raw_request(webhook_gateway, "POST", "/slack-proxy/chat.update", b"{}", headers) == (
+        404,
+        "proxy_unknown_path\n",
+    )
     assert raw_request(webhook_gateway, "POST", "/slack-proxy/services/x", b"{}", headers)[0] == 404
     assert raw_request(webhook_gateway, "POST", "/", b"{}", headers)[0] == 404
     big = json.dumps({"channel": "#web", "text": "x" * 600_000}).encode()
@@ -534,10 +540,41 @@ def test_bot_mode_adds_the_token_and_posts_to_chat_post_message_only(
     assert not [secret for secret in SECRETS if secret in settings_text()]
 
 
+def test_bot_mode_updates_a_message_through_chat_update_with_the_token(
+    through, bot_gateway, api_slack, bot_token
+):
+    service = through(bot_gateway)
+    posted = service.send_notification("#web", "firing")
+    channel = posted.channel_id
+    assert channel == api_slack.channel_id("#web")
+    result = service.update_message(channel, posted.ts, "resolved", payload={"blocks": []})
+    _, update = api_slack.requests
+    assert (update.method, update.path) == ("POST", "/api/chat.update")
+    assert update.headers["host"] == "slack.com"
+    assert update.headers["authorization"] == f"Bearer {bot_token}"
+    assert update.json() == {"channel": channel, "ts": posted.ts, "text": "resolved", "blocks": []}
+    assert (result.ts, result.channel_id) == (posted.ts, channel)
+    [message] = api_slack.messages("#web")
+    assert (message.text, message.edits) == ("resolved", [("firing", None)])
+    # Slack's refusal passes through and is classified.
+    with pytest.raises(SlackPermanentError) as refused:
+        service.update_message(channel, "1.000009", "resolved")
+    assert refused.value.error == "message_not_found"
+    assert raw_request(bot_gateway, "GET", "/slack-proxy/chat.update")[0] == 405
+
+
 def test_bot_mode_relays_no_other_api_method(through, bot_gateway, api_slack):
     through(bot_gateway)
     headers = {"Content-Type": "application/json", "Authorization": "Bearer xoxb-caller"}
-    for path in ("/slack-proxy/users.list", "/slack-proxy/../api/chat.delete", "/api/chat.delete"):
+    for path in (
+        "/slack-proxy/users.list",
+        "/slack-proxy/../api/chat.delete",
+        "/api/chat.delete",
+        "/slack-proxy/chat.delete",
+        "/slack-proxy/chat.update/",
+        "/slack-proxy/chat.updateX",
+        "/slack-proxy/chat.update/../chat.delete",
+    ):
         status, _ = raw_request(bot_gateway, "POST", path, b"{}", headers)
         assert status == 404, path
     # A query string does not reach Slack, and a caller's Authorization is replaced.
@@ -688,6 +725,109 @@ def test_a_burst_over_the_limit_is_retried_until_each_message_is_delivered_once(
     attempts = sorted(SlackDelivery.objects.values_list("attempts", flat=True))
     assert attempts[-1] > 1
     assert "proxy_rate_limited" in worker_log.read_text()
+
+
+# -- bot mode end to end: a real worker, a thread reply and the original updated ----------
+
+
+@pytest.fixture(scope="module")
+def bot_worker(django_db_setup, django_db_blocker, bot_gateway, tmp_path_factory):
+    """A real ``celery worker`` in bot mode whose SLACK_INTERNAL_ENDPOINT is the bot gateway."""
+    import redis
+
+    queue = f"dsr-bot-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    client.ping()
+    client.delete(queue)
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    log = tmp_path_factory.mktemp("bot-worker") / "worker.log"
+    try:
+        with celery_worker(
+            queue=queue,
+            db_name=str(db_name),
+            broker=django_settings.CELERY_BROKER_URL,
+            endpoint=bot_gateway.endpoint,
+            log=log,
+            gateway_mode="bot",
+        ):
+            yield queue, log
+    finally:
+        client.delete(queue)
+        client.close()
+
+
+BOT_BLOCKS = """[
+  {"type": "header", "text": {"type": "plain_text", "text": "{{ alertname }}: {{ status }}"}},
+  {"type": "section", "text": {"type": "mrkdwn", "text": "{{ summary }}"}}
+]"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bot_mode_end_to_end_the_resolution_replies_in_the_thread_and_updates_the_original(
+    settings, slack_rules, bot_worker, bot_gateway, api_slack, bot_token
+):
+    queue, worker_log = bot_worker
+    api_slack.reset()
+    slack_rules(QUEUE=queue, GATEWAY_MODE="bot")
+    settings.SLACK_INTERNAL_ENDPOINT = bot_gateway.endpoint
+    RuleFactory(
+        name="db",
+        match_criteria={"team": "db"},
+        slack_channel="#db",
+        message_template=":red_circle: {{ alertname }} is firing",
+        resolved_message_template=":large_green_circle: {{ alertname }} is resolved",
+        resolve_action="update_and_reply",
+        blocks_template=BOT_BLOCKS,
+    )
+    instance = AlertInstanceFactory(
+        alert_group__labels={"alertname": "DiskFull", "team": "db"},
+        annotations={"summary": "Disk 95% full"},
+    )
+    group = instance.alert_group
+    with transaction.atomic():
+        alert_processed.send(
+            sender=AlertGroup, alert_group=group, instance=instance, status="firing"
+        )
+    # Resolved at once: the worker may not have sent the firing message yet.
+    with transaction.atomic():
+        group.current_status = instance.status = "resolved"
+        group.save()
+        instance.save()
+        alert_processed.send(
+            sender=AlertGroup, alert_group=group, instance=instance, status="resolved"
+        )
+    wait_until(
+        lambda: SlackDelivery.objects.filter(state=DeliveryState.SENT).count() == 3,
+        what="the firing message, the thread reply and the update, sent",
+    )
+
+    post, reply, update = api_slack.wait_for_requests(3)
+    channel = api_slack.channel_id("#db")
+    [original] = api_slack.messages("#db")
+    assert post.path == reply.path == "/api/chat.postMessage"
+    assert post.json()["channel"] == "#db"
+    assert reply.json()["channel"] == channel
+    assert reply.json()["thread_ts"] == original.ts
+    assert update.path == "/api/chat.update"
+    assert (update.json()["channel"], update.json()["ts"]) == (channel, original.ts)
+    assert {r.headers["authorization"] for r in (post, reply, update)} == {f"Bearer {bot_token}"}
+    # The original now shows the resolved rendering; the thread holds the resolution.
+    assert original.text == ":large_green_circle: DiskFull is resolved"
+    assert original.blocks[0]["text"]["text"] == "DiskFull: resolved"
+    assert original.edits[0][0] == ":red_circle: DiskFull is firing"
+    [in_thread] = api_slack.replies("#db", original.ts)
+    assert in_thread.text == ":large_green_circle: DiskFull is resolved"
+    # The records: Slack's ts and channel id on the firing message; replies point at it.
+    firing = SlackDelivery.objects.get(alert_status="firing")
+    assert (firing.message_ts, firing.channel_id, firing.action) == (original.ts, channel, "post")
+    followups = {d.action: d for d in SlackDelivery.objects.filter(parent=firing)}
+    assert set(followups) == {"reply", "update"}
+    assert followups["reply"].thread_ts == original.ts
+    assert followups["reply"].message_ts == in_thread.ts
+    assert followups["update"].message_ts == original.ts
+    assert all(d.attempts == 1 for d in SlackDelivery.objects.all())
+    assert "chat.update" not in worker_log.read_text()  # the worker logs no endpoint path
 
 
 # -- last: the logs ------------------------------------------------------------------

@@ -173,7 +173,14 @@ def test_wheel_metadata(wheel_metadata: email.message.Message) -> None:
     requires = {
         canonicalize_name(Requirement(r).name) for r in wheel_metadata.get_all("Requires-Dist", [])
     }
-    expected = {"django", "celery", "requests", "django-crispy-forms", "crispy-bootstrap5"}
+    expected = {
+        "django",
+        "celery",
+        "requests",
+        "django-crispy-forms",
+        "crispy-bootstrap5",
+        "slack-sdk",
+    }
     assert expected <= requires, f"missing Requires-Dist: {sorted(expected - requires)}"
 
     classifiers = set(wheel_metadata.get_all("Classifier", []))

@@ -32,7 +32,18 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
         (_("Matching"), {"fields": ("match_criteria",)}),
         (
             _("Slack"),
-            {"fields": ("slack_channel", "message_template", "resolved_message_template")},
+            {
+                "fields": (
+                    "slack_channel",
+                    "message_template",
+                    "resolved_message_template",
+                    "blocks_template",
+                )
+            },
+        ),
+        (
+            _("Threads and updates"),
+            {"fields": ("resolve_action", "reply_broadcast", "refire_in_thread")},
         ),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
@@ -65,13 +76,14 @@ class SlackDeliveryAdmin(admin.ModelAdmin):
         "rule_name",
         "fingerprint",
         "alert_status",
+        "action",
         "channel",
         "state",
         "attempts",
         "http_status",
         "slack_error",
     )
-    list_filter = ("state", "alert_status", "channel", "rule")
+    list_filter = ("state", "alert_status", "action", "channel", "rule")
     search_fields = ("fingerprint", "alert_id", "rule_name", "channel", "text", "last_error")
     date_hierarchy = "created_at"
     actions = ("resend_failed",)

@@ -25,6 +25,8 @@ class DjangoSlackRulesConfig(AppConfig):
         from . import checks, conf, handlers, models
 
         django_checks.register(checks.check_settings, django_checks.Tags.compatibility)
+        # Reads the rules: run only when a database is asked for (check --database default).
+        django_checks.register(checks.check_rules_fit_gateway_mode, django_checks.Tags.database)
 
         # Every rule change moves the rule-set version, so each process rebuilds its index.
         rule = models.SlackIntegrationRule

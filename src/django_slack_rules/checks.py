@@ -17,10 +17,12 @@ E007                  SLACK_RULES is not a dict
 E008                  a numeric setting is out of range
 E009                  SLACK_RULES["SIGNAL"] is set but ALERT_MODEL is not
 E010                  SLACK_RULES["DEFAULT_CHANNEL"] is not a Slack channel
+E011                  SLACK_RULES["GATEWAY_MODE"] is not "webhook" or "bot"
 W001                  a test or console backend while DEBUG is off
 W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
 W004                  the rule pages are mounted but crispy-forms is not set up for them
+W005                  rules ask for threads or updates webhook mode cannot do (--database)
 ====================  ==========================================================
 """
 
@@ -31,10 +33,12 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext
+from django.db import DatabaseError, router, transaction
+from django.utils.translation import gettext, ngettext
 
 from .backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
-from .conf import DEFAULTS, parse_endpoint, slack_rules_settings
+from .conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
+from .models import RESOLVE_POST, SlackIntegrationRule
 from .rendering import SLACK_MAX_MESSAGE_LENGTH
 from .validators import is_valid_channel
 
@@ -73,6 +77,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     slack_rules_settings.reload()
     messages += _check_signal() + _check_alert_model() + _check_adapter() + _check_backend()
     messages += _check_endpoint() + _check_numbers() + _check_channel() + _check_pages()
+    messages += _check_gateway_mode()
     return messages
 
 
@@ -237,13 +242,18 @@ _NUMBERS: dict[str, tuple[float, float | None, bool]] = {
     "CONNECT_TIMEOUT": (0.001, None, False),
     "READ_TIMEOUT": (0.001, None, False),
     "MESSAGE_MAX_LENGTH": (100, SLACK_MAX_MESSAGE_LENGTH, True),
+    "THREAD_WAIT": (0, None, False),
+    "EDIT_WINDOW": (1, None, False),
 }
+_NULLABLE = frozenset({"EDIT_WINDOW"})  # numeric settings that may also be None
 
 
 def _check_numbers() -> list[checks.CheckMessage]:
     messages = []
     for key, (low, high, integer) in _NUMBERS.items():
         value = slack_rules_settings.get(key)
+        if value is None and key in _NULLABLE:
+            continue
         kind = int if integer else (int, float)
         ok = isinstance(value, kind) and not isinstance(value, bool)
         ok = ok and value >= low and (high is None or value <= high)
@@ -321,6 +331,70 @@ def _check_pages() -> list[checks.CheckMessage]:
                 'Add "crispy_forms" and "crispy_bootstrap5" to INSTALLED_APPS and set '
                 'CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5" and CRISPY_TEMPLATE_PACK = '
                 '"bootstrap5" (see docs/ui.md).'
+            ),
+        )
+    ]
+
+
+def _check_gateway_mode() -> list[checks.CheckMessage]:
+    if slack_rules_settings.GATEWAY_MODE in GATEWAY_MODES:
+        return []
+    return [
+        _error(
+            "E011",
+            gettext('SLACK_RULES["GATEWAY_MODE"] = %(value)r is not a gateway mode.')
+            % {"value": slack_rules_settings.get("GATEWAY_MODE")},
+            gettext(
+                'Use "webhook" (incoming webhooks, the default) or "bot" (a bot token: thread '
+                "replies and updates), the mode the nginx gateway was rendered for "
+                "(docs/gateway.md)."
+            ),
+        )
+    ]
+
+
+def check_rules_fit_gateway_mode(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """W005: active rules asking for a thread or an update in webhook mode (saved in bot mode
+    before a switch). Tagged ``database``: Django runs it only when asked for a database
+    (``check --database default``, ``migrate``), never without one; E011 covers a bad mode.
+    """
+    alias = router.db_for_read(SlackIntegrationRule)
+    mode = slack_rules_settings.GATEWAY_MODE
+    if not databases or alias not in databases or mode != "webhook":
+        return []
+    try:
+        with transaction.atomic(using=alias):  # a failure (no table yet) rolls back only this
+            names = list(
+                SlackIntegrationRule.objects.using(alias)
+                .active()
+                .exclude(resolve_action=RESOLVE_POST, refire_in_thread=False)
+                .order_by("name")
+                .values_list("name", flat=True)[:11]
+            )
+    except DatabaseError:
+        return []  # not migrated yet: nothing to say
+    if not names:
+        return []
+    shown = ", ".join(map(repr, names[:10])) + (", …" if len(names) > 10 else "")
+    return [
+        _error(
+            "W005",
+            ngettext(
+                "Rule %(names)s asks for a thread reply or an update of the firing message, "
+                'which SLACK_RULES["GATEWAY_MODE"] = "webhook" cannot do: it posts a new '
+                "message instead.",
+                "Rules %(names)s ask for thread replies or updates of the firing message, "
+                'which SLACK_RULES["GATEWAY_MODE"] = "webhook" cannot do: they post a new '
+                "message instead.",
+                len(names),
+            )
+            % {"names": shown},
+            gettext(
+                'Set SLACK_RULES["GATEWAY_MODE"] = "bot" and put a bot token in the gateway '
+                '(docs/gateway.md), or set these rules\' resolve action to "post" and turn '
+                "off their thread option."
             ),
         )
     ]

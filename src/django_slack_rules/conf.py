@@ -47,7 +47,19 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 10.0,
     # Text longer than this is cut with a visible marker (Slack's hard limit: 40,000).
     "MESSAGE_MAX_LENGTH": 4000,
+    # How the gateway reaches Slack: "webhook" (incoming webhooks: a new message each
+    # time) or "bot" (a bot token: chat.postMessage and chat.update, threads, updates).
+    "GATEWAY_MODE": "webhook",
+    # Seconds a resolution (or a reply) waits for its firing message to be sent before
+    # it posts a message of its own.
+    "THREAD_WAIT": 300.0,
+    # Seconds after which a firing message is no longer updated (a new message is
+    # posted instead); None: as long as Slack allows it.
+    "EDIT_WINDOW": None,
 }
+
+#: The values of ``SLACK_RULES["GATEWAY_MODE"]``.
+GATEWAY_MODES = ("webhook", "bot")
 
 #: The keys whose values are dotted import paths.
 IMPORT_STRINGS = ("SIGNAL", "ADAPTER", "BACKEND")
@@ -146,6 +158,24 @@ class SlackRulesSettings:
     @property
     def MESSAGE_MAX_LENGTH(self) -> int:
         return int(self.get("MESSAGE_MAX_LENGTH"))
+
+    @property
+    def GATEWAY_MODE(self) -> str:
+        return str(self.get("GATEWAY_MODE"))
+
+    @property
+    def BOT_MODE(self) -> bool:
+        """True when the gateway holds a bot token: threads and updates are possible."""
+        return self.GATEWAY_MODE == "bot"
+
+    @property
+    def THREAD_WAIT(self) -> float:
+        return float(self.get("THREAD_WAIT"))
+
+    @property
+    def EDIT_WINDOW(self) -> float | None:
+        value = self.get("EDIT_WINDOW")
+        return None if value is None else float(value)
 
     # -- derived ------------------------------------------------------------
     @property

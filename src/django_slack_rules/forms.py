@@ -21,13 +21,18 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .adapters import CONTEXT_KEYS
+from .blocks import BlocksError, block_problems, render_blocks
+from .conf import slack_rules_settings
 from .models import (
+    RESOLVE_POST,
     STATUS_FIRING,
     STATUS_RESOLVED,
     DeliveryState,
     SlackDelivery,
     SlackIntegrationRule,
 )
+from .rendering import template_error
+from .services.preview import SAMPLE_ANNOTATIONS, sample_context, sample_labels
 from .validators import describe_type
 
 #: The template pack the package's forms are written for (set on each helper, so a host
@@ -103,6 +108,27 @@ def context_keys_help() -> str:
     return gettext("Context: %(keys)s.") % {"keys": ", ".join(CONTEXT_KEYS)}
 
 
+def gateway_help() -> str:
+    if slack_rules_settings.BOT_MODE:
+        return gettext(
+            'The gateway is in bot mode (SLACK_RULES["GATEWAY_MODE"] = "bot"): a rule can '
+            "reply in the firing message's thread and update it."
+        )
+    return gettext(
+        'The gateway is in webhook mode (SLACK_RULES["GATEWAY_MODE"] = "webhook"): every '
+        "notification is a new message. Thread replies and updates need bot mode."
+    )
+
+
+def webhook_mode_error() -> str:
+    return gettext(
+        'The gateway is in webhook mode (SLACK_RULES["GATEWAY_MODE"] = "webhook"), and '
+        "incoming webhooks cannot reply in a thread or update a message. Choose “post a new "
+        'message”, or switch the gateway to bot mode (a bot token; SLACK_RULES["GATEWAY_MODE"] '
+        '= "bot"; see docs/gateway.md).'
+    )
+
+
 class SlackIntegrationRuleForm(forms.ModelForm):
     class Meta:
         model = SlackIntegrationRule
@@ -115,6 +141,10 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "slack_channel",
             "message_template",
             "resolved_message_template",
+            "blocks_template",
+            "resolve_action",
+            "reply_broadcast",
+            "refire_in_thread",
         )
         field_classes = {"match_criteria": JSONObjectField}
         widgets = {
@@ -124,15 +154,18 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "resolved_message_template": forms.Textarea(
                 attrs={"rows": 3, "class": "font-monospace"}
             ),
+            "blocks_template": forms.Textarea(attrs={"rows": 8, "class": "font-monospace"}),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.is_bound and self.instance.pk is None:
             self.initial.setdefault("match_criteria", {})
-        for name in ("message_template", "resolved_message_template"):
+        for name in ("message_template", "resolved_message_template", "blocks_template"):
             field = self.fields[name]
             field.help_text = format_html("{} {}", field.help_text, context_keys_help())
+        # Left out of a POST (a form of an older version, a script): a new message.
+        self.fields["resolve_action"].required = False
         self.helper = FormHelper()
         self.helper.template_pack = TEMPLATE_PACK
         self.helper.form_tag = False
@@ -149,8 +182,70 @@ class SlackIntegrationRuleForm(forms.ModelForm):
                 "slack_channel",
                 "message_template",
                 "resolved_message_template",
+                "blocks_template",
+            ),
+            _card(
+                _("Threads and updates"),
+                HTML(format_html('<p class="small text-body-secondary">{}</p>', gateway_help())),
+                "resolve_action",
+                "reply_broadcast",
+                "refire_in_thread",
             ),
         )
+
+    def clean_resolve_action(self) -> str:
+        return str(self.cleaned_data.get("resolve_action") or RESOLVE_POST)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
+        self._check_gateway_mode(cleaned)
+        source = cleaned.get("blocks_template") or ""
+        # A template that does not compile gets the model's error ("does not compile").
+        if source.strip() and "blocks_template" not in self.errors and not template_error(source):
+            for problem in self._blocks_problems(source, cleaned):
+                self.add_error("blocks_template", problem)
+        return cleaned
+
+    def _check_gateway_mode(self, cleaned: dict[str, Any]) -> None:
+        """Webhook mode cannot reply in a thread or update: a rule asking for it is refused
+        (one saved in bot mode before a switch keeps working, posting new messages, and
+        ``check --database default`` lists it: W005)."""
+        if slack_rules_settings.BOT_MODE:
+            return
+        action = cleaned.get("resolve_action")
+        if action and action != RESOLVE_POST and "resolve_action" in self.changed_data:
+            self.add_error("resolve_action", webhook_mode_error())
+        if cleaned.get("refire_in_thread") and "refire_in_thread" in self.changed_data:
+            self.add_error("refire_in_thread", webhook_mode_error())
+
+    def _blocks_problems(self, source: str, cleaned: dict[str, Any]) -> list[str]:
+        """Render the blocks template for a sample alert the rule matches, firing and
+        resolved, and say what Slack would refuse (each problem names its block)."""
+        rule = SlackIntegrationRule(
+            name=cleaned.get("name") or "",
+            slack_channel=cleaned.get("slack_channel") or "",
+            priority=cleaned.get("priority") or 0,
+            match_criteria=cleaned.get("match_criteria") or {},
+        )
+        problems: list[str] = []
+        for status in (STATUS_FIRING, STATUS_RESOLVED):
+            context = sample_context(rule, sample_labels(rule), SAMPLE_ANNOTATIONS, status)
+            try:
+                found = block_problems(render_blocks(source, context))
+            except BlocksError as exc:
+                found = [str(exc)]
+            except Exception as exc:  # the template fails for this sample
+                found = [
+                    gettext("The template fails for a sample alert: %(error)s")
+                    % {"error": f"{type(exc).__name__}: {exc}"}
+                ]
+            for problem in found:
+                if status == STATUS_RESOLVED:
+                    if problem in problems:
+                        continue
+                    problem = gettext("For a resolved alert: %(problem)s") % {"problem": problem}
+                problems.append(problem)
+        return problems
 
     def save(self, commit: bool = True) -> Any:
         """Save; an edit only ever updates, so a rule deleted meanwhile is not re-created

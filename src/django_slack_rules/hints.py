@@ -27,6 +27,10 @@ _HINTS = {
     ),
     "no_text": _("The message is empty: check the rule's template."),
     "invalid_payload": _("Slack could not read the message: check the rule's template."),
+    "invalid_blocks": _(
+        "Slack refused the blocks: check the rule's Block Kit template in its preview "
+        "(the delivery's note keeps Slack's explanation)."
+    ),
     "rate_limited": _(
         "Slack (or the gateway) is rate-limiting this channel: wait a minute and try again."
     ),

@@ -26,6 +26,25 @@ STATUS_FIRING = "firing"
 STATUS_RESOLVED = "resolved"
 
 
+#: The values of ``SlackIntegrationRule.resolve_action`` and ``SlackDelivery.action``, as
+#: plain strings (the choices below hold them with their labels).
+RESOLVE_POST, RESOLVE_REPLY, RESOLVE_UPDATE = "post", "reply", "update"
+RESOLVE_UPDATE_AND_REPLY = "update_and_reply"
+ACTION_POST, ACTION_REPLY, ACTION_UPDATE = "post", "reply", "update"
+
+
+class ResolveAction(models.TextChoices):
+    """What a rule does in Slack when an alert it sent resolves."""
+
+    POST = RESOLVE_POST, _("post a new message")
+    REPLY = RESOLVE_REPLY, _("reply in the firing message's thread")
+    UPDATE = RESOLVE_UPDATE, _("update the firing message")
+    UPDATE_AND_REPLY = (
+        RESOLVE_UPDATE_AND_REPLY,
+        _("update the firing message and reply in its thread"),
+    )
+
+
 class RuleSetVersion(models.Model):
     """The one row every match and every delivery reads: the rule set's version, and
     when the latest destination pause ends.
@@ -188,6 +207,39 @@ class SlackIntegrationRule(models.Model):
         validators=[validate_template],
         help_text=_("Django template for resolved alerts. Blank: nothing is sent on resolve."),
     )
+    blocks_template = models.TextField(
+        _("Block Kit template"),
+        blank=True,
+        validators=[validate_template],
+        help_text=_(
+            "Optional. A Django template that renders to Block Kit JSON: a list of blocks, or "
+            '{"blocks": [...]}. Used for firing and resolved messages ({{ status }} tells them '
+            "apart); the text templates stay the notification text."
+        ),
+    )
+    resolve_action = models.CharField(
+        _("on resolve"),
+        max_length=16,
+        choices=ResolveAction.choices,
+        default=RESOLVE_POST,
+        help_text=_(
+            "What a resolved alert does in Slack. A thread reply or an update needs the "
+            "gateway in bot mode (SLACK_RULES['GATEWAY_MODE'] = 'bot')."
+        ),
+    )
+    reply_broadcast = models.BooleanField(
+        _("also send replies to the channel"),
+        default=False,
+        help_text=_("A thread reply also shows in the channel (Slack's “Also send to channel”)."),
+    )
+    refire_in_thread = models.BooleanField(
+        _("new firings of an open alert in its thread"),
+        default=False,
+        help_text=_(
+            "When the alert fires again before it resolved, reply in the first message's "
+            "thread instead of posting a new message (bot mode)."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -218,6 +270,17 @@ class SlackIntegrationRule(models.Model):
     def sends_on(self, status: str) -> bool:
         return bool(self.template_for(status).strip())
 
+    @property
+    def needs_bot_mode(self) -> bool:
+        """True when the rule asks for a thread reply or an update (webhook mode cannot)."""
+        return self.resolve_action != RESOLVE_POST or self.refire_in_thread
+
+    def in_conversation(self, status: str) -> bool:
+        """True when a notification of ``status`` belongs to the alert's first message."""
+        if status == STATUS_RESOLVED:
+            return self.resolve_action != RESOLVE_POST
+        return self.refire_in_thread
+
     def resolve_channel(self, labels: Mapping[str, str] | None = None, *, default: str) -> str:
         """The rule's channel; else the alert's ``channel`` label; else ``default``
         (the caller passes ``SLACK_RULES["DEFAULT_CHANNEL"]``: models read no settings)."""
@@ -237,8 +300,20 @@ class DeliveryState(models.TextChoices):
     CANCELLED = "cancelled", _("cancelled")
 
 
+class DeliveryAction(models.TextChoices):
+    """What a delivery does in Slack."""
+
+    POST = ACTION_POST, _("new message")
+    REPLY = ACTION_REPLY, _("thread reply")
+    UPDATE = ACTION_UPDATE, _("update")
+
+
 class SlackDelivery(models.Model):
-    """One notification: what was sent (or tried) for one rule, alert, status and occurrence."""
+    """One notification: what was sent (or tried) for one rule, alert, status and occurrence.
+
+    A thread reply or an update points at the conversation's first message (``parent``),
+    whose Slack ``message_ts`` and ``channel_id`` it needs.
+    """
 
     rule = models.ForeignKey(
         SlackIntegrationRule,
@@ -265,6 +340,21 @@ class SlackDelivery(models.Model):
     http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     response = models.TextField(_("Slack's response"), blank=True)
     message_ts = models.CharField(_("message ts"), max_length=64, blank=True)
+    action = models.CharField(
+        _("action"), max_length=8, choices=DeliveryAction.choices, default=ACTION_POST
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="followups",
+        verbose_name=_("first message"),
+    )
+    channel_id = models.CharField(_("Slack channel id"), max_length=32, blank=True)
+    thread_ts = models.CharField(_("thread ts"), max_length=64, blank=True)
+    blocks = models.JSONField(_("blocks"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)

@@ -39,6 +39,12 @@ class SlackResult:
     ts: str = ""
     data: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def channel_id(self) -> str:
+        """The channel's id in Slack's answer (Web API: ``"channel": "C0…"``), else ""."""
+        value = self.data.get("channel")
+        return value if isinstance(value, str) else ""
+
 
 class BaseBackend:
     """Sends one message. Subclasses implement :meth:`send`.
@@ -52,6 +58,19 @@ class BaseBackend:
 
     def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
         raise NotImplementedError
+
+    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
+        """Replace the message ``ts`` in ``channel`` (a channel id) with ``text`` (``chat.update``).
+
+        ``extra["payload"]`` holds more fields (``blocks``). A backend that cannot update
+        raises :class:`SlackPermanentError` with the error ``update_not_supported``; the
+        package then posts a new message instead.
+        """
+        raise SlackPermanentError(
+            f"{type(self).__name__} cannot update a Slack message",
+            channel=channel,
+            error="update_not_supported",
+        )
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -90,6 +109,10 @@ def classify_response(
         if isinstance(parsed, dict):
             data = parsed
     slack_error = str(data.get("error") or "") if data else ""
+    # Slack explains some refusals (invalid_blocks) in response_metadata.messages.
+    metadata = data.get("response_metadata") if data else None
+    explained = metadata.get("messages") if isinstance(metadata, dict) else None
+    details = "; ".join(str(m) for m in explained) if isinstance(explained, list) else ""
     if not data and stripped and not stripped.startswith("<") and len(stripped) < 100:
         # Incoming webhooks answer errors as a bare string: "channel_not_found".
         slack_error = "" if stripped == "ok" else stripped
@@ -129,7 +152,11 @@ def classify_response(
             error_class = (
                 SlackRetryableError if error in RETRYABLE_SLACK_ERRORS else SlackPermanentError
             )
-            raise error_class(f"Slack refused the message ({error})", error=error, **common)
+            raise error_class(
+                f"Slack refused the message ({error}{': ' + details if details else ''})",
+                error=error,
+                **common,
+            )
         if stripped == "ok":
             return SlackResult(channel, status_code, text)
         raise SlackPermanentError(

@@ -25,3 +25,13 @@ class ConsoleBackend(BaseBackend):
             stream.write(f"{rule}\nSlack message to {channel}\n{rule}\n{text}\n{rule}\n")
             stream.flush()
         return SlackResult(channel=channel, response_text="ok")
+
+    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
+        stream = self.stream or sys.stdout
+        rule = "-" * 72
+        with _lock:
+            stream.write(
+                f"{rule}\nSlack message {ts} in {channel} updated\n{rule}\n{text}\n{rule}\n"
+            )
+            stream.flush()
+        return SlackResult(channel=channel, response_text="ok", ts=ts)

@@ -13,6 +13,9 @@ class OutboxMessage:
     channel: str
     text: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: "post" (chat.postMessage, or a webhook) or "update" (chat.update of ``ts``).
+    method: str = "post"
+    ts: str = ""
 
 
 #: Messages "sent" through :class:`LocmemBackend` in this process, oldest first.
@@ -23,5 +26,16 @@ class LocmemBackend(BaseBackend):
     """Appends each message to :data:`outbox` instead of sending it."""
 
     def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
-        outbox.append(OutboxMessage(channel=channel, text=text, extra=dict(extra)))
-        return SlackResult(channel=channel, response_text="ok", ts=f"locmem.{len(outbox)}")
+        ts = f"locmem.{len(outbox) + 1}"
+        outbox.append(OutboxMessage(channel=channel, text=text, extra=dict(extra), ts=ts))
+        return SlackResult(
+            channel=channel, response_text="ok", ts=ts, data={"ok": True, "channel": channel}
+        )
+
+    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
+        outbox.append(
+            OutboxMessage(channel=channel, text=text, extra=dict(extra), method="update", ts=ts)
+        )
+        return SlackResult(
+            channel=channel, response_text="ok", ts=ts, data={"ok": True, "channel": channel}
+        )

@@ -36,7 +36,8 @@ class InternalProxyBackend(BaseBackend):
     """POSTs ``{"channel": …, "text": …}`` to ``SLACK_INTERNAL_ENDPOINT``.
 
     The channel also travels in the ``X-Slack-Channel`` header (UTF-8), so the proxy
-    can pick the right incoming webhook without reading the body.
+    can pick the right incoming webhook without reading the body. An update
+    (``chat.update``, bot mode) goes to ``SLACK_INTERNAL_ENDPOINT + "chat.update"``.
     """
 
     def __init__(self, endpoint: str | None = None, **options: Any) -> None:
@@ -55,6 +56,9 @@ class InternalProxyBackend(BaseBackend):
             slack_rules_settings.CONNECT_TIMEOUT,
             slack_rules_settings.READ_TIMEOUT,
         )
+        self.update_endpoint = (
+            self.endpoint if self.endpoint.endswith("/") else self.endpoint + "/"
+        ) + "chat.update"
 
     def build_payload(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {"channel": channel, "text": text}
@@ -62,10 +66,18 @@ class InternalProxyBackend(BaseBackend):
         return payload
 
     def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
+        return self._post(self.endpoint, channel, self.build_payload(channel, text, **extra))
+
+    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
+        payload: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        payload.update(extra.get("payload") or {})
+        return self._post(self.update_endpoint, channel, payload)
+
+    def _post(self, url: str, channel: str, payload: dict[str, Any]) -> SlackResult:
         try:
             response = get_session().post(
-                self.endpoint,
-                json=self.build_payload(channel, text, **extra),
+                url,
+                json=payload,
                 # UTF-8 bytes: Slack channel names may be non-Latin ("#アラート"), and
                 # nginx matches the header byte for byte against the secrets map.
                 headers={CHANNEL_HEADER: channel.encode("utf-8")},

@@ -4,43 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_slack_rules', '0001_initial'),
+        ("django_slack_rules", "0001_initial"),
     ]
 
     # The new indexes and the unique constraint come first, so the key is never without one.
     operations = [
         migrations.AddField(
-            model_name='rulesetversion',
-            name='pauses_end_at',
+            model_name="rulesetversion",
+            name="pauses_end_at",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='slackdelivery',
-            index=models.Index(fields=['alert_id'], name='dsr_delivery_alert_idx'),
+            model_name="slackdelivery",
+            index=models.Index(fields=["alert_id"], name="dsr_delivery_alert_idx"),
         ),
         migrations.AddIndex(
-            model_name='slackdelivery',
-            index=models.Index(fields=['fingerprint'], name='dsr_delivery_fingerprint_idx'),
+            model_name="slackdelivery",
+            index=models.Index(fields=["fingerprint"], name="dsr_delivery_fingerprint_idx"),
         ),
         migrations.AddConstraint(
-            model_name='slackdelivery',
-            constraint=models.UniqueConstraint(fields=('idempotency_key',), name='dsr_delivery_key_unique'),
+            model_name="slackdelivery",
+            constraint=models.UniqueConstraint(
+                fields=("idempotency_key",), name="dsr_delivery_key_unique"
+            ),
         ),
         migrations.AlterField(
-            model_name='slackdelivery',
-            name='alert_id',
-            field=models.CharField(max_length=64, verbose_name='alert id'),
+            model_name="slackdelivery",
+            name="alert_id",
+            field=models.CharField(max_length=64, verbose_name="alert id"),
         ),
         migrations.AlterField(
-            model_name='slackdelivery',
-            name='fingerprint',
-            field=models.CharField(blank=True, max_length=255, verbose_name='fingerprint'),
+            model_name="slackdelivery",
+            name="fingerprint",
+            field=models.CharField(blank=True, max_length=255, verbose_name="fingerprint"),
         ),
         migrations.AlterField(
-            model_name='slackdelivery',
-            name='idempotency_key',
-            field=models.CharField(max_length=255, verbose_name='idempotency key'),
+            model_name="slackdelivery",
+            name="idempotency_key",
+            field=models.CharField(max_length=255, verbose_name="idempotency key"),
         ),
     ]

@@ -29,9 +29,12 @@ from django.utils import timezone
 
 from ..adapters import NOT_LOADED, BaseAlertAdapter, get_adapter
 from ..backends import SlackResult
+from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import (
+    ACTION_POST,
+    STATUS_FIRING,
     DeliveryState,
     DestinationPause,
     RuleSetVersion,
@@ -39,6 +42,7 @@ from ..models import (
     SlackIntegrationRule,
 )
 from ..rendering import fallback_message, render_template
+from . import conversation
 from .slack_matcher import SlackRuleMatcherService
 from .slack_service import SlackService
 
@@ -85,6 +89,7 @@ def sent_fields(result: SlackResult) -> dict[str, Any]:
         "http_status": result.status_code,
         "response": result.response_text,
         "message_ts": result.ts,
+        "channel_id": result.channel_id,
         "last_error": "",
         "slack_error": "",
     }
@@ -136,7 +141,7 @@ def notify(
         # rule has been deleted since.
         recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
         if recorded is not None:
-            return deliver(recorded)
+            return _with_companion(deliver(recorded), recorded)
 
     # One small read: the rule set's version (the rule comes from this process's index)
     # and whether any destination may be paused now.
@@ -160,17 +165,37 @@ def notify(
         occurrence = adapter.get_occurrence_key(alert) if occurrence is None else occurrence
         recorded = find_recorded(rule_id, alert_id, status, occurrence)
         if recorded is not None:
-            return deliver(recorded)
-    # No destination is paused: record the delivery already claimed, in one INSERT.
-    claim_now = not maybe_paused
+            return _with_companion(deliver(recorded), recorded)
+    # A thread reply or an update belongs to the alert's first message: found first.
+    parent = None
+    if rule.in_conversation(status):
+        parent = conversation.find_parent(rule, alert.pk, status, occurrence)
+    # No destination is paused (nor a first message unsent): record the delivery already
+    # claimed, in one INSERT.
+    claim_now = not maybe_paused and conversation.ready(parent)
     delivery, created = _record(
-        adapter, alert, rule, status, occurrence, instance=instance, claimed=claim_now
+        adapter,
+        alert,
+        rule,
+        status,
+        occurrence,
+        instance=instance,
+        claimed=claim_now,
+        parent=parent,
     )
     if delivery is None:
         return "no-template"
     if created and claim_now:
-        return _send_and_settle(delivery)
-    return deliver(delivery)
+        return _with_companion(_send_and_settle(delivery), delivery)
+    return _with_companion(deliver(delivery), delivery)
+
+
+def _with_companion(state: str, delivery: SlackDelivery) -> str:
+    """After a resolution's thread reply (``update_and_reply``), update the first message."""
+    companion = conversation.companion_update(delivery)
+    if companion is not None:
+        deliver(companion)
+    return state
 
 
 def _recorded_or(
@@ -186,7 +211,7 @@ def _recorded_or(
     if fixed:
         recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
         if recorded is not None:
-            return deliver(recorded)
+            return _with_companion(deliver(recorded), recorded)
     if rule is None:
         logger.warning(
             "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_id
@@ -222,12 +247,14 @@ def _record(
     *,
     instance: Any = NOT_LOADED,
     claimed: bool = False,
+    parent: Any = NOT_LOADED,
     **fields: Any,
 ) -> tuple[SlackDelivery | None, bool]:
     """:func:`record_delivery`, and whether this call inserted the row.
 
     ``claimed``: insert it claimed by this attempt (sending, attempt 1), which saves the
     separate claim; a row that is there already is returned as it is, unclaimed.
+    ``parent``: the conversation's first message, when the caller has looked for it.
     """
     fingerprint = adapter.get_fingerprint(alert)
     template = rule.template_for(status)
@@ -241,9 +268,22 @@ def _record(
         return None, False
     alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
     key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
-    text = render_message(adapter, alert, rule, status, occurrence, template, fingerprint, instance)
+    text, blocks, note = render_content(
+        adapter, alert, rule, status, occurrence, template, fingerprint, instance
+    )
     if claimed:
         fields.update(state=DeliveryState.SENDING, attempts=1, claimed_at=timezone.now())
+    channel = rule.resolve_channel(
+        adapter.get_labels(alert), default=slack_rules_settings.DEFAULT_CHANNEL
+    )
+    if rule.in_conversation(status):
+        if parent is NOT_LOADED:
+            parent = conversation.find_parent(rule, alert_id, status, occurrence)
+        if parent is not None or status != STATUS_FIRING:
+            # A reply or an update goes where the first message went; without a first
+            # message, a resolution is posted, and the record says why.
+            fields.update(action=conversation.intended_action(rule, status), parent=parent)
+            channel = parent.channel if parent is not None else channel
     record = SlackDelivery(
         idempotency_key=key,
         rule=rule,
@@ -252,10 +292,10 @@ def _record(
         fingerprint=fingerprint[:255],
         alert_status=status,
         occurrence=str(occurrence)[:255],
-        channel=rule.resolve_channel(
-            adapter.get_labels(alert), default=slack_rules_settings.DEFAULT_CHANNEL
-        ),
+        channel=channel,
         text=text,
+        blocks=blocks,
+        note=note,
         **fields,
     )
     # Callers have looked for the key already, or expect it to be new: insert, and fall
@@ -294,6 +334,23 @@ def render_message(
 
     ``instance``: the occurrence, when the caller has loaded it already.
     """
+    return render_content(
+        adapter, alert, rule, status, occurrence, template, fingerprint, instance
+    )[0]
+
+
+def render_content(
+    adapter: BaseAlertAdapter,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    template: str,
+    fingerprint: str,
+    instance: Any = NOT_LOADED,
+) -> tuple[str, list[Any] | None, str]:
+    """The rule's text for the alert, its Block Kit blocks (None without a blocks template,
+    or when they fail) and a note saying why blocks failed ("" when they did not)."""
     context: dict[str, Any] = {
         "alertname": str(getattr(alert, "name", "") or ""),
         "status": status,
@@ -304,7 +361,7 @@ def render_message(
         if instance is NOT_LOADED:
             instance = adapter.load_occurrence(alert, occurrence)
         context = adapter.get_context(alert, rule=rule, status=status, instance=instance)
-        return render_template(template, context)
+        text = render_template(template, context)
     except Exception:
         logger.exception(
             "Rule %r: the %s message failed to render for fingerprint=%s; "
@@ -313,7 +370,16 @@ def render_message(
             status,
             fingerprint,
         )
-        return fallback_message(context)
+        return fallback_message(context), None, ""
+    blocks, note = blocks_for_message(rule.blocks_template, context)
+    if note and blocks is None:
+        logger.warning(
+            "Rule %r: %s (fingerprint=%s). Fix the Block Kit template in the rule.",
+            rule.name,
+            note,
+            fingerprint,
+        )
+    return text, blocks, note
 
 
 # -- claiming and sending -------------------------------------------------------------
@@ -366,7 +432,11 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
     log_args = _log_args(delivery)
     try:
         service = service or SlackService()
-        result = service.send_notification(delivery.channel, delivery.text, delivery=delivery)
+        result, how = conversation.send(delivery, service)
+    except conversation.Skipped as exc:
+        update(delivery, state=DeliveryState.CANCELLED, last_error=str(exc), note=str(exc))
+        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args, exc)
+        raise
     except SlackSendCancelled as exc:
         update(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
         logger.info("Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args)
@@ -387,10 +457,15 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
             "Rule %r, alert %s (fingerprint=%s) to %s: unexpected error while sending", *log_args
         )
         return str(delivery.state)
-    update(delivery, **sent_fields(result))
+    update(delivery, **{**sent_fields(result), **how})
     logger.info(
-        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d)", *log_args, delivery.attempts
+        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d%s)",
+        *log_args,
+        delivery.attempts,
+        "" if delivery.action == ACTION_POST else f", {delivery.action}",
     )
+    if delivery.note:
+        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args, delivery.note)
     return str(delivery.state)
 
 
@@ -408,6 +483,16 @@ def deliver(delivery: SlackDelivery) -> str:
             delivery.state,
         )
         return str(delivery.state)
+
+    wait = conversation.parent_wait(delivery)
+    if wait > 0:
+        # A thread reply or an update needs its first message's ts: wait for it (bounded).
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: waiting %.1fs for the firing message",
+            *log_args,
+            wait,
+        )
+        raise RetryLater(wait + random.uniform(0, 0.5))
 
     paused = DestinationPause.remaining(delivery.channel)
     if paused > 0:

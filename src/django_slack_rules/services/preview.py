@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from ..adapters import CONTEXT_KEYS, build_context
+from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..labels import normalize_labels
 from ..matching import Mismatch, criteria_mismatches
-from ..models import STATUS_RESOLVED, SlackIntegrationRule
+from ..models import (
+    RESOLVE_POST,
+    RESOLVE_REPLY,
+    RESOLVE_UPDATE,
+    RESOLVE_UPDATE_AND_REPLY,
+    STATUS_RESOLVED,
+    SlackIntegrationRule,
+)
 from ..rendering import (
     STRAY_MARKERS,
     TRUNCATION_MARKER,
@@ -59,6 +69,11 @@ class Preview:
     undefined: list[tuple[str, list[str]]] = field(default_factory=list)
     #: Lines of the template with ``{{``, ``}}`` or ``{%`` that were sent as plain text.
     stray: list[str] = field(default_factory=list)
+    #: The Block Kit blocks sent with the text (None: text only), and why there are none.
+    blocks: list[Any] | None = None
+    blocks_note: str = ""
+    #: What goes to Slack: (method, payload) per call, e.g. ("chat.postMessage", {...}).
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def sends(self) -> bool:
@@ -73,6 +88,15 @@ class Preview:
     @property
     def truncated(self) -> bool:
         return self.text.endswith(TRUNCATION_MARKER)
+
+    @property
+    def payload_json(self) -> str:
+        """The exact payload of each call, as JSON (placeholders for the firing message's
+        ts and channel id, which exist only once it is sent)."""
+        return "\n\n".join(
+            f"// {method}\n{json.dumps(payload, indent=2, ensure_ascii=False)}"
+            for method, payload in self.calls
+        )
 
     @property
     def wins(self) -> bool:
@@ -170,6 +194,8 @@ def preview_message(
         preview.render_error = f"{type(exc).__name__}: {exc}"
         text = fallback_message(preview.context)
     preview.text = prepare_message(text)
+    preview.blocks, preview.blocks_note = blocks_for_message(rule.blocks_template, preview.context)
+    preview.calls = slack_calls(rule, status, preview.channel, preview.text, preview.blocks)
     if not preview.render_error:
         preview.undefined = [
             (name, close_names(name, preview.context))
@@ -181,3 +207,36 @@ def preview_message(
             if any(marker in line and marker in preview.text for marker in STRAY_MARKERS)
         ]
     return preview
+
+
+def slack_calls(
+    rule: SlackIntegrationRule,
+    status: str,
+    channel: str,
+    text: str,
+    blocks: list[Any] | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The calls a notification makes, with their payloads, as the gateway gets them.
+
+    A resolution's thread reply or update refers to the firing message, whose ts and
+    channel id Slack gives only when it is sent: shown as placeholders.
+    """
+    payload: dict[str, Any] = {"channel": channel, "text": text}
+    if blocks:
+        payload["blocks"] = blocks
+    if not slack_rules_settings.BOT_MODE:
+        return [(gettext("incoming webhook"), payload)]
+    if status != STATUS_RESOLVED or rule.resolve_action == RESOLVE_POST:
+        return [("chat.postMessage", payload)]
+    firing_channel = gettext("<the firing message's channel id>")
+    firing_ts = gettext("<the firing message's ts>")
+    calls = []
+    if rule.resolve_action in (RESOLVE_REPLY, RESOLVE_UPDATE_AND_REPLY):
+        reply = {**payload, "channel": firing_channel, "thread_ts": firing_ts}
+        if rule.reply_broadcast:
+            reply["reply_broadcast"] = True
+        calls.append(("chat.postMessage", reply))
+    if rule.resolve_action in (RESOLVE_UPDATE, RESOLVE_UPDATE_AND_REPLY):
+        update = {"channel": firing_channel, "ts": firing_ts, "text": text, "blocks": blocks or []}
+        calls.append(("chat.update", update))
+    return calls

@@ -45,12 +45,43 @@ class SlackService:
         delivery: SlackDelivery | None = None,
         **extra: Any,
     ) -> SlackResult:
+        """Post ``message`` to ``channel``. ``extra["payload"]``: more fields of the message
+        (``blocks``, ``thread_ts``, ``reply_broadcast``)."""
+        return self._call("post", channel, message, delivery, extra)
+
+    def update_message(
+        self,
+        channel: str,
+        ts: str,
+        message: str,
+        *,
+        delivery: SlackDelivery | None = None,
+        **extra: Any,
+    ) -> SlackResult:
+        """Replace the message ``ts`` in ``channel`` (a channel id) with ``message``
+        (``chat.update``; bot mode). ``extra["payload"]``: more fields (``blocks``)."""
+        return self._call("update", channel, message, delivery, extra, ts=ts)
+
+    def _call(
+        self,
+        method: str,
+        channel: str,
+        message: str,
+        delivery: SlackDelivery | None,
+        extra: dict[str, Any],
+        ts: str = "",
+    ) -> SlackResult:
         text = self.prepare_message(message)
         backend_class = type(self.backend)
         signal_args = {"sender": backend_class, "channel": channel, "message": text}
+        if method == "update":
+            signal_args["action"] = "update"
         send_robustly(pre_send, delivery=delivery, **signal_args)
         try:
-            result = self.backend.send(channel, text, **extra)
+            if method == "update":
+                result = self.backend.update(channel, ts, text, **extra)
+            else:
+                result = self.backend.send(channel, text, **extra)
         except SlackDeliveryError as error:
             error.channel = error.channel or channel
             send_robustly(post_send, delivery=delivery, result=None, error=error, **signal_args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
@@ -36,8 +37,11 @@ class TestSendOutcome:
     hint: str = ""
 
 
-def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> TestSendOutcome:
-    """Send ``text`` to ``channel`` now, through the configured backend, without retrying.
+def send_test_message(
+    rule: SlackIntegrationRule, channel: str, text: str, blocks: list[Any] | None = None
+) -> TestSendOutcome:
+    """Send ``text`` (and Block Kit ``blocks``) to ``channel`` now, through the configured
+    backend, without retrying.
 
     It is recorded as a delivery of ``rule`` with alert status "test", so it shows in the
     delivery log. Never raises for a failed send: the outcome says what Slack answered.
@@ -77,6 +81,7 @@ def send_test_message(rule: SlackIntegrationRule, channel: str, text: str) -> Te
         idempotency_key=f"{TEST_STATUS}:{uuid.uuid4().hex}",
         channel=channel,
         text=text,
+        blocks=blocks or None,
         state=DeliveryState.SENDING,
         attempts=1,
         claimed_at=timezone.now(),

@@ -10,6 +10,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from ..models import DeliveryState
+from ..mrkdwn import render_mrkdwn, render_plain_text
+from ..mrkdwn import safe_url as _safe_url
 
 register = template.Library()
 
@@ -42,6 +44,29 @@ def code_or(values: Any) -> SafeString:
     """Each value in ``<code>``, joined with a translated "or": ``<code>a</code> or <code>b</code>``."""
     separator = format_html(" {} ", gettext("or"))
     return format_html_join(separator, "<code>{}</code>", ((value,) for value in values))
+
+
+@register.filter
+def mrkdwn(text: Any) -> SafeString:
+    """Message text as Slack shows it (bold, links, mentions, emoji…), as safe HTML."""
+    return render_mrkdwn("" if text is None else str(text))
+
+
+@register.filter
+def slack_text(value: Any) -> SafeString:
+    """A Block Kit text object (``mrkdwn`` or ``plain_text``), or a string, as Slack shows it."""
+    if isinstance(value, dict):
+        text = str(value.get("text", ""))
+        if value.get("type") == "plain_text":
+            return render_plain_text(text, emoji=value.get("emoji") is not False)
+        return render_mrkdwn(text)
+    return render_mrkdwn("" if value is None else str(value))
+
+
+@register.filter
+def safe_url(value: Any) -> str:
+    """An http(s) or mailto URL for ``href``/``src``, else "" (never ``javascript:``)."""
+    return _safe_url(value) if isinstance(value, str) else ""
 
 
 @register.simple_tag(takes_context=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -51,32 +51,49 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
     section = "deliveries"
 
     def get_queryset(self) -> QuerySet[SlackDelivery]:
+        """Conversations: each first message with its thread replies and updates under it.
+
+        A filter keeps a conversation when its first message or one of its follow-ups
+        matches; the whole conversation is shown.
+        """
         ordering = DELIVERY_ORDERINGS[
             get_ordering_key(self.request, DELIVERY_ORDERINGS, "-created")
         ]
-        queryset = SlackDelivery.objects.order_by(*ordering)
+        followups = SlackDelivery.objects.order_by("created_at", "pk")
+        queryset = (
+            SlackDelivery.objects.filter(parent__isnull=True)
+            .order_by(*ordering)
+            .prefetch_related(Prefetch("followups", queryset=followups))
+        )
         self.filter_form = DeliveryFilterForm(self.request.GET or None)
         # Each valid filter applies; an invalid one is shown as an error beside its control.
         data = self.filter_form.valid_filters()
+        wanted = Q()
         if "state" in data:
-            queryset = queryset.filter(state=data["state"])
+            wanted &= Q(state=data["state"])
         if "rule" in data:
-            queryset = queryset.filter(rule=data["rule"])
+            wanted &= Q(rule=data["rule"])
         if "rule_name" in data:
-            queryset = queryset.filter(rule_name__icontains=data["rule_name"].strip())
+            wanted &= Q(rule_name__icontains=data["rule_name"].strip())
         if "channel" in data:
-            queryset = queryset.filter(channel=data["channel"].strip())
+            wanted &= Q(channel=data["channel"].strip())
+        if wanted:
+            in_thread = SlackDelivery.objects.filter(wanted, parent=OuterRef("pk"))
+            queryset = queryset.annotate(followup_matches=Exists(in_thread)).filter(
+                wanted | Q(followup_matches=True)
+            )
         return queryset
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        for delivery in context["object_list"]:
-            delivery.resendable = delivery.state in RESENDABLE_STATES
-            delivery.hint = (
-                hint_for(delivery.slack_error, delivery.http_status)
-                if delivery.state in RESENDABLE_STATES
-                else ""
-            )
+        for root in context["object_list"]:
+            for delivery in (root, *root.followups.all()):
+                delivery.resendable = delivery.state in RESENDABLE_STATES
+                delivery.hint = (
+                    hint_for(delivery.slack_error, delivery.http_status)
+                    if delivery.state in RESENDABLE_STATES
+                    else ""
+                )
         # Where a resend comes back to: this list without its page, which may be gone by then.
         query = self.request.GET.copy()
         query.pop("page", None)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView
 
 from ..backends import get_backend
+from ..conf import slack_rules_settings
 from ..forms import SampleAlertForm
 from ..models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
 from ..services.preview import SAMPLE_ANNOTATIONS, preview_message, sample_labels
@@ -107,7 +108,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
         annotations = data["annotations"] or {}
         preview = preview_message(rule, data["labels"], annotations, data["status"])
         if preview.sends:
-            outcome = send_test_message(rule, preview.channel, preview.text)
+            outcome = send_test_message(rule, preview.channel, preview.text, preview.blocks)
             log_url = reverse(f"{APP}:delivery-list") + "?" + urlencode({"rule": rule.pk})
             text = render_to_string(OUTCOME_MESSAGE, {"outcome": outcome, "log_url": log_url})
             level = messages.SUCCESS if outcome.sent else messages.ERROR
@@ -144,4 +145,5 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
                 context["preview"].context, indent=2, default=str, ensure_ascii=False
             )
         context["backend_target"] = _endpoint_target()
+        context["bot_mode"] = slack_rules_settings.BOT_MODE
         return context

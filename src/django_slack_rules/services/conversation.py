@@ -1,0 +1,321 @@
+"""Conversations in Slack: a resolution in the firing message's thread, the original updated.
+
+The firing message of an alert is the first message of a conversation. A rule's
+``resolve_action`` makes the resolution a thread reply under it, an update of it
+(``chat.update``), or both; ``refire_in_thread`` makes a new firing of an open alert a
+reply too. Such a delivery points at the first message's delivery (``parent``), whose
+Slack ``message_ts`` and ``channel_id`` were recorded from ``chat.postMessage``'s
+answer, so this works across workers, restarts and hosts sharing the database.
+
+Each Slack call is one delivery record, claimed before it is sent (see
+:mod:`~django_slack_rules.services.delivery`), so it happens once. When the planned
+call cannot be made, the delivery posts a new message instead and ``note`` says why:
+
+- the gateway is in webhook mode (incoming webhooks cannot thread or update);
+- no first message was recorded, it failed, or it was sent without Slack's ``ts``;
+- it is still not sent after ``SLACK_RULES["THREAD_WAIT"]`` (until then the delivery waits);
+- an update: the first message is older than ``SLACK_RULES["EDIT_WINDOW"]``, or Slack
+  answers ``message_not_found`` / ``cant_update_message``. An update whose resolution
+  is also a thread reply (``update_and_reply``) is then cancelled instead: the reply
+  carries the news.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ..backends import SlackResult
+from ..conf import slack_rules_settings
+from ..exceptions import SlackDeliveryError, SlackSendCancelled
+from ..models import (
+    ACTION_POST,
+    ACTION_REPLY,
+    ACTION_UPDATE,
+    RESOLVE_REPLY,
+    RESOLVE_UPDATE,
+    RESOLVE_UPDATE_AND_REPLY,
+    STATUS_FIRING,
+    STATUS_RESOLVED,
+    DeliveryState,
+    SlackDelivery,
+    SlackIntegrationRule,
+)
+from .slack_service import SlackService
+
+logger = logging.getLogger(__name__)
+
+#: Slack's answers to chat.update after which a new message is posted instead.
+CANNOT_UPDATE = frozenset(
+    {"message_not_found", "cant_update_message", "edit_window_closed", "update_not_supported"}
+)
+#: Slack's answers to blocks it will not show: the message is sent again as text.
+INVALID_BLOCKS = frozenset({"invalid_blocks", "invalid_blocks_format"})
+#: States of a first message that will not change by waiting.
+SETTLED = frozenset(
+    str(state) for state in (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.CANCELLED)
+)
+SENT = str(DeliveryState.SENT)
+#: The longest single wait for a first message that is not sent yet (seconds).
+WAIT_STEP = 5.0
+
+
+class Skipped(SlackSendCancelled):
+    """Nothing to send: an update whose resolution is already in the thread (recorded as
+    cancelled, with the reason)."""
+
+
+@dataclass
+class Plan:
+    """What one delivery does in Slack now."""
+
+    action: str
+    channel: str  # a channel id when known (replies, updates), else the delivery's channel
+    thread_ts: str = ""
+    ts: str = ""  # the message an update replaces
+    notes: list[str] = field(default_factory=list)
+
+
+# -- finding the first message ------------------------------------------------------
+
+
+def find_parent(
+    rule: SlackIntegrationRule, alert_id: Any, status: str, occurrence: str
+) -> SlackDelivery | None:
+    """The delivery of the conversation's first message for this notification, or None.
+
+    A resolution belongs to the firing of the same occurrence, else to the alert's open
+    conversation; a new firing (``refire_in_thread``) to the open conversation of an
+    earlier occurrence. A conversation is open until a resolution of the alert is recorded
+    by the rule.
+    """
+    firings = SlackDelivery.objects.filter(
+        rule_id=rule.pk, alert_id=str(alert_id), alert_status=STATUS_FIRING
+    ).order_by("-created_at", "-pk")
+    if status == STATUS_RESOLVED:
+        same = firings.filter(occurrence=occurrence).first()
+        if same is not None:
+            return _first_message(same)
+    latest = firings.exclude(occurrence=occurrence).first()
+    if latest is None:
+        return None
+    resolved_since = SlackDelivery.objects.filter(
+        rule_id=rule.pk,
+        alert_id=str(alert_id),
+        alert_status=STATUS_RESOLVED,
+        created_at__gte=latest.created_at,
+    ).exclude(occurrence=occurrence)
+    return None if resolved_since.exists() else _first_message(latest)
+
+
+def _first_message(delivery: SlackDelivery) -> SlackDelivery:
+    """The top-level message of ``delivery``'s conversation (itself when it is one)."""
+    if delivery.parent_id is not None and delivery.action != ACTION_POST:
+        return delivery.parent or delivery
+    return delivery
+
+
+def intended_action(rule: SlackIntegrationRule, status: str) -> str:
+    """What a notification of ``status`` asks for: post, reply or update (the first half
+    of ``update_and_reply`` is the reply; :func:`companion_update` makes the update)."""
+    if status == STATUS_RESOLVED:
+        if rule.resolve_action == RESOLVE_UPDATE:
+            return ACTION_UPDATE
+        if rule.resolve_action in (RESOLVE_REPLY, RESOLVE_UPDATE_AND_REPLY):
+            return ACTION_REPLY
+        return ACTION_POST
+    return ACTION_REPLY if rule.refire_in_thread else ACTION_POST
+
+
+def ready(parent: SlackDelivery | None) -> bool:
+    """True when a delivery under ``parent`` can be sent now (nothing to wait for)."""
+    return parent is None or parent.state in SETTLED or not slack_rules_settings.BOT_MODE
+
+
+def parent_wait(delivery: SlackDelivery) -> float:
+    """Seconds to wait before sending ``delivery``, because its first message is not sent yet
+    (0: send now). Bounded by ``SLACK_RULES["THREAD_WAIT"]`` from the delivery's creation."""
+    if (
+        delivery.parent_id is None
+        or delivery.action == ACTION_POST
+        or not slack_rules_settings.BOT_MODE
+    ):
+        return 0.0
+    state = (
+        SlackDelivery.objects.filter(pk=delivery.parent_id).values_list("state", flat=True).first()
+    )
+    if state is None or state in SETTLED:
+        return 0.0
+    waited = (timezone.now() - delivery.created_at).total_seconds()
+    remaining = slack_rules_settings.THREAD_WAIT - waited
+    return min(remaining, WAIT_STEP) if remaining > 0 else 0.0
+
+
+# -- planning and sending -----------------------------------------------------------
+
+
+def plan(delivery: SlackDelivery) -> Plan:
+    """What ``delivery`` does in Slack now: its intended action, or a new message and why."""
+    post = Plan(ACTION_POST, delivery.channel)
+    if delivery.action == ACTION_POST:
+        return post
+    wanted = "a thread reply" if delivery.action == ACTION_REPLY else "an update"
+    if not slack_rules_settings.BOT_MODE:
+        post.notes.append(
+            f'Posted as a new message instead of {wanted}: SLACK_RULES["GATEWAY_MODE"] is '
+            '"webhook", and incoming webhooks cannot reply in a thread or update a message.'
+        )
+        return post
+    parent = SlackDelivery.objects.filter(pk=delivery.parent_id).first()
+    why = _unusable(parent, delivery)
+    if why:
+        return _instead(delivery, post, wanted, why)
+    assert parent is not None
+    if delivery.action == ACTION_REPLY:
+        return Plan(
+            ACTION_REPLY,
+            parent.channel_id or parent.channel,
+            thread_ts=parent.thread_ts or parent.message_ts,
+        )
+    return Plan(ACTION_UPDATE, parent.channel_id, ts=parent.message_ts)
+
+
+def _unusable(parent: SlackDelivery | None, delivery: SlackDelivery) -> str:
+    """Why ``parent`` cannot take ``delivery`` (a reply or an update), or ""."""
+    if parent is None:
+        return "no firing message of this alert was recorded by the rule"
+    if parent.state != SENT:
+        if parent.state in SETTLED:
+            return f"the firing message was not sent ({parent.state})"
+        return (
+            f"the firing message was still not sent after "
+            f'SLACK_RULES["THREAD_WAIT"] = {slack_rules_settings.THREAD_WAIT:g}s'
+        )
+    if not parent.message_ts:
+        return "the firing message was sent without Slack's ts (in webhook mode?)"
+    if delivery.action == ACTION_UPDATE:
+        if not parent.channel_id:
+            return "Slack's answer to the firing message had no channel id"
+        window = slack_rules_settings.EDIT_WINDOW
+        sent_at = parent.sent_at or parent.created_at
+        if window is not None and (timezone.now() - sent_at).total_seconds() > window:
+            return f'the firing message is older than SLACK_RULES["EDIT_WINDOW"] = {window:g}s'
+    return ""
+
+
+def _instead(delivery: SlackDelivery, post: Plan, wanted: str, why: str) -> Plan:
+    """A new message instead of ``wanted``; an update whose resolution is in the thread is
+    skipped instead (:class:`Skipped`)."""
+    if delivery.action == ACTION_UPDATE and _reply_carries_it(delivery):
+        raise Skipped(f"Not updated: {why}; the resolution's thread reply carries the news.")
+    post.notes.append(f"Posted as a new message instead of {wanted}: {why}.")
+    return post
+
+
+def _reply_carries_it(delivery: SlackDelivery) -> bool:
+    """True when another delivery of the same notification replies in the thread."""
+    siblings: QuerySet[SlackDelivery] = SlackDelivery.objects.filter(
+        parent_id=delivery.parent_id,
+        alert_status=delivery.alert_status,
+        occurrence=delivery.occurrence,
+        rule_id=delivery.rule_id,
+    ).exclude(pk=delivery.pk)
+    return siblings.exists()
+
+
+def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, dict[str, Any]]:
+    """Send a claimed delivery as planned; Slack's result and the fields that record how.
+
+    An update Slack cannot make is posted as a new message (or skipped, see
+    :func:`plan`), and blocks Slack refuses are sent again as text; each time ``note``
+    says why. Raises what the last call raised.
+    """
+    current = plan(delivery)
+    try:
+        result = _call(delivery, service, current, blocks=delivery.blocks)
+    except SlackDeliveryError as exc:
+        if current.action == ACTION_UPDATE and exc.error in CANNOT_UPDATE:
+            post = Plan(ACTION_POST, delivery.channel)
+            current = _instead(delivery, post, "an update", f"Slack answered {exc.error}")
+            result = _call(delivery, service, current, blocks=delivery.blocks)
+        elif exc.error in INVALID_BLOCKS and delivery.blocks:
+            current.notes.append(f"Slack refused the blocks ({exc}); sent as text.")
+            result = _call(delivery, service, current, blocks=None)
+        else:
+            raise
+    fields: dict[str, Any] = {
+        "action": current.action,
+        "thread_ts": current.thread_ts,
+        "channel_id": result.channel_id or (current.channel if current.ts else ""),
+    }
+    if current.notes:
+        fields["note"] = " ".join(filter(None, [delivery.note, *current.notes]))
+    return result, fields
+
+
+def _call(
+    delivery: SlackDelivery, service: SlackService, current: Plan, blocks: Any
+) -> SlackResult:
+    payload: dict[str, Any] = {}
+    if current.action == ACTION_UPDATE:
+        # An update without blocks removes the first message's blocks (Slack keeps them
+        # when the field is absent).
+        payload["blocks"] = blocks or []
+        return service.update_message(
+            current.channel, current.ts, delivery.text, delivery=delivery, payload=payload
+        )
+    if blocks:
+        payload["blocks"] = blocks
+    if current.action == ACTION_REPLY:
+        payload.update(channel=current.channel, thread_ts=current.thread_ts)
+        rule = delivery.rule
+        if rule is not None and rule.reply_broadcast:
+            payload["reply_broadcast"] = True
+    if payload:
+        return service.send_notification(
+            delivery.channel, delivery.text, delivery=delivery, payload=payload
+        )
+    return service.send_notification(delivery.channel, delivery.text, delivery=delivery)
+
+
+def companion_update(delivery: SlackDelivery) -> SlackDelivery | None:
+    """For ``update_and_reply``: the update that goes with a resolution's thread reply.
+
+    Recorded (once: its own idempotency key) after the reply is settled; None when the
+    rule does not ask for it, or the reply has no first message to update.
+    """
+    if (
+        delivery.alert_status != STATUS_RESOLVED
+        or delivery.action != ACTION_REPLY
+        or delivery.parent_id is None
+        or delivery.state not in (SENT, str(DeliveryState.FAILED))
+        or not slack_rules_settings.BOT_MODE
+    ):
+        return None
+    rule = delivery.rule
+    if rule is None or rule.resolve_action != RESOLVE_UPDATE_AND_REPLY:
+        return None
+    key = SlackDelivery.make_key(
+        delivery.rule_id, delivery.alert_id, delivery.alert_status, f"{delivery.occurrence}|update"
+    )
+    companion, _ = SlackDelivery.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "rule": rule,
+            "rule_name": delivery.rule_name,
+            "alert_id": delivery.alert_id,
+            "fingerprint": delivery.fingerprint,
+            "alert_status": delivery.alert_status,
+            "occurrence": delivery.occurrence,
+            "channel": delivery.channel,
+            "text": delivery.text,
+            "blocks": delivery.blocks,
+            "action": ACTION_UPDATE,
+            "parent_id": delivery.parent_id,
+        },
+    )
+    return companion
