@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
-from django_slack_rules.services.delivery import RetryLater, notify
+from django_slack_rules.services.delivery import RetryLater
+from django_slack_rules.services.recording import notify
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.fake_slack import FakeSlack
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
-from django_slack_rules.services.delivery import RetryLater, deliver, record_delivery
+from django_slack_rules.services.delivery import RetryLater, deliver
+from django_slack_rules.services.recording import record_delivery
 from django_slack_rules.signals import post_send, pre_send
 from django_slack_rules.tasks import process_slack_for_alert_group
 from tests.factories import AlertInstanceFactory, RuleFactory

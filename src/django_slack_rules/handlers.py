@@ -17,7 +17,7 @@ from .adapters import BaseAlertAdapter, get_adapter
 from .conf import slack_rules_settings
 from .exceptions import SlackRulesConfigurationError
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
-from .services.delivery import record_delivery
+from .services.recording import record_delivery
 from .services.slack_matcher import SlackRuleMatcherService
 from .tasks import enqueue, process_slack_for_alert_group
 

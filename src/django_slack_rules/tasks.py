@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 
 from .conf import slack_rules_settings
 from .models import SlackDelivery
-from .services import delivery
+from .services import delivery, recording
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def process_slack_for_alert_group(
     omitted they are read from the alert as it is now. Returns the delivery state.
     """
     try:
-        return delivery.notify(
+        return recording.notify(
             alert_group_id, rule_id, status, occurrence, retrying=self.request.retries > 0
         )
     except delivery.RetryLater as later:

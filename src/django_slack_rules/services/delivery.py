@@ -19,31 +19,22 @@ from __future__ import annotations
 import datetime
 import logging
 import random
-import time
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
-from django.db import IntegrityError, router, transaction
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from ..adapters import NOT_LOADED, BaseAlertAdapter, get_adapter
 from ..backends import SlackResult
-from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import (
     ACTION_POST,
-    STATUS_FIRING,
     DeliveryState,
     DestinationPause,
-    RuleSetVersion,
     SlackDelivery,
-    SlackIntegrationRule,
 )
-from ..rendering import fallback_message, render_template
 from . import conversation
-from .slack_matcher import SlackRuleMatcherService
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
@@ -111,275 +102,6 @@ def update(delivery: SlackDelivery, **fields: Any) -> None:
     for name, value in fields.items():
         if not hasattr(value, "resolve_expression"):
             setattr(delivery, name, value)
-
-
-# -- recording -----------------------------------------------------------------------
-
-
-def notify(
-    alert_id: int | str,
-    rule_id: int,
-    status: str | None,
-    occurrence: str | None,
-    *,
-    retrying: bool = False,
-) -> str:
-    """Render ``rule_id``'s message for ``alert_id``, record it and send it once.
-
-    ``status`` and ``occurrence`` are fixed by the signal handler; when omitted they
-    are read from the alert as it is now. ``retrying``: an earlier attempt of this
-    notification may have recorded it. Returns the delivery's state (or why there is
-    none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`.
-
-    A first attempt costs four queries: the rule set's version (the rule comes from the
-    process's index) and whether any destination may be paused, the alert with its
-    occurrence, the record inserted already claimed, and the outcome.
-    """
-    fixed = status is not None and occurrence is not None
-    if fixed and retrying:
-        # A retry finds the recorded message and sends it, even if the alert or the
-        # rule has been deleted since.
-        recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
-        if recorded is not None:
-            return _with_companion(deliver(recorded), recorded)
-
-    # One small read: the rule set's version (the rule comes from this process's index)
-    # and whether any destination may be paused now.
-    state = RuleSetVersion.read(router.db_for_read(SlackIntegrationRule))
-    maybe_paused = state is None or (state[1] or 0.0) > time.time()
-    rule = None
-    if state is not None:
-        rule = SlackRuleMatcherService().get_rule(rule_id, state[0])
-    if rule is None:  # deactivated since the match (it still sends), or deleted
-        rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
-    if rule is None:
-        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule")
-    adapter = get_adapter()
-    try:
-        alert, instance = adapter.load(alert_id, occurrence)
-    except ObjectDoesNotExist:
-        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-alert", rule)
-    if status is None or occurrence is None:
-        # Called without them: read them from the alert as it is now.
-        status = status or adapter.get_status(alert)
-        occurrence = adapter.get_occurrence_key(alert) if occurrence is None else occurrence
-        recorded = find_recorded(rule_id, alert_id, status, occurrence)
-        if recorded is not None:
-            return _with_companion(deliver(recorded), recorded)
-    # A thread reply or an update belongs to the alert's first message: found first.
-    parent = None
-    if rule.in_conversation(status):
-        parent = conversation.find_parent(rule, alert.pk, status, occurrence)
-    # No destination is paused (nor a first message unsent): record the delivery already
-    # claimed, in one INSERT.
-    claim_now = not maybe_paused and conversation.ready(parent)
-    delivery, created = _record(
-        adapter,
-        alert,
-        rule,
-        status,
-        occurrence,
-        instance=instance,
-        claimed=claim_now,
-        parent=parent,
-    )
-    if delivery is None:
-        return "no-template"
-    if created and claim_now:
-        return _with_companion(_send_and_settle(delivery), delivery)
-    return _with_companion(deliver(delivery), delivery)
-
-
-def _with_companion(state: str, delivery: SlackDelivery) -> str:
-    """After a resolution's thread reply (``update_and_reply``), update the first message."""
-    companion = conversation.companion_update(delivery)
-    if companion is not None:
-        deliver(companion)
-    return state
-
-
-def _recorded_or(
-    fixed: bool,
-    rule_id: int,
-    alert_id: int | str,
-    status: str | None,
-    occurrence: str | None,
-    reason: str,
-    rule: SlackIntegrationRule | None = None,
-) -> str:
-    """The rule or the alert is gone: send what an earlier attempt recorded, if any."""
-    if fixed:
-        recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
-        if recorded is not None:
-            return _with_companion(deliver(recorded), recorded)
-    if rule is None:
-        logger.warning(
-            "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_id
-        )
-    else:
-        logger.warning("Alert %s no longer exists; nothing sent by rule %r", alert_id, rule.name)
-    return reason
-
-
-def record_delivery(
-    adapter: BaseAlertAdapter,
-    alert: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    **fields: Any,
-) -> SlackDelivery | None:
-    """Render the rule's message for the alert and record it as a pending delivery.
-
-    Returns the delivery (the one already recorded for the same rule, alert, status
-    and occurrence, if any), or None when the rule has no template for ``status``.
-    ``fields`` are extra values for a new record (e.g. ``last_error``).
-    """
-    return _record(adapter, alert, rule, status, occurrence, **fields)[0]
-
-
-def _record(
-    adapter: BaseAlertAdapter,
-    alert: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    *,
-    instance: Any = NOT_LOADED,
-    claimed: bool = False,
-    parent: Any = NOT_LOADED,
-    **fields: Any,
-) -> tuple[SlackDelivery | None, bool]:
-    """:func:`record_delivery`, and whether this call inserted the row.
-
-    ``claimed``: insert it claimed by this attempt (sending, attempt 1), which saves the
-    separate claim; a row that is there already is returned as it is, unclaimed.
-    ``parent``: the conversation's first message, when the caller has looked for it.
-    """
-    fingerprint = adapter.get_fingerprint(alert)
-    template = rule.template_for(status)
-    if not template.strip():
-        logger.info(
-            "Rule %r has no %s template; nothing sent (fingerprint=%s)",
-            rule.name,
-            status,
-            fingerprint,
-        )
-        return None, False
-    alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
-    key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
-    text, blocks, note = render_content(
-        adapter, alert, rule, status, occurrence, template, fingerprint, instance
-    )
-    if claimed:
-        fields.update(state=DeliveryState.SENDING, attempts=1, claimed_at=timezone.now())
-    channel = rule.resolve_channel(
-        adapter.get_labels(alert), default=slack_rules_settings.DEFAULT_CHANNEL
-    )
-    if rule.in_conversation(status):
-        if parent is NOT_LOADED:
-            parent = conversation.find_parent(rule, alert_id, status, occurrence)
-        if parent is not None or status != STATUS_FIRING:
-            # A reply or an update goes where the first message went; without a first
-            # message, a resolution is posted, and the record says why.
-            fields.update(action=conversation.intended_action(rule, status), parent=parent)
-            channel = parent.channel if parent is not None else channel
-    record = SlackDelivery(
-        idempotency_key=key,
-        rule=rule,
-        rule_name=rule.name,
-        alert_id=str(alert_id),
-        fingerprint=fingerprint[:255],
-        alert_status=status,
-        occurrence=str(occurrence)[:255],
-        channel=channel,
-        text=text,
-        blocks=blocks,
-        note=note,
-        **fields,
-    )
-    # Callers have looked for the key already, or expect it to be new: insert, and fall
-    # back to the row that an earlier or concurrent attempt inserted first. A savepoint
-    # only inside a transaction; in autocommit the failed INSERT is its own transaction.
-    connection = transaction.get_connection(router.db_for_write(SlackDelivery))
-    try:
-        if connection.in_atomic_block:
-            with transaction.atomic(using=connection.alias):
-                record.save(force_insert=True, using=connection.alias)
-        else:
-            record.save(force_insert=True, using=connection.alias)
-    except IntegrityError:
-        return SlackDelivery.objects.get(idempotency_key=key), False
-    return record, True
-
-
-def find_recorded(
-    rule_id: int, alert_id: int | str, status: str, occurrence: str
-) -> SlackDelivery | None:
-    key = SlackDelivery.make_key(rule_id, alert_id, status, occurrence)
-    return SlackDelivery.objects.filter(idempotency_key=key).first()
-
-
-def render_message(
-    adapter: BaseAlertAdapter,
-    alert: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    template: str,
-    fingerprint: str,
-    instance: Any = NOT_LOADED,
-) -> str:
-    """The rule's message for the alert; a plain fallback naming the alert if that fails.
-
-    ``instance``: the occurrence, when the caller has loaded it already.
-    """
-    return render_content(
-        adapter, alert, rule, status, occurrence, template, fingerprint, instance
-    )[0]
-
-
-def render_content(
-    adapter: BaseAlertAdapter,
-    alert: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    template: str,
-    fingerprint: str,
-    instance: Any = NOT_LOADED,
-) -> tuple[str, list[Any] | None, str]:
-    """The rule's text for the alert, its Block Kit blocks (None without a blocks template,
-    or when they fail) and a note saying why blocks failed ("" when they did not)."""
-    context: dict[str, Any] = {
-        "alertname": str(getattr(alert, "name", "") or ""),
-        "status": status,
-        "fingerprint": fingerprint,
-        "rule": {"name": rule.name},
-    }
-    try:
-        if instance is NOT_LOADED:
-            instance = adapter.load_occurrence(alert, occurrence)
-        context = adapter.get_context(alert, rule=rule, status=status, instance=instance)
-        text = render_template(template, context)
-    except Exception:
-        logger.exception(
-            "Rule %r: the %s message failed to render for fingerprint=%s; "
-            "sending a plain fallback message instead. Fix the template in the rule.",
-            rule.name,
-            status,
-            fingerprint,
-        )
-        return fallback_message(context), None, ""
-    blocks, note = blocks_for_message(rule.blocks_template, context)
-    if note and blocks is None:
-        logger.warning(
-            "Rule %r: %s (fingerprint=%s). Fix the Block Kit template in the rule.",
-            rule.name,
-            note,
-            fingerprint,
-        )
-    return text, blocks, note
 
 
 # -- claiming and sending -------------------------------------------------------------
@@ -524,10 +246,10 @@ def deliver(delivery: SlackDelivery) -> str:
         )
         return str(delivery.state)
 
-    return _send_and_settle(delivery)
+    return send_and_settle(delivery)
 
 
-def _send_and_settle(delivery: SlackDelivery) -> str:
+def send_and_settle(delivery: SlackDelivery) -> str:
     """Send a claimed delivery; a refusal goes through the retry policy."""
     try:
         return send_claimed(delivery)
