@@ -158,7 +158,7 @@ def test_the_list_shows_rules_in_priority_order_with_status_and_last_delivery(ad
     content = response.content.decode()
     assert content.index("also-high") < content.index(">high<") < content.index(">low<")
     assert "Inactive" in content
-    assert "team=web" in content
+    assert '<code class="dsr-pair dsr-op-eq" title="equals">team=&quot;web&quot;</code>' in content
     listed = {rule.name: rule for rule in response.context["object_list"]}
     assert listed["low"].last_delivery_state == "failed"
     assert listed["high"].last_delivery_state is None
