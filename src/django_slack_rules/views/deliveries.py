@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,6 +19,7 @@ from ..forms import DeliveryFilterForm
 from ..hints import hint_for
 from ..models import SlackDelivery
 from ..services.delivery import RESENDABLE_STATES
+from ..services.test_send import TEST_STATUS
 from ..tasks import resend_deliveries
 from .base import (
     APP,
@@ -66,6 +67,8 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             queryset = queryset.filter(rule_name__icontains=data["rule_name"].strip())
         if "channel" in data:
             queryset = queryset.filter(channel=data["channel"].strip())
+        if "alert" in data:
+            queryset = queryset.filter(alert_id=data["alert"].strip())
         return queryset
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
                 if delivery.state in RESENDABLE_STATES
                 else ""
             )
+        mark_fan_out(context["object_list"])
         # Where a resend comes back to: this list without its page, which may be gone by then.
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -89,6 +93,30 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             current_url=self.request.path + (f"?{encoded}" if encoded else ""),
         )
         return context
+
+
+def mark_fan_out(deliveries: Any) -> None:
+    """Give each delivery ``fan_out``: the other deliveries of the same notification (alert,
+    status, occurrence) that other rules sent, when one alert went to several rules. One
+    query for the page."""
+    page = [d for d in deliveries if d.alert_status != TEST_STATUS]
+    for delivery in deliveries:
+        delivery.fan_out = []
+    if not page:
+        return
+    wanted = Q()
+    for key in {(d.alert_id, d.alert_status, d.occurrence) for d in page}:
+        wanted |= Q(alert_id=key[0], alert_status=key[1], occurrence=key[2])
+    groups: dict[tuple[str, str, str], list[SlackDelivery]] = {}
+    for other in (
+        SlackDelivery.objects.filter(wanted)
+        .only("pk", "alert_id", "alert_status", "occurrence", "rule_name", "channel", "state")
+        .order_by("created_at", "pk")
+    ):
+        groups.setdefault((other.alert_id, other.alert_status, other.occurrence), []).append(other)
+    for delivery in page:
+        group = groups.get((delivery.alert_id, delivery.alert_status, delivery.occurrence), [])
+        delivery.fan_out = [other for other in group if other.pk != delivery.pk]
 
 
 class DeliveryResendView(PermissionRequiredMixin, View):
