@@ -6,27 +6,38 @@ Run from the repository root with the dev virtualenv::
     .venv/bin/python bench/matcher.py --quick      # smaller samples: a few seconds
     .venv/bin/python bench/matcher.py --postgres   # PostgreSQL on 127.0.0.1:5432
     .venv/bin/python bench/matcher.py --check      # exit 1 when a target is missed
+    .venv/bin/python bench/matcher.py --mix matchers   # one mix only
 
-For each size N it creates N realistic active rules (Alertmanager-like criteria
-of 1-3 label pairs, plus 3 low-priority catch-all ``{}`` rules), generates sample
-alerts, and measures per alert:
+Two mixes of rules, each at every size N:
 
-* the package: ``SlackRuleMatcherService().find_matching_rule(labels)`` with a
-  warm index (a version check and the in-memory match; the winner comes from the index);
-* the index alone (``RuleIndex.match``), to show what the package time is made of;
-* the baseline: load every active rule from the database for each alert, keep
-  the ones whose criteria are a subset of the labels, sort by (-priority, name).
+* ``equality``: N realistic active rules in the object form (Alertmanager-like criteria
+  of 1-3 label pairs, plus 3 low-priority catch-all ``{}`` rules);
+* ``matchers``: the same, but 20% of the rules are in the list form with regex (``=~``)
+  and negative (``!=``, ``!~``) matchers next to their equality, 5% continue matching,
+  and 5 routing rules have no equality at all (``severity=~"critical|page"``, …), so with
+  the 3 catch-alls 8 rules are checked for every alert, whatever N.
 
-It also times an index rebuild after a rule change, and checks that the package
-and the baseline pick the same winner for every sampled alert (exit 2 if not).
+For each it generates sample alerts and measures per alert:
 
-Targets: the package is at least 100x faster than the baseline at the largest
-size, and its time grows at most 3x from the smallest to the largest size.
+* the package: ``SlackRuleMatcherService().find_matching_rules(labels)`` (what the signal
+  receiver calls) with a warm index: a version check, the in-memory match and fan-out;
+* the index alone (``RuleIndex.select``), to show what the package time is made of;
+* the baseline: load every active rule from the database for each alert, keep the ones
+  whose matchers all match (each distinct criteria parsed once and cached, so the
+  baseline pays for loading and looping, not for compiling regexes), sort by
+  (-priority, name) and fan out.
+
+It also times an index rebuild after a rule change, and checks that the package and the
+baseline pick the same rules for every sampled alert (exit 2 if not).
+
+Targets, for each mix: the package is at least 100x faster than the baseline at the
+largest size, and its time grows at most 3x from the smallest to the largest size.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import platform
 import random
@@ -35,8 +46,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
 
 import django
 from databases import postgres_database, sqlite_database
@@ -46,6 +57,7 @@ if TYPE_CHECKING:
     from django_slack_rules.models import SlackIntegrationRule
 
 Labels = dict[str, str]
+Criteria = Union[Labels, list[str]]
 
 SPEEDUP_TARGET = 100.0
 GROWTH_TARGET = 3.0
@@ -104,6 +116,27 @@ ALERTNAME_RULE_SHARE = 0.8
 #: Share of sample alerts built from a rule's criteria (the rest are random).
 TARGETED_ALERT_SHARE = 0.2
 
+MIXES = ("equality", "matchers")
+#: The matchers mix: share of the specific rules with regex and negative matchers.
+MATCHER_RULE_SHARE = 0.2
+#: The matchers mix: share of the specific rules that continue matching.
+CONTINUE_SHARE = 0.05
+#: The matchers mix: rules without an equality (checked for every alert), whatever N.
+ROUTING_RULES: tuple[tuple[str, int, list[str], bool], ...] = (
+    ("route: heartbeats", 100, ['alertname=~"Watchdog|InfoInhibitor"'], False),
+    ("route: pager", 95, ['severity=~"critical|page"', 'env=~"prod|staging"'], True),
+    ("route: dev clusters", 12, ['cluster=~"dev-.*"', 'severity!~"info|warning"'], False),
+    ("route: unowned namespaces", 11, ['namespace=~"ns-(0[5-9]|1)[0-9]{2}"'], True),
+    ("route: no team", 10, ['team=""', 'severity!="info"'], False),
+)
+#: Negative matchers the matchers mix adds, each on a label the rule does not name.
+NEGATIVES = (
+    ("env", 'env!="dev"'),
+    ("severity", 'severity!="info"'),
+    ("cluster", 'cluster!~"dev-.*"'),
+    ("job", 'job!~"blackbox-.*|cadvisor"'),
+)
+
 
 class MismatchError(Exception):
     """The package and the baseline disagree on a winner."""
@@ -133,11 +166,15 @@ QUICK_PROFILE = Profile(
 class RuleSpec:
     name: str
     priority: int
-    criteria: Labels
+    criteria: Criteria
+    continue_matching: bool = False
+    #: Labels the rule matches (targeted alerts carry them).
+    sample: Labels = field(default_factory=dict)
 
 
 @dataclass
 class SizeResult:
+    mix: str
     rules: int
     build_ms: float
     package_us: float
@@ -145,6 +182,7 @@ class SizeResult:
     baseline_us: float
     baseline_alerts: int
     winners: Counter[str]
+    composition: str = ""
 
     @property
     def speedup(self) -> float:
@@ -158,14 +196,21 @@ def alertname(i: int) -> str:
     return f"{ALERT_PREFIXES[i % len(ALERT_PREFIXES)]}{i:04d}"
 
 
-def make_rules(n: int, rng: random.Random) -> list[RuleSpec]:
-    """``n`` rules: 3 catch-alls (low priority, as fallbacks are) and n - 3 specific rules."""
+def make_rules(n: int, rng: random.Random, mix: str = "equality") -> list[RuleSpec]:
+    """``n`` rules: 3 catch-alls (low priority, as fallbacks are) and n - 3 specific rules;
+    in the matchers mix, 5 of those are routing rules without an equality."""
     names = [alertname(i) for i in range(max(1, n // 2))]
+    empty: Criteria = {} if mix == "equality" else []
     specs = [
-        RuleSpec(name=f"catch-all-{i}", priority=rng.randint(0, 10), criteria={})
+        RuleSpec(name=f"catch-all-{i}", priority=rng.randint(0, 10), criteria=empty)
         for i in range(1, CATCH_ALLS + 1)
     ]
-    for i in range(1, n - CATCH_ALLS + 1):
+    routing = ROUTING_RULES if mix == "matchers" else ()
+    specs += [
+        RuleSpec(name=name, priority=priority, criteria=list(texts), continue_matching=cont)
+        for name, priority, texts, cont in routing[: max(0, n - CATCH_ALLS - 1)]
+    ]
+    for i in range(1, n - len(specs) + 1):
         criteria: Labels = {}
         if rng.random() < ALERTNAME_RULE_SHARE:
             criteria["alertname"] = rng.choice(names)
@@ -176,16 +221,48 @@ def make_rules(n: int, rng: random.Random) -> list[RuleSpec]:
             keys = ["namespace", *rng.sample(others, rng.randint(1, 2))]
         criteria.update((key, rng.choice(RULE_VALUES[key])) for key in keys)
         head = criteria.get("alertname") or criteria["namespace"]
-        specs.append(
-            RuleSpec(name=f"{head} #{i:05d}", priority=rng.randint(0, 100), criteria=criteria)
+        spec = RuleSpec(
+            name=f"{head} #{i:05d}",
+            priority=rng.randint(0, 100),
+            criteria=criteria,
+            sample=dict(criteria),
         )
+        if mix == "matchers" and rng.random() < MATCHER_RULE_SHARE:
+            spec = with_matchers(spec, rng)
+        if mix == "matchers" and rng.random() < CONTINUE_SHARE:
+            spec = RuleSpec(spec.name, spec.priority, spec.criteria, True, spec.sample)
+        specs.append(spec)
     return specs
+
+
+def regex_for(key: str, value: str, rng: random.Random) -> str:
+    """A regex matcher on ``key`` that ``value`` matches, as operators write them."""
+    if key == "job":
+        return f'job=~"{value[:4]}.*"'
+    if key == "cluster":
+        return f'cluster=~"{value.rsplit("-", 1)[0]}-[0-9]+"'
+    other = rng.choice([v for v in RULE_VALUES[key] if v != value] or [value])
+    return f'{key}=~"{value}|{other}"'
+
+
+def with_matchers(spec: RuleSpec, rng: random.Random) -> RuleSpec:
+    """``spec`` in the list form: its anchor stays an equality, each other pair becomes a
+    regex half of the time, and one negative matcher on another label is added."""
+    criteria = spec.sample
+    anchor = "alertname" if "alertname" in criteria else "namespace"
+    texts = [f'{anchor}="{criteria[anchor]}"']
+    for key, value in criteria.items():
+        if key != anchor:
+            texts.append(regex_for(key, value, rng) if rng.random() < 0.5 else f'{key}="{value}"')
+    free = [text for key, text in NEGATIVES if key not in criteria]
+    texts.append(rng.choice(free or ['env!="dev"']))
+    return RuleSpec(spec.name, spec.priority, texts, spec.continue_matching, spec.sample)
 
 
 def make_alerts(count: int, rules: Sequence[RuleSpec], rng: random.Random) -> list[Labels]:
     """Alerts of 5-8 labels; some carry a rule's criteria, most match only a catch-all."""
     pool = max(1, len(rules) // 2)
-    specific = [r.criteria for r in rules if r.criteria]
+    specific = [r.sample for r in rules if r.sample]
     alerts = []
     for _ in range(count):
         labels: Labels = {
@@ -200,6 +277,22 @@ def make_alerts(count: int, rules: Sequence[RuleSpec], rng: random.Random) -> li
             labels.update(rng.choice(specific))
         alerts.append(labels)
     return alerts
+
+
+def describe_mix(specs: Sequence[RuleSpec]) -> str:
+    """How many rules have regex or negative matchers, no equality, continue matching."""
+    with_regex_or_negative = sum(
+        isinstance(s.criteria, list) and any(op in t for t in s.criteria for op in ("~", "!="))
+        for s in specs
+    )
+    unanchored = sum(not s.sample for s in specs)
+    continuing = sum(s.continue_matching for s in specs)
+    n = len(specs)
+    return (
+        f"{with_regex_or_negative / n:.1%} of rules with a regex or negative matcher "
+        f"({with_regex_or_negative:,}), {unanchored} without an equality (checked for "
+        f"every alert), {continuing / n:.1%} continue matching"
+    )
 
 
 # -- Django ----------------------------------------------------------------------------
@@ -238,6 +331,7 @@ def replace_rules(specs: Sequence[RuleSpec]) -> None:
                 name=spec.name,
                 priority=spec.priority,
                 match_criteria=spec.criteria,
+                continue_matching=spec.continue_matching,
                 slack_channel=f"#alerts-{spec.name.split()[0].lower()}"[:80],
                 message_template=":fire: *{{ alertname }}* {{ summary }} ({{ severity }})",
                 resolved_message_template=":white_check_mark: *{{ alertname }}* resolved",
@@ -252,21 +346,38 @@ def replace_rules(specs: Sequence[RuleSpec]) -> None:
 # -- measurements ----------------------------------------------------------------------
 
 
-def naive_winner(
+@functools.cache
+def _parsed(form: str, items: tuple[Any, ...]) -> tuple[Any, ...]:
+    from django_slack_rules.matchers import parse_criteria
+
+    return parse_criteria(dict(items) if form == "object" else list(items))
+
+
+def baseline_matchers(criteria: Criteria) -> tuple[Any, ...]:
+    """The rule's matchers, each distinct criteria parsed once (a cache any loop would keep)."""
+    if isinstance(criteria, dict):
+        return _parsed("object", tuple(sorted(criteria.items())))
+    return _parsed("list", tuple(criteria))
+
+
+def naive_select(
     rules: Sequence[SlackIntegrationRule], labels: Mapping[str, str]
-) -> SlackIntegrationRule | None:
-    """The baseline's matching: every rule whose criteria are a subset, best first."""
-    items = labels.items()
-    matching = [rule for rule in rules if rule.match_criteria.items() <= items]
+) -> list[SlackIntegrationRule]:
+    """The baseline's matching: every rule whose matchers all match, best first, fanned out."""
+    from django_slack_rules.matchers import fan_out, matches_all
+
+    matching = [
+        rule for rule in rules if matches_all(baseline_matchers(rule.match_criteria), labels)
+    ]
     matching.sort(key=lambda rule: (-rule.priority, rule.name))
-    return matching[0] if matching else None
+    return fan_out(matching)
 
 
-def baseline_find(labels: Mapping[str, str]) -> SlackIntegrationRule | None:
+def baseline_find(labels: Mapping[str, str]) -> list[SlackIntegrationRule]:
     """The naive matcher: load every active rule from the database for each alert."""
     from django_slack_rules.models import SlackIntegrationRule
 
-    return naive_winner(list(SlackIntegrationRule.objects.filter(is_active=True)), labels)
+    return naive_select(list(SlackIntegrationRule.objects.filter(is_active=True)), labels)
 
 
 def median_us_per_call(
@@ -283,24 +394,24 @@ def median_us_per_call(
     return statistics.median(samples)
 
 
-def pk_of(rule: Any) -> Any:
-    return None if rule is None else rule.pk
+def pks_of(rules: Sequence[Any]) -> list[Any]:
+    return [rule.pk for rule in rules]
 
 
-def run_size(n: int, profile: Profile, seed: int) -> SizeResult:
+def run_size(n: int, profile: Profile, seed: int, mix: str = "equality") -> SizeResult:
     from django_slack_rules.models import RuleSetVersion, SlackIntegrationRule
     from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
 
     if n < CATCH_ALLS + 1:
         raise SystemExit(f"--sizes: each size must be at least {CATCH_ALLS + 1}")
-    rng = random.Random(f"{seed}:{n}")
-    specs = make_rules(n, rng)
+    rng = random.Random(f"{seed}:{n}:{mix}" if mix != "equality" else f"{seed}:{n}")
+    specs = make_rules(n, rng, mix)
     alerts = make_alerts(profile.alerts, specs, rng)
-    progress(f"{n:>7,} rules: creating…")
+    progress(f"{n:>7,} rules ({mix}): creating…")
     replace_rules(specs)  # moves the rule-set version: the next match rebuilds the index
     service = SlackRuleMatcherService()
 
-    progress(f"{n:>7,} rules: timing the index rebuild…")
+    progress(f"{n:>7,} rules ({mix}): timing the index rebuild…")
     build_samples = []
     for _ in range(profile.build_rounds):
         RuleSetVersion.bump()
@@ -310,38 +421,44 @@ def run_size(n: int, profile: Profile, seed: int) -> SizeResult:
     if index.size != n:
         raise MismatchError(f"the index holds {index.size} rules, expected {n}")
 
-    progress(f"{n:>7,} rules: timing the package…")
-    service.find_matching_rule(alerts[0])  # warm-up: the index is current
-    package_us = median_us_per_call(service.find_matching_rule, alerts, profile.rounds)
-    index_us = median_us_per_call(index.match, alerts, profile.rounds)
+    if index.skipped:
+        raise MismatchError(f"rules left out of the index: {index.skipped[:3]}")
+
+    progress(f"{n:>7,} rules ({mix}): timing the package…")
+    service.find_matching_rules(alerts[0])  # warm-up: the index is current
+    package_us = median_us_per_call(service.find_matching_rules, alerts, profile.rounds)
+    index_us = median_us_per_call(index.select, alerts, profile.rounds)
     if service.get_index() is not index:
         raise MismatchError("the index was rebuilt while timing: the rule set changed under us")
 
     sample = alerts[: max(profile.baseline_min_alerts, profile.baseline_row_budget // n)]
-    progress(f"{n:>7,} rules: timing the baseline on {len(sample)} alerts…")
+    progress(f"{n:>7,} rules ({mix}): timing the baseline on {len(sample)} alerts…")
     baseline_find(sample[0])  # warm-up, as for the package
-    timed_winners: list[Any] = []
+    timed: list[Any] = []
     baseline_us = median_us_per_call(
-        lambda labels: timed_winners.append(pk_of(baseline_find(labels))), sample, 1
+        lambda labels: timed.append(pks_of(baseline_find(labels))), sample, 1
     )
 
-    progress(f"{n:>7,} rules: checking winners on all {len(alerts)} alerts…")
+    progress(f"{n:>7,} rules ({mix}): checking the rules picked on all {len(alerts)} alerts…")
     rules = list(SlackIntegrationRule.objects.filter(is_active=True))
+    unanchored = {spec.name for spec in specs if not spec.sample}
     winners: Counter[str] = Counter()
     for i, labels in enumerate(alerts):
-        got = service.find_matching_rule(labels)
-        want = naive_winner(rules, labels)
-        if pk_of(got) != pk_of(want) or (i < len(timed_winners) and timed_winners[i] != pk_of(got)):
+        got = service.find_matching_rules(labels)
+        want = naive_select(rules, labels)
+        if pks_of(got) != pks_of(want) or (i < len(timed) and timed[i] != pks_of(got)):
             raise MismatchError(
-                f"{n:,} rules, alert {labels}: the package picked {describe(got)}, "
+                f"{n:,} rules ({mix}), alert {labels}: the package picked {describe(got)}, "
                 f"the baseline {describe(want)}"
             )
-        if want is None:
+        if not want:
             winners["none"] += 1
         else:
-            winners["catch-all" if not want.match_criteria else "specific"] += 1
+            winners["unanchored" if want[0].name in unanchored else "specific"] += 1
+        winners["fan-out"] += len(want) > 1
 
     return SizeResult(
+        mix=mix,
         rules=n,
         build_ms=statistics.median(build_samples),
         package_us=package_us,
@@ -349,13 +466,18 @@ def run_size(n: int, profile: Profile, seed: int) -> SizeResult:
         baseline_us=baseline_us,
         baseline_alerts=len(sample),
         winners=winners,
+        composition=describe_mix(specs),
     )
 
 
-def describe(rule: Any) -> str:
-    if rule is None:
+def describe(rules: Sequence[Any]) -> str:
+    if not rules:
         return "no rule"
-    return f"{rule.name!r} (priority {rule.priority}, criteria {rule.match_criteria})"
+    return ", ".join(
+        f"{rule.name!r} (priority {rule.priority}, criteria {rule.match_criteria}, "
+        f"continue {rule.continue_matching})"
+        for rule in rules
+    )
 
 
 # -- report ----------------------------------------------------------------------------
@@ -366,9 +488,12 @@ def progress(message: str) -> None:
 
 
 def print_table(results: Sequence[SizeResult]) -> None:
+    largest = max(results, key=lambda r: r.rules)
+    print(f"{largest.mix} mix at {largest.rules:,} rules: {largest.composition}")
     header = (
         f"{'rules':>8}  {'rebuild ms':>10}  {'package µs/alert':>16}  {'(index µs)':>10}  "
-        f"{'baseline µs/alert':>17}  {'(alerts)':>8}  {'speedup':>9}  winners (specific/catch-all/none)"
+        f"{'baseline µs/alert':>17}  {'(alerts)':>8}  {'speedup':>9}  "
+        "first rule (specific/unanchored/none), fan-out"
     )
     print(header)
     print("-" * len(header))
@@ -376,7 +501,8 @@ def print_table(results: Sequence[SizeResult]) -> None:
         print(
             f"{r.rules:>8,}  {r.build_ms:>10.1f}  {r.package_us:>16.1f}  {r.index_us:>10.2f}  "
             f"{r.baseline_us:>17,.0f}  {r.baseline_alerts:>8}  {r.speedup:>8,.0f}{TIMES}  "
-            f"{r.winners['specific']}/{r.winners['catch-all']}/{r.winners['none']}"
+            f"{r.winners['specific']}/{r.winners['unanchored']}/{r.winners['none']}, "
+            f"{r.winners['fan-out']}"
         )
 
 
@@ -385,15 +511,16 @@ def print_targets(results: Sequence[SizeResult]) -> bool:
     smallest = min(results, key=lambda r: r.rules)
     largest = max(results, key=lambda r: r.rules)
     growth = largest.package_us / smallest.package_us
+    mix = f"[{largest.mix} mix] "
     checks = [
         (
-            f"speedup at {largest.rules:,} rules: {largest.speedup:,.0f}{TIMES} "
+            f"{mix}speedup at {largest.rules:,} rules: {largest.speedup:,.0f}{TIMES} "
             f"(target ≥ {SPEEDUP_TARGET:.0f}{TIMES})",
             largest.speedup >= SPEEDUP_TARGET,
         ),
         (
-            f"package time at {largest.rules:,} vs {smallest.rules:,} rules: {growth:.2f}{TIMES} "
-            f"(target ≤ {GROWTH_TARGET:.0f}{TIMES})",
+            f"{mix}package time at {largest.rules:,} vs {smallest.rules:,} rules: "
+            f"{growth:.2f}{TIMES} (target ≤ {GROWTH_TARGET:.0f}{TIMES})",
             growth <= GROWTH_TARGET,
         ),
     ]
@@ -408,6 +535,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sizes",
         default="100,1000,10000",
         help="comma-separated numbers of active rules (default: 100,1000,10000)",
+    )
+    parser.add_argument(
+        "--mix",
+        default=",".join(MIXES),
+        help="comma-separated rule mixes: equality, matchers (default: both)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller samples: a few seconds")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -428,6 +560,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--sizes: comma-separated integers, e.g. 100,1000,10000")
     if not args.sizes:
         parser.error("--sizes: give at least one size")
+    args.mix = [m.strip() for m in args.mix.split(",") if m.strip()]
+    unknown = sorted(set(args.mix) - set(MIXES))
+    if unknown or not args.mix:
+        parser.error(f"--mix: choose from {', '.join(MIXES)} (got {', '.join(unknown) or 'none'})")
     return args
 
 
@@ -440,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else sqlite_database(setup_django)
     )
     started = time.perf_counter()
-    results: list[SizeResult] = []
+    results: dict[str, list[SizeResult]] = {}
     with database as description:
         print(
             f"django-slack-rules matcher benchmark: Python {platform.python_version()}, "
@@ -451,14 +587,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"seed {args.seed}{'; --quick' if args.quick else ''}\n"
         )
         try:
-            for n in args.sizes:
-                results.append(run_size(n, profile, args.seed))
+            for mix in args.mix:
+                results[mix] = [run_size(n, profile, args.seed, mix) for n in args.sizes]
         except MismatchError as exc:
             print(f"\nMISMATCH: {exc}", file=sys.stderr)
             return 2
-    print_table(results)
-    print()
-    passed = print_targets(results)
+    passed = True
+    for mix_results in results.values():
+        print_table(mix_results)
+        print()
+    for mix_results in results.values():
+        passed = print_targets(mix_results) and passed
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
     return 1 if args.check and not passed else 0
 

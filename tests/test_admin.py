@@ -45,6 +45,28 @@ def test_rule_form_rejects_a_template_that_does_not_compile(admin_client):
     assert not SlackIntegrationRule.objects.exists()
 
 
+def test_the_admin_takes_the_list_form_and_continue_matching(admin_client):
+    data = {
+        "name": "pager",
+        "is_active": "on",
+        "priority": "0",
+        "match_criteria": '["severity=~\\"critical|page\\"", "team db"]',
+        "continue_matching": "on",
+        "resolve_action": "post",  # the form's initial choice
+        "slack_channel": "#ops",
+        "message_template": "{{ alertname }}",
+        "resolved_message_template": "",
+    }
+    add = reverse("admin:django_slack_rules_slackintegrationrule_add")
+    response = admin_client.post(add, data)
+    assert response.status_code == 200
+    assert "Matcher 2 (&quot;team db&quot;): expected one of" in response.content.decode()
+    response = admin_client.post(add, {**data, "match_criteria": '["severity=~\\"page\\""]'})
+    assert response.status_code == 302
+    rule = SlackIntegrationRule.objects.get(name="pager")
+    assert (rule.match_criteria, rule.continue_matching) == (['severity=~"page"'], True)
+
+
 def test_activate_and_deactivate_actions_reach_the_matcher(admin_client):
     rule = RuleFactory(name="db", match_criteria={"team": "db"})
     matcher = SlackRuleMatcherService()

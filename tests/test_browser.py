@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +125,8 @@ def test_an_operator_manages_rules_in_the_browser(
     page.get_by_role("link", name="New rule").click()
     page.get_by_label("Name").fill("database")
     page.get_by_label("Priority").fill("10")
+    # The criteria are rows now; the JSON stays editable as text.
+    page.get_by_text("Edit as text").click()
     page.get_by_label("Match criteria").fill('{"team": "db", "severity": critical}')
     page.get_by_label("Slack channel").fill("#db-alerts")
     page.locator("#id_message_template").fill(
@@ -363,3 +366,145 @@ def test_the_preview_shows_blocks_as_slack_does_and_runs_no_script_from_an_alert
     expect(payload).to_contain_text('"thread_ts": "<the firing message\'s ts>"')
     shot(page, screenshots, "rule-preview-resolved")
     assert dialogs == []
+
+
+def log_in(page, live_server, client, username="router"):
+    """Log the browser in through a session cookie (the login form is tested above)."""
+    client.force_login(make_user(*ALL_UI_PERMISSIONS, username=username, password="pw"))
+    session = client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+
+
+def add_condition(page, name, op, value):
+    page.get_by_role("button", name="Add condition").click()
+    row = page.locator(".dsr-criteria-row").last
+    row.get_by_label("Label").fill(name)
+    row.get_by_label("Operator").select_option(op)
+    row.get_by_label("Value").fill(value)
+
+
+def test_an_operator_routes_one_alert_to_several_rules(
+    page, live_server, client, slack_endpoint, eager, screenshots
+):
+    from django.db import transaction
+    from playwright.sync_api import expect
+
+    from tests.factories import AlertInstanceFactory
+    from tests.utils import fire
+
+    log_in(page, live_server, client)
+    RuleFactory(name="web", priority=20, match_criteria={"team": "web"}, slack_channel="#web",
+                message_template="{{ alertname }} on the web team")  # fmt: skip
+    RuleFactory(name="catch-all", priority=0, match_criteria=[], slack_channel="#alerts")
+    RuleFactory(name="database", priority=25, match_criteria=['team="db"', 'env!~"dev|test"'],
+                slack_channel="#db")  # fmt: skip
+
+    # A rule of Alertmanager matchers, written as rows; the text box follows them.
+    page.goto(f"{live_server.url}/slack/rules/new/")
+    page.get_by_label("Name").fill("pager")
+    page.get_by_label("Priority").fill("30")
+    expect(page.locator("[data-dsr-summary]")).to_have_text(
+        "No conditions: the rule matches every alert."
+    )
+    add_condition(page, "severity", "=~", "crit")
+    add_condition(page, "team", "!=", "db")
+    add_condition(page, "env", "=", "dev")
+    page.locator(".dsr-criteria-row").last.get_by_role(
+        "button", name="Remove this condition"
+    ).click()
+    expect(page.locator(".dsr-criteria-row")).to_have_count(2)
+    box = page.locator("#id_match_criteria")
+    expect(box).to_be_hidden()  # under "Edit as text"
+    assert box.input_value() == 'severity=~"crit"\nteam!="db"'
+    expect(page.locator("[data-dsr-summary]")).to_contain_text("Saved as Alertmanager matchers")
+    page.get_by_label("Continue matching").check()
+    page.get_by_label("Sample labels").fill('{"severity": "critical", "team": "web"}')
+    page.get_by_label("Slack channel").fill("#pager")
+    page.locator("#id_message_template").fill(":rotating_light: {{ alertname }}")
+    page.get_by_text("Edit as text").click()
+    shot(page, screenshots, "rule-form-matchers")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    # Saved, with a warning: the regex is anchored, so "crit" does not match "critical".
+    warning = page.get_by_role("alert").filter(has_text="Saved, but this regex")
+    expect(warning).to_contain_text("severity must match crit (is critical)")
+    expect(warning).to_contain_text("it must match all of it")
+    rule = SlackIntegrationRule.objects.get(name="pager")
+    assert (rule.match_criteria, rule.continue_matching) == (
+        ['severity=~"crit"', 'team!="db"'],
+        True,
+    )
+
+    # Edit: the rows come back from the stored matchers; fix the regex in its row.
+    page.get_by_role("link", name="pager", exact=True).click()
+    rows = page.locator(".dsr-criteria-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first.get_by_label("Value")).to_have_value("crit")
+    rows.first.get_by_label("Value").fill("critical|page")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="Rule “pager” saved.")).to_be_visible()
+    expect(page.get_by_role("alert").filter(has_text="Saved, but")).to_have_count(0)
+    chips = page.locator('tr[data-rule="pager"] code.dsr-pair')
+    expect(chips).to_have_text(['severity=~"critical|page"', 'team!="db"'])
+    expect(page.locator('tr[data-rule="pager"] .dsr-continue')).to_have_text("continues")
+    shot(page, screenshots, "rule-list-matchers")
+
+    # The match tester: both rules get the alert; each matcher's verdict for the others.
+    page.get_by_role("link", name="Match tester", exact=True).click()
+    page.get_by_label("Alert labels").fill(
+        json.dumps({"alertname": "HighLatency", "severity": "page", "team": "web"})
+    )
+    page.get_by_role("button", name="Find the rule").click()
+    expect(page.locator(".dsr-winner h2")).to_have_text("2 rules get this alert")
+    expect(page.locator(".dsr-routes li")).to_have_text(
+        [re.compile(r"^pager → #pager"), re.compile(r"^web → #web")]
+    )
+    expect(page.locator(".dsr-candidates li").nth(2)).to_contain_text(
+        "Does not get it: web takes the alert and does not continue matching."
+    )
+    page.locator(".dsr-others summary").click()
+    expect(page.locator(".dsr-others li")).to_contain_text(
+        ['database: team must be db (is web) · ✓ env!~"dev|test"']
+    )
+    shot(page, screenshots, "match-tester-fan-out")
+
+    # A real alert: one message per rule, each recorded; the log shows them together.
+    with transaction.atomic():
+        instance = AlertInstanceFactory(
+            alert_group__labels={"alertname": "HighLatency", "severity": "page", "team": "web"}
+        )
+        fire(instance.alert_group, instance)
+    assert sorted(r.json()["channel"] for r in slack_endpoint.requests) == ["#pager", "#web"]
+    page.get_by_role("link", name="Delivery log", exact=True).click()
+    expect(page.locator("tr.dsr-delivery")).to_have_count(2)
+    expect(page.locator(".dsr-fan-out").first).to_contain_text("2 rules got it")
+    shot(page, screenshots, "delivery-log-fan-out")
+    page.locator(".dsr-fan-out a").first.click()
+    expect(page.locator(".dsr-alert-filter")).to_contain_text("Showing the messages of alert")
+
+
+def test_the_criteria_stay_editable_as_text_without_javascript(page, live_server, client):
+    from playwright.sync_api import expect
+
+    browser = page.context.browser
+    context = browser.new_context(java_script_enabled=False, locale="en-GB")
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(live_server.url) else route.abort()
+        ),
+    )
+    try:
+        log_in(context.new_page(), live_server, client, username="nojs")
+        plain = context.pages[0]
+        plain.goto(f"{live_server.url}/slack/rules/new/")
+        expect(plain.locator("[data-dsr-criteria-editor]")).to_be_hidden()
+        plain.get_by_label("Name").fill("no-js")
+        plain.get_by_label("Match criteria").fill('severity=~"critical|page"\nteam!="db"')
+        plain.locator("#id_message_template").fill("{{ alertname }}")
+        plain.get_by_role("button", name="Save", exact=True).click()
+        expect(plain.get_by_role("alert").filter(has_text="Rule “no-js” created.")).to_be_visible()
+    finally:
+        context.close()
+    rule = SlackIntegrationRule.objects.get(name="no-js")
+    assert rule.match_criteria == ['severity=~"critical|page"', 'team!="db"']

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django_slack_rules.models import DeliveryState, SlackDelivery
 from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
 from django_slack_rules.tasks import process_slack_for_alert_group
-from tests.factories import AlertInstanceFactory
+from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.fake_slack import FakeSlack
 from tests.processes import celery_worker, wait_until
 from tests.utils import fire
@@ -182,6 +182,52 @@ def test_the_same_task_queued_twice_posts_once(worker, rule, e2e_queue):
         "HighCPU: CPU high on web-1",
         "HighCPU: CPU high on marker",
     ]
+
+
+def test_one_alert_fans_out_to_several_rules_each_sent_once(worker):
+    RuleFactory(
+        name="pager",
+        priority=30,
+        match_criteria=['alertname=~"High.*"', 'team!="db"'],
+        continue_matching=True,
+        slack_channel="#pager",
+        message_template="page: {{ alertname }} on {{ labels.instance }}",
+    )
+    RuleFactory(
+        name="web",
+        priority=20,
+        match_criteria={"team": "web"},
+        slack_channel="#web",
+        message_template="{{ alertname }}: {{ summary }}",
+    )
+    RuleFactory(name="catch-all", priority=0, match_criteria=[], slack_channel="#all",
+                message_template="all: {{ alertname }} on {{ labels.instance }}")  # fmt: skip
+    alert, instance = new_alert(team="web", instance="web-3")
+    # The same occurrence signalled twice, in two transactions: each rule's task runs twice.
+    for _ in range(2):
+        with transaction.atomic():
+            fire(alert, instance)
+    # A marker only the catch-all takes, queued after both: once it has arrived, all four
+    # tasks were processed.
+    with transaction.atomic():
+        marker, marker_instance = new_alert(team="db", instance="marker")
+        fire(marker, marker_instance)
+    requests = worker.wait_for_requests(3)
+    assert [(r.json()["channel"], r.json()["text"]) for r in requests] == [
+        ("#pager", "page: HighCPU on web-3"),
+        ("#web", "HighCPU: CPU high on web-3"),
+        ("#all", "all: HighCPU on marker"),
+    ]
+    sent = wait_until(
+        lambda: len(deliveries_in(DeliveryState.SENT)) == 3 and deliveries_in(DeliveryState.SENT),
+        what="three sent deliveries",
+    )
+    assert sorted((d.rule_name, d.alert_id, d.attempts) for d in sent) == [
+        ("catch-all", str(marker.pk), 1),
+        ("pager", str(alert.pk), 1),
+        ("web", str(alert.pk), 1),
+    ]
+    assert SlackDelivery.objects.count() == 3
 
 
 def test_a_rule_edited_in_another_process_is_seen_by_the_next_match(worker, rule):

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.dispatch import Signal
 
 from django_slack_rules import handlers
-from django_slack_rules.models import SlackDelivery
+from django_slack_rules.models import SlackDelivery, SlackIntegrationRule
 from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
@@ -92,6 +92,90 @@ def test_highest_priority_rule_wins(alert, rule, outbox, eager, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         fire(alert)
     assert [m.channel for m in outbox] == ["#urgent"]
+
+
+def fan_out_rules():
+    """pager continues to web, which stops the chain before the catch-all."""
+    RuleFactory(
+        name="pager",
+        priority=30,
+        match_criteria=['alertname=~"High.*"', 'team!="db"'],
+        continue_matching=True,
+        slack_channel="#pager",
+        message_template="page: {{ alertname }}",
+    )
+    RuleFactory(
+        name="web",
+        priority=20,
+        match_criteria={"team": "web"},
+        slack_channel="#web",
+        message_template="web: {{ alertname }}",
+        resolved_message_template="web: {{ alertname }} resolved",
+    )
+    RuleFactory(name="catch-all", priority=0, match_criteria=[], slack_channel="#all")
+
+
+def test_an_alert_fans_out_to_one_message_per_rule(
+    alert, instance, outbox, eager, django_capture_on_commit_callbacks
+):
+    fan_out_rules()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        queued = handlers.handle_alert(alert, instance=instance, status="firing")
+    assert [rule.name for rule in queued] == ["pager", "web"]
+    assert len(callbacks) == 2  # one task per rule
+    assert sorted((m.channel, m.text) for m in outbox) == [
+        ("#pager", "page: HighCPU"),
+        ("#web", "web: HighCPU"),
+    ]
+    deliveries = SlackDelivery.objects.order_by("rule_name")
+    assert [(d.rule_name, d.state, d.attempts) for d in deliveries] == [
+        ("pager", "sent", 1),
+        ("web", "sent", 1),
+    ]
+    assert len({d.idempotency_key for d in deliveries}) == 2
+
+
+def test_each_rule_of_a_fan_out_posts_once_when_signalled_twice(
+    alert, instance, outbox, eager, django_capture_on_commit_callbacks
+):
+    fan_out_rules()
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert, instance)
+        fire(alert, instance)
+    assert sorted(m.channel for m in outbox) == ["#pager", "#web"]
+    assert SlackDelivery.objects.count() == 2
+
+
+def test_a_rule_without_a_resolved_template_passes_the_alert_on_but_sends_nothing(
+    alert, instance, outbox, eager, django_capture_on_commit_callbacks
+):
+    fan_out_rules()
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert, instance, status="resolved")
+    assert [(m.channel, m.text) for m in outbox] == [("#web", "web: HighCPU resolved")]
+
+
+def test_a_broker_failure_for_one_rule_of_a_fan_out_keeps_it_pending(
+    alert, instance, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    from django_slack_rules import tasks
+
+    fan_out_rules()
+    pager, web = (SlackIntegrationRule.objects.get(name=name) for name in ("pager", "web"))
+    sent = []
+
+    def refuse_the_pager(*, args, kwargs, **options):
+        if args[1] == pager.pk:
+            raise ConnectionError("broker down")
+        sent.append(args)
+
+    monkeypatch.setattr(tasks.process_slack_for_alert_group, "apply_async", refuse_the_pager)
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(alert, instance)
+    assert sent == [(alert.pk, web.pk)]
+    [pending] = SlackDelivery.objects.all()
+    assert (pending.rule_name, pending.state) == ("pager", "pending")
+    assert "Not queued" in pending.last_error
 
 
 @pytest.mark.django_db(transaction=True)

@@ -40,10 +40,35 @@ class TestRuleValidation:
         errors = full_clean_errors(slack_channel=channel)
         assert "is not a Slack channel" in errors["slack_channel"][0]
 
-    def test_criteria_must_be_an_object(self):
-        errors = full_clean_errors(match_criteria=["severity"])
-        assert "must be a JSON object" in errors["match_criteria"][0]
-        assert "a list" in errors["match_criteria"][0]
+    def test_criteria_must_be_an_object_or_a_list(self):
+        errors = full_clean_errors(match_criteria="severity")
+        assert "must be a JSON object of label → value" in errors["match_criteria"][0]
+        assert "or a list of Alertmanager matchers" in errors["match_criteria"][0]
+        assert "not a string" in errors["match_criteria"][0]
+
+    def test_the_list_form_holds_alertmanager_matchers(self):
+        rule = SlackIntegrationRule(
+            name="ok",
+            match_criteria=['severity=~"critical|page"', 'team!="db"', "env=prod", "x!~a.*"],
+            message_template="{{ alertname }}",
+        )
+        rule.full_clean()
+        SlackIntegrationRule(name="all", match_criteria=[], message_template="x").full_clean()
+
+    def test_a_matcher_that_does_not_parse_is_named_with_its_position(self):
+        errors = full_clean_errors(match_criteria=['team="db"', "severity critical", 5])
+        first, second = errors["match_criteria"]
+        assert first.startswith('Matcher 2 ("severity critical"): expected one of =, !=, =~, !~')
+        assert "at position 8" in first
+        assert second == 'Matcher 3 must be a string such as severity="critical", not a number (5).'
+
+    def test_a_regex_re2_refuses_is_named_with_its_position(self):
+        errors = full_clean_errors(match_criteria=['host=~"db(?!-test)"'])
+        [message] = errors["match_criteria"]
+        assert message.startswith("Matcher 1 ('host=~\"db(?!-test)\"'): the regex")
+        assert "not valid RE2" in message
+        assert "at position 9" in message
+        assert "lookahead" in message
 
     def test_criteria_values_must_be_strings_and_the_message_names_the_key(self):
         errors = full_clean_errors(match_criteria={"code": 500, "team": "db"})

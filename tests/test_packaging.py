@@ -343,6 +343,19 @@ found = SlackRuleMatcherService().find_matching_rule(
 )
 assert found == rule, f"expected {rule!r}, got {found!r}"
 print("MATCHED", found.name)
+# Alertmanager matchers (RE2 from the wheel's dependencies) and fan-out.
+pager = SlackIntegrationRule(
+    name="pager",
+    priority=5,
+    match_criteria=['severity=~"critical|page"', 'team!="web"'],
+    continue_matching=True,
+    message_template="x",
+)
+pager.full_clean()
+pager.save()
+got = SlackRuleMatcherService().find_matching_rules({"severity": "page", "team": "db"})
+assert [r.name for r in got] == ["pager", "everything"], got
+print("FANNED OUT", ", ".join(r.name for r in got))
 """
 
 
@@ -421,9 +434,12 @@ def test_migrate_applies_the_initial_migration(
     migrated_host: tuple[Host, subprocess.CompletedProcess[str]],
 ) -> None:
     host, proc = migrated_host
-    assert "Applying django_slack_rules.0001_initial... OK" in proc.stdout, output(proc)
+    shipped = sorted(path.stem for path in (PACKAGE_DIR / "migrations").glob("0*.py"))
+    assert shipped[0] == "0001_initial"
     shown = host.manage("showmigrations", "django_slack_rules")
-    assert "[X] 0001_initial" in shown.stdout, output(shown)
+    for name in shipped:
+        assert f"Applying django_slack_rules.{name}... OK" in proc.stdout, output(proc)
+        assert f"[X] {name}" in shown.stdout, output(shown)
 
 
 def test_no_missing_migrations_under_bigautofield(host: Host) -> None:
@@ -432,12 +448,13 @@ def test_no_missing_migrations_under_bigautofield(host: Host) -> None:
     assert "No changes detected" in proc.stdout, output(proc)
 
 
-def test_matcher_finds_the_rule(
+def test_matcher_finds_the_rules_on_both_forms(
     migrated_host: tuple[Host, subprocess.CompletedProcess[str]],
 ) -> None:
     host, _ = migrated_host
     proc = host.manage("shell", "-c", MATCH_SCRIPT)
     assert "MATCHED db critical" in proc.stdout, output(proc)
+    assert "FANNED OUT pager, everything" in proc.stdout, output(proc)
 
 
 def test_check_reports_a_bad_signal_path(host: Host) -> None:

@@ -158,7 +158,7 @@ def test_the_list_shows_rules_in_priority_order_with_status_and_last_delivery(ad
     content = response.content.decode()
     assert content.index("also-high") < content.index(">high<") < content.index(">low<")
     assert "Inactive" in content
-    assert "team=web" in content
+    assert '<code class="dsr-pair dsr-op-eq" title="equals">team=&quot;web&quot;</code>' in content
     listed = {rule.name: rule for rule in response.context["object_list"]}
     assert listed["low"].last_delivery_state == "failed"
     assert listed["high"].last_delivery_state is None
@@ -254,7 +254,11 @@ def test_save_and_preview_goes_to_the_preview(admin_client):
         ('{"team": db}', "not valid JSON: Expecting value at line 1, column 10"),
         ("{'team': 'db'}", "take double quotes"),
         ('{\n  "team": "db"\n  "severity": "critical"\n}', "at line 3, column 3"),
-        ('["team", "db"]', "must be a JSON object"),
+        ('["team", "db"]', 'Matcher 1 ("team"): expected one of =, !=, =~, !~ after the label'),
+        ('["team=db", 5]', "Matcher 2 must be a string such as"),
+        ('team="db"\n\nseverity critical', 'Line 3 ("severity critical"): expected one of'),
+        ('host=~"db(?!-test)"', 'the regex "db(?!-test)" is not valid RE2'),
+        ('{team="db", env}', "not valid JSON"),
         ('"db"', "not a string"),
         ('{"team": 5}', "the value must be a string, got a number"),
         ("", "Use {} to match every alert."),

@@ -20,16 +20,17 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
         "priority",
         "slack_channel",
         "match_criteria",
+        "continue_matching",
         "updated_at",
     )
-    list_filter = ("is_active", "slack_channel")
+    list_filter = ("is_active", "continue_matching", "slack_channel")
     list_editable = ("is_active", "priority")
     search_fields = ("name", "description", "slack_channel", "message_template")
     readonly_fields = ("created_at", "updated_at")
     actions = ("activate", "deactivate")
     fieldsets = (
         (None, {"fields": ("name", "description", "is_active", "priority")}),
-        (_("Matching"), {"fields": ("match_criteria",)}),
+        (_("Matching"), {"fields": ("match_criteria", "continue_matching")}),
         (
             _("Slack"),
             {

@@ -23,6 +23,11 @@ from django.utils.translation import gettext_lazy as _
 from .adapters import CONTEXT_KEYS
 from .blocks import BlocksError, block_problems, render_blocks
 from .conf import slack_rules_settings
+from .criteria_text import CriteriaTextError, criteria_from_text, criteria_to_text
+from .labels import normalize_labels
+from .matchers import CriteriaError
+from .matching import Verdict, criteria_matchers
+from .matching import regex_warnings as failing_regexes
 from .models import (
     RESOLVE_POST,
     STATUS_FIRING,
@@ -33,7 +38,7 @@ from .models import (
 )
 from .rendering import template_error
 from .services.preview import SAMPLE_ANNOTATIONS, sample_context, sample_labels
-from .validators import describe_type
+from .validators import describe_type, matcher_error
 
 #: The template pack the package's forms are written for (set on each helper, so a host
 #: using another pack for its own forms needs no setting; crispy_bootstrap5 must be installed).
@@ -91,9 +96,43 @@ class JSONObjectField(forms.JSONField):
             )
 
     def prepare_value(self, value: Any) -> Any:
+        if value is None:
+            return ""
         if isinstance(value, dict) and value:
             return json.dumps(value, ensure_ascii=False, indent=2)
         return super().prepare_value(value)
+
+
+class CriteriaField(forms.Field):
+    """A rule's criteria typed as text: a JSON object or list, or Alertmanager matchers one a
+    line (:mod:`django_slack_rules.criteria_text`). Errors say where the text breaks."""
+
+    widget = forms.Textarea
+    #: Only no text is empty: {} and [] are criteria (they match every alert).
+    empty_values = [None, ""]
+
+    def to_python(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return criteria_from_text(value)
+        except CriteriaTextError as exc:
+            if exc.json_error is not None:
+                message = describe_json_error(value.strip(), exc.json_error)
+                raise ValidationError(message, code="invalid") from exc
+            error = exc.matcher_error
+            raise (
+                matcher_error(error, line=exc.line) if error else ValidationError(str(exc))
+            ) from exc
+
+    def prepare_value(self, value: Any) -> Any:
+        return value if isinstance(value, str) else criteria_to_text(value)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return bool(self.to_python(data) != initial)
+        except ValidationError:
+            return True
 
 
 def _card(title: Any, *fields: Any) -> Div:
@@ -130,6 +169,31 @@ def webhook_mode_error() -> str:
 
 
 class SlackIntegrationRuleForm(forms.ModelForm):
+    #: Regex matchers of the criteria that the sample labels fail (a warning, not an error).
+    regex_warnings: list[Verdict]
+
+    match_criteria = CriteriaField(
+        label=_("Match criteria"),
+        error_messages={"required": _("Use {} to match every alert.")},
+        help_text=_(
+            'A JSON object of label → value, e.g. {"severity": "critical", "team": "db"} '
+            "(every label present with its value; {} matches every alert), or Alertmanager "
+            'matchers, one a line: severity=~"critical|page", team!="db", env="prod" (all '
+            "must match; a missing label counts as empty; regexes match the whole value)."
+        ),
+        widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace", "spellcheck": "false"}),
+    )
+    sample_labels = JSONObjectField(
+        label=_("Sample labels"),
+        what=_("Sample labels"),
+        required=False,
+        help_text=_(
+            "Optional, not saved: an alert's labels, as a JSON object. The form warns when a "
+            "regex of the criteria does not match them, and Save and preview uses them."
+        ),
+        widget=forms.Textarea(attrs={"rows": 2, "class": "font-monospace", "spellcheck": "false"}),
+    )
+
     class Meta:
         model = SlackIntegrationRule
         fields = (
@@ -138,6 +202,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "is_active",
             "priority",
             "match_criteria",
+            "continue_matching",
             "slack_channel",
             "message_template",
             "resolved_message_template",
@@ -146,9 +211,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "reply_broadcast",
             "refire_in_thread",
         )
-        field_classes = {"match_criteria": JSONObjectField}
         widgets = {
-            "match_criteria": forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
             "description": forms.Textarea(attrs={"rows": 2}),
             "message_template": forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
             "resolved_message_template": forms.Textarea(
@@ -159,6 +222,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.regex_warnings = []
         if not self.is_bound and self.instance.pk is None:
             self.initial.setdefault("match_criteria", {})
         for name in ("message_template", "resolved_message_template", "blocks_template"):
@@ -176,7 +240,14 @@ class SlackIntegrationRuleForm(forms.ModelForm):
                 "description",
                 "is_active",
             ),
-            _card(_("Matching"), "match_criteria"),
+            _card(
+                _("Matching"),
+                HTML('{% include "django_slack_rules/_criteria_editor.html" %}'),
+                "match_criteria",
+                "continue_matching",
+                "sample_labels",
+                HTML('{% include "django_slack_rules/_regex_warnings.html" %}'),
+            ),
             _card(
                 _("Slack message"),
                 "slack_channel",
@@ -204,6 +275,14 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         if source.strip() and "blocks_template" not in self.errors and not template_error(source):
             for problem in self._blocks_problems(source, cleaned):
                 self.add_error("blocks_template", problem)
+        self.regex_warnings = []
+        sample = cleaned.get("sample_labels")
+        if sample and cleaned.get("match_criteria") is not None:
+            try:
+                matchers = criteria_matchers(cleaned["match_criteria"])
+            except CriteriaError:
+                return cleaned  # the model's validation names the matcher
+            self.regex_warnings = failing_regexes(matchers, normalize_labels(sample))
         return cleaned
 
     def _check_gateway_mode(self, cleaned: dict[str, Any]) -> None:
@@ -318,7 +397,7 @@ class DeliveryFilterForm(forms.Form):
     finds deliveries by the name they were recorded with, also of a deleted rule.
     """
 
-    FIELDS = ("state", "rule", "rule_name", "channel")
+    FIELDS = ("state", "rule", "rule_name", "channel", "alert")
 
     state = forms.ChoiceField(
         label=_("State"), required=False, choices=[("", _("any state")), *DeliveryState.choices]
@@ -331,6 +410,10 @@ class DeliveryFilterForm(forms.Form):
     )
     rule_name = forms.CharField(label=_("Rule name"), required=False, max_length=255)
     channel = forms.CharField(label=_("Channel"), required=False, max_length=80)
+    #: The messages of one alert (the link from a fan-out in the log).
+    alert = forms.CharField(
+        label=_("Alert"), required=False, max_length=64, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -51,62 +52,75 @@ def alert_processed_receiver(
 
 def handle_alert(
     alert_group: Any, *, instance: Any = None, status: str | None = None
-) -> SlackIntegrationRule | None:
-    """Match ``alert_group`` and queue its notification after commit; return the rule or None."""
+) -> list[SlackIntegrationRule]:
+    """Match ``alert_group`` and queue one notification per rule that gets it, after commit.
+
+    Returns the rules whose notification was queued (none, one, or several when rules
+    have ``continue_matching``).
+    """
     if alert_group is None:
         logger.warning("alert_processed was sent without alert_group; ignored")
-        return None
+        return []
     adapter = get_adapter()
     fingerprint = adapter.get_fingerprint(alert_group)
     status = str(status or adapter.get_status(alert_group)).lower()
     if status not in (STATUS_FIRING, STATUS_RESOLVED):
         logger.warning("Alert fingerprint=%s has unknown status %r; ignored", fingerprint, status)
-        return None
+        return []
     if adapter.is_silenced(alert_group):
         logger.debug("Alert fingerprint=%s is silenced; nothing sent", fingerprint)
-        return None
+        return []
 
-    rule = SlackRuleMatcherService().find_matching_rule(adapter.get_labels(alert_group))
-    if rule is None:
+    rules = SlackRuleMatcherService().find_matching_rules(adapter.get_labels(alert_group))
+    if not rules:
         logger.debug("No Slack rule matches alert fingerprint=%s", fingerprint)
-        return None
-    if not rule.sends_on(status):
-        logger.debug(
-            "Rule %r has no %s template; nothing sent for fingerprint=%s",
-            rule.name,
-            status,
-            fingerprint,
-        )
-        return None
+        return []
 
     # Only JSON-safe values cross the queue (a UUID primary key travels as a string).
     alert_id = alert_group.pk if isinstance(alert_group.pk, int) else str(alert_group.pk)
-    rule_id = rule.pk
     occurrence = adapter.get_occurrence_key(alert_group, instance)
-
-    def dispatch() -> None:
-        try:
-            enqueue(
-                process_slack_for_alert_group,
-                alert_id,
-                rule_id,
-                status=status,
-                occurrence=occurrence,
-            )
-        except Exception as exc:
-            logger.exception(
-                "Could not queue the Slack notification of rule %r for alert %s (fingerprint=%s): "
-                "is the Celery broker reachable? It is recorded as a pending delivery; "
-                "`manage.py slack_rules_requeue` queues it once the broker is back.",
+    queued = []
+    for rule in rules:
+        if not rule.sends_on(status):
+            logger.debug(
+                "Rule %r has no %s template; nothing sent for fingerprint=%s",
                 rule.name,
-                alert_id,
+                status,
                 fingerprint,
             )
-            keep_unqueued(adapter, alert_group, rule, status, occurrence, exc)
+            continue
+        # One task per rule: each notification is recorded and sent once on its own.
+        transaction.on_commit(
+            partial(dispatch, adapter, alert_group, rule, alert_id, status, occurrence)
+        )
+        queued.append(rule)
+        logger.debug("Rule %r matched fingerprint=%s; queued on commit", rule.name, fingerprint)
+    return queued
 
-    transaction.on_commit(dispatch)
-    logger.debug("Rule %r matched fingerprint=%s; queued on commit", rule.name, fingerprint)
-    return rule
+
+def dispatch(
+    adapter: BaseAlertAdapter,
+    alert_group: Any,
+    rule: SlackIntegrationRule,
+    alert_id: Any,
+    status: str,
+    occurrence: str,
+) -> None:
+    """Queue ``rule``'s notification (run at commit); a refused one is kept as pending."""
+    try:
+        enqueue(
+            process_slack_for_alert_group, alert_id, rule.pk, status=status, occurrence=occurrence
+        )
+    except Exception as exc:
+        logger.exception(
+            "Could not queue the Slack notification of rule %r for alert %s (fingerprint=%s): "
+            "is the Celery broker reachable? It is recorded as a pending delivery; "
+            "`manage.py slack_rules_requeue` queues it once the broker is back.",
+            rule.name,
+            alert_id,
+            adapter.get_fingerprint(alert_group),
+        )
+        keep_unqueued(adapter, alert_group, rule, status, occurrence, exc)
 
 
 def keep_unqueued(

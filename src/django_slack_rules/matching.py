@@ -1,31 +1,102 @@
 """Matching rules to an alert's labels, without the database: the rule index.
 
-A rule matches when every ``label: value`` pair of its ``match_criteria`` is in
-the alert's labels (a subset); empty criteria match every alert. Among matching
-rules the highest ``priority`` wins, then ``name`` ascending.
+A rule's ``match_criteria`` are matchers (:mod:`django_slack_rules.matchers`): the
+object form ``{"team": "db"}`` is equality with the label present, the list form holds
+Alertmanager matchers (``'severity=~"critical|page"'``, ``'team!="db"'``). A rule matches
+when every matcher does; empty criteria match every alert.
 
-:class:`RuleIndex` compiles rules into buckets keyed by one of their label pairs,
-so a match looks only at the rules that share a pair with the alert.
-:func:`reference_match` is the same definition written plainly, for tests.
+The matching active rules are ranked best first (highest ``priority``, then ``name``).
+The first one gets the alert; while the rule just taken has ``continue_matching``, the
+next matching one gets it too (Alertmanager's ``continue``).
+
+:class:`RuleIndex` files each rule under one of its positive equalities
+(``team="db"``, or the object form's pairs), the one the fewest rules share, so a match
+looks only at the rules that share a pair with the alert. Rules without one (only
+regexes, negations, ``x=""``, or no criteria) sit in a short list checked for every
+alert. Matchers are parsed, and their regexes compiled, once per index build (one
+compiled matcher per distinct text). :func:`matchers.select_rules
+<django_slack_rules.matchers.select_rules>` is the same definition written plainly.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
+from .matchers import (
+    EQUAL,
+    NOT_REGEX,
+    REGEX,
+    CriteriaError,
+    Matcher,
+    failing_matchers,
+    fan_out,
+    parse_matcher,
+    positive_equalities,
+)
+
+logger = logging.getLogger(__name__)
+
 Pair = tuple[str, str]
+#: Parsed matchers by their text, shared by the rules of one index build.
+ParseCache = dict[str, Matcher]
+
+
+def criteria_matchers(criteria: Any, *, cache: ParseCache | None = None) -> tuple[Matcher, ...]:
+    """A rule's ``match_criteria`` as matchers, as the index reads them.
+
+    The list form is parsed strictly (:class:`~django_slack_rules.matchers.CriteriaError`
+    names the entry). The object form is read as it always was: every value compared as
+    text, so a row saved before values had to be strings (``{"code": 500}``, written by
+    ``update()`` or a data migration) keeps matching ``code="500"``. ``None`` (JSON null)
+    matches every alert, as before.
+    """
+    if criteria is None:
+        return ()
+    if isinstance(criteria, Mapping):
+        matchers = []
+        for key, value in sorted((str(k), v) for k, v in criteria.items()):
+            if not key:
+                raise CriteriaError("match criteria keys must be non-empty label names; got ''")
+            text = value if isinstance(value, str) else str(value)
+            matchers.append(Matcher(key, EQUAL, text, require_present=True))
+        return tuple(matchers)
+    if isinstance(criteria, (list, tuple)):
+        found = []
+        for index, text in enumerate(criteria):
+            matcher = cache.get(text) if cache is not None and isinstance(text, str) else None
+            if matcher is None:
+                matcher = parse_matcher(text, index=index)
+                if cache is not None:
+                    cache[text] = matcher
+            found.append(matcher)
+        return tuple(found)
+    kind = type(criteria).__name__
+    raise CriteriaError(
+        f"match criteria must be an object of label → value or a list of matchers, not {kind}"
+    )
+
+
+def legacy_values(criteria: Any) -> list[str]:
+    """The labels of object-form criteria whose value is not a string (compared as text)."""
+    if not isinstance(criteria, Mapping):
+        return []
+    return sorted(str(key) for key, value in criteria.items() if not isinstance(value, str))
 
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """What matching needs of a rule: its id, rank key and criteria."""
+    """What matching needs of a rule: its id, rank, matchers and ``continue_matching``."""
 
     id: Any
     priority: int
     name: str
-    criteria: tuple[Pair, ...]
+    matchers: tuple[Matcher, ...]
+    continue_matching: bool = False
     #: What a match returns (the model instance; None in pure use).
     rule: Any = field(default=None, compare=False, repr=False)
 
@@ -34,18 +105,31 @@ class CompiledRule:
         return (-self.priority, self.name)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in self.criteria)
+        # A plain loop: the hot path of every match, cheaper than all() over a generator.
+        for matcher in self.matchers:  # noqa: SIM110
+            if not matcher.matches(labels):
+                return False
+        return True
 
 
 def compile_rule(
-    id: Any, priority: int, name: str, criteria: Mapping[str, Any], rule: Any = None
+    id: Any,
+    priority: int,
+    name: str,
+    criteria: Any,
+    rule: Any = None,
+    continue_matching: bool = False,
+    *,
+    cache: ParseCache | None = None,
 ) -> CompiledRule:
-    """``rule`` is the model instance the match returns (None in pure use)."""
+    """``rule`` is the model instance a match returns (None in pure use). Raises
+    :class:`~django_slack_rules.matchers.CriteriaError` for criteria that do not parse."""
     return CompiledRule(
         id=id,
         priority=int(priority),
         name=str(name),
-        criteria=tuple(sorted((str(k), str(v)) for k, v in (criteria or {}).items())),
+        matchers=criteria_matchers(criteria, cache=cache),
+        continue_matching=bool(continue_matching),
         rule=rule,
     )
 
@@ -53,60 +137,55 @@ def compile_rule(
 def reference_match(
     rules: Iterable[CompiledRule], labels: Mapping[str, str]
 ) -> CompiledRule | None:
-    """The definition of matching, written plainly: check every rule."""
+    """The rule that gets an alert first, written plainly: check every rule."""
     matching = [r for r in rules if r.matches(labels)]
     return min(matching, key=lambda r: r.sort_key, default=None)
 
 
-#: Why criteria do not match: ``(label, wanted, actual)``; actual is None when absent.
-Mismatch = tuple[str, str, "str | None"]
-
-
-def criteria_mismatches(
-    criteria: Mapping[str, Any] | None, labels: Mapping[str, str]
-) -> list[Mismatch]:
-    """Why criteria do not match: each ``(label, wanted, actual)``; actual is None when absent."""
-    return [
-        (key, value, labels.get(key))
-        for key, value in sorted((str(k), str(v)) for k, v in (criteria or {}).items())
-        if labels.get(key) != value
-    ]
+Ranked = tuple[int, CompiledRule]
 
 
 @dataclass
 class RuleIndex:
     """Active rules compiled for fast matching.
 
-    Each rule with criteria sits in exactly one bucket, under the pair of its
-    criteria that the fewest rules share (its most selective pair). Buckets are
-    kept in rank order, so scanning a bucket stops at its first full match or as
-    soon as its ranks can no longer beat the best match found so far.
+    Each rule with a positive equality sits in exactly one bucket, under the pair of
+    its criteria that the fewest rules share (its most selective pair); the others are
+    in ``unanchored``. Both are kept in rank order, so scanning stops at a list's first
+    full match, or as soon as its ranks can no longer beat the best match so far.
     """
 
-    buckets: dict[Pair, list[tuple[int, CompiledRule]]] = field(default_factory=dict)
-    match_all: tuple[int, CompiledRule] | None = None
+    buckets: dict[Pair, list[Ranked]] = field(default_factory=dict)
+    unanchored: list[Ranked] = field(default_factory=list)
     size: int = 0
     by_id: dict[Any, CompiledRule] = field(default_factory=dict)
+    #: Active rules left out because their criteria do not parse: (name, why).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, rules: Iterable[CompiledRule]) -> RuleIndex:
+    def build(
+        cls, rules: Iterable[CompiledRule], skipped: Iterable[tuple[str, str]] = ()
+    ) -> RuleIndex:
         ranked = sorted(rules, key=lambda r: r.sort_key)
+        anchors = [positive_equalities(rule.matchers) for rule in ranked]
         frequency: dict[Pair, int] = {}
-        for rule in ranked:
-            for pair in rule.criteria:
+        for pairs in anchors:
+            for pair in set(pairs):
                 frequency[pair] = frequency.get(pair, 0) + 1
-        index = cls(size=len(ranked), by_id={rule.id: rule for rule in ranked})
-        for rank, rule in enumerate(ranked):
-            if not rule.criteria:
-                if index.match_all is None:
-                    index.match_all = (rank, rule)
+        index = cls(
+            size=len(ranked), by_id={rule.id: rule for rule in ranked}, skipped=list(skipped)
+        )
+        for rank, (rule, pairs) in enumerate(zip(ranked, anchors)):
+            if not pairs:
+                index.unanchored.append((rank, rule))
                 continue
-            anchor = min(rule.criteria, key=lambda p: (frequency[p], p))
+            anchor = min(pairs, key=lambda p: (frequency[p], p))
             index.buckets.setdefault(anchor, []).append((rank, rule))
         return index
 
-    def match(self, labels: Mapping[str, str]) -> CompiledRule | None:
-        best_rank, best = self.match_all if self.match_all else (self.size, None)
+    def first(self, labels: Mapping[str, str]) -> Ranked | None:
+        """The best matching rule with its rank, or None."""
+        best_rank, best = self.size, None
         buckets = self.buckets
         for pair in labels.items():
             bucket = buckets.get(pair)
@@ -118,11 +197,131 @@ class RuleIndex:
                 if rule.matches(labels):
                     best_rank, best = rank, rule
                     break
-        return best
+        for rank, rule in self.unanchored:
+            if rank >= best_rank:
+                break
+            if rule.matches(labels):
+                best_rank, best = rank, rule
+                break
+        return None if best is None else (best_rank, best)
+
+    def match(self, labels: Mapping[str, str]) -> CompiledRule | None:
+        """The rule that gets the alert first, or None."""
+        found = self.first(labels)
+        return None if found is None else found[1]
+
+    def select(self, labels: Mapping[str, str]) -> list[CompiledRule]:
+        """The rules that get the alert, best first (the fan-out of ``continue_matching``)."""
+        found = self.first(labels)
+        if found is None:
+            return []
+        first_rank, first = found
+        if not first.continue_matching:
+            return [first]
+        later = [rule for rank, rule in self._matching(labels) if rank > first_rank]
+        return fan_out([first, *later])
 
     def candidates(self, labels: Mapping[str, str]) -> list[CompiledRule]:
         """Every rule that matches ``labels``, best first (for explaining a match)."""
-        found = [self.match_all[1]] if self.match_all else []
+        return [rule for _, rule in self._matching(labels)]
+
+    def _matching(self, labels: Mapping[str, str]) -> list[Ranked]:
+        found = [item for item in self.unanchored if item[1].matches(labels)]
         for pair in labels.items():
-            found.extend(rule for _, rule in self.buckets.get(pair, ()) if rule.matches(labels))
-        return sorted(found, key=lambda r: r.sort_key)
+            found.extend(item for item in self.buckets.get(pair, ()) if item[1].matches(labels))
+        found.sort(key=lambda item: item[0])
+        return found
+
+
+# -- explaining a match ----------------------------------------------------------------
+
+
+_UNANCHORED = re2.Options()
+_UNANCHORED.log_errors = False
+_UNANCHORED.never_capture = True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One matcher of a rule against an alert's labels, for the match tester and the
+    preview: whether it ``passed`` and the label's ``actual`` value (None: absent)."""
+
+    matcher: Matcher
+    passed: bool
+    actual: str | None
+    #: A failing ``=~`` whose regex matches part of the value: regexes are anchored.
+    partial: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.matcher.name
+
+    @property
+    def op(self) -> str:
+        return self.matcher.op
+
+    @property
+    def value(self) -> str:
+        return self.matcher.value
+
+    @property
+    def text(self) -> str:
+        return str(self.matcher)
+
+
+def _partial(matcher: Matcher, value: str | None) -> bool:
+    """Whether an ``=~`` regex that does not match ``value`` finds it unanchored."""
+    if matcher.op != REGEX or not value:
+        return False
+    try:
+        return re2.compile(matcher.value, _UNANCHORED).search(value) is not None
+    except (re2.error, UnicodeEncodeError):
+        return False
+
+
+def verdicts(
+    matchers: Iterable[Matcher], labels: Mapping[str, str], *, failing_only: bool = False
+) -> list[Verdict]:
+    """Each matcher's verdict for ``labels`` (only the failing ones with ``failing_only``)."""
+    matchers = tuple(matchers)
+    failing = {id(m) for m in failing_matchers(matchers, labels)}
+    found = []
+    for matcher in matchers:
+        passed = id(matcher) not in failing
+        if passed and failing_only:
+            continue
+        actual = labels.get(matcher.name)
+        found.append(Verdict(matcher, passed, actual, not passed and _partial(matcher, actual)))
+    return found
+
+
+def explain_criteria(
+    criteria: Any, labels: Mapping[str, str], *, failing_only: bool = False
+) -> list[Verdict]:
+    """:func:`verdicts` for a rule's ``match_criteria``; criteria that do not parse have none."""
+    try:
+        matchers = criteria_matchers(criteria)
+    except CriteriaError:
+        return []
+    return verdicts(matchers, labels, failing_only=failing_only)
+
+
+def regex_warnings(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> list[Verdict]:
+    """The regex matchers (``=~``, ``!~``) that the sample ``labels`` fail."""
+    regexes = [m for m in matchers if m.op in (REGEX, NOT_REGEX)]
+    return verdicts(regexes, labels, failing_only=True)
+
+
+def example_labels(matchers: Iterable[Matcher]) -> dict[str, str]:
+    """Labels that satisfy what can be read off the matchers: their positive equalities,
+    and the first alternative of a regex of plain words (``critical|page`` → ``critical``)."""
+    labels: dict[str, str] = {}
+    for matcher in matchers:
+        if matcher.is_positive_equality:
+            labels[matcher.name] = matcher.value
+        elif matcher.op == REGEX and matcher.name not in labels:
+            first = matcher.value.split("|")[0]
+            plain = first and all(c.isalnum() or c in "-_:/ " for c in first)
+            if plain and matcher.matches({matcher.name: first}):
+                labels[matcher.name] = first
+    return labels

@@ -180,8 +180,18 @@ class SlackIntegrationRule(models.Model):
         blank=True,
         validators=[validate_match_criteria],
         help_text=_(
-            'Labels the alert must carry, e.g. {"severity": "critical", "team": "db"}. '
-            "Every pair must be present; {} matches every alert."
+            'Labels the alert must carry, e.g. {"severity": "critical", "team": "db"} (every '
+            "pair present; {} matches every alert), or Alertmanager matchers such as "
+            'severity=~"critical|page" and team!="db" (all must match; a missing label counts '
+            "as empty)."
+        ),
+    )
+    continue_matching = models.BooleanField(
+        _("continue matching"),
+        default=False,
+        help_text=_(
+            "Alertmanager's continue: after this rule takes an alert, the next matching rule "
+            "(by priority, then name) gets it too."
         ),
     )
     slack_channel = models.CharField(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .matchers import CriteriaError, MatcherRegexError, MatcherSyntaxError, parse_matcher
 from .rendering import template_error
 
 # "#name" (Slack: lower-case letters, digits, '-', '_', '.', at most 80 characters)
@@ -51,12 +53,18 @@ def describe_type(value: Any) -> str:
 
 
 def validate_match_criteria(value: Any) -> None:
-    """Criteria must be a JSON object of non-empty string label names to string values."""
+    """Criteria are a JSON object of label → value (equality), or a list of Alertmanager
+    matcher strings (``['severity=~"critical|page"', 'team!="db"']``)."""
+    if isinstance(value, list):
+        validate_matcher_list(value)
+        return
     if not isinstance(value, dict):
         raise ValidationError(
             _(
                 "Match criteria must be a JSON object of label → value, such as "
-                '{"severity": "critical"}, not %(kind)s. Use {} to match every alert.'
+                '{"severity": "critical"}, or a list of Alertmanager matchers, such as '
+                '["severity=~\\"critical|page\\"", "team!=\\"db\\""], not %(kind)s. '
+                "Use {} to match every alert."
             ),
             code="criteria_not_object",
             params={"kind": describe_type(value)},
@@ -82,6 +90,52 @@ def validate_match_criteria(value: Any) -> None:
                     params={"key": key, "kind": describe_type(item), "item": item},
                 )
             )
+    if errors:
+        raise ValidationError(errors)
+
+
+def matcher_error(exc: CriteriaError, *, line: int | None = None) -> ValidationError:
+    """A matcher that does not parse, as a form error: the entry (or line), the matcher's
+    text and what is wrong at which position (that part is the parser's, in English)."""
+    if isinstance(exc, MatcherSyntaxError):
+        quote = "'" if '"' in exc.text else '"'
+        params: dict[str, Any] = {"text": f"{quote}{exc.text}{quote}", "detail": exc.detail}
+        if line is not None:
+            message = _("Line %(line)s (%(text)s): %(detail)s")
+            params["line"] = line
+        else:
+            message = _("Matcher %(number)s (%(text)s): %(detail)s")
+            params["number"] = (exc.index or 0) + 1
+        code = "criteria_regex" if isinstance(exc, MatcherRegexError) else "criteria_matcher"
+        return ValidationError(message, code=code, params=params)
+    return ValidationError(str(exc), code="criteria_invalid")
+
+
+def validate_matcher_list(value: list[Any]) -> None:
+    """Each entry of the list form is one Alertmanager matcher that parses (RE2 regexes)."""
+    errors = []
+    for index, text in enumerate(value):
+        if not isinstance(text, str):
+            errors.append(
+                ValidationError(
+                    _(
+                        "Matcher %(number)s must be a string such as %(example)s, "
+                        "not %(kind)s (%(item)s)."
+                    ),
+                    code="criteria_matcher_not_string",
+                    params={
+                        "number": index + 1,
+                        "example": 'severity="critical"',
+                        "kind": describe_type(text),
+                        "item": json.dumps(text, ensure_ascii=False),
+                    },
+                )
+            )
+            continue
+        try:
+            parse_matcher(text, index=index)
+        except CriteriaError as exc:
+            errors.append(matcher_error(exc))
     if errors:
         raise ValidationError(errors)
 

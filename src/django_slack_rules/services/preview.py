@@ -16,7 +16,8 @@ from ..adapters import CONTEXT_KEYS, build_context
 from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..labels import normalize_labels
-from ..matching import Mismatch, criteria_mismatches
+from ..matchers import CriteriaError, Matcher
+from ..matching import Verdict, criteria_matchers, example_labels, explain_criteria
 from ..models import (
     RESOLVE_POST,
     RESOLVE_REPLY,
@@ -43,11 +44,24 @@ SAMPLE_ANNOTATIONS = {
 }
 
 
+#: Labels every sample alert has, unless the rule's criteria refuse them.
+SAMPLE_LABELS = {"alertname": "HighCPU", "severity": "critical", "instance": "web-1:9100"}
+
+
 def sample_labels(rule: SlackIntegrationRule) -> dict[str, str]:
-    """Labels of a sample alert that this rule matches (its criteria plus common labels)."""
-    labels = {"alertname": "HighCPU", "severity": "critical", "instance": "web-1:9100"}
-    labels.update(normalize_labels(rule.match_criteria))
-    return labels
+    """Labels of a sample alert that this rule matches, as far as its criteria tell: their
+    equalities and the first word of a regex such as ``critical|page``, plus common labels
+    the criteria do not refuse."""
+    try:
+        matchers: tuple[Matcher, ...] = criteria_matchers(rule.match_criteria)
+    except CriteriaError:
+        matchers = ()
+    labels = example_labels(matchers)
+    for name, value in SAMPLE_LABELS.items():
+        own = [m for m in matchers if m.name == name]
+        if name not in labels and all(m.matches({name: value}) for m in own):
+            labels[name] = value
+    return {**{k: labels[k] for k in SAMPLE_LABELS if k in labels}, **labels}
 
 
 @dataclass
@@ -62,8 +76,12 @@ class Preview:
     text: str = ""
     render_error: str = ""
     context: dict[str, Any] = field(default_factory=dict)
-    mismatches: list[Mismatch] = field(default_factory=list)
-    winner: SlackIntegrationRule | None = None
+    #: The rule's matchers that the sample's labels fail.
+    mismatches: list[Verdict] = field(default_factory=list)
+    #: The active rules that get this sample, best first (several with continue_matching).
+    selected: list[SlackIntegrationRule] = field(default_factory=list)
+    #: Each of them with the channel it would post this sample to.
+    routes: list[tuple[SlackIntegrationRule, str]] = field(default_factory=list)
     #: Variables the template prints that this sample's context lacks, each with the
     #: context keys whose names are close: [("labels.sevrity", ["labels.severity"])].
     undefined: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -99,8 +117,23 @@ class Preview:
         )
 
     @property
+    def winner(self) -> SlackIntegrationRule | None:
+        """The rule that gets the sample first."""
+        return self.selected[0] if self.selected else None
+
+    @property
     def wins(self) -> bool:
         return self.winner is not None and self.winner.pk == self.rule.pk
+
+    @property
+    def gets_alert(self) -> bool:
+        """Whether this rule is among the rules that get the sample."""
+        return any(rule.pk == self.rule.pk for rule in self.selected)
+
+    @property
+    def fan_out(self) -> bool:
+        """Whether the sample goes to several rules."""
+        return len(self.selected) > 1
 
 
 def context_names(context: Mapping[str, Any]) -> list[str]:
@@ -181,10 +214,14 @@ def preview_message(
         labels=plain_labels,
         channel=rule.resolve_channel(plain_labels, default=slack_rules_settings.DEFAULT_CHANNEL),
         template=rule.template_for(status),
-        mismatches=criteria_mismatches(rule.match_criteria, plain_labels),
+        mismatches=explain_criteria(rule.match_criteria, plain_labels, failing_only=True),
+        selected=SlackRuleMatcherService().find_matching_rules(plain_labels),
     )
-    candidates = SlackRuleMatcherService().explain(plain_labels)
-    preview.winner = candidates[0] if candidates else None
+    default = slack_rules_settings.DEFAULT_CHANNEL
+    preview.routes = [
+        (chosen, chosen.resolve_channel(plain_labels, default=default))
+        for chosen in preview.selected
+    ]
     if not preview.sends:
         return preview
     preview.context = sample_context(rule, plain_labels, annotations, status, now=now)

@@ -1,8 +1,9 @@
-"""Finding the rule that wins for an alert's labels.
+"""Finding the rules that get an alert's labels.
 
-A rule matches when every ``label: value`` pair of its ``match_criteria`` is in
-the alert's labels (a subset); empty criteria match every alert. Among matching
-active rules the highest ``priority`` wins, then ``name`` ascending.
+A rule matches when all its matchers do (``match_criteria``: an object of label → value,
+or a list of Alertmanager matchers; empty criteria match every alert). The matching
+active rules are ranked by ``priority`` (highest first), then ``name``: the first one gets
+the alert, and while the rule just taken has ``continue_matching``, the next one too.
 
 :class:`SlackRuleMatcherService` keeps one :class:`~django_slack_rules.matching.RuleIndex`
 per process and rebuilds it only when the rule set's version (a random value in
@@ -22,7 +23,16 @@ from typing import Any
 from django.db import router
 
 from ..labels import Labels, normalize_labels
-from ..matching import Mismatch, RuleIndex, compile_rule, criteria_mismatches
+from ..matchers import CriteriaError
+from ..matching import (
+    CompiledRule,
+    ParseCache,
+    RuleIndex,
+    Verdict,
+    compile_rule,
+    explain_criteria,
+    legacy_values,
+)
 from ..models import RuleSetVersion, SlackIntegrationRule
 
 logger = logging.getLogger(__name__)
@@ -45,11 +55,14 @@ _UNREAD: Any = object()
 
 @dataclass
 class NonMatch:
-    """A rule that does not get an alert, and why."""
+    """A rule that does not get an alert, and why: the matchers the labels fail."""
 
     rule: SlackIntegrationRule
-    mismatches: list[Mismatch]
+    #: The matchers the labels fail.
+    mismatches: list[Verdict]
     inactive: bool
+    #: The matchers the labels pass.
+    passed: list[Verdict] = field(default_factory=list)
 
 
 @dataclass
@@ -57,54 +70,79 @@ class MatchReport:
     """Which rules get an alert's labels, and why the others do not (the match tester)."""
 
     labels: Labels
-    #: The active rules that match, best first; the first one wins.
+    #: The active rules that match, best first.
     candidates: list[SlackIntegrationRule]
+    #: The ones that get the alert: the first, and the next while one continues matching.
+    selected: list[SlackIntegrationRule] = field(default_factory=list)
     #: The best-ranked rules that do not match (at most the limit asked for).
     others: list[NonMatch] = field(default_factory=list)
     #: How many rules do not match in all.
     others_total: int = 0
+    #: Active rules whose criteria do not parse, left out of matching: (name, why).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def winner(self) -> SlackIntegrationRule | None:
-        return self.candidates[0] if self.candidates else None
+        return self.selected[0] if self.selected else None
 
 
 class SlackRuleMatcherService:
-    """Finds the active rule that wins for an alert's labels."""
+    """Finds the active rules that get an alert's labels."""
+
+    def find_matching_rules(
+        self, alert_labels: Mapping[str, Any] | None
+    ) -> list[SlackIntegrationRule]:
+        """The rules that get the alert, best first: the first matching active rule, and
+        while the rule just taken has ``continue_matching``, the next matching one too.
+
+        One small query per call (the rule-set version); the rules come from the index,
+        as copies the caller may change freely.
+        """
+        selected = self.get_index().select(normalize_labels(alert_labels))
+        return [_copy_rule(compiled.rule) for compiled in selected]
 
     def find_matching_rule(
         self, alert_labels: Mapping[str, Any] | None
     ) -> SlackIntegrationRule | None:
-        """Return the winning ``SlackIntegrationRule``, or None when no active rule matches.
-
-        One small query per call (the rule-set version); the rule itself comes from
-        the index, as a copy the caller may change freely.
-        """
+        """The first of :meth:`find_matching_rules`, or None when no active rule matches."""
         compiled = self.get_index().match(normalize_labels(alert_labels))
         return None if compiled is None else _copy_rule(compiled.rule)
 
     def explain(self, alert_labels: Mapping[str, Any] | None) -> list[SlackIntegrationRule]:
-        """All active rules that match, best first (the first one is the winner)."""
+        """All active rules that match, best first (the first one gets the alert)."""
         candidates = self.get_index().candidates(normalize_labels(alert_labels))
         return [_copy_rule(c.rule) for c in candidates]
 
     def report(self, alert_labels: Mapping[str, Any] | None, *, others_limit: int) -> MatchReport:
-        """The rules that match, and the reasons of the ``others_limit`` best that do not."""
+        """The rules that match and get the alert, and the reasons of the ``others_limit``
+        best that do not."""
         labels = normalize_labels(alert_labels)
-        candidates = self.explain(labels)
+        index = self.get_index()
+        candidates = [_copy_rule(c.rule) for c in index.candidates(labels)]
+        selected = [_copy_rule(c.rule) for c in index.select(labels)]
         rest = SlackIntegrationRule.objects.exclude(pk__in=[rule.pk for rule in candidates])
         rest = rest.order_by("-priority", "name")
         # The reasons are worked out for the rules shown only; the rest is a count.
-        others = [
-            NonMatch(
-                rule=rule,
-                mismatches=criteria_mismatches(rule.match_criteria, labels),
-                inactive=not rule.is_active,
+        others = []
+        for rule in rest[:others_limit]:
+            found = explain_criteria(rule.match_criteria, labels)
+            others.append(
+                NonMatch(
+                    rule=rule,
+                    mismatches=[verdict for verdict in found if not verdict.passed],
+                    inactive=not rule.is_active,
+                    passed=[verdict for verdict in found if verdict.passed],
+                )
             )
-            for rule in rest[:others_limit]
-        ]
         total = len(others) if len(others) < others_limit else rest.count()
-        return MatchReport(labels=labels, candidates=candidates, others=others, others_total=total)
+        return MatchReport(
+            labels=labels,
+            candidates=candidates,
+            selected=selected,
+            others=others,
+            others_total=total,
+            skipped=list(index.skipped),
+        )
 
     def get_rule(self, rule_id: Any, version: Any) -> SlackIntegrationRule | None:
         """The active rule ``rule_id`` from the index of the rule set ``version`` (which the
@@ -126,9 +164,7 @@ class SlackRuleMatcherService:
                 # Read the version before the rules: if a change commits in between,
                 # the index is newer than its key and is rebuilt once more next time.
                 rules = SlackIntegrationRule.objects.using(alias).active()
-                index = RuleIndex.build(
-                    compile_rule(r.pk, r.priority, r.name, r.match_criteria, rule=r) for r in rules
-                )
+                index = build_index(rules)
                 _cache.index, _cache.key = index, key
                 logger.debug(
                     "Rebuilt the rule index: %d active rules (version %s)", index.size, version
@@ -136,8 +172,50 @@ class SlackRuleMatcherService:
             return _cache.index
 
 
+def build_index(rules: Any) -> RuleIndex:
+    """Compile ``rules`` into an index. A rule whose criteria do not parse (a row written
+    around validation) is left out and logged, so it cannot stop the other rules."""
+    cache: ParseCache = {}
+    compiled: list[CompiledRule] = []
+    skipped: list[tuple[str, str]] = []
+    for rule in rules:
+        try:
+            compiled.append(
+                compile_rule(
+                    rule.pk,
+                    rule.priority,
+                    rule.name,
+                    rule.match_criteria,
+                    rule=rule,
+                    continue_matching=rule.continue_matching,
+                    cache=cache,
+                )
+            )
+        except CriteriaError as exc:
+            skipped.append((rule.name, str(exc)))
+            logger.error(
+                "Slack rule %r is left out of matching: its match criteria are invalid (%s). "
+                "Open it in the rule pages and save it with valid criteria.",
+                rule.name,
+                exc,
+            )
+            continue
+        legacy = legacy_values(rule.match_criteria)
+        if legacy:
+            logger.warning(
+                "Slack rule %r has match criteria values that are not strings (%s); they are "
+                "compared as text, as before. Save them as strings (the rule form says how).",
+                rule.name,
+                ", ".join(legacy),
+            )
+    return RuleIndex.build(compiled, skipped)
+
+
 def _copy_rule(rule: SlackIntegrationRule) -> SlackIntegrationRule:
     """A copy of a cached rule that a caller may change without touching the index."""
     duplicate = copy.copy(rule)
-    duplicate.match_criteria = dict(rule.match_criteria or {})
+    criteria = rule.match_criteria
+    duplicate.match_criteria = (
+        list(criteria) if isinstance(criteria, list) else dict(criteria or {})
+    )
     return duplicate

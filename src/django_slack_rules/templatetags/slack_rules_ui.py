@@ -1,14 +1,18 @@
-"""Small helpers for the rule pages: badge colours, links that keep the query string, sorting."""
+"""Small helpers for the rule pages: badge colours, matcher chips, links that keep the query
+string, sorting."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
+from ..matchers import EQUAL, NOT_EQUAL, NOT_REGEX, REGEX, CriteriaError, Matcher
+from ..matching import criteria_matchers
 from ..models import DeliveryState
 from ..mrkdwn import render_mrkdwn, render_plain_text
 from ..mrkdwn import safe_url as _safe_url
@@ -37,6 +41,45 @@ def state_label(state: Any) -> str:
         return str(DeliveryState(state).label)
     except ValueError:
         return str(state)
+
+
+_OP_CLASSES = {EQUAL: "eq", NOT_EQUAL: "ne", REGEX: "re", NOT_REGEX: "nre"}
+_OP_LABELS = {
+    EQUAL: gettext_lazy("equals"),
+    NOT_EQUAL: gettext_lazy("does not equal"),
+    REGEX: gettext_lazy("matches the regex"),
+    NOT_REGEX: gettext_lazy("does not match the regex"),
+}
+
+
+@dataclass
+class Chips:
+    """A rule's criteria as matchers for display, or why they cannot be read."""
+
+    matchers: tuple[Matcher, ...] = ()
+    error: str = ""
+
+
+@register.filter
+def criteria_chips(criteria: Any) -> Chips:
+    """A rule's ``match_criteria`` as matchers (``.matchers``), or ``.error`` when they do
+    not parse (a row written around validation)."""
+    try:
+        return Chips(matchers=criteria_matchers(criteria))
+    except CriteriaError as exc:
+        return Chips(error=str(exc))
+
+
+@register.filter
+def op_class(op: str) -> str:
+    """A CSS suffix for a matcher operator: ``eq``, ``ne``, ``re``, ``nre``."""
+    return _OP_CLASSES.get(op, "eq")
+
+
+@register.filter
+def op_label(op: str) -> str:
+    """What a matcher operator means, in the active language ("matches the regex")."""
+    return str(_OP_LABELS.get(op, op))
 
 
 @register.filter

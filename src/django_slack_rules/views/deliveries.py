@@ -19,6 +19,7 @@ from ..forms import DeliveryFilterForm
 from ..hints import hint_for
 from ..models import SlackDelivery
 from ..services.delivery import RESENDABLE_STATES
+from ..services.test_send import TEST_STATUS
 from ..tasks import resend_deliveries
 from .base import (
     APP,
@@ -77,6 +78,8 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             wanted &= Q(rule_name__icontains=data["rule_name"].strip())
         if "channel" in data:
             wanted &= Q(channel=data["channel"].strip())
+        if "alert" in data:
+            wanted &= Q(alert_id=data["alert"].strip())
         if wanted:
             in_thread = SlackDelivery.objects.filter(wanted, parent=OuterRef("pk"))
             queryset = queryset.annotate(followup_matches=Exists(in_thread)).filter(
@@ -94,6 +97,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
                     if delivery.state in RESENDABLE_STATES
                     else ""
                 )
+        mark_fan_out(context["object_list"])
         # Where a resend comes back to: this list without its page, which may be gone by then.
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -106,6 +110,30 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             current_url=self.request.path + (f"?{encoded}" if encoded else ""),
         )
         return context
+
+
+def mark_fan_out(deliveries: Any) -> None:
+    """Give each delivery ``fan_out``: the other deliveries of the same notification (alert,
+    status, occurrence) that other rules sent, when one alert went to several rules. One
+    query for the page."""
+    page = [d for d in deliveries if d.alert_status != TEST_STATUS]
+    for delivery in deliveries:
+        delivery.fan_out = []
+    if not page:
+        return
+    wanted = Q()
+    for key in {(d.alert_id, d.alert_status, d.occurrence) for d in page}:
+        wanted |= Q(alert_id=key[0], alert_status=key[1], occurrence=key[2])
+    groups: dict[tuple[str, str, str], list[SlackDelivery]] = {}
+    for other in (
+        SlackDelivery.objects.filter(wanted)
+        .only("pk", "alert_id", "alert_status", "occurrence", "rule_name", "channel", "state")
+        .order_by("created_at", "pk")
+    ):
+        groups.setdefault((other.alert_id, other.alert_status, other.occurrence), []).append(other)
+    for delivery in page:
+        group = groups.get((delivery.alert_id, delivery.alert_status, delivery.occurrence), [])
+        delivery.fan_out = [other for other in group if other.pk != delivery.pk]
 
 
 class DeliveryResendView(PermissionRequiredMixin, View):

@@ -1,4 +1,4 @@
-"""The match tester: paste labels, see which rule wins and why the others do not."""
+"""The match tester: paste labels, see which rules get the alert and why the others do not."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from .base import VIEW_RULE, SlackRulesPageMixin
 
 
 class MatchTesterView(SlackRulesPageMixin, FormView):
-    """Paste labels: which active rule wins, the candidates in order, and why others do not."""
+    """Paste labels: which active rules get the alert, the candidates in order, and why the
+    others do not, matcher by matcher."""
 
     form_class = MatchTesterForm
     permission_required = VIEW_RULE
@@ -50,8 +51,16 @@ class MatchTesterView(SlackRulesPageMixin, FormView):
             "winner_channel": winner.resolve_channel(report.labels, default=default)
             if winner
             else "",
+            "selected": report.selected,
+            "selected_pks": [rule.pk for rule in report.selected],
+            "routes": [
+                (rule, rule.resolve_channel(report.labels, default=default))
+                for rule in report.selected
+            ],
+            "last_selected": report.selected[-1] if report.selected else None,
             "candidates": report.candidates,
             "others": report.others,
             "others_total": report.others_total,
             "others_more": report.others_total - len(report.others),
+            "skipped": report.skipped,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.forms import ModelForm
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView
@@ -35,6 +37,8 @@ from .base import (
 
 #: The warning after saving a template with syntax Django sends as typed.
 STRAY_MESSAGE = "django_slack_rules/_stray_markup_message.html"
+#: The warning after saving criteria whose regexes do not match the form's sample labels.
+REGEX_MESSAGE = "django_slack_rules/_regex_warning_message.html"
 
 RULE_ORDERINGS: dict[str, tuple[str, ...]] = {
     "priority": ("-priority", "name"),
@@ -71,7 +75,12 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
     def get_success_url(self) -> str:
         obj = self.object  # type: ignore[attr-defined]
         if "_preview" in self.request.POST:
-            return reverse(f"{APP}:rule-preview", args=[obj.pk])
+            target = reverse(f"{APP}:rule-preview", args=[obj.pk])
+            sample = self.sample_labels
+            if sample:  # the form's sample labels become the preview's sample
+                labels = json.dumps(sample, ensure_ascii=False, separators=(",", ":"))
+                target += "?" + urlencode({"labels": labels})
+            return target
         return reverse(f"{APP}:rule-list")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -80,7 +89,11 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
         return context
 
     def form_valid(self, form: ModelForm[SlackIntegrationRule]) -> HttpResponse:
+        self.sample_labels = form.cleaned_data.get("sample_labels") or {}
         response = super().form_valid(form)
+        warnings = getattr(form, "regex_warnings", [])
+        if warnings:
+            messages.warning(self.request, render_to_string(REGEX_MESSAGE, {"warnings": warnings}))
         # Not an error: Django sends "{{ alertname }" as typed. Said once, after saving.
         for name in ("message_template", "resolved_message_template"):
             stray = stray_markup(form.cleaned_data.get(name) or "")
