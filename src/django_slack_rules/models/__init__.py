@@ -1,0 +1,44 @@
+"""The package's models: rules, delivery records, and what keeps workers in step.
+
+One module each (``rules``, ``deliveries``, ``coordination``, ``choices``); every name is
+importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
+"""
+
+from .choices import (
+    ACTION_POST,
+    ACTION_REPLY,
+    ACTION_UPDATE,
+    RESOLVE_POST,
+    RESOLVE_REPLY,
+    RESOLVE_UPDATE,
+    RESOLVE_UPDATE_AND_REPLY,
+    STATUS_FIRING,
+    STATUS_RESOLVED,
+    DeliveryAction,
+    DeliveryState,
+    ResolveAction,
+)
+from .coordination import DestinationPause, RuleSetVersion
+from .deliveries import SlackDelivery
+from .rules import SlackIntegrationRule, SlackIntegrationRuleQuerySet, rules_changed
+
+__all__ = [
+    "ACTION_POST",
+    "ACTION_REPLY",
+    "ACTION_UPDATE",
+    "RESOLVE_POST",
+    "RESOLVE_REPLY",
+    "RESOLVE_UPDATE",
+    "RESOLVE_UPDATE_AND_REPLY",
+    "STATUS_FIRING",
+    "STATUS_RESOLVED",
+    "DeliveryAction",
+    "DeliveryState",
+    "DestinationPause",
+    "ResolveAction",
+    "RuleSetVersion",
+    "SlackDelivery",
+    "SlackIntegrationRule",
+    "SlackIntegrationRuleQuerySet",
+    "rules_changed",
+]

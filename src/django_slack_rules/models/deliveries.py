@@ -1,0 +1,89 @@
+"""Delivery records: one row per notification, and per Slack call."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .choices import ACTION_POST, DeliveryAction, DeliveryState
+
+
+class SlackDelivery(models.Model):
+    """One notification: what was sent (or tried) for one rule, alert, status and occurrence.
+
+    A thread reply or an update points at the conversation's first message (``parent``),
+    whose Slack ``message_ts`` and ``channel_id`` it needs.
+    """
+
+    rule = models.ForeignKey(
+        "django_slack_rules.SlackIntegrationRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("rule"),
+    )
+    rule_name = models.CharField(_("rule name"), max_length=255, blank=True)
+    alert_id = models.CharField(_("alert id"), max_length=64)
+    fingerprint = models.CharField(_("fingerprint"), max_length=255, blank=True)
+    alert_status = models.CharField(_("alert status"), max_length=16)
+    occurrence = models.CharField(_("occurrence"), max_length=255, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255)
+    channel = models.CharField(_("channel"), max_length=80, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    state = models.CharField(
+        _("state"), max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    slack_error = models.CharField(_("Slack error"), max_length=255, blank=True)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    response = models.TextField(_("Slack's response"), blank=True)
+    message_ts = models.CharField(_("message ts"), max_length=64, blank=True)
+    action = models.CharField(
+        _("action"), max_length=8, choices=DeliveryAction.choices, default=ACTION_POST
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="followups",
+        verbose_name=_("first message"),
+    )
+    channel_id = models.CharField(_("Slack channel id"), max_length=32, blank=True)
+    thread_ts = models.CharField(_("thread ts"), max_length=64, blank=True)
+    blocks = models.JSONField(_("blocks"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("Slack delivery")
+        verbose_name_plural = _("Slack deliveries")
+        # Plain indexes and a unique constraint: on PostgreSQL, db_index/unique on a CharField
+        # add a second "_like" index that every INSERT would also have to write.
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="dsr_delivery_state_idx"),
+            models.Index(fields=["alert_id"], name="dsr_delivery_alert_idx"),
+            models.Index(fields=["fingerprint"], name="dsr_delivery_fingerprint_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="dsr_delivery_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name or 'rule'} → {self.channel or '?'} ({self.state})"
+
+    @staticmethod
+    def make_key(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> str:
+        key = f"rule:{rule_id}|alert:{alert_id}|{status}|occ:{occurrence}"
+        if len(key) > 255:
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        return key
