@@ -1,8 +1,7 @@
-"""Forms of the rule pages (django-crispy-forms, Bootstrap 5 template pack)."""
+"""The rule form (django-crispy-forms, Bootstrap 5 template pack)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from crispy_forms.helper import FormHelper  # type: ignore[import-untyped]
@@ -14,125 +13,26 @@ from crispy_forms.layout import (  # type: ignore[import-untyped]
     Row,
 )
 from django import forms
-from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .adapters import CONTEXT_KEYS
-from .blocks import BlocksError, block_problems, render_blocks
-from .conf import slack_rules_settings
-from .criteria_text import CriteriaTextError, criteria_from_text, criteria_to_text
-from .labels import normalize_labels
-from .matchers import CriteriaError
-from .matching import Verdict, criteria_matchers
-from .matching import regex_warnings as failing_regexes
-from .models import (
+from ..adapters import CONTEXT_KEYS
+from ..blocks import BlocksError, block_problems, render_blocks
+from ..conf import slack_rules_settings
+from ..labels import normalize_labels
+from ..matchers import CriteriaError
+from ..matching import Verdict, criteria_matchers
+from ..matching import regex_warnings as failing_regexes
+from ..models import (
     RESOLVE_POST,
     STATUS_FIRING,
     STATUS_RESOLVED,
-    DeliveryState,
-    SlackDelivery,
     SlackIntegrationRule,
 )
-from .rendering import template_error
-from .services.preview import SAMPLE_ANNOTATIONS, sample_context, sample_labels
-from .validators import describe_type, matcher_error
-
-#: The template pack the package's forms are written for (set on each helper, so a host
-#: using another pack for its own forms needs no setting; crispy_bootstrap5 must be installed).
-TEMPLATE_PACK = "bootstrap5"
-
-_EXCERPT_RADIUS = 15
-
-
-def describe_json_error(text: str, exc: json.JSONDecodeError) -> str:
-    """Say where ``text`` stops being JSON: line, column, the problem and the text around it."""
-    start = max(0, exc.pos - _EXCERPT_RADIUS)
-    before = text[start : exc.pos].replace("\n", " ")
-    after = text[exc.pos : exc.pos + _EXCERPT_RADIUS].replace("\n", " ")
-    excerpt = f"{'…' if start else ''}{before}⟶{after}{'…' if exc.pos + _EXCERPT_RADIUS < len(text) else ''}"
-    # exc.msg is the json module's own (English) wording; the sentence around it is translated.
-    message = gettext(
-        "This is not valid JSON: %(problem)s at line %(line)s, column %(column)s "
-        "(marked ⟶): “%(excerpt)s”"
-    ) % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno, "excerpt": excerpt}
-    if "'" in text and "double quotes" in exc.msg:
-        message += ". " + gettext("JSON strings and keys take double quotes: \"key\", not 'key'.")
-    return message
-
-
-class JSONObjectField(forms.JSONField):
-    """A JSON object typed as text, with errors that say where the JSON breaks."""
-
-    widget = forms.Textarea
-
-    def __init__(self, *, what: Any = None, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}))
-        super().__init__(**kwargs)
-        #: What the field holds, for its errors ("Labels must be a JSON object…"); may be lazy.
-        self.what = what or self.label or _("This")
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str) and value.strip():
-            try:
-                json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValidationError(describe_json_error(value, exc), code="invalid") from exc
-        return super().to_python(value)
-
-    def validate(self, value: Any) -> None:
-        super().validate(value)
-        if value is not None and not isinstance(value, dict):
-            raise ValidationError(
-                _("%(what)s must be a JSON object such as %(example)s, not %(kind)s."),
-                code="not_object",
-                params={
-                    "what": self.what,
-                    "example": '{"severity": "critical"}',
-                    "kind": describe_type(value),
-                },
-            )
-
-    def prepare_value(self, value: Any) -> Any:
-        if value is None:
-            return ""
-        if isinstance(value, dict) and value:
-            return json.dumps(value, ensure_ascii=False, indent=2)
-        return super().prepare_value(value)
-
-
-class CriteriaField(forms.Field):
-    """A rule's criteria typed as text: a JSON object or list, or Alertmanager matchers one a
-    line (:mod:`django_slack_rules.criteria_text`). Errors say where the text breaks."""
-
-    widget = forms.Textarea
-    #: Only no text is empty: {} and [] are criteria (they match every alert).
-    empty_values = [None, ""]
-
-    def to_python(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return criteria_from_text(value)
-        except CriteriaTextError as exc:
-            if exc.json_error is not None:
-                message = describe_json_error(value.strip(), exc.json_error)
-                raise ValidationError(message, code="invalid") from exc
-            error = exc.matcher_error
-            raise (
-                matcher_error(error, line=exc.line) if error else ValidationError(str(exc))
-            ) from exc
-
-    def prepare_value(self, value: Any) -> Any:
-        return value if isinstance(value, str) else criteria_to_text(value)
-
-    def has_changed(self, initial: Any, data: Any) -> bool:
-        try:
-            return bool(self.to_python(data) != initial)
-        except ValidationError:
-            return True
+from ..rendering import template_error
+from ..services.preview import SAMPLE_ANNOTATIONS, sample_context, sample_labels
+from .fields import TEMPLATE_PACK, CriteriaField, JSONObjectField
 
 
 def _card(title: Any, *fields: Any) -> Div:
@@ -335,113 +235,3 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         rule.save(force_update=True)
         self._save_m2m()  # type: ignore[attr-defined]
         return rule
-
-
-class _LabelsMixin:
-    def clean_labels(self) -> dict[str, Any]:
-        return self.cleaned_data["labels"] or {}  # type: ignore[attr-defined]
-
-
-class SampleAlertForm(_LabelsMixin, forms.Form):
-    """A sample alert for the preview: labels, annotations and status."""
-
-    labels = JSONObjectField(
-        label=_("Labels"),
-        what=_("Labels"),
-        required=False,
-        help_text=_("The alert's labels as a JSON object."),
-        widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
-    )
-    annotations = JSONObjectField(
-        label=_("Annotations"),
-        what=_("Annotations"),
-        required=False,
-        help_text=_("The latest occurrence's annotations (summary, description, …)."),
-        widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
-    )
-    status = forms.ChoiceField(
-        label=_("Status"),
-        choices=[(STATUS_FIRING, _("firing")), (STATUS_RESOLVED, _("resolved"))],
-        initial=STATUS_FIRING,
-        widget=forms.RadioSelect,
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.template_pack = TEMPLATE_PACK
-        self.helper.form_tag = False
-
-
-class MatchTesterForm(_LabelsMixin, forms.Form):
-    labels = JSONObjectField(
-        label=_("Alert labels"),
-        what=_("Labels"),
-        required=False,
-        help_text=_('Paste an alert\'s labels, e.g. {"alertname": "HighCPU", "team": "db"}.'),
-        widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.template_pack = TEMPLATE_PACK
-        self.helper.form_tag = False
-
-
-class DeliveryFilterForm(forms.Form):
-    """The delivery log's filters. Each field that is valid filters on its own.
-
-    The rule select lists only the rules that have deliveries (plus the one asked for),
-    so a site with thousands of rules does not get thousands of options; ``rule_name``
-    finds deliveries by the name they were recorded with, also of a deleted rule.
-    """
-
-    FIELDS = ("state", "rule", "rule_name", "channel", "alert")
-
-    state = forms.ChoiceField(
-        label=_("State"), required=False, choices=[("", _("any state")), *DeliveryState.choices]
-    )
-    rule = forms.ModelChoiceField(
-        label=_("Rule"),
-        required=False,
-        queryset=SlackIntegrationRule.objects.none(),
-        empty_label=_("any rule"),
-    )
-    rule_name = forms.CharField(label=_("Rule name"), required=False, max_length=255)
-    channel = forms.CharField(label=_("Channel"), required=False, max_length=80)
-    #: The messages of one alert (the link from a fan-out in the log).
-    alert = forms.CharField(
-        label=_("Alert"), required=False, max_length=64, widget=forms.HiddenInput
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        delivered = SlackDelivery.objects.filter(rule__isnull=False).values("rule")
-        offered = Q(pk__in=delivered)
-        asked = str(self.data.get("rule") or "") if self.is_bound else ""
-        if asked.isdigit():
-            offered |= Q(pk=int(asked))
-        rule_field = self.fields["rule"]
-        assert isinstance(rule_field, forms.ModelChoiceField)
-        rule_field.queryset = SlackIntegrationRule.objects.filter(offered).order_by("name")
-        self.fields["rule_name"].widget.attrs.update(
-            placeholder=_("name or part of it"), **{"class": "form-control"}
-        )
-        self.fields["channel"].widget.attrs.update(
-            placeholder="#alerts", **{"class": "form-control"}
-        )
-        for name in ("state", "rule"):
-            self.fields[name].widget.attrs["class"] = "form-select"
-        if self.is_bound:
-            for name in self.errors:
-                widget = self.fields[name].widget
-                widget.attrs["class"] += " is-invalid"
-                widget.attrs["aria-describedby"] = f"{self[name].auto_id}_error"
-
-    def valid_filters(self) -> dict[str, Any]:
-        """The values of the fields that are valid, even if another one is not."""
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        return {name: value for name, value in self.cleaned_data.items() if value}
