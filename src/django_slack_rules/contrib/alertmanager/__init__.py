@@ -11,25 +11,21 @@ for rule in plan.rules:              # apply: all or nothing, in one transaction
 
 Reading YAML needs PyYAML: ``pip install "django-slack-rules[alertmanager]"``. Nothing
 here touches Django or the database.
+
+The modules, in the order a plan is made: ``config`` (reading and checking the YAML),
+``routes`` (the route tree), ``unsupported`` (what the rules will not do, for the report),
+``slack_configs`` (a receiver's channel and message, with ``templates`` converting the Go
+templates), ``variants`` (the negations that keep the flat rules exact), ``result`` (the
+plan, its rules and report, as text) and ``plan`` (the walk that puts them together).
 """
 
 from __future__ import annotations
 
-from .plan import (
-    INEXACT,
-    MAX_VARIANTS,
-    NOT_IMPORTED,
-    NOTE,
-    AlertmanagerConfigError,
-    ImportPlan,
-    MissingDependency,
-    PlannedRule,
-    ReportLine,
-    load_config,
-    plan_file,
-    plan_import,
-)
+from .config import AlertmanagerConfigError, MissingDependency, load_config
+from .plan import plan_file, plan_import
+from .result import INEXACT, NOT_IMPORTED, NOTE, ImportPlan, PlannedRule, ReportLine
 from .templates import DEFAULT_MESSAGE, UnsupportedTemplate, convert
+from .variants import MAX_VARIANTS
 
 __all__ = [
     "DEFAULT_MESSAGE",
