@@ -1,9 +1,9 @@
 """Runs example_project as a user runs it: ``manage.py migrate``, its demo rules, a real
 ``celery worker`` and ``runserver``, each a subprocess on 127.0.0.1, stopped on exit.
 
-Used by tests/test_example_project.py::
+Used by tests/test_example_project.py and tests/test_alertmanager_e2e.py::
 
-    with ExampleSite(database_url=..., broker_url=..., queue=..., endpoint=...) as site:
+    with example_on_postgres(endpoint=..., state_dir=...) as site:
         status, answer = site.post_webhook(body)
 """
 
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -190,3 +191,30 @@ class ExampleSite:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def example_on_postgres(*, endpoint: str, state_dir: Path) -> Iterator[ExampleSite]:
+    """example_project on its own PostgreSQL database and Redis queue, with a real worker
+    posting to ``endpoint``; the database and the queue are removed on exit."""
+    import redis
+
+    name = f"dsr_example_{uuid.uuid4().hex[:10]}"
+    broker = "redis://127.0.0.1:6379/14"
+    client = redis.Redis.from_url(broker)
+    client.ping()
+    try:
+        with (
+            postgres_database(name) as database_url,
+            ExampleSite(
+                database_url=database_url,
+                broker_url=broker,
+                queue=name,
+                endpoint=endpoint,
+                state_dir=state_dir,
+            ) as site,
+        ):
+            yield site
+    finally:
+        client.delete(name)
+        client.close()

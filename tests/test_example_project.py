@@ -17,7 +17,6 @@ import signal
 import subprocess
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.example_site import EXAMPLE, ROOT, ExampleSite, postgres_database
+from tests.example_site import EXAMPLE, ROOT, ExampleSite, example_on_postgres
 from tests.fake_slack import FakeSlack
 
 if TYPE_CHECKING:
@@ -295,30 +294,13 @@ def example_slack(route) -> FakeSlack:
 @pytest.fixture(scope="module")
 def example_site(route, tmp_path_factory) -> Iterator[ExampleSite]:
     """example_project on its own PostgreSQL database and Redis queue, with a real worker."""
-    import redis
-
-    name = f"dsr_example_{uuid.uuid4().hex[:10]}"
-    broker = "redis://127.0.0.1:6379/14"
-    client = redis.Redis.from_url(broker)
-    client.ping()
-    try:
-        with (
-            postgres_database(name) as database_url,
-            ExampleSite(
-                database_url=database_url,
-                broker_url=broker,
-                queue=name,
-                endpoint=route.endpoint,
-                state_dir=tmp_path_factory.mktemp("example-site"),
-            ) as site,
-        ):
-            yield site
-            # The worker never knew the secrets the gateway holds.
-            for secret in WEBHOOKS.values():
-                assert secret not in site.log("worker").read_text()
-    finally:
-        client.delete(name)
-        client.close()
+    with example_on_postgres(
+        endpoint=route.endpoint, state_dir=tmp_path_factory.mktemp("example-site")
+    ) as site:
+        yield site
+        # The worker never knew the secrets the gateway holds.
+        for secret in WEBHOOKS.values():
+            assert secret not in site.log("worker").read_text()
 
 
 def post_sample(site: ExampleSite, sample: str) -> dict:
