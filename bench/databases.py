@@ -34,14 +34,21 @@ def postgres_database(
     setup_django: SetupDjango, host: str, port: int, user: str, name: str
 ) -> Iterator[str]:
     """A database ``name`` created for the run (and dropped after it)."""
-    import psycopg
-    from psycopg import sql
+    try:
+        import psycopg as driver
+        from psycopg import sql
+    except ImportError:  # a host on psycopg2, as SentryHub's pins are
+        import psycopg2 as driver  # type: ignore[no-redef]
+        from psycopg2 import sql  # type: ignore[no-redef]
 
-    def admin(statement: sql.Composable) -> None:
-        with psycopg.connect(
-            host=host, port=port, user=user, dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(statement)
+    def admin(statement: Any) -> None:
+        conn = driver.connect(host=host, port=port, user=user, dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            conn.close()
 
     admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
     admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
