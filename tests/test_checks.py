@@ -124,7 +124,9 @@ def test_pacing_and_digests_can_be_switched_off(rules):
     assert check_settings() == []
 
 
-@pytest.mark.parametrize("value", ["alerts.example.com", "https://", "ftp://x", "https://x/?a=1", 1])
+@pytest.mark.parametrize(
+    "value", ["alerts.example.com", "https://", "ftp://x", "https://x/?a=1", 1]
+)
 def test_site_url_that_is_not_an_address(rules, value):
     rules(SITE_URL=value)
     [message] = check_settings()
