@@ -73,7 +73,7 @@ def test_while_a_drain_is_due_the_line_goes_first():
     assert (drain.destination, drain.countdown) == ("#storm", 5)
     # A slot is free, but deliveries wait: a newcomer queues behind them.
     refused = take(NOW)
-    assert (refused.granted, refused.next_at) == (False, NOW + 5)
+    assert (refused.granted, refused.next_at) == (False, NOW)
     # One drain at a time: a second arm is refused while the first is due...
     assert pacing.arm("#storm", NOW, now=NOW + 1) is None
     # ...until it is overdue by the drain lease (lost with its message): replaced.
@@ -142,3 +142,19 @@ def test_concurrent_first_messages_to_a_new_destination_create_one_row():
         thread.join(timeout=60)
     assert granted.count(True) == ONE_PER_SECOND.burst
     assert DestinationPace.objects.filter(destination="#new").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_waited_on_a_running_drain_arms_the_next_one_at_the_next_slot():
+    # Regression: it once armed the next drain at the end of the running drain's lease.
+    now = time.time()
+    assert take(now).granted
+    running = pacing.arm("#storm", now, now=now)
+    DestinationPace.hand_over(
+        "#storm", running.token, drain_at=now + pacing.drain_lease(), new_token=None
+    )
+    refused = take(now)  # the drain runs: a newcomer waits...
+    DestinationPace.hand_over("#storm", running.token, drain_at=None, new_token=None)
+    armed = pacing.arm("#storm", refused.next_at, now=now)  # ...and the drain let go first
+    assert armed is not None
+    assert armed.countdown <= ONE_PER_SECOND.interval

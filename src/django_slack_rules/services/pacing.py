@@ -113,11 +113,10 @@ def take(destination: str, pace: Pace, now: float | None = None) -> Slot:
             return Slot(True)
         state = DestinationPace.read(destination)
         if state is not None:
-            tat, drain_at = state
-            next_at = tat - pace.tolerance
-            if drain_at is not None:
-                next_at = max(next_at, drain_at)
-            return Slot(False, max(now, next_at))
+            # The bucket's next slot; a drain due (or running) is not waited for: it holds
+            # the destination, so this caller cannot arm another one, and if it has let go
+            # meanwhile, the drain this caller arms is due at that slot.
+            return Slot(False, max(now, state[0] - pace.tolerance))
         if DestinationPace.start(destination, now + pace.interval):
             return Slot(True)
     return Slot(False, now + pace.interval)  # created and emptied by others meanwhile
