@@ -186,3 +186,11 @@ def test_a_storm_in_german(admin_client, storm, settings):
     assert f"in Sammelnachricht #{digest.pk}" in content
     assert "wartet seit" in content
     assert ">zusammengefasst</span>" in content
+
+
+def test_slack_rules_status_without_time_zones(storm, settings):
+    settings.USE_TZ = False
+    DestinationPause.pause("#web", 60)
+    lines = call("slack_rules_status").splitlines()
+    assert [line.split()[0] for line in lines[2:4]] == ["#storm", "#web"]
+    assert "(in" in lines[3]  # paused until, ahead

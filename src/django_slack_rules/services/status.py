@@ -12,6 +12,7 @@ import datetime
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -90,4 +91,7 @@ def destinations(*, everything: bool = False) -> list[DestinationStatus]:
 
 
 def _when(epoch: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    """``epoch`` as the site's datetimes are: aware (UTC) with USE_TZ, else naive local."""
+    if settings.USE_TZ:
+        return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(epoch)

@@ -73,4 +73,5 @@ def relative(moment: datetime.datetime, now: datetime.datetime) -> str:
     span = abs(seconds)
     amount = f"{span:.1f}s" if span < 60 else f"{span / 60:.0f}m"
     when = f"in {amount}" if seconds >= 0 else f"{amount} ago"
-    return f"{timezone.localtime(moment):%H:%M:%S} ({when})"
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return f"{local:%H:%M:%S} ({when})"
