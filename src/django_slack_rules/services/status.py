@@ -36,22 +36,15 @@ class DestinationStatus:
     destination: str
     backlog: int = 0  # deliveries waiting for a slot
     next_slot: datetime.datetime | None = None  # None: one is free now (or no pacing)
-    drain_due: datetime.datetime | None = None  # when its drain runs next
     paused_until: datetime.datetime | None = None  # Slack's Retry-After, while it lasts
     last_429: datetime.datetime | None = None
     digests: int = 0  # digests sent (or tried) in the last hour
 
-    @property
-    def busy(self) -> bool:
-        """Anything to see: a line, a slot ahead, a pause, a recent 429 or digest."""
-        return bool(
-            self.backlog or self.next_slot or self.paused_until or self.last_429 or self.digests
-        )
-
 
 def destinations(*, everything: bool = False) -> list[DestinationStatus]:
-    """Every busy destination (``everything``: also the idle ones that were ever paced),
-    the longest line first."""
+    """Every busy destination: a line, Slack's pause or a 429 in the last hour, or digests
+    in the last hour (``everything``: also the idle ones that were ever paced); the
+    longest line first."""
     now = timezone.now()
     rows: dict[str, DestinationStatus] = {}
 
@@ -81,12 +74,9 @@ def destinations(*, everything: bool = False) -> list[DestinationStatus]:
         paces = DestinationPace.objects.all()
         if not everything:
             paces = paces.filter(destination__in=list(rows))
-        for destination, tat, drain_at in paces.values_list("destination", "tat", "drain_at"):
-            found = row(destination)
+        for destination, tat in paces.values_list("destination", "tat"):
             if tat - pace.tolerance > moment:
-                found.next_slot = _when(tat - pace.tolerance)
-            if drain_at is not None:
-                found.drain_due = _when(drain_at)
+                row(destination).next_slot = _when(tat - pace.tolerance)
     return sorted(rows.values(), key=lambda r: (-r.backlog, -r.digests, r.destination))
 
 
