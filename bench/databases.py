@@ -33,15 +33,31 @@ def sqlite_database(setup_django: SetupDjango) -> Iterator[str]:
 def postgres_database(
     setup_django: SetupDjango, host: str, port: int, user: str, name: str
 ) -> Iterator[str]:
-    """A database ``name`` created for the run (and dropped after it)."""
-    import psycopg
-    from psycopg import sql
+    """A database ``name`` created for the run (and dropped after it), with psycopg 3 or,
+    where only it is installed (SentryHub's pins), psycopg2."""
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError:
+        import psycopg2
+        from psycopg2 import sql
 
-    def admin(statement: sql.Composable) -> None:
-        with psycopg.connect(
-            host=host, port=port, user=user, dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(statement)
+        def admin(statement: Any) -> None:
+            conn = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
+            try:
+                conn.autocommit = True
+                with conn.cursor() as cursor:
+                    cursor.execute(statement)
+            finally:
+                conn.close()
+
+    else:
+
+        def admin(statement: Any) -> None:
+            with psycopg.connect(
+                host=host, port=port, user=user, dbname="postgres", autocommit=True
+            ) as conn:
+                conn.execute(statement)
 
     admin(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
     admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
