@@ -253,8 +253,16 @@ def run_package(alerts: Sequence[Notification], channels: int, args: Any, slack:
 
 
 def run_naive(
-    alerts: Sequence[Notification], channels: int, legacy: Any, args: Any, slack: Any, app: Any
+    alerts: Sequence[Notification],
+    channels: int,
+    legacy: Any,
+    args: Any,
+    slack: Any,
+    app: Any,
+    result_keys: list[str],
 ) -> Figures:
+    """The naive task's storm; the Redis keys of its results (stored, as SentryHub's are)
+    go to ``result_keys``."""
     from functools import partial
 
     from django.db import transaction
@@ -264,14 +272,13 @@ def run_naive(
     slack.reset()
     slack.limit_channels(SLACK_RATE, SLACK_BURST)
 
+    def queue(kwargs: dict[str, Any]) -> None:
+        result_keys.append(f"celery-task-meta-{app.send_task(TASK_NAME, kwargs=kwargs).id}")
+
     def process(item: Notification) -> None:
         with transaction.atomic():  # as SentryHub's receiver: the task is queued at commit
             transaction.on_commit(
-                partial(
-                    app.send_task,
-                    TASK_NAME,
-                    kwargs={"alert_group_id": item.alert.pk, "rule_id": legacy.pk},
-                )
+                partial(queue, {"alert_group_id": item.alert.pk, "rule_id": legacy.pk})
             )
 
     started = spread(alerts, args.seconds, process)
@@ -299,6 +306,7 @@ def run(args: Any) -> int:
     run_id = f"dsr-storm-{os.getpid()}-{int(time.time())}"
     workdir = Path(tempfile.mkdtemp(prefix="dsr-bench-storm-"))
     results: list[tuple[Figures, Figures]] = []
+    result_keys: list[str] = []
     started = time.perf_counter()
     log = workdir / "worker.log"
     try:
@@ -349,14 +357,16 @@ def run(args: Any) -> int:
                     package = run_package(ours, channels, args, slack)
                     progress(f"{args.alerts} alerts to {channels} channel(s): the naive task…")
                     theirs = create_alerts(f"n{channels}", args.alerts, channels, rng)
-                    naive = run_naive(theirs, channels, legacy, args, slack, app)
+                    naive = run_naive(theirs, channels, legacy, args, slack, app, result_keys)
                     results.append((package, naive))
     except BenchmarkError as exc:
         print(f"\nFAILED: {exc}\n{tail(log)}", file=sys.stderr)
         return 2
     finally:
-        for name in (run_id,):
-            client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+        keys = [run_id, f"_kombu.binding.{run_id}", f"_kombu.binding_permanent.{run_id}"]
+        keys += result_keys
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
         shutil.rmtree(workdir, ignore_errors=True)
     missed = report(results, args)
     print(f"\n(total {time.perf_counter() - started:.1f} s; {load_average()} at the end)")
