@@ -474,6 +474,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--debug", action="store_true", help="DEBUG = True in the worker, as SentryHub's settings"
     )
     worker.add_argument(
+        "--no-pacing",
+        action="store_true",
+        help='SLACK_RULES["CHANNEL_RATE"] = None in the worker: no slot to take (by default '
+        "pacing is on at a rate no batch reaches, so each delivery pays for its slot but "
+        "never waits)",
+    )
+    worker.add_argument(
         "--profile", action="store_true", help="cProfile the probed tasks and print the top"
     )
     args = parser.parse_args(argv)
@@ -483,7 +490,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--messages: at least 1")
     if not args.worker:
         only = [
-            f"--{name}" for name in ("messages", "nginx", "debug", "profile") if getattr(args, name)
+            f"--{name.replace('_', '-')}"
+            for name in ("messages", "nginx", "debug", "profile", "no_pacing")
+            if getattr(args, name)
         ]
         if only:
             parser.error(f"{', '.join(only)}: only with --worker")

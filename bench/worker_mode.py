@@ -388,8 +388,13 @@ def celery_worker(
     log: Path,
     debug: bool,
     profile_dir: Path | None,
+    pace: tuple[str, str] | None = None,
+    include: str = "worker_probe,sentryhub_baseline",
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``celery worker --pool=prefork --concurrency=2`` of the test host on ``queue``."""
+    """``celery worker --pool=prefork --concurrency=2`` of the test host on ``queue``.
+
+    ``pace``: SLACK_RULES["CHANNEL_RATE"] ("none", or a number) and CHANNEL_BURST for the
+    worker (None: the package's defaults). ``include``: the benchmark's task modules."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "worker_settings",
@@ -408,11 +413,13 @@ def celery_worker(
     }
     if profile_dir is not None:
         env["DSR_BENCH_PROFILE_DIR"] = str(profile_dir)
+    if pace is not None:
+        env["DSR_BENCH_CHANNEL_RATE"], env["DSR_BENCH_CHANNEL_BURST"] = pace
     command = [
         sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
         "--pool=prefork", f"--concurrency={CONCURRENCY}", "-Q", queue, "-n", f"{queue}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel=INFO", f"--logfile={log}", "--include=worker_probe,sentryhub_baseline",
+        "--loglevel=INFO", f"--logfile={log}", f"--include={include}",
     ]  # fmt: skip
     output = log.with_suffix(".out")
     with output.open("w") as out:
@@ -673,6 +680,7 @@ def run(args: Any) -> int:
                 f"{'on' if args.debug else 'off'}, logs at INFO; broker and results: Redis "
                 f"{redact(broker)}, queue {queue}"
             )
+            print(f"pacing: {describe_pace(args)}")
             print(f"machine: {os.cpu_count()} CPUs, {load_average()} at the start")
             print(
                 f"baseline: SentryHub's Slack task as of {sentryhub_baseline.SENTRYHUB_REPOSITORY}"
@@ -718,6 +726,7 @@ def run(args: Any) -> int:
                     log=log,
                     debug=args.debug,
                     profile_dir=profile_dir,
+                    pace=worker_pace(args),
                 ) as worker:
                     runner = Runner(app, client, slack, queue, probe_key, log, worker.pid)
                     progress("warming up the worker…")
@@ -761,6 +770,26 @@ def run(args: Any) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n(total {time.perf_counter() - started:.1f} s; {load_average()} at the end)")
     return 0
+
+
+#: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes
+#: its destination's slot (one UPDATE, as in production) and none ever waits. At the
+#: package's default (1 message per second per channel) the rounds would measure digests.
+UNREACHED_PACE = ("1000000", "1000000")
+
+
+def worker_pace(args: Any) -> tuple[str, str]:
+    return ("none", "1") if args.no_pacing else UNREACHED_PACE
+
+
+def describe_pace(args: Any) -> str:
+    if args.no_pacing:
+        return 'off (SLACK_RULES["CHANNEL_RATE"] = None): no slot to take'
+    rate, burst = UNREACHED_PACE
+    return (
+        f"CHANNEL_RATE {int(rate):,}/s, CHANNEL_BURST {int(burst):,}: each delivery takes "
+        "its slot (one UPDATE) and none waits"
+    )
 
 
 def load_average() -> str:

@@ -9,11 +9,14 @@ own settings do for a worker:
 * Celery results stored in Redis (SentryHub's ``CELERY_RESULT_BACKEND``), on the broker's
   database; the package's task ignores results, SentryHub's stores them;
 * every logger at INFO into the worker's log file (SentryHub logs the root logger at INFO);
-* the package's ``SLACK_RULES`` at their defaults, apart from the host's signal and model;
+* the package's ``SLACK_RULES`` at their defaults, apart from the host's signal and model
+  and the pace the benchmark asks for (``DSR_BENCH_CHANNEL_RATE``: a number, or "none";
+  ``DSR_BENCH_CHANNEL_BURST``);
 * ``DEBUG`` off (SentryHub's settings.py has it on; ``--debug`` turns it on here too).
 
 Environment (set by the benchmark): ``DSR_BENCH_DB``, ``PGHOST``/``PGPORT``/``PGUSER``,
-``DSR_BENCH_BROKER``, ``DSR_BENCH_QUEUE``, ``SLACK_INTERNAL_ENDPOINT``, ``DSR_BENCH_DEBUG``.
+``DSR_BENCH_BROKER``, ``DSR_BENCH_QUEUE``, ``SLACK_INTERNAL_ENDPOINT``, ``DSR_BENCH_DEBUG``,
+``DSR_BENCH_CHANNEL_RATE``, ``DSR_BENCH_CHANNEL_BURST``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ SLACK_RULES = {
     "SIGNAL": TEST_SLACK_RULES["SIGNAL"],
     "ALERT_MODEL": TEST_SLACK_RULES["ALERT_MODEL"],
 }
+_rate = os.environ.get("DSR_BENCH_CHANNEL_RATE")
+if _rate:
+    SLACK_RULES["CHANNEL_RATE"] = None if _rate == "none" else float(_rate)
+if os.environ.get("DSR_BENCH_CHANNEL_BURST"):
+    SLACK_RULES["CHANNEL_BURST"] = int(os.environ["DSR_BENCH_CHANNEL_BURST"])
 SLACK_DEFAULT_CHANNEL = "#general"  # SentryHub's setting, read by the baseline
 
 # No handlers of our own: the worker's --logfile handler on the root logger gets everything

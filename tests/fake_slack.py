@@ -23,6 +23,15 @@ unknown type, more than 50, section text over 3,000 characters) are answered
         [reply] = slack.replies("#web", first.ts)  # its thread
         assert first.edits                         # texts it had before each update
 
+With ``channel_limit=ChannelLimit(rate=1, burst=5)`` (or :meth:`FakeSlack.limit_channels`)
+it paces each channel as Slack does: beyond the burst, more than ``rate`` messages per
+second get ``429`` with ``Retry-After``, and a request for a channel during its
+Retry-After window is recorded (an app that keeps sending there risks its token)::
+
+    with FakeSlack(channel_limit=ChannelLimit(rate=1, burst=5)) as slack:
+        ...
+        assert slack.rate_limited == [] and slack.inside_retry_after == []
+
 Standard library only.  The server binds to 127.0.0.1, serves each connection
 in a daemon thread, speaks HTTP/1.1 with keep-alive, and never writes to
 stderr for ordinary traffic.  Nothing here sleeps: slow answers wait on an
@@ -34,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 import socket
 import ssl
@@ -47,7 +57,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["CannedResponse", "FakeMessage", "FakeSlack", "RecordedRequest"]
+__all__ = ["CannedResponse", "ChannelLimit", "FakeMessage", "FakeSlack", "RecordedRequest"]
 
 _HOST = "127.0.0.1"
 # Upper bound for how long stop() waits for the serving thread.
@@ -114,6 +124,40 @@ class RecordedRequest:
         if len(self.body) > 80:
             preview += "..."
         return f"{self.method} {self.path} ({len(self.body)} bytes) {preview!r}"
+
+
+@dataclass(frozen=True)
+class ChannelLimit:
+    """Slack's pace per channel: ``rate`` messages per second, ``burst`` at once."""
+
+    rate: float = 1.0
+    burst: int = 5
+
+
+class _ChannelLimiter:
+    """GCRA per channel at the time each request arrives, and each channel's Retry-After
+    window (called with the fake's lock held)."""
+
+    def __init__(self, limit: ChannelLimit) -> None:
+        self.limit = limit
+        self.tat: dict[str, float] = {}
+        self.window_until: dict[str, float] = {}
+
+    def in_window(self, channel: str, now: float) -> bool:
+        return now < self.window_until.get(channel, 0.0)
+
+    def retry_after(self, channel: str, now: float) -> int | None:
+        """None when the request conforms (and takes its slot); else the whole seconds of
+        the Retry-After answered, whose window starts now."""
+        interval = 1.0 / self.limit.rate
+        tolerance = (self.limit.burst - 1) * interval
+        tat = self.tat.get(channel, 0.0)
+        if tat <= now + tolerance:
+            self.tat[channel] = max(tat, now) + interval
+            return None
+        seconds = max(1, math.ceil(tat - tolerance - now))
+        self.window_until[channel] = max(self.window_until.get(channel, 0.0), now + seconds)
+        return seconds
 
 
 @dataclass(frozen=True)
@@ -284,9 +328,13 @@ class FakeSlack:
         ssl_context: ssl.SSLContext | None = None,
         api_mode: bool = False,
         port: int = 0,
+        channel_limit: ChannelLimit | None = None,
     ) -> None:
         self.ssl_context = ssl_context
         self.api_mode = api_mode
+        self._limiter = None if channel_limit is None else _ChannelLimiter(channel_limit)
+        self._rate_limited: list[RecordedRequest] = []
+        self._inside_retry_after: list[RecordedRequest] = []
         self._requested_port = port
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
@@ -404,11 +452,34 @@ class FakeSlack:
         )
 
     def reset(self) -> None:
-        """Forget recorded requests and messages, and drop queued responses."""
+        """Forget recorded requests and messages, drop queued responses and the channel
+        limit (:meth:`limit_channels`)."""
         with self._cond:
             self._requests.clear()
             self._queue.clear()
             self._messages.clear()
+            self._limiter = None
+            self._rate_limited.clear()
+            self._inside_retry_after.clear()
+
+    # -- Slack's pace per channel ------------------------------------------
+
+    def limit_channels(self, rate: float = 1.0, burst: int = 5) -> None:
+        """From now on, pace every channel as ``ChannelLimit(rate, burst)`` (fresh buckets)."""
+        with self._cond:
+            self._limiter = _ChannelLimiter(ChannelLimit(rate, burst))
+
+    @property
+    def rate_limited(self) -> list[RecordedRequest]:
+        """The requests answered 429 by the channel limit, oldest first."""
+        with self._cond:
+            return list(self._rate_limited)
+
+    @property
+    def inside_retry_after(self) -> list[RecordedRequest]:
+        """The requests for a channel while its Retry-After window was open."""
+        with self._cond:
+            return list(self._inside_retry_after)
 
     # -- what Slack holds (api_mode) ---------------------------------------
 
@@ -525,6 +596,9 @@ class FakeSlack:
         with self._cond:
             self._requests.append(request)
             self._cond.notify_all()
+            limited = self._limit(request)
+            if limited is not None:
+                return limited
             if self._queue:
                 return self._queue.popleft()
             data = _json_of(request)
@@ -544,6 +618,24 @@ class FakeSlack:
             if request.path.split("?", 1)[0].endswith("chat.update"):
                 return self._update(data)
             return self._post(request, data)
+
+    def _limit(self, request: RecordedRequest) -> CannedResponse | None:
+        """The channel limit's 429, or None (called with the lock held)."""
+        channel = _channel_of(request) if self._limiter is not None else None
+        if self._limiter is None or not channel:
+            return None
+        key = self.channel_id(channel)
+        if self._limiter.in_window(key, request.received_at):
+            self._inside_retry_after.append(request)
+        seconds = self._limiter.retry_after(key, request.received_at)
+        if seconds is None:
+            return None
+        self._rate_limited.append(request)
+        headers = {"Retry-After": str(seconds)}
+        if self.api_mode:
+            body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
+            return CannedResponse(429, body, headers, content_type="application/json")
+        return CannedResponse(429, b"rate_limited", headers)
 
     def _next_ts(self) -> str:
         ts = f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"

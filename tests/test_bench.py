@@ -83,6 +83,36 @@ if os.environ.get("DSR_DATABASE") == "postgres":
             # and the latest occurrence.
             "SentryHub: one task in the worker (median time of each statement): 3 queries",
             "SentryHub: a message the fake Slack received",
+            # Pacing on, at a rate no batch reaches: each delivery takes its slot.
+            "pacing: CHANNEL_RATE 1,000,000/s",
+            'UPDATE "django_slack_rules_destinationpace" SET "tat"',
+        ):
+            assert expected in done.stdout, done.stdout
+
+    def test_the_worker_benchmark_runs_without_pacing():
+        done = run_worker_benchmark("--no-pacing", "--queries")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert 'pacing: off (SLACK_RULES["CHANNEL_RATE"] = None)' in done.stdout, done.stdout
+        assert "django_slack_rules_destinationpace" not in done.stdout, done.stdout
+
+    def test_the_storm_benchmark_accounts_for_every_alert_of_both_storms():
+        # bench/storm.py exits 2 unless every alert of the package's storms is sent or
+        # folded into a digest Slack accepted, once. Its targets are printed, not asserted.
+        database = f"{os.environ.get('DSR_DB_NAME', 'dsr')}_bench_storm"
+        command = [sys.executable, "bench/storm.py", "--quick", "--pg-db", database]
+        broker = os.environ.get("CELERY_BROKER_URL", "")
+        if broker.startswith("redis://"):
+            command += ["--redis-url", broker]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        for expected in (
+            "60 firing alerts in 2 s to 1 channel",
+            "60 firing alerts in 2 s to 5 channels",
+            "time until every alert is accounted for, s",
+            "requests inside a Retry-After window",
+            "alerts lost (never shown in Slack)",
+            "duplicates (accepted twice)",
+            "no request inside a Retry-After window",
         ):
             assert expected in done.stdout, done.stdout
 

@@ -508,3 +508,50 @@ def test_the_criteria_stay_editable_as_text_without_javascript(page, live_server
         context.close()
     rule = SlackIntegrationRule.objects.get(name="no-js")
     assert rule.match_criteria == ['severity=~"critical|page"', 'team!="db"']
+
+
+def test_an_operator_watches_a_storm_being_absorbed(
+    page, live_server, client, outbox, slack_rules, screenshots
+):
+    from django.db.models import F
+    from playwright.sync_api import expect
+
+    from django_slack_rules.models import DestinationPace
+    from django_slack_rules.services import drain
+    from django_slack_rules.services.pacing import WaitForSlot
+    from django_slack_rules.services.recording import notify
+    from tests.factories import AlertInstanceFactory
+
+    slack_rules(DIGEST_AFTER=5)
+    log_in(page, live_server, client)
+    rule = RuleFactory(
+        name="storm", slack_channel="#storm", message_template="{{ instance }} is down"
+    )
+    armed = None
+    for n in range(20):  # at once: three go, the rest wait for the channel's slots
+        instance = AlertInstanceFactory(alert_group__instance=f"node-{n:02d}")
+        try:
+            notify(instance.alert_group.pk, rule.pk, "firing", str(instance.pk))
+        except WaitForSlot as waiting:
+            armed = armed or waiting.drain
+    DestinationPace.objects.update(tat=F("tat") - 1)  # a second later: the drain's slot
+    outcome = drain.run("#storm", armed.token)
+    assert outcome.state == "digest"
+    for n in range(20, 26):  # the storm goes on
+        instance = AlertInstanceFactory(alert_group__instance=f"node-{n:02d}")
+        with pytest.raises(WaitForSlot):
+            notify(instance.alert_group.pk, rule.pk, "firing", str(instance.pk))
+
+    page.goto(f"{live_server.url}/slack/deliveries/")
+    busy = page.locator(".dsr-busy")
+    expect(busy).to_contain_text("Busy channels")
+    row = busy.locator("tr[data-destination='#storm']")
+    expect(row.locator("td").nth(1)).to_have_text("6")  # waiting
+    expect(row.locator("td").nth(5)).to_have_text("1")  # a digest in the last hour
+    expect(page.locator(".dsr-waiting").first).to_contain_text("waiting for a slot since")
+    shot(page, screenshots, "delivery-log-storm")
+
+    page.get_by_role("link", name="17 alerts folded").click()
+    expect(page.locator(".dsr-digest-filter")).to_contain_text("every alert it folded")
+    expect(page.locator("tr.dsr-delivery")).to_have_count(18)  # the digest and its 17
+    expect(page.locator("tr[data-state='digested']")).to_have_count(17)

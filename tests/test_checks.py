@@ -102,6 +102,12 @@ def test_unknown_key(rules):
         ("MAX_ATTEMPTS", 0),
         ("READ_TIMEOUT", -1),
         ("RETRY_BACKOFF_MAX", True),
+        ("CHANNEL_RATE", 0),
+        ("CHANNEL_RATE", "1/s"),
+        ("CHANNEL_BURST", 0),
+        ("CHANNEL_BURST", 2.5),
+        ("CHANNEL_BURST", None),
+        ("DIGEST_AFTER", 0),
     ],
 )
 def test_numbers_out_of_range(rules, key, value):
@@ -109,6 +115,29 @@ def test_numbers_out_of_range(rules, key, value):
     [message] = check_settings()
     assert message.id == "django_slack_rules.E008"
     assert key in message.msg
+
+
+def test_pacing_and_digests_can_be_switched_off(rules):
+    rules(CHANNEL_RATE=None, DIGEST_AFTER=None)
+    assert check_settings() == []
+    rules(CHANNEL_RATE=0.5, CHANNEL_BURST=1, DIGEST_AFTER=1)
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "value", ["alerts.example.com", "https://", "ftp://x", "https://x/?a=1", 1]
+)
+def test_site_url_that_is_not_an_address(rules, value):
+    rules(SITE_URL=value)
+    [message] = check_settings()
+    assert message.id == "django_slack_rules.E012"
+    assert "https://alerts.example.com" in message.hint
+
+
+@pytest.mark.parametrize("value", ["https://alerts.example.com", "http://10.0.0.5:8000/sentryhub/"])
+def test_site_url(rules, value):
+    rules(SITE_URL=value)
+    assert check_settings() == []
 
 
 def test_default_channel(rules):

@@ -23,10 +23,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def slack(settings, slack_rules):
-    """The fake Slack's Web API behind SLACK_INTERNAL_ENDPOINT, the gateway in bot mode."""
+    """The fake Slack's Web API behind SLACK_INTERNAL_ENDPOINT, the gateway in bot mode.
+
+    Without pacing: each test sends a few messages to #db at once (test_storms.py has the
+    conversations of a storm: resolutions in a digest's thread)."""
     with FakeSlack(api_mode=True) as api:
         settings.SLACK_INTERNAL_ENDPOINT = f"{api.url}/slack-proxy/"
-        slack_rules(GATEWAY_MODE="bot")
+        slack_rules(GATEWAY_MODE="bot", CHANNEL_RATE=None)
         yield api
 
 

@@ -266,3 +266,66 @@ def test_the_worker_log_names_the_alert(worker, rule, celery_worker_process):
         what="the worker's log line",
     )
     assert "slack-proxy" not in celery_worker_process.read_text()
+
+
+# -- storms: pacing and digests through the worker ---------------------------------------
+
+
+def storm(rule, count):
+    """``count`` alerts for ``rule``, each processed by the host in a transaction of its own."""
+    for n in range(count):
+        with transaction.atomic():
+            alert, instance = new_alert(team="web", instance=f"storm-{n}")
+            fire(alert, instance)
+
+
+def accounted_for(count):
+    """Every delivery sent or folded into a sent digest, once: the deliveries, or None."""
+    deliveries = list(SlackDelivery.objects.exclude(alert_status="digest"))
+    if len(deliveries) != count:
+        return None
+    settled = {DeliveryState.SENT, DeliveryState.DIGESTED}
+    return deliveries if all(d.state in settled for d in deliveries) else None
+
+
+def test_a_short_burst_is_paced_to_the_channels_rate_oldest_first(worker, rule):
+    worker.limit_channels(rate=1, burst=5)  # Slack's pace, which answers 429 beyond it
+    storm(rule, 6)  # three at once (CHANNEL_BURST), then one per second: no digest
+    wait_until(lambda: accounted_for(6), what="6 sent deliveries")
+    requests = worker.wait_for_requests(6)
+    assert [r.json()["text"] for r in requests] == [
+        f"HighCPU: CPU high on storm-{n}" for n in range(6)
+    ]
+    gaps = [b.received_at - a.received_at for a, b in zip(requests[2:], requests[3:])]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    assert worker.rate_limited == worker.inside_retry_after == []
+    assert set(SlackDelivery.objects.values_list("state", "attempts")) == {("sent", 1)}
+
+
+def test_a_storm_becomes_digests_with_every_alert_accounted_for(worker, rule):
+    worker.limit_channels(rate=1, burst=5)
+    count = 40
+    storm(rule, count)
+    deliveries = wait_until(lambda: accounted_for(count), what=f"{count} alerts accounted for")
+    requests = worker.requests
+    digests = list(SlackDelivery.objects.filter(alert_status="digest"))
+    singles = [d for d in deliveries if d.state == DeliveryState.SENT]
+    folded = [d for d in deliveries if d.state == DeliveryState.DIGESTED]
+    assert digests, "more than DIGEST_AFTER waited: at least one digest"
+    assert {d.state for d in digests} == {"sent"}
+    # Each alert once: sent alone, or in exactly one digest that Slack received.
+    assert len(singles) + len(folded) == count
+    assert {d.digest_id for d in folded} <= {d.pk for d in digests}
+    assert len(requests) == len(singles) + len(digests) < count
+    texts = [r.json()["text"] for r in requests]
+    for digest in digests:
+        assert digest.text in texts
+        total = sum(1 for d in folded if d.digest_id == digest.pk)
+        assert digest.text.splitlines()[0] == (
+            f":package: *{total} alert{'s' if total > 1 else ''} for #web, in one message*"
+        )
+    # Within Slack's pace: no 429, nothing sent during a Retry-After window.
+    assert worker.rate_limited == worker.inside_retry_after == []
+    # Nothing waits any more, and no attempt was used by waiting.
+    assert not SlackDelivery.objects.filter(waiting_since__isnull=False).exists()
+    assert {d.attempts for d in folded} == {0}

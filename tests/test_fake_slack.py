@@ -11,9 +11,9 @@ import pytest
 import requests
 
 try:
-    from tests.fake_slack import FakeSlack
+    from tests.fake_slack import ChannelLimit, FakeSlack, _ChannelLimiter
 except ImportError:  # tests/ is not a package: pytest puts tests/ on sys.path
-    from fake_slack import FakeSlack
+    from fake_slack import ChannelLimit, FakeSlack, _ChannelLimiter
 
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
 
@@ -264,3 +264,54 @@ def test_blocks_slack_refuses_are_answered_invalid_blocks(blocks, pointer) -> No
     assert message.startswith("[ERROR] ")
     assert message.endswith(f"[json-pointer:{pointer}]")
     assert (webhook.status_code, webhook.text) == (400, "invalid_blocks")
+
+
+# -- Slack's pace per channel ---------------------------------------------------------
+
+
+def test_the_channel_limit_answers_429_beyond_the_burst_and_records_the_retry_after_window():
+    with FakeSlack(channel_limit=ChannelLimit(rate=1, burst=5)) as slack, requests.Session() as s:
+
+        def post(channel: str) -> requests.Response:
+            return s.post(slack.url + "/hook", json={"channel": channel, "text": "x"}, timeout=5)
+
+        answers = [post("#storm") for _ in range(7)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429, 429]
+        assert answers[5].text == "rate_limited"
+        assert answers[5].headers["Retry-After"] == "1"
+        # Another channel has a bucket of its own.
+        assert post("#calm").status_code == 200
+        requests_ = slack.requests
+        assert slack.rate_limited == requests_[5:7]
+        # The seventh came during the sixth's Retry-After window.
+        assert slack.inside_retry_after == [requests_[6]]
+
+        slack.reset()  # forgets the limit too
+        assert [post("#storm").status_code for _ in range(7)] == [200] * 7
+        assert slack.rate_limited == slack.inside_retry_after == []
+
+
+def test_the_channel_limit_in_api_mode_answers_ratelimited_and_knows_names_from_ids():
+    with FakeSlack(api_mode=True) as slack, requests.Session() as s:
+        slack.limit_channels(rate=1, burst=1)
+        first = s.post(slack.url + "/api", json={"channel": "#storm", "text": "a"}, timeout=5)
+        by_id = {"channel": slack.channel_id("#storm"), "text": "b"}
+        second = s.post(slack.url + "/api", json=by_id, timeout=5)
+        assert first.json()["ok"] is True
+        assert second.status_code == 429
+        assert second.json() == {"ok": False, "error": "ratelimited"}
+        assert int(second.headers["Retry-After"]) >= 1
+
+
+def test_the_limiter_is_gcra_per_channel():
+    limiter = _ChannelLimiter(ChannelLimit(rate=1, burst=3))
+    assert [limiter.retry_after("C1", 100.0) for _ in range(3)] == [None, None, None]
+    assert limiter.retry_after("C1", 100.0) == 1  # the next slot is at 101
+    assert limiter.in_window("C1", 100.5)
+    assert not limiter.in_window("C1", 101.0)
+    assert limiter.retry_after("C1", 101.0) is None  # one per second after the burst
+    assert limiter.retry_after("C1", 101.5) == 1  # (ceil of 0.5 s)
+    assert limiter.retry_after("C1", 102.0) is None
+    assert limiter.retry_after("C2", 101.5) is None
+    # A quiet spell refills the burst.
+    assert [limiter.retry_after("C1", 200.0) for _ in range(4)] == [None, None, None, 1]

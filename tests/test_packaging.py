@@ -457,6 +457,17 @@ def test_matcher_finds_the_rules_on_both_forms(
     assert "FANNED OUT pager, everything" in proc.stdout, output(proc)
 
 
+def test_the_storm_status_command_runs_from_the_wheel(
+    migrated_host: tuple[Host, subprocess.CompletedProcess[str]],
+) -> None:
+    host, _ = migrated_host
+    proc = host.manage("slack_rules_status", "--all")
+    assert proc.stdout.startswith("Pacing: 1 message(s)/s per destination, bursts of 3;"), output(
+        proc
+    )
+    assert "No destination is busy: nothing waits." in proc.stdout, output(proc)
+
+
 def test_check_reports_a_bad_signal_path(host: Host) -> None:
     proc = host.manage("check", check=False, env={"HOST_SLACK_SIGNAL": "alerts.signals.nope"})
     assert proc.returncode != 0, output(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import time
 
 import pytest
 from celery.exceptions import Retry
@@ -14,6 +15,7 @@ from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
 from django_slack_rules.services.delivery import RetryLater, deliver
+from django_slack_rules.services.pacing import WaitForSlot
 from django_slack_rules.services.recording import record_delivery
 from django_slack_rules.signals import post_send, pre_send
 from django_slack_rules.tasks import process_slack_for_alert_group
@@ -130,7 +132,8 @@ def test_gives_up_after_max_attempts(alert, rule, slack_endpoint, slack_rules, e
 
 
 def test_backoff_grows_and_stays_below_the_cap(alert, rule, slack_endpoint, slack_rules):
-    slack_rules(RETRY_BACKOFF_BASE=10, RETRY_BACKOFF_MAX=60, MAX_ATTEMPTS=10)
+    # Six attempts in a row to one channel: without pacing, which would make them wait.
+    slack_rules(RETRY_BACKOFF_BASE=10, RETRY_BACKOFF_MAX=60, MAX_ATTEMPTS=10, CHANNEL_RATE=None)
     delivery = SlackDelivery.objects.create(
         idempotency_key="k", alert_id=str(alert.pk), alert_status="firing", channel="#db", text="x"
     )
@@ -147,7 +150,49 @@ def test_backoff_grows_and_stays_below_the_cap(alert, rule, slack_endpoint, slac
     assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 6)
 
 
+def wait_in_line(delivery):
+    """Deliver, which must make it wait for its channel's slot: the WaitForSlot."""
+    with pytest.raises(WaitForSlot) as waiting:
+        deliver(delivery)
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.waiting_since is not None) == (DeliveryState.PENDING, True)
+    return waiting.value
+
+
 def test_rate_limit_pauses_the_whole_channel(alert, rule, slack_endpoint):
+    first = SlackDelivery.objects.create(
+        idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
+    )
+    slack_endpoint.respond_rate_limited(retry_after=30)
+    limited = wait_in_line(first)
+    assert 29 <= limited.next_at - time.time() <= 30
+    assert limited.drain is not None  # the channel's drain, due when the pause ends
+    assert 29 <= limited.drain.countdown <= 30
+    assert 29 <= DestinationPause.remaining("#db") <= 30
+    assert first.attempts == 1
+
+    # Another message to the same channel waits in line, without sending or using an
+    # attempt; the drain is due already.
+    second = SlackDelivery.objects.create(
+        idempotency_key="b", alert_id="2", alert_status="firing", channel="#db", text="two"
+    )
+    waiting = wait_in_line(second)
+    assert waiting.drain is None
+    assert waiting.next_at - time.time() >= 29
+    assert second.attempts == 0
+    assert len(slack_endpoint.requests) == 1
+
+    # Other channels are not paused.
+    other = SlackDelivery.objects.create(
+        idempotency_key="c", alert_id="3", alert_status="firing", channel="#web", text="three"
+    )
+    assert deliver(other) == "sent"
+
+
+def test_without_pacing_a_rate_limit_pauses_the_channel_by_retries(
+    alert, rule, slack_endpoint, slack_rules
+):
+    slack_rules(CHANNEL_RATE=None)
     first = SlackDelivery.objects.create(
         idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
     )
@@ -161,24 +206,27 @@ def test_rate_limit_pauses_the_whole_channel(alert, rule, slack_endpoint):
     )
     assert 29 <= retry_in(second) <= 31
     second.refresh_from_db()
-    assert (second.state, second.attempts) == (DeliveryState.PENDING, 0)
+    assert (second.state, second.attempts, second.waiting_since) == (DeliveryState.PENDING, 0, None)
     assert len(slack_endpoint.requests) == 1
 
-    # Other channels are not paused.
     other = SlackDelivery.objects.create(
         idempotency_key="c", alert_id="3", alert_status="firing", channel="#web", text="three"
     )
     assert deliver(other) == "sent"
 
 
-def test_rate_limit_without_retry_after_backs_off(alert, rule, slack_endpoint):
+@pytest.mark.parametrize("rate", [1.0, None], ids=["paced", "unpaced"])
+def test_rate_limit_without_retry_after_backs_off(alert, rule, slack_endpoint, slack_rules, rate):
+    slack_rules(CHANNEL_RATE=rate)
     delivery = SlackDelivery.objects.create(
         idempotency_key="a", alert_id="1", alert_status="firing", channel="#db", text="one"
     )
     slack_endpoint.queue_response(status=429, body="<html>limit</html>", content_type="text/html")
-    countdown = retry_in(delivery)
+    if rate is None:
+        assert retry_in(delivery) > 0
+    else:
+        assert wait_in_line(delivery).next_at > time.time()
     assert DestinationPause.remaining("#db") > 0
-    assert countdown > 0
 
 
 def test_a_delivery_claimed_elsewhere_is_not_sent_but_checked_after_the_lease(slack_endpoint):

@@ -23,7 +23,7 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
         "continue_matching",
         "updated_at",
     )
-    list_filter = ("is_active", "continue_matching", "slack_channel")
+    list_filter = ("is_active", "continue_matching", "digest_opt_out", "slack_channel")
     list_editable = ("is_active", "priority")
     search_fields = ("name", "description", "slack_channel", "message_template")
     readonly_fields = ("created_at", "updated_at")
@@ -36,6 +36,7 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "slack_channel",
+                    "digest_opt_out",
                     "message_template",
                     "resolved_message_template",
                     "blocks_template",

@@ -56,6 +56,17 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which a firing message is no longer updated (a new message is
     # posted instead); None: as long as Slack allows it.
     "EDIT_WINDOW": None,
+    # Pacing, shared by every worker: messages per second to one destination (a channel,
+    # or a webhook), and how many may go at once after a quiet spell. Slack takes about one
+    # per second per channel, with short bursts. None: no pacing (the host limits itself).
+    "CHANNEL_RATE": 1.0,
+    "CHANNEL_BURST": 3,
+    # When more deliveries than this wait for a destination's slot, its next slot sends one
+    # digest of them instead of the next message; None: never (one by one, paced).
+    "DIGEST_AFTER": 10,
+    # The site's address, for the link from a digest to the delivery log, e.g.
+    # "https://alerts.example.com"; None: Django's settings.SITE_URL if the host has one.
+    "SITE_URL": None,
 }
 
 #: The values of ``SLACK_RULES["GATEWAY_MODE"]``.
@@ -176,6 +187,28 @@ class SlackRulesSettings:
     def EDIT_WINDOW(self) -> float | None:
         value = self.get("EDIT_WINDOW")
         return None if value is None else float(value)
+
+    @property
+    def CHANNEL_RATE(self) -> float | None:
+        value = self.get("CHANNEL_RATE")
+        return None if value is None else float(value)
+
+    @property
+    def CHANNEL_BURST(self) -> int:
+        return int(self.get("CHANNEL_BURST"))
+
+    @property
+    def DIGEST_AFTER(self) -> int | None:
+        value = self.get("DIGEST_AFTER")
+        return None if value is None else int(value)
+
+    @property
+    def SITE_URL(self) -> str:
+        """``SLACK_RULES["SITE_URL"]``, else Django's ``settings.SITE_URL``, else ""."""
+        value = self.get("SITE_URL")
+        if value is None:
+            value = getattr(settings, "SITE_URL", None)
+        return str(value or "")
 
     # -- derived ------------------------------------------------------------
     @property

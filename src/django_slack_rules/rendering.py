@@ -48,6 +48,15 @@ def escape_slack(text: str) -> str:
     return _SLACK_ESCAPE_RE.sub(lambda m: _SLACK_ESCAPES[m.group()], text)
 
 
+_SLACK_UNESCAPE_RE = re.compile(r"&(amp|lt|gt);")
+_SLACK_UNESCAPES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def unescape_slack(text: str) -> str:
+    """Undo :func:`escape_slack`: the text as it was before it was escaped."""
+    return _SLACK_UNESCAPE_RE.sub(lambda m: _SLACK_UNESCAPES[m.group(1)], text)
+
+
 def to_plain_data(value: Any, *, escape: bool = True) -> Any:
     """Turn ``value`` into plain, template-safe data, Slack-escaping every string.
 

@@ -1,8 +1,13 @@
-"""Celery entry points: the two tasks, and queueing them on SLACK_RULES["QUEUE"].
+"""Celery entry points: the tasks, and queueing them on SLACK_RULES["QUEUE"].
 
-The work is in :mod:`django_slack_rules.delivery`; a task only turns its
-:class:`~django_slack_rules.delivery.RetryLater` into ``self.retry``. Only ids and
-JSON-safe values cross the queue.
+The work is in :mod:`django_slack_rules.services`; a task only turns its
+:class:`~django_slack_rules.services.delivery.RetryLater` into ``self.retry``, and queues
+the destination's drain a delivery that waits for its slot armed
+(:class:`~django_slack_rules.services.pacing.WaitForSlot`). Only ids and JSON-safe values
+cross the queue.
+
+A task run eagerly (``task_always_eager``) is not paced: it cannot wait for a slot
+without blocking its caller.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from django.db.models import QuerySet
 
 from .conf import slack_rules_settings
 from .models import SlackDelivery
-from .services import delivery, recording
+from .services import delivery, drain, pacing, recording
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +40,12 @@ TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
+def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """Send ``task`` to SLACK_RULES["QUEUE"] (Celery's default queue when None)."""
     queue = slack_rules_settings.QUEUE
     options: dict[str, Any] = {"queue": queue} if queue else {}
+    if countdown is not None and countdown > 0:
+        options["countdown"] = min(countdown, max_delay(task))
     task.apply_async(args=args, kwargs=kwargs, **options)
 
 
@@ -68,10 +75,17 @@ def process_slack_for_alert_group(
     """
     try:
         return recording.notify(
-            alert_group_id, rule_id, status, occurrence, retrying=self.request.retries > 0
+            alert_group_id,
+            rule_id,
+            status,
+            occurrence,
+            retrying=self.request.retries > 0,
+            paced=not self.request.is_eager,
         )
     except delivery.RetryLater as later:
         raise self.retry(countdown=min(later.countdown, max_delay(self))) from None
+    except pacing.WaitForSlot as waiting:
+        return queue_drain(waiting.drain)
 
 
 @shared_task(name="django_slack_rules.tasks.send_slack_delivery", **TASK_OPTIONS)
@@ -82,9 +96,31 @@ def send_slack_delivery(self: Task, /, delivery_id: int) -> str:
         logger.warning("Slack delivery %s no longer exists; nothing sent", delivery_id)
         return "no-delivery"
     try:
-        return delivery.deliver(recorded)
+        state = delivery.deliver(recorded, paced=not self.request.is_eager)
+        recording.with_companion(recorded, paced=not self.request.is_eager)
+        return state
     except delivery.RetryLater as later:
         raise self.retry(countdown=min(later.countdown, max_delay(self))) from None
+    except pacing.WaitForSlot as waiting:
+        return queue_drain(waiting.drain)
+
+
+@shared_task(name="django_slack_rules.tasks.drain_destination", **TASK_OPTIONS)
+def drain_destination(self: Task, /, destination: str, token: int) -> str:
+    """At a destination's slot: send what waits for it (one message, or one digest), then
+    queue the next drain, or end when nothing waits."""
+    outcome = drain.run(destination, token)
+    for delivery_id, countdown in outcome.retries:
+        enqueue(send_slack_delivery, delivery_id, countdown=countdown)
+    queue_drain(outcome.next)
+    return outcome.state
+
+
+def queue_drain(armed: pacing.Drain | None) -> str:
+    """Queue the drain a delivery (or the drain before) armed; "waiting"."""
+    if armed is not None:
+        enqueue(drain_destination, armed.destination, armed.token, countdown=armed.countdown)
+    return "waiting"
 
 
 def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:

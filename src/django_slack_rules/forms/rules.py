@@ -104,6 +104,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "match_criteria",
             "continue_matching",
             "slack_channel",
+            "digest_opt_out",
             "message_template",
             "resolved_message_template",
             "blocks_template",
@@ -151,6 +152,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             _card(
                 _("Slack message"),
                 "slack_channel",
+                "digest_opt_out",
                 "message_template",
                 "resolved_message_template",
                 "blocks_template",

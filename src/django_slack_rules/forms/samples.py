@@ -79,7 +79,7 @@ class DeliveryFilterForm(forms.Form):
     finds deliveries by the name they were recorded with, also of a deleted rule.
     """
 
-    FIELDS = ("state", "rule", "rule_name", "channel", "alert")
+    FIELDS = ("state", "rule", "rule_name", "channel", "alert", "digest")
 
     state = forms.ChoiceField(
         label=_("State"), required=False, choices=[("", _("any state")), *DeliveryState.choices]
@@ -95,6 +95,10 @@ class DeliveryFilterForm(forms.Form):
     #: The messages of one alert (the link from a fan-out in the log).
     alert = forms.CharField(
         label=_("Alert"), required=False, max_length=64, widget=forms.HiddenInput
+    )
+    #: A digest and the deliveries it folded (the link in a digest's message).
+    digest = forms.IntegerField(
+        label=_("Digest"), required=False, min_value=1, widget=forms.HiddenInput
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

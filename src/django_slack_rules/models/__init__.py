@@ -12,13 +12,14 @@ from .choices import (
     RESOLVE_REPLY,
     RESOLVE_UPDATE,
     RESOLVE_UPDATE_AND_REPLY,
+    STATUS_DIGEST,
     STATUS_FIRING,
     STATUS_RESOLVED,
     DeliveryAction,
     DeliveryState,
     ResolveAction,
 )
-from .coordination import DestinationPause, RuleSetVersion
+from .coordination import DestinationPace, DestinationPause, RuleSetVersion
 from .deliveries import SlackDelivery
 from .rules import SlackIntegrationRule, SlackIntegrationRuleQuerySet, rules_changed
 
@@ -30,10 +31,12 @@ __all__ = [
     "RESOLVE_REPLY",
     "RESOLVE_UPDATE",
     "RESOLVE_UPDATE_AND_REPLY",
+    "STATUS_DIGEST",
     "STATUS_FIRING",
     "STATUS_RESOLVED",
     "DeliveryAction",
     "DeliveryState",
+    "DestinationPace",
     "DestinationPause",
     "ResolveAction",
     "RuleSetVersion",

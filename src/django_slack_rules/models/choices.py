@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 STATUS_FIRING = "firing"
 STATUS_RESOLVED = "resolved"
+#: ``SlackDelivery.alert_status`` of a digest: one message for the deliveries it folded.
+STATUS_DIGEST = "digest"
 
 
 #: The values of ``SlackIntegrationRule.resolve_action`` and ``SlackDelivery.action``, as
@@ -34,6 +36,8 @@ class DeliveryState(models.TextChoices):
     SENT = "sent", _("sent")
     FAILED = "failed", _("failed")
     CANCELLED = "cancelled", _("cancelled")
+    #: Folded into a digest (``SlackDelivery.digest``): its alert was reported there.
+    DIGESTED = "digested", _("digested")
 
 
 class DeliveryAction(models.TextChoices):

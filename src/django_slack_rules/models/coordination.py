@@ -1,4 +1,5 @@
-"""What keeps every worker in step: the rule set's version, and the paused destinations."""
+"""What keeps every worker in step: the rule set's version, the paused destinations, and
+each destination's pace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -98,7 +99,8 @@ class DestinationPause(models.Model):
 
     destination = models.CharField(_("destination"), max_length=255, unique=True)
     paused_until = models.DateTimeField(_("paused until"))
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    #: The latest 429 (every one, even when it did not lengthen the pause).
+    updated_at = models.DateTimeField(_("last 429"), auto_now=True)
 
     class Meta:
         verbose_name = _("rate-limited destination")
@@ -115,8 +117,8 @@ class DestinationPause(models.Model):
             pause, created = cls.objects.select_for_update().get_or_create(
                 destination=destination, defaults={"paused_until": until}
             )
-            if not created and pause.paused_until < until:
-                pause.paused_until = until
+            if not created:
+                pause.paused_until = max(pause.paused_until, until)
                 pause.save(update_fields=["paused_until", "updated_at"])
             RuleSetVersion.note_pause(until.timestamp())
 
@@ -129,3 +131,108 @@ class DestinationPause(models.Model):
             .first()
         )
         return max(0.0, (until - timezone.now()).total_seconds()) if until else 0.0
+
+
+class DestinationPace(models.Model):
+    """A destination's pace, shared by every worker: a token bucket, and its drain.
+
+    The bucket is GCRA: ``tat`` (the theoretical arrival time, seconds since the epoch)
+    moves by one interval (1/rate) per message, and a message may go while ``tat`` is at
+    most the tolerance ((burst - 1) intervals) ahead of now. Taking a slot is one UPDATE
+    whose WHERE clause is the test, so it is atomic on every database: PostgreSQL and
+    InnoDB re-check the condition on the row they lock, SQLite writes one at a time.
+
+    While deliveries wait for the destination, one drain task sends them, one per slot:
+    ``drain_at`` is when it is due (while it runs, when its lease ends) and ``drain_token``
+    which task it is. Rate and burst are arguments: models read no settings.
+    """
+
+    destination = models.CharField(_("destination"), max_length=255)
+    tat = models.FloatField(_("theoretical arrival time"), default=0.0)
+    drain_at = models.FloatField(_("drain due at"), null=True, blank=True)
+    drain_token = models.BigIntegerField(_("drain token"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("paced destination")
+        verbose_name_plural = _("paced destinations")
+        # A constraint, not unique=True: no second "_like" index on PostgreSQL.
+        constraints = [
+            models.UniqueConstraint(fields=["destination"], name="dsr_pace_destination_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.destination} paced (tat {self.tat:.3f})"
+
+    @classmethod
+    def take(
+        cls,
+        destination: str,
+        *,
+        interval: float,
+        tolerance: float,
+        now: float,
+        drain_token: int | None = None,
+    ) -> bool:
+        """Take the destination's slot at ``now`` in one UPDATE; False when there is none
+        (or no row yet). Without ``drain_token`` there is none while a drain is due: the
+        deliveries waiting go first. The drain holding ``drain_token`` ignores that."""
+        ready = cls.objects.filter(destination=destination, tat__lte=now + tolerance)
+        if drain_token is None:
+            ready = ready.filter(drain_at__isnull=True)
+        else:
+            ready = ready.filter(drain_token=drain_token)
+        return bool(ready.update(tat=Greatest(F("tat"), Value(now)) + Value(interval)))
+
+    @classmethod
+    def read(cls, destination: str) -> tuple[float, float | None] | None:
+        """``(tat, drain_at)``, or None when the destination was never paced."""
+        row = cls.objects.filter(destination=destination).values_list("tat", "drain_at").first()
+        return (row[0], row[1]) if row else None
+
+    @classmethod
+    def start(cls, destination: str, tat: float) -> bool:
+        """Create the destination's row with ``tat``; False when another process did first."""
+        using = router.db_for_write(cls)
+        connection = transaction.get_connection(using)
+        try:
+            if connection.in_atomic_block:
+                with transaction.atomic(using=using):
+                    cls.objects.using(using).create(destination=destination, tat=tat)
+            else:
+                cls.objects.using(using).create(destination=destination, tat=tat)
+        except IntegrityError:
+            return False
+        return True
+
+    @classmethod
+    def hold(cls, destination: str, until: float) -> None:
+        """No slot before ``until`` (a 429): move ``tat`` there, never back."""
+        pushed = Greatest(F("tat"), Value(until))
+        updated = cls.objects.filter(destination=destination).update(tat=pushed)
+        if not updated and not cls.start(destination, until):
+            cls.objects.filter(destination=destination).update(tat=pushed)
+
+    @classmethod
+    def arm(cls, destination: str, *, due: float, token: int, stale_before: float) -> bool:
+        """Become the destination's drain, due at ``due``: True when no drain was due (or
+        the one due was due before ``stale_before``: lost), so the caller queues it."""
+        free = Q(drain_at__isnull=True) | Q(drain_at__lt=stale_before)
+        return bool(
+            cls.objects.filter(free, destination=destination).update(
+                drain_at=due, drain_token=token
+            )
+        )
+
+    @classmethod
+    def hand_over(
+        cls, destination: str, token: int, *, drain_at: float | None, new_token: int | None
+    ) -> bool:
+        """The drain holding ``token``: run until ``drain_at`` (its lease), hand over to the
+        next drain (``new_token``, due at ``drain_at``), or let go (both None). False when
+        another drain holds the destination now."""
+        changes = {"drain_at": drain_at, "drain_token": token if new_token is None else new_token}
+        if drain_at is None:
+            changes["drain_token"] = None
+        return bool(
+            cls.objects.filter(destination=destination, drain_token=token).update(**changes)
+        )

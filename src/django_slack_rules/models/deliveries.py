@@ -15,7 +15,9 @@ class SlackDelivery(models.Model):
     """One notification: what was sent (or tried) for one rule, alert, status and occurrence.
 
     A thread reply or an update points at the conversation's first message (``parent``),
-    whose Slack ``message_ts`` and ``channel_id`` it needs.
+    whose Slack ``message_ts`` and ``channel_id`` it needs. In a storm, a delivery waiting
+    for its destination's slot has ``waiting_since``; one folded into a digest is
+    ``digested`` and points at the digest's delivery (``digest``).
     """
 
     rule = models.ForeignKey(
@@ -29,6 +31,8 @@ class SlackDelivery(models.Model):
     rule_name = models.CharField(_("rule name"), max_length=255, blank=True)
     alert_id = models.CharField(_("alert id"), max_length=64)
     fingerprint = models.CharField(_("fingerprint"), max_length=255, blank=True)
+    alertname = models.CharField(_("alert name"), max_length=255, blank=True)
+    severity = models.CharField(_("severity"), max_length=64, blank=True)
     alert_status = models.CharField(_("alert status"), max_length=16)
     occurrence = models.CharField(_("occurrence"), max_length=255, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=255)
@@ -58,6 +62,18 @@ class SlackDelivery(models.Model):
     thread_ts = models.CharField(_("thread ts"), max_length=64, blank=True)
     blocks = models.JSONField(_("blocks"), null=True, blank=True)
     note = models.TextField(_("note"), blank=True)
+    #: Set while the delivery waits for its destination's next slot (pacing).
+    waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
+    digest = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="folded",
+        verbose_name=_("digest"),
+        # Indexed where set only (below): almost every row has none.
+        db_index=False,
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
@@ -73,6 +89,12 @@ class SlackDelivery(models.Model):
             models.Index(fields=["state", "-created_at"], name="dsr_delivery_state_idx"),
             models.Index(fields=["alert_id"], name="dsr_delivery_alert_idx"),
             models.Index(fields=["fingerprint"], name="dsr_delivery_fingerprint_idx"),
+            # MariaDB has no partial indexes: there InnoDB indexes the foreign key itself.
+            models.Index(
+                fields=["digest"],
+                name="dsr_delivery_digest_idx",
+                condition=models.Q(digest__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="dsr_delivery_key_unique")

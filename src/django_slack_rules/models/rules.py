@@ -147,6 +147,15 @@ class SlackIntegrationRule(models.Model):
             "thread instead of posting a new message (bot mode)."
         ),
     )
+    digest_opt_out = models.BooleanField(
+        _("never in a digest"),
+        default=False,
+        help_text=_(
+            "In an alert storm, when more messages wait for the channel than "
+            "SLACK_RULES['DIGEST_AFTER'], they are folded into one digest. Tick this to send "
+            "this rule's alerts one by one instead, paced (e.g. a paging channel)."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -18,6 +18,9 @@ call cannot be made, the delivery posts a new message instead and ``note`` says 
   answers ``message_not_found`` / ``cant_update_message``. An update whose resolution
   is also a thread reply (``update_and_reply``) is then cancelled instead: the reply
   carries the news.
+
+A first message folded into a digest in a storm was shown in Slack by the digest: its
+replies and updates become replies in the digest's thread (bot mode), or new messages.
 """
 
 from __future__ import annotations
@@ -57,9 +60,16 @@ CANNOT_UPDATE = frozenset(
 INVALID_BLOCKS = frozenset({"invalid_blocks", "invalid_blocks_format"})
 #: States of a first message that will not change by waiting.
 SETTLED = frozenset(
-    str(state) for state in (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.CANCELLED)
+    str(state)
+    for state in (
+        DeliveryState.SENT,
+        DeliveryState.FAILED,
+        DeliveryState.CANCELLED,
+        DeliveryState.DIGESTED,
+    )
 )
 SENT = str(DeliveryState.SENT)
+DIGESTED = str(DeliveryState.DIGESTED)
 #: The longest single wait for a first message that is not sent yet (seconds).
 WAIT_STEP = 5.0
 
@@ -131,9 +141,18 @@ def intended_action(rule: SlackIntegrationRule, status: str) -> str:
     return ACTION_REPLY if rule.refire_in_thread else ACTION_POST
 
 
+def shown_as(parent: SlackDelivery) -> SlackDelivery:
+    """The message that shows ``parent`` in Slack: itself, or the digest it was folded into."""
+    if parent.state == DIGESTED and parent.digest_id is not None:
+        return parent.digest or parent
+    return parent
+
+
 def ready(parent: SlackDelivery | None) -> bool:
     """True when a delivery under ``parent`` can be sent now (nothing to wait for)."""
-    return parent is None or parent.state in SETTLED or not slack_rules_settings.BOT_MODE
+    if parent is None or not slack_rules_settings.BOT_MODE:
+        return True
+    return shown_as(parent).state in SETTLED
 
 
 def parent_wait(delivery: SlackDelivery) -> float:
@@ -145,9 +164,12 @@ def parent_wait(delivery: SlackDelivery) -> float:
         or not slack_rules_settings.BOT_MODE
     ):
         return 0.0
-    state = (
-        SlackDelivery.objects.filter(pk=delivery.parent_id).values_list("state", flat=True).first()
+    found = (
+        SlackDelivery.objects.filter(pk=delivery.parent_id)
+        .values_list("state", "digest__state")
+        .first()
     )
+    state = None if found is None else (found[1] if found[0] == DIGESTED else found[0])
     if state is None or state in SETTLED:
         return 0.0
     waited = (timezone.now() - delivery.created_at).total_seconds()
@@ -170,7 +192,9 @@ def plan(delivery: SlackDelivery) -> Plan:
             '"webhook", and incoming webhooks cannot reply in a thread or update a message.'
         )
         return post
-    parent = SlackDelivery.objects.filter(pk=delivery.parent_id).first()
+    parent = SlackDelivery.objects.filter(pk=delivery.parent_id).select_related("digest").first()
+    if parent is not None and parent.state == DIGESTED:
+        return _in_digest_thread(delivery, parent, post, wanted)
     why = _unusable(parent, delivery)
     if why:
         return _instead(delivery, post, wanted, why)
@@ -184,20 +208,53 @@ def plan(delivery: SlackDelivery) -> Plan:
     return Plan(ACTION_UPDATE, parent.channel_id, ts=parent.message_ts)
 
 
-def _unusable(parent: SlackDelivery | None, delivery: SlackDelivery) -> str:
-    """Why ``parent`` cannot take ``delivery`` (a reply or an update), or ""."""
+def _in_digest_thread(
+    delivery: SlackDelivery, parent: SlackDelivery, post: Plan, wanted: str
+) -> Plan:
+    """The first message was folded into a digest: reply in the digest's thread (a digest
+    is not updated: it tells of many alerts), or post a new message and say why."""
+    digest = parent.digest
+    if digest is None:
+        why = "the firing message was folded into a digest that was deleted since"
+    else:
+        what = f"the digest #{digest.pk} that folded the firing message"
+        why = _unusable(digest, delivery, what=what, action=ACTION_REPLY)
+    if why:
+        post.notes.append(f"Posted as a new message instead of {wanted}: {why}.")
+        return post
+    assert digest is not None
+    instead = " instead of an update" if delivery.action == ACTION_UPDATE else ""
+    plan = Plan(
+        ACTION_REPLY,
+        digest.channel_id or digest.channel,
+        thread_ts=digest.thread_ts or digest.message_ts,
+    )
+    plan.notes.append(
+        f"In the thread of digest #{digest.pk}{instead}: the firing message was folded into it."
+    )
+    return plan
+
+
+def _unusable(
+    parent: SlackDelivery | None,
+    delivery: SlackDelivery,
+    *,
+    what: str = "the firing message",
+    action: str = "",
+) -> str:
+    """Why ``parent`` cannot take ``delivery`` (a reply or an update: ``action``), or ""."""
     if parent is None:
         return "no firing message of this alert was recorded by the rule"
     if parent.state != SENT:
         if parent.state in SETTLED:
-            return f"the firing message was not sent ({parent.state})"
+            return f"{what} was not sent ({parent.state})"
         return (
-            f"the firing message was still not sent after "
+            f"{what} was still not sent after "
             f'SLACK_RULES["THREAD_WAIT"] = {slack_rules_settings.THREAD_WAIT:g}s'
         )
     if not parent.message_ts:
-        return "the firing message was sent without Slack's ts (in webhook mode?)"
-    if delivery.action == ACTION_UPDATE:
+        return f"{what} was sent without Slack's ts (in webhook mode?)"
+    if (action or delivery.action) == ACTION_UPDATE:
         if not parent.channel_id:
             return "Slack's answer to the firing message had no channel id"
         window = slack_rules_settings.EDIT_WINDOW
@@ -299,6 +356,9 @@ def companion_update(delivery: SlackDelivery) -> SlackDelivery | None:
     rule = delivery.rule
     if rule is None or rule.resolve_action != RESOLVE_UPDATE_AND_REPLY:
         return None
+    parent = delivery.parent
+    if parent is None or parent.state == DIGESTED:
+        return None  # folded into a digest: the reply in the digest's thread is the news
     key = SlackDelivery.make_key(
         delivery.rule_id, delivery.alert_id, delivery.alert_status, f"{delivery.occurrence}|update"
     )
@@ -309,6 +369,8 @@ def companion_update(delivery: SlackDelivery) -> SlackDelivery | None:
             "rule_name": delivery.rule_name,
             "alert_id": delivery.alert_id,
             "fingerprint": delivery.fingerprint,
+            "alertname": delivery.alertname,
+            "severity": delivery.severity,
             "alert_status": delivery.alert_status,
             "occurrence": delivery.occurrence,
             "channel": delivery.channel,

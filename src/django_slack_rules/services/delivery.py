@@ -10,6 +10,10 @@ A claim is a lease: a worker that dies while sending leaves the row in
 "sending"; once the lease (both timeouts plus a margin) has expired another
 attempt may claim it again.
 
+Each destination is paced (:mod:`.pacing`): a delivery takes its destination's slot
+before it is claimed, and one without a slot waits in line (:class:`.pacing.WaitForSlot`),
+using no attempt, for the destination's drain (:mod:`.drain`).
+
 Nothing here knows Celery. What can succeed later raises :class:`RetryLater`
 with the seconds to wait; the task (``tasks.py``) turns it into ``self.retry``.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -34,14 +39,20 @@ from ..models import (
     DestinationPause,
     SlackDelivery,
 )
-from . import conversation
+from . import conversation, pacing
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
 
-#: States a delivery leaves only through "resend".
+#: States a delivery leaves only through "resend" (a digested one never: its digest was sent).
 FINAL_STATES = frozenset(
-    str(state) for state in (DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.FAILED)
+    str(state)
+    for state in (
+        DeliveryState.SENT,
+        DeliveryState.CANCELLED,
+        DeliveryState.FAILED,
+        DeliveryState.DIGESTED,
+    )
 )
 #: States from which a delivery can be sent again.
 RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
@@ -124,7 +135,13 @@ def claim(delivery: SlackDelivery) -> bool:
                 Q(state=DeliveryState.PENDING)
                 | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
             )
-            .update(state=DeliveryState.SENDING, claimed_at=now, attempts=attempts, updated_at=now)
+            .update(
+                state=DeliveryState.SENDING,
+                claimed_at=now,
+                attempts=attempts,
+                updated_at=now,
+                waiting_since=None,
+            )
         )
         if claimed:
             delivery.state, delivery.claimed_at, delivery.attempts = (
@@ -132,6 +149,7 @@ def claim(delivery: SlackDelivery) -> bool:
                 now,
                 attempts,
             )
+            delivery.waiting_since = None
             return True
         delivery.refresh_from_db(fields=["state", "attempts", "claimed_at"])
         if delivery.state != str(DeliveryState.PENDING):
@@ -191,11 +209,14 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
     return str(delivery.state)
 
 
-def deliver(delivery: SlackDelivery) -> str:
-    """Claim, send and record one delivery; return its state.
+def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = False) -> str:
+    """Take the destination's slot, claim, send and record one delivery; return its state.
 
-    Raises :class:`RetryLater` when it can succeed later: the destination is paused,
-    another attempt holds the claim, or Slack's refusal is one that can pass.
+    Raises :class:`RetryLater` when it can succeed later: its first message is not sent
+    yet, another attempt holds the claim, Slack's refusal is one that can pass, or (without
+    pacing) the destination is paused. Raises :class:`.pacing.WaitForSlot` when it waits
+    for the destination's next slot. ``paced``: False sends without pacing (a task run
+    eagerly, which cannot wait); ``slot_taken``: the caller (a drain) has the slot.
     """
     log_args = _log_args(delivery)
     if delivery.state in FINAL_STATES:
@@ -216,15 +237,8 @@ def deliver(delivery: SlackDelivery) -> str:
         )
         raise RetryLater(wait + random.uniform(0, 0.5))
 
-    paused = DestinationPause.remaining(delivery.channel)
-    if paused > 0:
-        # Slack rate-limited this channel: wait without sending and without using an attempt.
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s): %s is rate-limited for %.1fs more; waiting",
-            *log_args,
-            paused,
-        )
-        raise RetryLater(paused + random.uniform(0, 1))
+    if not slot_taken:
+        take_slot(delivery, pacing.current() if paced else None)
 
     if not claim(delivery):
         if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
@@ -246,20 +260,42 @@ def deliver(delivery: SlackDelivery) -> str:
         )
         return str(delivery.state)
 
-    return send_and_settle(delivery)
+    return send_and_settle(delivery, paced=paced)
 
 
-def send_and_settle(delivery: SlackDelivery) -> str:
+def take_slot(delivery: SlackDelivery, pace: pacing.Pace | None) -> None:
+    """Return when ``delivery`` may be sent now; raise when it has to wait.
+
+    A paused destination (Slack answered 429) sends nothing until the pause ends, and the
+    wait uses no attempt: with pacing, in the destination's line; without, by a retry.
+    """
+    paused = DestinationPause.remaining(delivery.channel)
+    if paused > 0:
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s): %s is rate-limited for %.1fs more; waiting",
+            *_log_args(delivery),
+            paused,
+        )
+        if pace is None:
+            raise RetryLater(paused + random.uniform(0, 1))
+        pacing.hold(delivery.channel, paused, pace)
+    if pace is not None:
+        slot = pacing.take(delivery.channel, pace)
+        if not slot.granted:
+            raise pacing.wait_in_line(delivery, slot.next_at)
+
+
+def send_and_settle(delivery: SlackDelivery, *, paced: bool = True) -> str:
     """Send a claimed delivery; a refusal goes through the retry policy."""
     try:
         return send_claimed(delivery)
     except SlackSendCancelled:
         return str(delivery.state)
     except SlackDeliveryError as exc:
-        return _retry_or_fail(delivery, exc)
+        return _retry_or_fail(delivery, exc, paced=paced)
 
 
-def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError) -> str:
+def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: bool) -> str:
     """The retry policy: record the failure, and raise :class:`RetryLater` if it can pass."""
     log_args = _log_args(delivery)
     record = failure_fields(exc)
@@ -277,6 +313,21 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError) -> str:
     if isinstance(exc, SlackRateLimitedError):
         wait = exc.retry_after if exc.retry_after is not None else backoff_delay(delivery.attempts)
         DestinationPause.pause(delivery.channel, wait)
+        pace = pacing.current() if paced else None
+        if pace is not None:
+            # Back in the destination's line, which waits until the pause is over.
+            pacing.hold(delivery.channel, wait, pace)
+            update(delivery, state=DeliveryState.PENDING, waiting_since=timezone.now(), **record)
+            logger.warning(
+                "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d rate-limited (%s); "
+                "waiting %.1fs",
+                *log_args,
+                delivery.attempts,
+                max_attempts,
+                exc,
+                wait,
+            )
+            raise pacing.wait_in_line(delivery, time.time() + wait, marked=True)
         countdown = wait + random.uniform(0, 1)
     else:
         countdown = backoff_delay(delivery.attempts)

@@ -25,8 +25,8 @@ from ..models import (
     SlackDelivery,
     SlackIntegrationRule,
 )
-from ..rendering import fallback_message, render_template
-from . import conversation
+from ..rendering import fallback_message, render_template, unescape_slack
+from . import conversation, pacing
 from .delivery import deliver, send_and_settle
 from .slack_matcher import SlackRuleMatcherService
 
@@ -40,17 +40,21 @@ def notify(
     occurrence: str | None,
     *,
     retrying: bool = False,
+    paced: bool = True,
 ) -> str:
     """Render ``rule_id``'s message for ``alert_id``, record it and send it once.
 
     ``status`` and ``occurrence`` are fixed by the signal handler; when omitted they
     are read from the alert as it is now. ``retrying``: an earlier attempt of this
-    notification may have recorded it. Returns the delivery's state (or why there is
-    none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`.
+    notification may have recorded it. ``paced``: False sends without waiting for the
+    destination's slot (a task run eagerly cannot wait). Returns the delivery's state (or
+    why there is none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`,
+    and :class:`~.pacing.WaitForSlot` when the delivery waits for its destination's slot.
 
-    A first attempt costs four queries: the rule set's version (the rule comes from the
+    A first attempt costs five queries: the rule set's version (the rule comes from the
     process's index) and whether any destination may be paused, the alert with its
-    occurrence, the record inserted already claimed, and the outcome.
+    occurrence, the destination's slot (one UPDATE; none without pacing), the record
+    inserted already claimed, and the outcome.
     """
     fixed = status is not None and occurrence is not None
     if fixed and retrying:
@@ -58,7 +62,7 @@ def notify(
         # rule has been deleted since.
         recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
         if recorded is not None:
-            return _with_companion(deliver(recorded), recorded)
+            return _with_companion(deliver(recorded, paced=paced), recorded, paced)
 
     # One small read: the rule set's version (the rule comes from this process's index)
     # and whether any destination may be paused now.
@@ -70,49 +74,63 @@ def notify(
     if rule is None:  # deactivated since the match (it still sends), or deleted
         rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
     if rule is None:
-        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule")
+        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule", paced)
     adapter = get_adapter()
     try:
         alert, instance = adapter.load(alert_id, occurrence)
     except ObjectDoesNotExist:
-        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-alert", rule)
+        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-alert", paced, rule)
     if status is None or occurrence is None:
         # Called without them: read them from the alert as it is now.
         status = status or adapter.get_status(alert)
         occurrence = adapter.get_occurrence_key(alert) if occurrence is None else occurrence
         recorded = find_recorded(rule_id, alert_id, status, occurrence)
         if recorded is not None:
-            return _with_companion(deliver(recorded), recorded)
+            return _with_companion(deliver(recorded, paced=paced), recorded, paced)
     # A thread reply or an update belongs to the alert's first message: found first.
     parent = None
     if rule.in_conversation(status):
         parent = conversation.find_parent(rule, alert.pk, status, occurrence)
-    # No destination is paused (nor a first message unsent): record the delivery already
-    # claimed, in one INSERT.
-    claim_now = not maybe_paused and conversation.ready(parent)
-    delivery, created = _record(
-        adapter,
-        alert,
-        rule,
-        status,
-        occurrence,
-        instance=instance,
-        claimed=claim_now,
-        parent=parent,
-    )
-    if delivery is None:
+    record = _build(adapter, alert, rule, status, occurrence, instance=instance, parent=parent)
+    if record is None:
         return "no-template"
-    if created and claim_now:
-        return _with_companion(send_and_settle(delivery), delivery)
-    return _with_companion(deliver(delivery), delivery)
+    # No destination is paused (nor a first message unsent): take the destination's slot
+    # and record the delivery already claimed, in one INSERT; without a slot, waiting.
+    slot = None
+    if not maybe_paused and conversation.ready(parent):
+        pace = pacing.current() if paced else None
+        slot = pacing.take(record.channel, pace) if pace is not None else pacing.Slot(True)
+        if slot.granted:
+            _claimed_by_this_attempt(record)
+        else:
+            record.waiting_since = timezone.now()
+    delivery, created = _insert(record)
+    if created and slot is not None:
+        if slot.granted:
+            return _with_companion(send_and_settle(delivery, paced=paced), delivery, paced)
+        raise pacing.wait_in_line(delivery, slot.next_at, marked=True)
+    # Recorded by an earlier attempt (or to wait for its first message or a pause): the
+    # slot this attempt took, if any, goes to it.
+    taken = slot is not None and slot.granted
+    return _with_companion(deliver(delivery, paced=paced, slot_taken=taken), delivery, paced)
 
 
-def _with_companion(state: str, delivery: SlackDelivery) -> str:
+def _with_companion(state: str, delivery: SlackDelivery, paced: bool = True) -> str:
     """After a resolution's thread reply (``update_and_reply``), update the first message."""
+    with_companion(delivery, paced)
+    return state
+
+
+def with_companion(delivery: SlackDelivery, paced: bool = True) -> None:
+    """Send the update that goes with ``delivery``, a resolution's settled thread reply
+    (``update_and_reply``), if the rule asks for it. It may wait for its slot."""
     companion = conversation.companion_update(delivery)
     if companion is not None:
-        deliver(companion)
-    return state
+        try:
+            deliver(companion, paced=paced)
+        except pacing.WaitForSlot as waiting:
+            if waiting.drain is not None:
+                raise
 
 
 def _recorded_or(
@@ -122,13 +140,14 @@ def _recorded_or(
     status: str | None,
     occurrence: str | None,
     reason: str,
+    paced: bool,
     rule: SlackIntegrationRule | None = None,
 ) -> str:
     """The rule or the alert is gone: send what an earlier attempt recorded, if any."""
     if fixed:
         recorded = find_recorded(rule_id, alert_id, status, occurrence)  # type: ignore[arg-type]
         if recorded is not None:
-            return _with_companion(deliver(recorded), recorded)
+            return _with_companion(deliver(recorded, paced=paced), recorded, paced)
     if rule is None:
         logger.warning(
             "Slack rule %s no longer exists; nothing sent for alert %s", rule_id, alert_id
@@ -152,10 +171,17 @@ def record_delivery(
     and occurrence, if any), or None when the rule has no template for ``status``.
     ``fields`` are extra values for a new record (e.g. ``last_error``).
     """
-    return _record(adapter, alert, rule, status, occurrence, **fields)[0]
+    record = _build(adapter, alert, rule, status, occurrence, **fields)
+    return None if record is None else _insert(record)[0]
 
 
-def _record(
+def _claimed_by_this_attempt(record: SlackDelivery) -> None:
+    """Insert ``record`` claimed (sending, attempt 1), which saves the separate claim."""
+    record.state = str(DeliveryState.SENDING)
+    record.attempts, record.claimed_at = 1, timezone.now()
+
+
+def _build(
     adapter: BaseAlertAdapter,
     alert: Any,
     rule: SlackIntegrationRule,
@@ -163,14 +189,11 @@ def _record(
     occurrence: str,
     *,
     instance: Any = NOT_LOADED,
-    claimed: bool = False,
     parent: Any = NOT_LOADED,
     **fields: Any,
-) -> tuple[SlackDelivery | None, bool]:
-    """:func:`record_delivery`, and whether this call inserted the row.
+) -> SlackDelivery | None:
+    """The rule's message for the alert as an unsaved delivery; None without a template.
 
-    ``claimed``: insert it claimed by this attempt (sending, attempt 1), which saves the
-    separate claim; a row that is there already is returned as it is, unclaimed.
     ``parent``: the conversation's first message, when the caller has looked for it.
     """
     fingerprint = adapter.get_fingerprint(alert)
@@ -182,14 +205,12 @@ def _record(
             status,
             fingerprint,
         )
-        return None, False
+        return None
     alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
     key = SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
-    text, blocks, note = render_content(
+    text, blocks, note, context = _render(
         adapter, alert, rule, status, occurrence, template, fingerprint, instance
     )
-    if claimed:
-        fields.update(state=DeliveryState.SENDING, attempts=1, claimed_at=timezone.now())
     channel = rule.resolve_channel(
         adapter.get_labels(alert), default=slack_rules_settings.DEFAULT_CHANNEL
     )
@@ -201,12 +222,14 @@ def _record(
             # message, a resolution is posted, and the record says why.
             fields.update(action=conversation.intended_action(rule, status), parent=parent)
             channel = parent.channel if parent is not None else channel
-    record = SlackDelivery(
+    return SlackDelivery(
         idempotency_key=key,
         rule=rule,
         rule_name=rule.name,
         alert_id=str(alert_id),
         fingerprint=fingerprint[:255],
+        alertname=unescape_slack(str(context.get("alertname") or ""))[:255],
+        severity=unescape_slack(str(context.get("severity") or ""))[:64],
         alert_status=status,
         occurrence=str(occurrence)[:255],
         channel=channel,
@@ -215,9 +238,15 @@ def _record(
         note=note,
         **fields,
     )
-    # Callers have looked for the key already, or expect it to be new: insert, and fall
-    # back to the row that an earlier or concurrent attempt inserted first. A savepoint
-    # only inside a transaction; in autocommit the failed INSERT is its own transaction.
+
+
+def _insert(record: SlackDelivery) -> tuple[SlackDelivery, bool]:
+    """INSERT ``record``; or the row an earlier or concurrent attempt inserted first (same
+    key), and False.
+
+    Callers have looked for the key already, or expect it to be new. A savepoint only
+    inside a transaction; in autocommit the failed INSERT is its own transaction.
+    """
     connection = transaction.get_connection(router.db_for_write(SlackDelivery))
     try:
         if connection.in_atomic_block:
@@ -226,7 +255,7 @@ def _record(
         else:
             record.save(force_insert=True, using=connection.alias)
     except IntegrityError:
-        return SlackDelivery.objects.get(idempotency_key=key), False
+        return SlackDelivery.objects.get(idempotency_key=record.idempotency_key), False
     return record, True
 
 
@@ -268,6 +297,20 @@ def render_content(
 ) -> tuple[str, list[Any] | None, str]:
     """The rule's text for the alert, its Block Kit blocks (None without a blocks template,
     or when they fail) and a note saying why blocks failed ("" when they did not)."""
+    return _render(adapter, alert, rule, status, occurrence, template, fingerprint, instance)[:3]
+
+
+def _render(
+    adapter: BaseAlertAdapter,
+    alert: Any,
+    rule: SlackIntegrationRule,
+    status: str,
+    occurrence: str,
+    template: str,
+    fingerprint: str,
+    instance: Any = NOT_LOADED,
+) -> tuple[str, list[Any] | None, str, dict[str, Any]]:
+    """:func:`render_content`, and the context it rendered with."""
     context: dict[str, Any] = {
         "alertname": str(getattr(alert, "name", "") or ""),
         "status": status,
@@ -287,7 +330,7 @@ def render_content(
             status,
             fingerprint,
         )
-        return fallback_message(context), None, ""
+        return fallback_message(context), None, "", context
     blocks, note = blocks_for_message(rule.blocks_template, context)
     if note and blocks is None:
         logger.warning(
@@ -296,4 +339,4 @@ def render_content(
             note,
             fingerprint,
         )
-    return text, blocks, note
+    return text, blocks, note, context

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..hints import hint_for
 from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
+from . import pacing
 from .delivery import failure_fields, send_claimed, update
 from .slack_service import SlackService, prepare_message
 
@@ -62,6 +64,26 @@ def send_test_message(
                 "Wait until the pause is over: sending while rate-limited can get the app disabled."
             ),
         )
+    pace = pacing.current()
+    slot = pacing.take(channel, pace) if pace is not None else pacing.Slot(True)
+    if not slot.granted:
+        backlog = pacing.waiting(channel).count()
+        return TestSendOutcome(
+            sent=False,
+            channel=channel,
+            text=text,
+            error="paced",
+            detail=ngettext(
+                "%(channel)s has no free slot now: %(count)d message waits for it, and Slack "
+                "takes about one per second per channel. Nothing was sent.",
+                "%(channel)s has no free slot now: %(count)d messages wait for it, and Slack "
+                "takes about one per second per channel. Nothing was sent.",
+                backlog,
+            )
+            % {"channel": channel, "count": backlog},
+            hint=gettext("Try again in %(seconds).0f s.")
+            % {"seconds": max(1.0, slot.next_at - time.time())},
+        )
     try:
         service = SlackService()
     except ImproperlyConfigured as exc:
@@ -97,6 +119,8 @@ def send_test_message(
     except SlackDeliveryError as exc:
         if isinstance(exc, SlackRateLimitedError) and exc.retry_after:
             DestinationPause.pause(channel, exc.retry_after)
+            if pace is not None:
+                pacing.hold(channel, exc.retry_after, pace)
         update(delivery, state=DeliveryState.FAILED, **failure_fields(exc))
         outcome.error, outcome.detail, outcome.status_code = exc.error, str(exc), exc.status_code
         outcome.hint = hint_for(exc.error, exc.status_code)

@@ -25,6 +25,7 @@ _STATE_CLASSES = {
     "pending": "text-bg-warning",
     "sending": "text-bg-info",
     "cancelled": "text-bg-secondary",
+    "digested": "text-bg-primary",
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,9 +15,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView
 from django.views.generic.base import View
 
+from ..conf import slack_rules_settings
 from ..forms import DeliveryFilterForm
 from ..hints import hint_for
-from ..models import SlackDelivery
+from ..models import STATUS_DIGEST, SlackDelivery
+from ..services import pacing, status
 from ..services.delivery import RESENDABLE_STATES
 from ..services.test_send import TEST_STATUS
 from ..tasks import resend_deliveries
@@ -80,6 +82,8 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             wanted &= Q(channel=data["channel"].strip())
         if "alert" in data:
             wanted &= Q(alert_id=data["alert"].strip())
+        if "digest" in data:
+            wanted &= Q(digest=data["digest"]) | Q(pk=data["digest"], alert_status=STATUS_DIGEST)
         if wanted:
             in_thread = SlackDelivery.objects.filter(wanted, parent=OuterRef("pk"))
             queryset = queryset.annotate(followup_matches=Exists(in_thread)).filter(
@@ -91,6 +95,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         context = super().get_context_data(**kwargs)
         for root in context["object_list"]:
             for delivery in (root, *root.followups.all()):
+                delivery.is_digest = delivery.alert_status == STATUS_DIGEST
                 delivery.resendable = delivery.state in RESENDABLE_STATES
                 delivery.hint = (
                     hint_for(delivery.slack_error, delivery.http_status)
@@ -98,6 +103,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
                     else ""
                 )
         mark_fan_out(context["object_list"])
+        mark_folded(context["object_list"])
         # Where a resend comes back to: this list without its page, which may be gone by then.
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -108,15 +114,36 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             ordering=get_ordering_key(self.request, DELIVERY_ORDERINGS, "-created"),
             sort_directions=sort_directions(DELIVERY_ORDERINGS),
             current_url=self.request.path + (f"?{encoded}" if encoded else ""),
+            busy_destinations=status.destinations(),
+            pace=pacing.current(),
+            digest_after=slack_rules_settings.DIGEST_AFTER,
         )
         return context
+
+
+def mark_folded(deliveries: Any) -> None:
+    """Give each digest on the page ``folded_count``: how many deliveries it folded (one
+    query for the page)."""
+    digests = [d for d in deliveries if d.alert_status == STATUS_DIGEST]
+    counts = (
+        dict(
+            SlackDelivery.objects.filter(digest__in=digests)
+            .order_by()
+            .values_list("digest")
+            .annotate(n=Count("pk"))
+        )
+        if digests
+        else {}
+    )
+    for delivery in digests:
+        delivery.folded_count = counts.get(delivery.pk, 0)
 
 
 def mark_fan_out(deliveries: Any) -> None:
     """Give each delivery ``fan_out``: the other deliveries of the same notification (alert,
     status, occurrence) that other rules sent, when one alert went to several rules. One
     query for the page."""
-    page = [d for d in deliveries if d.alert_status != TEST_STATUS]
+    page = [d for d in deliveries if d.alert_status not in (TEST_STATUS, STATUS_DIGEST)]
     for delivery in deliveries:
         delivery.fan_out = []
     if not page:

@@ -13,7 +13,8 @@ from django_slack_rules.models import DeliveryState, SlackDelivery
 
 class Command(BaseCommand):
     help = (
-        "Delete delivery records older than --days that are finished (sent or cancelled; "
+        "Delete delivery records older than --days that are finished (sent, cancelled or "
+        "folded into a digest; "
         "with --include-failed, failed too). Pending and sending ones are never deleted."
     )
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] < 0:
             raise CommandError("--days must be zero or more.")
-        states = [DeliveryState.SENT, DeliveryState.CANCELLED]
+        states = [DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.DIGESTED]
         if options["include_failed"]:
             states.append(DeliveryState.FAILED)
         cutoff = timezone.now() - datetime.timedelta(days=options["days"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -10,8 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_slack_rules.conf import slack_rules_settings
-from django_slack_rules.models import DeliveryState, SlackDelivery
+from django_slack_rules.models import DeliveryState, DestinationPace, SlackDelivery
 from django_slack_rules.services.delivery import lease_seconds
+from django_slack_rules.services.pacing import drain_lease
 from django_slack_rules.tasks import enqueue, send_slack_delivery
 
 
@@ -19,7 +21,8 @@ class Command(BaseCommand):
     help = (
         "Queue again the Slack deliveries that no task is working on: pending ones not "
         "touched for --older-than seconds (e.g. recorded while the Celery broker was down), "
-        "and ones left in 'sending' by a worker that died. Each is still sent at most once."
+        "and ones left in 'sending' by a worker that died. Each is still sent at most once. "
+        "Deliveries waiting for a slot of a destination whose drain is due are left to it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,6 +51,12 @@ class Command(BaseCommand):
             Q(state=DeliveryState.PENDING, updated_at__lt=stale)
             | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
         ).order_by("created_at")
+        # A delivery waiting for its destination's slot is the drain's, while one is due.
+        drained = DestinationPace.objects.filter(drain_at__gte=time.time() - drain_lease())
+        deliveries = deliveries.exclude(
+            Q(waiting_since__isnull=False)
+            & Q(channel__in=list(drained.values_list("destination", flat=True)))
+        )
 
         queued = 0
         for delivery in deliveries.iterator():

@@ -1,30 +1,5 @@
-"""System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
-
-Registered by ``AppConfig.ready()``.
-
-Ids are stable; a retired id stays reserved.
-
-====================  ==========================================================
-id                    problem
-====================  ==========================================================
-E001                  SLACK_RULES["SIGNAL"] does not import, or is not a Signal
-E002                  SLACK_RULES["ALERT_MODEL"] is not an installed model
-E003                  SLACK_RULES["ADAPTER"] does not import, or is not a class
-E004                  SLACK_RULES["BACKEND"] does not import, or is not a backend
-E005                  SLACK_INTERNAL_ENDPOINT is not an http(s) URL
-E006                  SLACK_INTERNAL_ENDPOINT is empty while the proxy backend is used
-E007                  SLACK_RULES is not a dict
-E008                  a numeric setting is out of range
-E009                  SLACK_RULES["SIGNAL"] is set but ALERT_MODEL is not
-E010                  SLACK_RULES["DEFAULT_CHANNEL"] is not a Slack channel
-E011                  SLACK_RULES["GATEWAY_MODE"] is not "webhook" or "bot"
-W001                  a test or console backend while DEBUG is off
-W002                  an unknown key in SLACK_RULES (a typo?)
-W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
-W004                  the rule pages are mounted but crispy-forms is not set up for them
-W005                  rules ask for threads or updates webhook mode cannot do (--database)
-====================  ==========================================================
-"""
+"""The settings checks: ``SLACK_RULES`` and ``SLACK_INTERNAL_ENDPOINT`` (and crispy-forms,
+when the rule pages are mounted)."""
 
 from __future__ import annotations
 
@@ -33,21 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, router, transaction
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 
-from .backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
-from .conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
-from .models import RESOLVE_POST, SlackIntegrationRule
-from .rendering import SLACK_MAX_MESSAGE_LENGTH
-from .validators import is_valid_channel
-
-ID = "django_slack_rules.{}"
-
-
-def _error(code: str, msg: str, hint: str) -> checks.CheckMessage:
-    cls = checks.Warning if code.startswith("W") else checks.Error
-    return cls(msg, hint=hint, id=ID.format(code))
+from ..backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
+from ..conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
+from ..rendering import SLACK_MAX_MESSAGE_LENGTH
+from ..validators import is_valid_channel
+from .common import error as _error
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -77,7 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     slack_rules_settings.reload()
     messages += _check_signal() + _check_alert_model() + _check_adapter() + _check_backend()
     messages += _check_endpoint() + _check_numbers() + _check_channel() + _check_pages()
-    messages += _check_gateway_mode()
+    messages += _check_gateway_mode() + _check_site_url()
     return messages
 
 
@@ -244,8 +211,12 @@ _NUMBERS: dict[str, tuple[float, float | None, bool]] = {
     "MESSAGE_MAX_LENGTH": (100, SLACK_MAX_MESSAGE_LENGTH, True),
     "THREAD_WAIT": (0, None, False),
     "EDIT_WINDOW": (1, None, False),
+    "CHANNEL_RATE": (0.001, None, False),
+    "CHANNEL_BURST": (1, None, True),
+    "DIGEST_AFTER": (1, None, True),
 }
-_NULLABLE = frozenset({"EDIT_WINDOW"})  # numeric settings that may also be None
+#: Numeric settings that may also be None.
+_NULLABLE = frozenset({"EDIT_WINDOW", "CHANNEL_RATE", "DIGEST_AFTER"})
 
 
 def _check_numbers() -> list[checks.CheckMessage]:
@@ -353,48 +324,24 @@ def _check_gateway_mode() -> list[checks.CheckMessage]:
     ]
 
 
-def check_rules_fit_gateway_mode(
-    app_configs: Any = None, databases: Any = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
-    """W005: active rules asking for a thread or an update in webhook mode (saved in bot mode
-    before a switch). Tagged ``database``: Django runs it only when asked for a database
-    (``check --database default``, ``migrate``), never without one; E011 covers a bad mode.
-    """
-    alias = router.db_for_read(SlackIntegrationRule)
-    mode = slack_rules_settings.GATEWAY_MODE
-    if not databases or alias not in databases or mode != "webhook":
+def _check_site_url() -> list[checks.CheckMessage]:
+    value = slack_rules_settings.get("SITE_URL")
+    if value is None:
         return []
     try:
-        with transaction.atomic(using=alias):  # a failure (no table yet) rolls back only this
-            names = list(
-                SlackIntegrationRule.objects.using(alias)
-                .active()
-                .exclude(resolve_action=RESOLVE_POST, refire_in_thread=False)
-                .order_by("name")
-                .values_list("name", flat=True)[:11]
-            )
-    except DatabaseError:
-        return []  # not migrated yet: nothing to say
-    if not names:
+        parts = parse_endpoint(value) if isinstance(value, str) else None
+    except ImproperlyConfigured:
+        parts = None
+    if parts is not None and not parts.query and not parts.fragment:
         return []
-    shown = ", ".join(map(repr, names[:10])) + (", …" if len(names) > 10 else "")
     return [
         _error(
-            "W005",
-            ngettext(
-                "Rule %(names)s asks for a thread reply or an update of the firing message, "
-                'which SLACK_RULES["GATEWAY_MODE"] = "webhook" cannot do: it posts a new '
-                "message instead.",
-                "Rules %(names)s ask for thread replies or updates of the firing message, "
-                'which SLACK_RULES["GATEWAY_MODE"] = "webhook" cannot do: they post a new '
-                "message instead.",
-                len(names),
-            )
-            % {"names": shown},
+            "E012",
+            gettext('SLACK_RULES["SITE_URL"] = %(value)r is not the address of a site.')
+            % {"value": value},
             gettext(
-                'Set SLACK_RULES["GATEWAY_MODE"] = "bot" and put a bot token in the gateway '
-                '(docs/gateway.md), or set these rules\' resolve action to "post" and turn '
-                "off their thread option."
+                'Set it to the address people open the site at, e.g. "https://alerts.example.com" '
+                "(a digest links to the delivery log there), or remove it."
             ),
         )
     ]
