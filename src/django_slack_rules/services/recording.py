@@ -53,8 +53,8 @@ def notify(
 
     A first attempt costs five queries: the rule set's version (the rule comes from the
     process's index) and whether any destination may be paused, the alert with its
-    occurrence, the destination's slot (one UPDATE; none without pacing), the record
-    inserted already claimed, and the outcome.
+    occurrence, the destination's slot (one UPDATE; none without pacing) and the record
+    inserted already claimed, in one transaction, and the outcome.
     """
     fixed = status is not None and occurrence is not None
     if fixed and retrying:
@@ -97,14 +97,28 @@ def notify(
     # No destination is paused (nor a first message unsent): take the destination's slot
     # and record the delivery already claimed, in one INSERT; without a slot, waiting.
     slot = None
-    if not maybe_paused and conversation.ready(parent):
-        pace = pacing.current() if paced else None
-        slot = pacing.take(record.channel, pace) if pace is not None else pacing.Slot(True)
-        if slot.granted:
-            _claimed_by_this_attempt(record)
-        else:
-            record.waiting_since = timezone.now()
-    delivery, created = _insert(record)
+    pace = pacing.current() if paced else None
+    if maybe_paused or not conversation.ready(parent):
+        delivery, created = _insert(record)
+    elif pace is None:
+        slot = pacing.Slot(True)
+        _claimed_by_this_attempt(record)
+        delivery, created = _insert(record)
+    else:
+        # The slot and the record commit together: one wait for the disk, not two. A row
+        # recorded already (same key) rolls the slot back with it, and is sent as it is.
+        using = router.db_for_write(SlackDelivery)
+        try:
+            with transaction.atomic(using=using):
+                slot = pacing.take(record.channel, pace)
+                if slot.granted:
+                    _claimed_by_this_attempt(record)
+                else:
+                    record.waiting_since = timezone.now()
+                record.save(force_insert=True, using=using)
+            delivery, created = record, True
+        except IntegrityError:
+            delivery, created, slot = _recorded(record.idempotency_key), False, None
     if created and slot is not None:
         if slot.granted:
             return _with_companion(send_and_settle(delivery, paced=paced), delivery, paced)
@@ -255,8 +269,12 @@ def _insert(record: SlackDelivery) -> tuple[SlackDelivery, bool]:
         else:
             record.save(force_insert=True, using=connection.alias)
     except IntegrityError:
-        return SlackDelivery.objects.get(idempotency_key=record.idempotency_key), False
+        return _recorded(record.idempotency_key), False
     return record, True
+
+
+def _recorded(key: str) -> SlackDelivery:
+    return SlackDelivery.objects.get(idempotency_key=key)
 
 
 def find_recorded(
