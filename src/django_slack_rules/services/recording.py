@@ -284,40 +284,6 @@ def find_recorded(
     return SlackDelivery.objects.filter(idempotency_key=key).first()
 
 
-def render_message(
-    adapter: BaseAlertAdapter,
-    alert: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    template: str,
-    fingerprint: str,
-    instance: Any = NOT_LOADED,
-) -> str:
-    """The rule's message for the alert; a plain fallback naming the alert if that fails.
-
-    ``instance``: the occurrence, when the caller has loaded it already.
-    """
-    return render_content(
-        adapter, alert, rule, status, occurrence, template, fingerprint, instance
-    )[0]
-
-
-def render_content(
-    adapter: BaseAlertAdapter,
-    alert: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    template: str,
-    fingerprint: str,
-    instance: Any = NOT_LOADED,
-) -> tuple[str, list[Any] | None, str]:
-    """The rule's text for the alert, its Block Kit blocks (None without a blocks template,
-    or when they fail) and a note saying why blocks failed ("" when they did not)."""
-    return _render(adapter, alert, rule, status, occurrence, template, fingerprint, instance)[:3]
-
-
 def _render(
     adapter: BaseAlertAdapter,
     alert: Any,
@@ -328,7 +294,9 @@ def _render(
     fingerprint: str,
     instance: Any = NOT_LOADED,
 ) -> tuple[str, list[Any] | None, str, dict[str, Any]]:
-    """:func:`render_content`, and the context it rendered with."""
+    """The rule's text for the alert, its Block Kit blocks (None without a blocks template,
+    or when they fail), a note saying why blocks failed ("" when they did not), and the
+    context it rendered with."""
     context: dict[str, Any] = {
         "alertname": str(getattr(alert, "name", "") or ""),
         "status": status,
