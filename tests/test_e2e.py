@@ -281,11 +281,16 @@ def storm(rule, count):
 
 def accounted_for(count):
     """Every delivery sent or folded into a sent digest, once: the deliveries, or None."""
-    deliveries = list(SlackDelivery.objects.exclude(alert_status="digest"))
+    deliveries = list(SlackDelivery.objects.exclude(alert_status="digest").select_related("digest"))
     if len(deliveries) != count:
         return None
-    settled = {DeliveryState.SENT, DeliveryState.DIGESTED}
-    return deliveries if all(d.state in settled for d in deliveries) else None
+
+    def settled(delivery):
+        if delivery.state == DeliveryState.DIGESTED:
+            return delivery.digest is not None and delivery.digest.state == DeliveryState.SENT
+        return delivery.state == DeliveryState.SENT
+
+    return deliveries if all(settled(d) for d in deliveries) else None
 
 
 def test_a_short_burst_is_paced_to_the_channels_rate_oldest_first(worker, rule):
