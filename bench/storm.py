@@ -269,7 +269,6 @@ def run_naive(
     from functools import partial
 
     from django.db import transaction
-    from django.db.models import Q
     from storm_naive import TASK_NAME
 
     figures = Figures(NAIVE, len(alerts), channels)
