@@ -106,12 +106,14 @@ def take(destination: str, pace: Pace, now: float | None = None) -> Slot:
     first. A destination never paced before gets its row, and the slot.
     """
     now = time.time() if now is None else now
-    for _ in range(2):
+    for _ in range(3):
         if DestinationPace.take(
             destination, interval=pace.interval, tolerance=pace.tolerance, now=now
         ):
             return Slot(True)
         state = DestinationPace.read(destination)
+        if state is not None and state[1] is None and state[0] <= now + pace.tolerance:
+            continue  # another process created the row after the UPDATE: a slot is free
         if state is not None:
             # The bucket's next slot; a drain due (or running) is not waited for: it holds
             # the destination, so this caller cannot arm another one, and if it has let go
