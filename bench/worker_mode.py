@@ -45,7 +45,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -446,15 +445,14 @@ def celery_worker(
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchmarkError(f"timed out after {timeout:g} s waiting for {what}")
-        pause.wait(0.02)
+    """The tests' ``wait_until``, polling finer (batch times are measured with it), failing
+    with a :class:`BenchmarkError`."""
+    from tests.processes import wait_until
+
+    try:
+        return wait_until(condition, timeout, what, interval=0.02)
+    except AssertionError as exc:
+        raise BenchmarkError(str(exc)) from None
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -18,10 +18,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from tests.processes import free_port, wait_until
+from tests.processes import Service, free_port, wait_until
 
 START_TIMEOUT = 30.0
 BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name, then upstream's
@@ -68,7 +67,7 @@ def webhook_config(
     }
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(Service):
     """An ``alertmanager`` process on a free port of 127.0.0.1; stopped on exit."""
 
     def __init__(self, *, config: dict[str, Any], state_dir: Path) -> None:
@@ -178,18 +177,3 @@ class AlertmanagerServer:
             if sample == wanted:
                 return float(value)
         raise AssertionError(f"Alertmanager has no metric {wanted}")
-
-    def __enter__(self) -> AlertmanagerServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -19,10 +19,9 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from tests.processes import free_port, wait_until
+from tests.processes import Service, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
@@ -61,7 +60,7 @@ def postgres_database(name: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class ExampleSite:
+class ExampleSite(Service):
     """example_project's web app and Celery worker, on the given database and broker."""
 
     def __init__(
@@ -176,21 +175,6 @@ class ExampleSite:
         return "\n".join(
             f"--- {name} log ---\n{self.log(name).read_text()[-6000:]}" for name in self.processes
         )
-
-    def __enter__(self) -> ExampleSite:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

@@ -53,9 +53,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.processes import Service
 
 __all__ = ["CannedResponse", "ChannelLimit", "FakeMessage", "FakeSlack", "RecordedRequest"]
 
@@ -313,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class FakeSlack:
+class FakeSlack(Service):
     """A fake Slack (webhook or Web API) server on 127.0.0.1.
 
     Each request consumes the next queued response; with the queue empty it
@@ -395,17 +396,6 @@ class FakeSlack:
     @property
     def stopping(self) -> bool:
         return self._stop_event.is_set()
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- addresses ---------------------------------------------------------
 

@@ -49,11 +49,11 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 from tests.fake_slack import FakeSlack
-from tests.processes import free_port, wait_until
+from tests.processes import Service, free_port, wait_until
 
 __all__ = [
     "NGINX",
@@ -185,7 +185,7 @@ def nginx_test(config: str, workdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-class NginxGateway:
+class NginxGateway(Service):
     """nginx with the shipped config rendered for ``mode``, in front of ``slack``.
 
     ``slack``: the FakeSlack (HTTPS) nginx forwards to, or ``slack_address``
@@ -351,14 +351,3 @@ class NginxGateway:
         if self._own_workdir:
             with contextlib.suppress(FileNotFoundError):
                 shutil.rmtree(self.workdir)
-
-    def __enter__(self) -> NginxGateway:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

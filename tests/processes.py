@@ -11,10 +11,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 30.0  # seconds: the longest a test waits for any one condition
+
+
+_S = TypeVar("_S", bound="Service")
+
+
+class Service:
+    """A server a test starts and stops. ``with`` starts it and stops it on the way out,
+    also when starting failed halfway (``stop`` must cope with that)."""
+
+    def start(self: _S) -> _S:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def free_port() -> int:
@@ -24,8 +48,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    """Poll ``condition`` until it is truthy and return its value; fail after ``timeout`` s."""
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float = WAIT,
+    what: str = "condition",
+    *,
+    interval: float = 0.05,
+) -> Any:
+    """Poll ``condition`` every ``interval`` s until it is truthy and return its value; fail
+    after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while True:
@@ -34,7 +65,7 @@ def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"Timed out after {timeout:g}s waiting for {what}")
-        pause.wait(0.05)
+        pause.wait(interval)
 
 
 @contextlib.contextmanager

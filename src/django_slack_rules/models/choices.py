@@ -40,6 +40,19 @@ class DeliveryState(models.TextChoices):
     DIGESTED = "digested", _("digested")
 
 
+#: States a delivery leaves only through "resend": nothing changes them by waiting (a
+#: digested one never leaves: its digest was sent).
+FINAL_STATES = frozenset(
+    str(state)
+    for state in (
+        DeliveryState.SENT,
+        DeliveryState.CANCELLED,
+        DeliveryState.FAILED,
+        DeliveryState.DIGESTED,
+    )
+)
+
+
 class DeliveryAction(models.TextChoices):
     """What a delivery does in Slack."""
 

@@ -39,6 +39,7 @@ from ..models import (
     ACTION_POST,
     ACTION_REPLY,
     ACTION_UPDATE,
+    FINAL_STATES,
     RESOLVE_REPLY,
     RESOLVE_UPDATE,
     RESOLVE_UPDATE_AND_REPLY,
@@ -58,16 +59,6 @@ CANNOT_UPDATE = frozenset(
 )
 #: Slack's answers to blocks it will not show: the message is sent again as text.
 INVALID_BLOCKS = frozenset({"invalid_blocks", "invalid_blocks_format"})
-#: States of a first message that will not change by waiting.
-SETTLED = frozenset(
-    str(state)
-    for state in (
-        DeliveryState.SENT,
-        DeliveryState.FAILED,
-        DeliveryState.CANCELLED,
-        DeliveryState.DIGESTED,
-    )
-)
 SENT = str(DeliveryState.SENT)
 DIGESTED = str(DeliveryState.DIGESTED)
 #: The longest single wait for a first message that is not sent yet (seconds).
@@ -152,7 +143,7 @@ def ready(parent: SlackDelivery | None) -> bool:
     """True when a delivery under ``parent`` can be sent now (nothing to wait for)."""
     if parent is None or not slack_rules_settings.BOT_MODE:
         return True
-    return shown_as(parent).state in SETTLED
+    return shown_as(parent).state in FINAL_STATES
 
 
 def parent_wait(delivery: SlackDelivery) -> float:
@@ -170,7 +161,7 @@ def parent_wait(delivery: SlackDelivery) -> float:
         .first()
     )
     state = None if found is None else (found[1] if found[0] == DIGESTED else found[0])
-    if state is None or state in SETTLED:
+    if state is None or state in FINAL_STATES:
         return 0.0
     waited = (timezone.now() - delivery.created_at).total_seconds()
     remaining = slack_rules_settings.THREAD_WAIT - waited
@@ -246,7 +237,7 @@ def _unusable(
     if parent is None:
         return "no firing message of this alert was recorded by the rule"
     if parent.state != SENT:
-        if parent.state in SETTLED:
+        if parent.state in FINAL_STATES:
             return f"{what} was not sent ({parent.state})"
         return (
             f"{what} was still not sent after "

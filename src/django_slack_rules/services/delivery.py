@@ -35,6 +35,7 @@ from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import (
     ACTION_POST,
+    FINAL_STATES,
     DeliveryState,
     DestinationPause,
     SlackDelivery,
@@ -44,16 +45,6 @@ from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
 
-#: States a delivery leaves only through "resend" (a digested one never: its digest was sent).
-FINAL_STATES = frozenset(
-    str(state)
-    for state in (
-        DeliveryState.SENT,
-        DeliveryState.CANCELLED,
-        DeliveryState.FAILED,
-        DeliveryState.DIGESTED,
-    )
-)
 #: States from which a delivery can be sent again.
 RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
 #: Seconds added to the timeouts before a "sending" claim counts as abandoned.
