@@ -13,7 +13,7 @@ from django_slack_rules.models import SlackDelivery, SlackIntegrationRule
 from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import AlertInstanceFactory, RuleFactory
-from tests.utils import fire
+from tests.utils import fan_out_rules, fire
 
 pytestmark = pytest.mark.django_db
 
@@ -92,27 +92,6 @@ def test_highest_priority_rule_wins(alert, rule, outbox, eager, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         fire(alert)
     assert [m.channel for m in outbox] == ["#urgent"]
-
-
-def fan_out_rules():
-    """pager continues to web, which stops the chain before the catch-all."""
-    RuleFactory(
-        name="pager",
-        priority=30,
-        match_criteria=['alertname=~"High.*"', 'team!="db"'],
-        continue_matching=True,
-        slack_channel="#pager",
-        message_template="page: {{ alertname }}",
-    )
-    RuleFactory(
-        name="web",
-        priority=20,
-        match_criteria={"team": "web"},
-        slack_channel="#web",
-        message_template="web: {{ alertname }}",
-        resolved_message_template="web: {{ alertname }} resolved",
-    )
-    RuleFactory(name="catch-all", priority=0, match_criteria=[], slack_channel="#all")
 
 
 def test_an_alert_fans_out_to_one_message_per_rule(

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
+from tests.factories import RuleFactory
 
 NS = "django_slack_rules"
 
@@ -29,3 +30,33 @@ def call(*args: str) -> str:
     out = StringIO()
     call_command(*args, stdout=out, stderr=StringIO())
     return out.getvalue()
+
+
+def fan_out_rules() -> None:
+    """Three rules: pager continues to web, which stops the chain before the catch-all.
+
+    An alert ``High…`` of team web goes to #pager and #web; one of team db to #all only.
+    """
+    RuleFactory(
+        name="pager",
+        priority=30,
+        match_criteria=['alertname=~"High.*"', 'team!="db"'],
+        continue_matching=True,
+        slack_channel="#pager",
+        message_template="page: {{ alertname }}",
+    )
+    RuleFactory(
+        name="web",
+        priority=20,
+        match_criteria={"team": "web"},
+        slack_channel="#web",
+        message_template="web: {{ alertname }}",
+        resolved_message_template="web: {{ alertname }} resolved",
+    )
+    RuleFactory(
+        name="catch-all",
+        priority=0,
+        match_criteria=[],
+        slack_channel="#all",
+        message_template="all: {{ alertname }} on {{ labels.instance }}",
+    )
