@@ -98,7 +98,8 @@ def test_imports_rules_with_plain_label_keys_and_string_values():
 
     rule = Rule.objects.get(name="db-critical")
     assert rule.match_criteria == {"severity": "critical", "team": "db", "port": "5432"}
-    assert (rule.slack_channel, rule.priority, rule.is_active) == ("#db", 7, True)
+    # By default ranked as SentryHub ranks: 3 criteria * 100 + the old priority.
+    assert (rule.slack_channel, rule.priority, rule.is_active) == ("#db", 307, True)
     assert rule.message_template == "{{ alertname }} on {{ instance }}"
     assert rule.resolved_message_template == "{{ alertname }} resolved"
     everything = Rule.objects.get(name="everything")
@@ -276,7 +277,7 @@ def test_update_overwrites_the_rule_but_not_its_active_switch():
     assert "update 'db'" in out
     assert "0 rule(s) created, 1 updated, 0 skipped" in out
     db = Rule.objects.get(name="db")
-    assert (db.match_criteria, db.slack_channel, db.priority) == ({"team": "database"}, "#old", 9)
+    assert (db.match_criteria, db.slack_channel, db.priority) == ({"team": "database"}, "#old", 109)
     assert db.is_active is False
     assert Rule.objects.count() == 1
 

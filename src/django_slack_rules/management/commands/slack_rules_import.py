@@ -34,7 +34,7 @@ from django_slack_rules.models import SlackIntegrationRule
 
 #: The options of one source only, with their defaults (not given: the default).
 SENTRYHUB_ONLY: dict[str, Any] = {
-    "--priority": PRIORITY_KEEP,
+    "--priority": PRIORITY_SPECIFICITY,
     "--update": False,
     "--deactivate-source": False,
 }
@@ -107,10 +107,11 @@ class Command(BaseCommand):
             "--priority",
             choices=[PRIORITY_KEEP, PRIORITY_SPECIFICITY],
             default=SENTRYHUB_ONLY["--priority"],
-            help="keep (default): copy each rule's priority, for a SentryHub that ranks by "
-            "priority then name (its first Slack rules did). specificity: priority = number "
-            "of criteria * 100 + the old priority, for a SentryHub that ranks the most "
-            "specific rule first (its integrations/services/slack_matcher.py does today).",
+            help="specificity (default): priority = number of criteria * 100 + the old "
+            "priority, as SentryHub ranks the most specific rule first (its "
+            "integrations/services/slack_matcher.py does, since August 2025). keep: copy each "
+            "rule's priority, for a SentryHub that ranks by priority then name (its first "
+            "Slack rules did).",
         )
         sentryhub.add_argument(
             "--update",
