@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import kombu
 import pytest
 from django.db import connection, transaction
 
@@ -20,8 +19,8 @@ from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
 from django_slack_rules.tasks import process_slack_for_alert_group
 from tests.factories import AlertInstanceFactory
 from tests.fake_slack import FakeSlack
-from tests.processes import celery_worker, wait_until
-from tests.utils import fan_out_rules, fire
+from tests.processes import wait_until
+from tests.utils import fan_out_rules, fire, worker_on_queue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -39,53 +38,18 @@ def e2e_queue() -> str:
     return f"dsr-e2e-{uuid.uuid4().hex[:12]}"
 
 
-def private_queue(name: str) -> kombu.Queue:
-    """The queue (and its direct exchange) Celery declares for ``name``, on any broker."""
-    return kombu.Queue(name, kombu.Exchange(name, type="direct"), routing_key=name)
-
-
-def drop_queue(broker: str, name: str) -> None:
-    """Delete the queue ``name`` and what it holds, so no broker keeps it after the tests."""
-    with kombu.Connection(broker, connect_timeout=5) as conn:
-        bound = private_queue(name)(conn.default_channel)
-        bound.declare()  # the Redis transport deletes only the bindings it knows of
-        bound.delete()
-        bound.exchange.delete()
-
-
 @pytest.fixture(scope="session")
 def celery_worker_process(
     django_db_setup, django_db_blocker, e2e_slack, e2e_queue, tmp_path_factory
 ):
     """A real ``celery worker`` process on the test database and a private broker queue."""
-    from django.conf import settings
-
-    broker = settings.CELERY_BROKER_URL
-    with kombu.Connection(broker, connect_timeout=5) as conn:
-        try:
-            conn.ensure_connection(max_retries=2, interval_start=0.5)
-        except Exception as exc:
-            raise RuntimeError(
-                f"The end-to-end tests need the broker at {conn.as_uri()} ({exc}): start it, "
-                "or point CELERY_BROKER_URL at a running Redis or RabbitMQ."
-            ) from exc
-        queue = private_queue(e2e_queue)(conn.default_channel)
-        queue.declare()
-        queue.purge()  # nothing left from an earlier run reaches this worker
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    try:
-        with celery_worker(
-            queue=e2e_queue,
-            db_name=str(db_name),
-            broker=broker,
-            endpoint=f"{e2e_slack.url}/slack-proxy/",
-            log=log,
-        ):
-            yield log
-    finally:
-        drop_queue(broker, e2e_queue)
+    with worker_on_queue(
+        e2e_queue,
+        endpoint=f"{e2e_slack.url}/slack-proxy/",
+        django_db_blocker=django_db_blocker,
+        log_dir=tmp_path_factory.mktemp("worker"),
+    ) as log:
+        yield log
 
 
 @pytest.fixture

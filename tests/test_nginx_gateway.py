@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from django_slack_rules.exceptions import (
     SlackPermanentError,
@@ -45,7 +45,8 @@ from tests.nginx_gateway import (
     render,
     webhook_secrets,
 )
-from tests.processes import celery_worker, wait_until
+from tests.processes import wait_until
+from tests.utils import worker_on_queue
 
 pytestmark = pytest.mark.nginx
 
@@ -661,27 +662,14 @@ def burst_gateway(start_gateway, hooks_slack, certs, burst_webhook) -> NginxGate
 @pytest.fixture(scope="module")
 def nginx_worker(django_db_setup, django_db_blocker, burst_gateway, tmp_path_factory):
     """A real ``celery worker`` whose SLACK_INTERNAL_ENDPOINT is the gateway."""
-    import redis
-
     queue = f"dsr-nginx-{uuid.uuid4().hex[:12]}"
-    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    client.ping()
-    client.delete(queue)
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
-    log = tmp_path_factory.mktemp("nginx-worker") / "worker.log"
-    try:
-        with celery_worker(
-            queue=queue,
-            db_name=str(db_name),
-            broker=django_settings.CELERY_BROKER_URL,
-            endpoint=burst_gateway.endpoint,
-            log=log,
-        ):
-            yield queue, log
-    finally:
-        client.delete(queue)
-        client.close()
+    with worker_on_queue(
+        queue,
+        endpoint=burst_gateway.endpoint,
+        django_db_blocker=django_db_blocker,
+        log_dir=tmp_path_factory.mktemp("nginx-worker"),
+    ) as log:
+        yield queue, log
 
 
 @pytest.mark.django_db(transaction=True)
@@ -734,28 +722,15 @@ def test_a_burst_over_the_limit_is_retried_until_each_message_is_delivered_once(
 @pytest.fixture(scope="module")
 def bot_worker(django_db_setup, django_db_blocker, bot_gateway, tmp_path_factory):
     """A real ``celery worker`` in bot mode whose SLACK_INTERNAL_ENDPOINT is the bot gateway."""
-    import redis
-
     queue = f"dsr-bot-{uuid.uuid4().hex[:12]}"
-    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    client.ping()
-    client.delete(queue)
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
-    log = tmp_path_factory.mktemp("bot-worker") / "worker.log"
-    try:
-        with celery_worker(
-            queue=queue,
-            db_name=str(db_name),
-            broker=django_settings.CELERY_BROKER_URL,
-            endpoint=bot_gateway.endpoint,
-            log=log,
-            gateway_mode="bot",
-        ):
-            yield queue, log
-    finally:
-        client.delete(queue)
-        client.close()
+    with worker_on_queue(
+        queue,
+        endpoint=bot_gateway.endpoint,
+        django_db_blocker=django_db_blocker,
+        log_dir=tmp_path_factory.mktemp("bot-worker"),
+        gateway_mode="bot",
+    ) as log:
+        yield queue, log
 
 
 BOT_BLOCKS = """[

@@ -1,16 +1,24 @@
-"""Small helpers the test modules share: the rule pages' URLs, the host's signal, commands."""
+"""Small helpers the test modules share: the rule pages' URLs, the host's signal, commands,
+rules, and a real worker on a queue of its own."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
+import kombu
+from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 
 from tests.alerts.models import AlertGroup
 from tests.alerts.signals import alert_processed
 from tests.factories import RuleFactory
+from tests.processes import celery_worker
 
 NS = "django_slack_rules"
 
@@ -60,3 +68,48 @@ def fan_out_rules() -> None:
         slack_channel="#all",
         message_template="all: {{ alertname }} on {{ labels.instance }}",
     )
+
+
+def private_queue(name: str) -> kombu.Queue:
+    """The queue (and its direct exchange) Celery declares for ``name``, on any broker."""
+    return kombu.Queue(name, kombu.Exchange(name, type="direct"), routing_key=name)
+
+
+def drop_queue(broker: str, name: str) -> None:
+    """Delete the queue ``name`` and what it holds, so no broker keeps it after the tests."""
+    with kombu.Connection(broker, connect_timeout=5) as conn:
+        bound = private_queue(name)(conn.default_channel)
+        bound.declare()  # the Redis transport deletes only the bindings it knows of
+        bound.delete()
+        bound.exchange.delete()
+
+
+@contextlib.contextmanager
+def worker_on_queue(
+    queue: str, *, endpoint: str, django_db_blocker: Any, log_dir: Path, **options: Any
+) -> Iterator[Path]:
+    """A real ``celery worker`` on the test database that reads only ``queue`` (emptied
+    first, deleted after) and posts to ``endpoint``; yields its log file. ``options`` go to
+    :func:`tests.processes.celery_worker` (e.g. ``gateway_mode="bot"``)."""
+    broker = settings.CELERY_BROKER_URL
+    with kombu.Connection(broker, connect_timeout=5) as conn:
+        try:
+            conn.ensure_connection(max_retries=2, interval_start=0.5)
+        except Exception as exc:
+            raise RuntimeError(
+                f"The end-to-end tests need the broker at {conn.as_uri()} ({exc}): start it, "
+                "or point CELERY_BROKER_URL at a running Redis or RabbitMQ."
+            ) from exc
+        bound = private_queue(queue)(conn.default_channel)
+        bound.declare()
+        bound.purge()  # nothing left from an earlier run reaches this worker
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    log = log_dir / "worker.log"
+    try:
+        with celery_worker(
+            queue=queue, db_name=str(db_name), broker=broker, endpoint=endpoint, log=log, **options
+        ):
+            yield log
+    finally:
+        drop_queue(broker, queue)
