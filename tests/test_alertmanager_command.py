@@ -34,7 +34,7 @@ def run(*args: str) -> str:
         ((SENTRYHUB, "--alertmanager", NESTED), "not both"),
         ((SENTRYHUB, "--apply"), "--apply goes with --alertmanager, not with MODEL (MODEL imports"),
         ((SENTRYHUB, "--name-prefix", "am: "), "--name-prefix goes with --alertmanager"),
-        (("--alertmanager", NESTED, "--priority", "specificity"), "--priority goes with MODEL"),
+        (("--alertmanager", NESTED, "--priority", "keep"), "--priority goes with MODEL"),
         (("--alertmanager", NESTED, "--update", "--deactivate-source"), "--update, --deactivate"),
         (("--alertmanager", NESTED, "--dry-run", "--apply"), "contradict each other"),
     ],
