@@ -435,13 +435,9 @@ def celery_worker(
             )
         yield worker
     finally:
-        if worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=5)
+        from tests.processes import stop_process
+
+        stop_process(worker, timeout=20)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.processes import Service, free_port, wait_until
+from tests.processes import Service, answers, free_port, stop_process, wait_until
 
 START_TIMEOUT = 30.0
 BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name, then upstream's
@@ -100,21 +100,11 @@ class AlertmanagerServer(Service):
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"Alertmanager exited:\n{self.log()}")
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers(self.url + "/-/ready")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            stop_process(self.process)
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.processes import Service, free_port, wait_until
+from tests.processes import Service, answers, free_port, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
@@ -151,22 +151,14 @@ class ExampleSite(Service):
         return self
 
     def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/accounts/login/", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers(self.url + "/accounts/login/")
 
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
         for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop_process(process)
 
     def post_webhook(self, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:
         return post(self.url + WEBHOOK_PATH, body, content_type)

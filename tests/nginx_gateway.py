@@ -42,7 +42,6 @@ import importlib.util
 import os
 import pwd
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -53,7 +52,7 @@ from types import ModuleType
 from typing import Any
 
 from tests.fake_slack import FakeSlack
-from tests.processes import Service, free_port, wait_until
+from tests.processes import Service, free_port, stop_process, wait_until
 
 __all__ = [
     "NGINX",
@@ -341,13 +340,8 @@ class NginxGateway(Service):
     def stop(self) -> None:
         """Stop nginx (bounded; safe to repeat) and remove its own temporary directory."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=_STOP_TIMEOUT)
+        if process is not None:
+            stop_process(process, _STOP_TIMEOUT)
         if self._own_workdir:
             with contextlib.suppress(FileNotFoundError):
                 shutil.rmtree(self.workdir)
