@@ -27,8 +27,10 @@ Steps:
 4. Rounds, A/B alternated: all of a round's messages of one variant are queued, and the
    time runs from the first publish to the moment the fake Slack has received them all
    (the package's deliveries must then all be recorded sent, the baseline's task results
-   stored). msg/s = messages / that time; the worker's CPU time (/proc) is divided by the
-   messages too. Then the other variant, on the same alerts.
+   stored). msg/s = messages / that time. The CPU time (/proc) of the worker's processes,
+   of PostgreSQL's backends that ended meanwhile (one per task: ``CONN_MAX_AGE = 0``) and
+   of the whole machine is divided by the messages too. Then the other variant, on the
+   same alerts.
 
 See bench/README.md for the options, the output and the figures.
 """
@@ -176,8 +178,8 @@ class Round:
     number: int
     order: tuple[str, ...]
     rate: dict[str, float] = field(default_factory=dict)
-    #: CPU ms the worker's processes used per message (None where /proc can't tell)
-    cpu_ms: dict[str, float | None] = field(default_factory=dict)
+    #: CPU ms per message (None where /proc can't tell)
+    cpu: dict[str, CpuUse] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -451,16 +453,13 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         raise BenchmarkError(str(exc)) from None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` and its children (the pool processes),
-    from /proc; None where there is no /proc."""
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    total = 0.0
-    found = False
+def _proc_stats() -> list[tuple[int, str, list[str]]]:
+    """(pid, name, the fields after the name) of every process in /proc; [] without /proc."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return None
+        return []
+    found = []
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -468,11 +467,77 @@ def cpu_seconds(pid: int) -> float | None:
             stat = Path("/proc", entry, "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
-        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-            found = True
-    return total if found else None
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        found.append((int(entry), name, stat[stat.rindex(")") + 2 :].split()))
+    return found
+
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its children (the pool processes),
+    from /proc; None where there is no /proc."""
+    times = [
+        (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        for found, _, fields in _proc_stats()
+        if found == pid or int(fields[1]) == pid  # fields[1]: the parent's pid
+    ]
+    return sum(times) if times else None
+
+
+def database_cpu_seconds() -> float | None:
+    """CPU seconds of PostgreSQL's ended backends: the user + system time of the postmaster's
+    children it has reaped (a backend ends with its connection, so with each task at
+    ``CONN_MAX_AGE = 0``). None when PostgreSQL doesn't run on this machine."""
+    stats = _proc_stats()
+    names = {pid: name for pid, name, _ in stats}
+    times = [
+        (int(fields[13]) + int(fields[14])) / TICKS  # cutime, cstime
+        for pid, name, fields in stats
+        if name == "postgres" and names.get(int(fields[1])) != "postgres"  # the postmaster
+    ]
+    return sum(times) if times else None
+
+
+def machine_cpu_seconds() -> float | None:
+    """CPU seconds every process on the machine used (all but idle and iowait), /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU ms per message: the worker's processes, PostgreSQL's backends, the machine."""
+
+    worker: float | None
+    database: float | None
+    machine: float | None
+
+
+#: CpuUse's fields, in the report's words
+CPU_PARTS = {
+    "worker": "the worker's processes",
+    "database": "PostgreSQL's backends",
+    "machine": "the whole machine",
+}
+
+
+def cpu_counters(worker_pid: int) -> tuple[float | None, float | None, float | None]:
+    return cpu_seconds(worker_pid), database_cpu_seconds(), machine_cpu_seconds()
+
+
+def cpu_use(
+    before: tuple[float | None, ...], after: tuple[float | None, ...], messages: int
+) -> CpuUse:
+    per_message = [
+        None if b is None or a is None else (a - b) / messages * 1e3 for b, a in zip(before, after)
+    ]
+    return CpuUse(*per_message)
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -509,14 +574,14 @@ class Runner:
 
     def run(
         self, variant: str, messages: Sequence[Message], probe: bool = False
-    ) -> tuple[float, float | None]:
+    ) -> tuple[float, CpuUse]:
         """Queue ``messages`` and wait until they are all delivered and recorded; return
-        msg/s, and the worker's CPU ms per message."""
+        msg/s, and the CPU ms per message."""
         n = len(messages)
         self.slack.reset()
         headers = {PROBE_HEADER: variant} if probe else None
         task_ids: list[str] = []
-        cpu_before = cpu_seconds(self.worker_pid)
+        cpu_before = cpu_counters(self.worker_pid)
         started = time.monotonic()
         with self.app.producer_or_acquire() as producer:
             for message in messages:
@@ -536,10 +601,7 @@ class Runner:
             raise BenchmarkError(f"{variant}: {exc}\n--- worker log:\n{tail(self.log)}") from None
         elapsed = max(r.received_at for r in received[:n]) - started
         self.check_done(variant, messages, task_ids)
-        cpu_after = cpu_seconds(self.worker_pid)
-        cpu_ms = (
-            None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / n * 1e3
-        )
+        cpu = cpu_use(cpu_before, cpu_counters(self.worker_pid), n)
         if len(self.slack.requests) != n:
             raise BenchmarkError(
                 f"{variant}: the fake Slack received {len(self.slack.requests)} requests for "
@@ -550,7 +612,7 @@ class Runner:
             if not (isinstance(body, dict) and body.get("text") and body.get("channel")):
                 raise BenchmarkError(f"{variant}: a request without channel or text: {body!r}")
         self.samples[variant] = received[0].json()
-        return n / elapsed, cpu_ms
+        return n / elapsed, cpu
 
     def check_done(self, variant: str, messages: Sequence[Message], task_ids: list[str]) -> None:
         """Wait (bounded) until each task has finished its bookkeeping, and the queue is empty."""
@@ -734,8 +796,8 @@ def run(args: Any) -> int:
                         this = Round(number, order)
                         for variant in order:
                             progress(f"round {number}/{profile.rounds}: {variant}…")
-                            rate, cpu_ms = runner.run(variant, batch(variant, alerts))
-                            this.rate[variant], this.cpu_ms[variant] = rate, cpu_ms
+                            rate, cpu = runner.run(variant, batch(variant, alerts))
+                            this.rate[variant], this.cpu[variant] = rate, cpu
                         rounds.append(this)
         finished = True
     except BenchmarkError as exc:
@@ -836,12 +898,17 @@ def report(
     for r in rounds:
         print(
             f"{r.number:<6}{r.order[0]:<11}{r.rate[PACKAGE]:>14,.1f}{r.rate[SENTRYHUB]:>17,.1f}"
-            f"{r.ratio:>7.2f}{TIMES}{cpu(r.cpu_ms[PACKAGE]):>14}{cpu(r.cpu_ms[SENTRYHUB]):>15}"
+            f"{r.ratio:>7.2f}{TIMES}{cpu(r.cpu[PACKAGE].worker):>14}"
+            f"{cpu(r.cpu[SENTRYHUB].worker):>15}"
         )
     package = median([r.rate[PACKAGE] for r in rounds])
     sentryhub = median([r.rate[SENTRYHUB] for r in rounds])
-    cpu_values = {v: [c for r in rounds if (c := r.cpu_ms[v]) is not None] for v in VARIANTS}
-    cpu_medians = {v: median(values) if values else None for v, values in cpu_values.items()}
+
+    def cpu_median(variant: str, part: str) -> float | None:
+        values = [c for r in rounds if (c := getattr(r.cpu[variant], part)) is not None]
+        return median(values) if values else None
+
+    cpu_medians = {v: cpu_median(v, "worker") for v in VARIANTS}
     print("-" * len(header))
     print(
         f"{'median':<17}{package:>14,.1f}{sentryhub:>17,.1f}{package / sentryhub:>7.2f}{TIMES}"
@@ -856,6 +923,18 @@ def report(
         "(msg/s: from the first message queued to the last one the fake Slack received; CPU: "
         "user + system time of the worker's processes per message, until every task of the "
         "batch had finished)"
+    )
+
+    print("\nCPU ms per message (medians of the rounds)")
+    header = f"{'':<34}{'package':>14}{'SentryHub':>14}"
+    print(header)
+    print("-" * len(header))
+    for part, title in CPU_PARTS.items():
+        cells = [cpu(cpu_median(v, part)) for v in VARIANTS]
+        print(f"{title:<34}{cells[0]:>14}{cells[1]:>14}")
+    print(
+        "(PostgreSQL: its backends that ended during the batch, one per task; machine: every "
+        "process, the benchmark's own included)"
     )
 
     print(f"\nper delivery, inside the worker (probe: {profile.probe} tasks each)")

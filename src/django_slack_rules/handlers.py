@@ -71,7 +71,7 @@ def handle_alert(
         logger.debug("Alert fingerprint=%s is silenced; nothing sent", fingerprint)
         return []
 
-    rules = SlackRuleMatcherService().find_matching_rules(adapter.get_labels(alert_group))
+    rules, version = SlackRuleMatcherService().match(adapter.get_labels(alert_group))
     if not rules:
         logger.debug("No Slack rule matches alert fingerprint=%s", fingerprint)
         return []
@@ -91,7 +91,7 @@ def handle_alert(
             continue
         # One task per rule: each notification is recorded and sent once on its own.
         transaction.on_commit(
-            partial(dispatch, adapter, alert_group, rule, alert_id, status, occurrence)
+            partial(dispatch, adapter, alert_group, rule, alert_id, status, occurrence, version)
         )
         queued.append(rule)
         logger.debug("Rule %r matched fingerprint=%s; queued on commit", rule.name, fingerprint)
@@ -105,11 +105,20 @@ def dispatch(
     alert_id: Any,
     status: str,
     occurrence: str,
+    version: str | None = None,
 ) -> None:
-    """Queue ``rule``'s notification (run at commit); a refused one is kept as pending."""
+    """Queue ``rule``'s notification (run at commit); a refused one is kept as pending.
+
+    ``version``: the rule set's version the rule matched at, so that a worker whose index
+    is at that version takes the rule from it without a query."""
     try:
         enqueue(
-            process_slack_for_alert_group, alert_id, rule.pk, status=status, occurrence=occurrence
+            process_slack_for_alert_group,
+            alert_id,
+            rule.pk,
+            status=status,
+            occurrence=occurrence,
+            version=version,
         )
     except Exception as exc:
         logger.exception(

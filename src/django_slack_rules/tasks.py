@@ -65,13 +65,15 @@ def process_slack_for_alert_group(
     rule_id: Any,
     status: str | None = None,
     occurrence: str | None = None,
+    version: str | None = None,
     **kwargs: Any,
 ) -> str:
     """Render ``rule_id``'s message for ``alert_group_id`` and send it once.
 
     ``status`` ("firing"/"resolved") and ``occurrence`` (the adapter's occurrence
     key) are fixed by the signal handler when the alert is processed; when
-    omitted they are read from the alert as it is now. Returns the delivery state.
+    omitted they are read from the alert as it is now. ``version``: the rule set's
+    version the rule matched at (the handler's). Returns the delivery state.
     """
     try:
         return recording.notify(
@@ -81,6 +83,7 @@ def process_slack_for_alert_group(
             occurrence,
             retrying=self.request.retries > 0,
             paced=not self.request.is_eager,
+            version=version,
         )
     except delivery.RetryLater as later:
         raise self.retry(countdown=min(later.countdown, max_delay(self))) from None

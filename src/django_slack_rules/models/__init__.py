@@ -2,6 +2,7 @@
 
 One module each (``rules``, ``deliveries``, ``coordination``, ``choices``); every name is
 importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
+``claiming`` records a delivery already claimed in one statement, on PostgreSQL.
 """
 
 from .choices import (

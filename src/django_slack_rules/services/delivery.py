@@ -304,10 +304,13 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
     if isinstance(exc, SlackRateLimitedError):
         wait = exc.retry_after if exc.retry_after is not None else backoff_delay(delivery.attempts)
         DestinationPause.pause(delivery.channel, wait)
-        pace = pacing.current() if paced else None
+        pace = pacing.current()
         if pace is not None:
-            # Back in the destination's line, which waits until the pause is over.
+            # No slot while the pause lasts, for any delivery (one recorded in one statement
+            # sees the pause only there: ``models.claiming``).
             pacing.hold(delivery.channel, wait, pace)
+        if pace is not None and paced:
+            # Back in the destination's line, which waits until the pause is over.
             update(delivery, state=DeliveryState.PENDING, waiting_since=timezone.now(), **record)
             logger.warning(
                 "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d rate-limited (%s); "

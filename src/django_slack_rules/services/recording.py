@@ -24,6 +24,7 @@ from ..models import (
     RuleSetVersion,
     SlackDelivery,
     SlackIntegrationRule,
+    claiming,
 )
 from ..rendering import fallback_message, render_template, unescape_slack
 from . import conversation, pacing
@@ -41,20 +42,24 @@ def notify(
     *,
     retrying: bool = False,
     paced: bool = True,
+    version: str | None = None,
 ) -> str:
     """Render ``rule_id``'s message for ``alert_id``, record it and send it once.
 
     ``status`` and ``occurrence`` are fixed by the signal handler; when omitted they
     are read from the alert as it is now. ``retrying``: an earlier attempt of this
     notification may have recorded it. ``paced``: False sends without waiting for the
-    destination's slot (a task run eagerly cannot wait). Returns the delivery's state (or
+    destination's slot (a task run eagerly cannot wait). ``version``: the rule set's
+    version the rule matched at (the handler's). Returns the delivery's state (or
     why there is none: "no-rule", "no-alert", "no-template"); raises :class:`RetryLater`,
     and :class:`~.pacing.WaitForSlot` when the delivery waits for its destination's slot.
 
-    A first attempt costs five queries: the rule set's version (the rule comes from the
-    process's index) and whether any destination may be paused, the alert with its
-    occurrence, the destination's slot (one UPDATE; none without pacing) and the record
-    inserted already claimed, in one transaction, and the outcome.
+    A first attempt on PostgreSQL, in a worker whose index is at ``version``, costs three
+    queries: the alert with its occurrence, one statement that takes the destination's
+    slot and records the delivery claimed (:mod:`~django_slack_rules.models.claiming`),
+    and the outcome. Elsewhere it also reads the rule set's version (and whether any
+    destination may be paused), and takes the slot and records the delivery in a
+    transaction.
     """
     fixed = status is not None and occurrence is not None
     if fixed and retrying:
@@ -64,17 +69,24 @@ def notify(
         if recorded is not None:
             return _with_companion(deliver(recorded, paced=paced), recorded, paced)
 
-    # One small read: the rule set's version (the rule comes from this process's index)
-    # and whether any destination may be paused now.
-    state = RuleSetVersion.read(router.db_for_read(SlackIntegrationRule))
-    maybe_paused = state is None or (state[1] or 0.0) > time.time()
+    using = router.db_for_write(SlackDelivery)
     rule = None
-    if state is not None:
-        rule = SlackRuleMatcherService().get_rule(rule_id, state[0])
-    if rule is None:  # deactivated since the match (it still sends), or deleted
-        rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
+    if fixed and version is not None and claiming.can_insert_claimed(using):
+        # The rule as it was when the alert matched, from this process's index: no query.
+        rule = SlackRuleMatcherService().cached_rule(rule_id, version)
+    at_once = rule is not None  # recorded claimed in one statement, if it may go now
+    maybe_paused = False
     if rule is None:
-        return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule", paced)
+        # One small read: the rule set's version (the rule comes from this process's
+        # index) and whether any destination may be paused now.
+        state = RuleSetVersion.read(router.db_for_read(SlackIntegrationRule))
+        maybe_paused = state is None or (state[1] or 0.0) > time.time()
+        if state is not None:
+            rule = SlackRuleMatcherService().get_rule(rule_id, state[0])
+        if rule is None:  # deactivated since the match (it still sends), or deleted
+            rule = SlackIntegrationRule.objects.filter(pk=rule_id).first()
+        if rule is None:
+            return _recorded_or(fixed, rule_id, alert_id, status, occurrence, "no-rule", paced)
     adapter = get_adapter()
     try:
         alert, instance = adapter.load(alert_id, occurrence)
@@ -94,10 +106,57 @@ def notify(
     record = _build(adapter, alert, rule, status, occurrence, instance=instance, parent=parent)
     if record is None:
         return "no-template"
+    try:
+        return _record_and_send(record, parent, at_once, maybe_paused, paced, using)
+    except NotRecorded:
+        if at_once:
+            # The rule was deleted since the match: as without the version, which reads it.
+            return notify(alert_id, rule_id, status, occurrence, retrying=retrying, paced=paced)
+        logger.warning(
+            "Rule %r, alert %s (fingerprint=%s): not recorded, the rule or the first message "
+            "was deleted meanwhile; nothing sent",
+            rule.name,
+            alert_id,
+            record.fingerprint,
+        )
+        return "no-rule"
+
+
+def _record_and_send(
+    record: SlackDelivery,
+    parent: SlackDelivery | None,
+    at_once: bool,
+    maybe_paused: bool,
+    paced: bool,
+    using: str,
+) -> str:
+    """Record ``record`` (claimed when it may go now) and send it, or leave it waiting.
+    ``at_once``: try the one-statement claim first. Raises :class:`NotRecorded`."""
+    pace = pacing.current() if paced else None
+    if at_once and conversation.ready(parent):
+        now = time.time()
+        gate = (
+            None
+            if pace is None
+            else claiming.Gate(record.channel, pace.interval, pace.tolerance, now)
+        )
+        try:
+            claimed = claiming.insert_claimed(record, using=using, slot=gate, now=now)
+        except IntegrityError as exc:
+            raise NotRecorded(record.idempotency_key) from exc
+        if claimed.inserted:
+            return _with_companion(send_and_settle(record, paced=paced), record, paced)
+        if claimed.gate_open:
+            # Recorded by an earlier attempt: the slot this attempt took goes to it.
+            recorded = _recorded(record.idempotency_key)
+            outcome = deliver(recorded, paced=paced, slot_taken=pace is not None)
+            return _with_companion(outcome, recorded, paced)
+        # No slot now, or a destination may be paused: recorded the usual way, below. With
+        # pacing, a pause is in the destination's slot (held while the pause lasts).
+        maybe_paused = pace is None
     # No destination is paused (nor a first message unsent): take the destination's slot
     # and record the delivery already claimed, in one INSERT; without a slot, waiting.
     slot = None
-    pace = pacing.current() if paced else None
     if maybe_paused or not conversation.ready(parent):
         delivery, created = _insert(record)
     elif pace is None:
@@ -107,7 +166,6 @@ def notify(
     else:
         # The slot and the record commit together: one wait for the disk, not two. A row
         # recorded already (same key) rolls the slot back with it, and is sent as it is.
-        using = router.db_for_write(SlackDelivery)
         try:
             with transaction.atomic(using=using):
                 slot = pacing.take(record.channel, pace)
@@ -273,8 +331,17 @@ def _insert(record: SlackDelivery) -> tuple[SlackDelivery, bool]:
     return record, True
 
 
+class NotRecorded(Exception):
+    """An INSERT failed, and no row holds its key: a row it refers to (its rule, or its
+    first message) was deleted meanwhile."""
+
+
 def _recorded(key: str) -> SlackDelivery:
-    return SlackDelivery.objects.get(idempotency_key=key)
+    """The row an earlier attempt recorded with ``key``, after an INSERT failed on it."""
+    found = SlackDelivery.objects.filter(idempotency_key=key).first()
+    if found is None:
+        raise NotRecorded(key)
+    return found
 
 
 def find_recorded(

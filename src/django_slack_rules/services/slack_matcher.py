@@ -98,8 +98,18 @@ class SlackRuleMatcherService:
         One small query per call (the rule-set version); the rules come from the index,
         as copies the caller may change freely.
         """
-        selected = self.get_index().select(normalize_labels(alert_labels))
-        return [_copy_rule(compiled.rule) for compiled in selected]
+        return self.match(alert_labels)[0]
+
+    def match(
+        self, alert_labels: Mapping[str, Any] | None
+    ) -> tuple[list[SlackIntegrationRule], str | None]:
+        """:meth:`find_matching_rules`, and the rule-set version they were matched at, as
+        text (None when the version row is missing): the handler passes it to the task,
+        whose :meth:`cached_rule` then needs no query."""
+        index, version = self._indexed()
+        selected = index.select(normalize_labels(alert_labels))
+        rules = [_copy_rule(compiled.rule) for compiled in selected]
+        return rules, None if version is None else str(version)
 
     def find_matching_rule(
         self, alert_labels: Mapping[str, Any] | None
@@ -150,15 +160,32 @@ class SlackRuleMatcherService:
         compiled = self.get_index(version).by_id.get(rule_id)
         return None if compiled is None else _copy_rule(compiled.rule)
 
+    def cached_rule(self, rule_id: Any, version: str) -> SlackIntegrationRule | None:
+        """The active rule ``rule_id`` from this process's index, without a query, when the
+        index is cached at the rule set ``version`` (text, as :meth:`match` gave it), as a
+        copy; None when the index is at another version (or none), or has no such rule."""
+        key = _cache.key  # read before the index: a rebuild sets the index first
+        index = _cache.index
+        alias = router.db_for_read(SlackIntegrationRule)
+        if key is None or key[0] != alias or str(key[1]) != version:
+            return None
+        compiled = index.by_id.get(rule_id)
+        return None if compiled is None else _copy_rule(compiled.rule)
+
     def get_index(self, version: Any = _UNREAD) -> RuleIndex:
         """The index of the active rules, rebuilt when the rule set's version has moved."""
+        return self._indexed(version)[0]
+
+    def _indexed(self, version: Any = _UNREAD) -> tuple[RuleIndex, Any]:
+        """The index, and the version read (or passed) for it; None when there is no version
+        row (then nothing is cached)."""
         alias = router.db_for_read(SlackIntegrationRule)
         if version is _UNREAD:
             version = RuleSetVersion.current(alias)
         # No version row (a database flushed by tests): build every time, cache nothing.
         key = (alias, version) if version is not None else None
         if key is not None and _cache.key == key:
-            return _cache.index
+            return _cache.index, version
         with _cache.lock:
             if key is None or _cache.key != key:
                 # Read the version before the rules: if a change commits in between,
@@ -169,7 +196,7 @@ class SlackRuleMatcherService:
                 logger.debug(
                     "Rebuilt the rule index: %d active rules (version %s)", index.size, version
                 )
-            return _cache.index
+            return _cache.index, version
 
 
 def build_index(rules: Any) -> RuleIndex:

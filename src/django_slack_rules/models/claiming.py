@@ -1,0 +1,121 @@
+"""A delivery recorded already claimed, in one statement, when it may go now (PostgreSQL).
+
+A first attempt that may send at once is recorded claimed (``sending``, attempt 1). On
+PostgreSQL, outside a transaction, that is one statement: a data-modifying CTE opens the
+gate (takes the destination's slot; without pacing, sees that no destination may be
+paused), INSERTs the row only through an open gate, and skips a row recorded already
+(same idempotency key). Elsewhere the caller does it in steps
+(:mod:`django_slack_rules.services.recording`).
+
+Its commit does not wait for the disk (``synchronous_commit`` off for that one
+transaction): the send's outcome, committed after it, waits for the disk, and that flush
+covers this commit too, as PostgreSQL flushes its log in order. So a delivery is durable,
+claim and outcome, when the task ends. Only a crash of PostgreSQL itself while the
+message is being sent can lose the claim; the outcome's UPDATE then fails with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections
+from django.db.models.sql import InsertQuery
+from django.utils import timezone
+
+from .choices import DeliveryState
+from .coordination import DestinationPace, RuleSetVersion
+from .deliveries import SlackDelivery
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The destination's slot to take: its pace (seconds per message, and how far ahead of
+    now its bucket may run) at ``now`` (seconds since the epoch)."""
+
+    destination: str
+    interval: float
+    tolerance: float
+    now: float
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What :func:`insert_claimed` did: whether the gate was open (the slot was taken, or
+    no destination may be paused), and whether the row was inserted (False when the gate
+    was closed, or the key was recorded already)."""
+
+    gate_open: bool
+    inserted: bool
+
+
+def can_insert_claimed(using: str) -> bool:
+    """Whether :func:`insert_claimed` works here: PostgreSQL, and no transaction open
+    (the statement is its own transaction, and its commit is the one not waited for)."""
+    connection = connections[using]
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now: float) -> Claimed:
+    """INSERT ``record`` claimed (sending, attempt 1) through its gate, in one statement:
+    ``slot``, the destination's slot; None: no slot to take, the gate is that no destination
+    may be paused at ``now``. Sets ``record.pk`` when it inserted it; else leaves ``record``
+    unclaimed (pending, no attempt)."""
+    record.state, record.attempts, record.claimed_at = str(DeliveryState.SENDING), 1, timezone.now()
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = SlackDelivery._meta
+    if slot is not None:
+        update, gate_params = DestinationPace.slot_sql(
+            slot.destination,
+            interval=slot.interval,
+            tolerance=slot.tolerance,
+            now=slot.now,
+            using=using,
+        )
+        gate = f"{update} RETURNING 1"
+    else:
+        version = RuleSetVersion._meta
+        gate = (
+            f"SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM {quote(version.db_table)} "
+            f"WHERE {quote(version.pk.column)} = %s "
+            f"AND {quote(RuleSetVersion.pauses_end_at.field.column)} > %s)"
+        )
+        gate_params = (RuleSetVersion.SINGLETON_ID, now)
+    insert, values, insert_params = _insert_sql(record, using)
+    pk = quote(meta.pk.column)
+    key = quote(SlackDelivery.idempotency_key.field.column)
+    sql = (
+        f"WITH gate AS ({gate}), "
+        f"inserted AS ({insert} SELECT {values} FROM gate "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {pk}) "
+        f"SELECT (SELECT count(*) FROM gate), (SELECT {pk} FROM inserted), "
+        "set_config('synchronous_commit', 'off', true)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*gate_params, *insert_params))
+        opened, new_pk, _ = cursor.fetchone()
+    if new_pk is not None:
+        record.pk = new_pk
+        record._state.adding = False
+        record._state.db = using
+    else:
+        record.state, record.attempts, record.claimed_at = str(DeliveryState.PENDING), 0, None
+    return Claimed(gate_open=bool(opened), inserted=new_pk is not None)
+
+
+def _insert_sql(record: SlackDelivery, using: str) -> tuple[str, str, tuple[Any, ...]]:
+    """Django's INSERT of ``record`` (``auto_now`` fields set, values as the database takes
+    them), split into ``INSERT INTO t (columns)``, the placeholders, and the parameters."""
+    meta = SlackDelivery._meta
+    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+    query = InsertQuery(SlackDelivery)
+    query.insert_values(fields, [record])
+    statements = query.get_compiler(using).as_sql()
+    if len(statements) != 1 or " VALUES (" not in statements[0][0]:
+        raise ValueError(f"Unexpected INSERT for a claimed delivery: {statements!r}")
+    sql, params = statements[0]
+    insert, values = sql.split(" VALUES (", 1)
+    if not values.endswith(")"):
+        raise ValueError(f"Unexpected INSERT for a claimed delivery: {sql!r}")
+    return insert, values[:-1], tuple(params)

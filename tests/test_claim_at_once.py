@@ -1,0 +1,192 @@
+"""A first attempt in a worker: the rule from the index, the delivery recorded claimed in one
+statement (PostgreSQL), three queries in all; and every way out of that path.
+
+Outside a transaction, as a Celery worker runs a task (``transaction=True``). On SQLite and
+MariaDB the same calls take the steps of ``services.recording``: the tests check that they
+do, and send the same.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from django_slack_rules.adapters import get_adapter
+from django_slack_rules.models import (
+    DeliveryState,
+    DestinationPace,
+    DestinationPause,
+    SlackDelivery,
+)
+from django_slack_rules.services import pacing
+from django_slack_rules.services.delivery import RetryLater
+from django_slack_rules.services.recording import notify
+from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
+from tests.factories import AlertInstanceFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+POSTGRESQL = connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def alert():
+    instance = AlertInstanceFactory(
+        alert_group__name="HighLatency",
+        alert_group__labels={"alertname": "HighLatency", "team": "web"},
+        annotations={"summary": "p99 above 2s"},
+    )
+    return instance.alert_group
+
+
+def matched(alert):
+    """What the handler passes to the task: the rule's id, the occurrence, the version."""
+    rules, version = SlackRuleMatcherService().match(get_adapter().get_labels(alert))
+    [rule] = rules
+    return rule.pk, get_adapter().get_occurrence_key(alert), version
+
+
+def send(alert, *, paced=True, args=None):
+    """Run the task's work for ``alert`` as a worker does, with the handler's arguments."""
+    rule_id, occurrence, version = args or matched(alert)
+    return notify(alert.pk, rule_id, "firing", occurrence, paced=paced, version=version)
+
+
+def statements(queries):
+    return [" ".join(q["sql"].split())[:60] for q in queries]
+
+
+@pytest.mark.parametrize("rate", [1.0, None], ids=["paced", "unpaced"])
+def test_a_first_attempt_takes_three_queries(alert, rule, slack_endpoint, slack_rules, rate):
+    slack_rules(CHANNEL_RATE=rate)
+    send(alert)  # the destination's first message creates its pace row
+    slack_endpoint.reset()
+    second = AlertInstanceFactory(
+        alert_group__name="HighLatency",
+        alert_group__labels={"alertname": "HighLatency", "team": "web"},
+        annotations={"summary": "p99 above 3s"},
+    ).alert_group
+    args = matched(second)
+    with CaptureQueriesContext(connection) as queries:
+        assert send(second, args=args) == "sent"
+    [request] = slack_endpoint.wait_for_requests(1)
+    assert request.json() == {"channel": "#web", "text": "HighLatency: p99 above 3s"}
+    delivery = SlackDelivery.objects.get(alert_id=str(second.pk))
+    assert (delivery.state, delivery.attempts, delivery.rule_id) == ("sent", 1, rule.pk)
+    assert delivery.claimed_at is not None
+    assert delivery.sent_at is not None
+    done = statements(queries)
+    if POSTGRESQL:
+        # The alert with its occurrence; the slot (or the pause check) and the claimed
+        # INSERT; the outcome. No version read, no BEGIN/COMMIT.
+        assert len(done) == 3, done
+        assert done[1].startswith("WITH gate AS (")
+        assert done[2].startswith('UPDATE "django_slack_rules_slackdelivery"')
+    else:  # the steps: the rule set's version first
+        assert "rulesetversion" in queries[0]["sql"], done
+    if rate is not None:
+        tat, _ = DestinationPace.read("#web")
+        assert tat > time.time() - 1  # both slots were taken
+
+
+def test_the_claim_leaves_synchronous_commit_on(alert, rule, slack_endpoint):
+    assert send(alert) == "sent"
+    with connection.cursor() as cursor:
+        if POSTGRESQL:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+
+
+def test_inside_a_transaction_it_takes_the_steps(alert, rule, slack_endpoint):
+    """A host that sends in its own transaction (an eager task): its commit stays
+    synchronous, as the one-statement claim is never used there."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert send(alert) == "sent"
+    assert not any("set_config" in q["sql"] for q in queries)
+    assert any("rulesetversion" in q["sql"] for q in queries)
+    assert SlackDelivery.objects.get().state == DeliveryState.SENT
+
+
+def test_a_redelivered_first_attempt_posts_once(alert, rule, slack_endpoint):
+    assert send(alert) == "sent"
+    assert send(alert) == "sent"  # the broker redelivers the same message
+    assert len(slack_endpoint.requests) == 1
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.SENT, 1)
+
+
+def test_a_held_destination_records_the_delivery_waiting(alert, rule, slack_endpoint):
+    """A 429 holds the destination's slot: a first attempt recorded in one statement sees
+    the pause there, waits in line and uses no attempt."""
+    pace = pacing.current()
+    DestinationPause.pause("#web", 30)
+    pacing.hold("#web", 30, pace)
+    with pytest.raises(pacing.WaitForSlot) as waiting:
+        send(alert)
+    assert 29 <= waiting.value.next_at - time.time() <= 31
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
+    assert delivery.waiting_since is not None
+    assert slack_endpoint.requests == []
+
+
+def test_a_rate_limit_holds_the_slot_even_for_an_unpaced_send(alert, rule, slack_endpoint):
+    """An eager task (not paced) that Slack answers 429 holds the destination's slot too,
+    so the paced deliveries that follow see the pause."""
+    slack_endpoint.respond_rate_limited(retry_after=30)
+    with pytest.raises(RetryLater):
+        send(alert, paced=False)
+    tat, _ = DestinationPace.read("#web")
+    assert tat - time.time() >= 29
+    later = AlertInstanceFactory(
+        alert_group__name="HighLatency",
+        alert_group__labels={"alertname": "HighLatency", "team": "web"},
+    ).alert_group
+    with pytest.raises(pacing.WaitForSlot):
+        send(later)
+    assert len(slack_endpoint.requests) == 1
+
+
+def test_unpaced_a_pause_elsewhere_still_sends(alert, rule, slack_endpoint, slack_rules):
+    slack_rules(CHANNEL_RATE=None)
+    DestinationPause.pause("#other", 30)
+    assert send(alert) == "sent"
+    assert len(slack_endpoint.requests) == 1
+
+
+def test_unpaced_a_paused_destination_retries_without_an_attempt(
+    alert, rule, slack_endpoint, slack_rules
+):
+    slack_rules(CHANNEL_RATE=None)
+    DestinationPause.pause("#web", 30)
+    with pytest.raises(RetryLater):
+        send(alert)
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
+    assert slack_endpoint.requests == []
+
+
+def test_the_message_is_the_rule_as_it_matched(alert, rule, slack_endpoint):
+    """The handler's version: a worker whose index is at it renders the rule as it was when
+    the alert matched, even if it was edited since; another version reads the rule set."""
+    rule_id, occurrence, version = matched(alert)
+    rule.message_template = "edited: {{ alertname }}"
+    rule.save()
+    if POSTGRESQL:
+        assert notify(alert.pk, rule_id, "firing", occurrence, version=version) == "sent"
+        assert slack_endpoint.wait_for_requests(1)[0].json()["text"] == "HighLatency: p99 above 2s"
+    SlackDelivery.objects.all().delete()
+    slack_endpoint.reset()
+    assert notify(alert.pk, rule_id, "firing", occurrence, version="another") == "sent"
+    assert slack_endpoint.wait_for_requests(1)[0].json()["text"] == "edited: HighLatency"
+
+
+def test_a_rule_deleted_since_the_match_sends_nothing(alert, rule, slack_endpoint):
+    rule_id, occurrence, version = matched(alert)
+    rule.delete()
+    assert notify(alert.pk, rule_id, "firing", occurrence, version=version) == "no-rule"
+    assert not SlackDelivery.objects.exists()
+    assert slack_endpoint.requests == []
