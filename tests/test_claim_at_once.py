@@ -20,6 +20,7 @@ from django_slack_rules.models import (
     DestinationPace,
     DestinationPause,
     SlackDelivery,
+    claiming,
 )
 from django_slack_rules.services import pacing
 from django_slack_rules.services.delivery import RetryLater
@@ -190,3 +191,34 @@ def test_a_rule_deleted_since_the_match_sends_nothing(alert, rule, slack_endpoin
     assert notify(alert.pk, rule_id, "firing", occurrence, version=version) == "no-rule"
     assert not SlackDelivery.objects.exists()
     assert slack_endpoint.requests == []
+
+
+def test_the_one_statement_gate_paces_as_taking_a_slot_does():
+    """The gate's UPDATE is the bucket of ``DestinationPace.take``: the same burst, then one
+    slot per interval, and none while a drain is due."""
+    now = 1_800_000_000.0
+    pace = pacing.Pace(rate=1.0, burst=3)
+    for destination in ("#one-statement", "#steps"):
+        DestinationPace.start(destination, now - 60)
+
+    def one_statement(at, key):
+        record = SlackDelivery(
+            idempotency_key=key, alert_id="1", alert_status="firing", channel="#one-statement"
+        )
+        gate = claiming.Gate("#one-statement", pace.interval, pace.tolerance, at)
+        return claiming.insert_claimed(record, using="default", slot=gate, now=at).inserted
+
+    times = [now, now, now, now, now + 0.5, now + 1, now + 1.2, now + 2]
+    steps = [pacing.take("#steps", pace, now=at).granted for at in times]
+    assert steps == [True, True, True, False, False, True, False, True]
+    if not POSTGRESQL:
+        assert not claiming.can_insert_claimed("default")
+        return
+    assert [one_statement(at, f"k{i}") for i, at in enumerate(times)] == steps
+    # The claimed rows are the granted ones, each sending with attempt 1.
+    claimed = SlackDelivery.objects.filter(channel="#one-statement")
+    assert claimed.count() == steps.count(True)
+    assert set(claimed.values_list("state", "attempts")) == {(DeliveryState.SENDING, 1)}
+    # While a drain is due, the line goes first: no slot.
+    DestinationPace.arm("#one-statement", due=now + 60, token=7, stale_before=now - 60)
+    assert not one_statement(now + 60, "after-drain")

@@ -66,14 +66,13 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
     quote = connection.ops.quote_name
     meta = SlackDelivery._meta
     if slot is not None:
-        update, gate_params = DestinationPace.slot_sql(
+        gate, gate_params = DestinationPace.slot_sql(
             slot.destination,
             interval=slot.interval,
             tolerance=slot.tolerance,
             now=slot.now,
             using=using,
         )
-        gate = f"{update} RETURNING 1"
     else:
         version = RuleSetVersion._meta
         gate = (

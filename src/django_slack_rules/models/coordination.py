@@ -10,7 +10,6 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -177,38 +176,28 @@ class DestinationPace(models.Model):
         """Take the destination's slot at ``now`` in one UPDATE; False when there is none
         (or no row yet). Without ``drain_token`` there is none while a drain is due: the
         deliveries waiting go first. The drain holding ``drain_token`` ignores that."""
-        ready, taken = cls._slot(destination, interval, tolerance, now, drain_token)
-        return bool(ready.update(**taken))
-
-    @classmethod
-    def slot_sql(
-        cls, destination: str, *, interval: float, tolerance: float, now: float, using: str
-    ) -> tuple[str, tuple[Any, ...]]:
-        """:meth:`take`'s UPDATE (without a drain token) as SQL and parameters, for a
-        statement that takes the slot and does more (``models.claiming``)."""
-        ready, taken = cls._slot(destination, interval, tolerance, now, None)
-        query = ready.query.chain(UpdateQuery)
-        assert isinstance(query, UpdateQuery)
-        query.add_update_values(taken)
-        sql, params = query.get_compiler(using).as_sql()
-        return sql, tuple(params)
-
-    @classmethod
-    def _slot(
-        cls,
-        destination: str,
-        interval: float,
-        tolerance: float,
-        now: float,
-        drain_token: int | None,
-    ) -> tuple[models.QuerySet[DestinationPace], dict[str, Any]]:
-        """The row whose slot is free at ``now``, and the change that takes it."""
         ready = cls.objects.filter(destination=destination, tat__lte=now + tolerance)
         if drain_token is None:
             ready = ready.filter(drain_at__isnull=True)
         else:
             ready = ready.filter(drain_token=drain_token)
-        return ready, {"tat": Greatest(F("tat"), Value(now)) + Value(interval)}
+        return bool(ready.update(tat=Greatest(F("tat"), Value(now)) + Value(interval)))
+
+    @classmethod
+    def slot_sql(
+        cls, destination: str, *, interval: float, tolerance: float, now: float, using: str
+    ) -> tuple[str, tuple[Any, ...]]:
+        """:meth:`take`'s UPDATE (without a drain token) in PostgreSQL's SQL, returning a row
+        when it took the slot, for a statement that does more (``models.claiming``). Plain
+        SQL: it runs for every delivery, and the ORM would compile it each time."""
+        quote = connections[using].ops.quote_name
+        tat, drain_at = quote(cls.tat.field.column), quote(cls.drain_at.field.column)
+        sql = (
+            f"UPDATE {quote(cls._meta.db_table)} SET {tat} = GREATEST({tat}, %s) + %s "
+            f"WHERE {quote(cls.destination.field.column)} = %s AND {tat} <= %s "
+            f"AND {drain_at} IS NULL RETURNING 1"
+        )
+        return sql, (now, interval, destination, now + tolerance)
 
     @classmethod
     def read(cls, destination: str) -> tuple[float, float | None] | None:
