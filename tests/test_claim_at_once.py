@@ -222,3 +222,16 @@ def test_the_one_statement_gate_paces_as_taking_a_slot_does():
     # While a drain is due, the line goes first: no slot.
     DestinationPace.arm("#one-statement", due=now + 60, token=7, stale_before=now - 60)
     assert not one_statement(now + 60, "after-drain")
+
+
+def test_an_insert_it_cannot_use_falls_back_to_the_steps(
+    alert, rule, slack_endpoint, monkeypatch, caplog
+):
+    """A Django that writes its INSERT in another shape: recorded in steps, and said."""
+    monkeypatch.setattr(claiming, "_insert_sql", lambda record, using: None)
+    assert send(alert) == "sent"
+    assert len(slack_endpoint.wait_for_requests(1)) == 1
+    delivery = SlackDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.SENT, 1)
+    if POSTGRESQL:
+        assert "one-statement claim cannot use" in caplog.text

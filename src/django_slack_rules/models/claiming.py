@@ -16,6 +16,7 @@ message is being sent can lose the claim; the outcome's UPDATE then fails with i
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from django.utils import timezone
 from .choices import DeliveryState
 from .coordination import DestinationPace, RuleSetVersion
 from .deliveries import SlackDelivery
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class Gate:
 class Claimed:
     """What :func:`insert_claimed` did: whether the gate was open (the slot was taken, or
     no destination may be paused), and whether the row was inserted (False when the gate
-    was closed, or the key was recorded already)."""
+    was closed, or the key was recorded already). Neither when the statement could not be
+    built: the caller takes the steps."""
 
     gate_open: bool
     inserted: bool
@@ -81,7 +85,15 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
             f"AND {quote(RuleSetVersion.pauses_end_at.field.column)} > %s)"
         )
         gate_params = (RuleSetVersion.SINGLETON_ID, now)
-    insert, values, insert_params = _insert_sql(record, using)
+    built = _insert_sql(record, using)
+    if built is None:
+        logger.warning(
+            "This Django version writes an INSERT the one-statement claim cannot use; "
+            "deliveries are recorded in steps (a query more). Please report it."
+        )
+        record.state, record.attempts, record.claimed_at = str(DeliveryState.PENDING), 0, None
+        return Claimed(gate_open=False, inserted=False)
+    insert, values, insert_params = built
     pk = quote(meta.pk.column)
     key = quote(SlackDelivery.idempotency_key.field.column)
     sql = (
@@ -103,18 +115,19 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
     return Claimed(gate_open=bool(opened), inserted=new_pk is not None)
 
 
-def _insert_sql(record: SlackDelivery, using: str) -> tuple[str, str, tuple[Any, ...]]:
+def _insert_sql(record: SlackDelivery, using: str) -> tuple[str, str, tuple[Any, ...]] | None:
     """Django's INSERT of ``record`` (``auto_now`` fields set, values as the database takes
-    them), split into ``INSERT INTO t (columns)``, the placeholders, and the parameters."""
+    them), split into ``INSERT INTO t (columns)``, the placeholders, and the parameters;
+    None when Django wrote it in another shape."""
     meta = SlackDelivery._meta
     fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
     query = InsertQuery(SlackDelivery)
     query.insert_values(fields, [record])
     statements = query.get_compiler(using).as_sql()
-    if len(statements) != 1 or " VALUES (" not in statements[0][0]:
-        raise ValueError(f"Unexpected INSERT for a claimed delivery: {statements!r}")
+    if len(statements) != 1:
+        return None
     sql, params = statements[0]
-    insert, values = sql.split(" VALUES (", 1)
-    if not values.endswith(")"):
-        raise ValueError(f"Unexpected INSERT for a claimed delivery: {sql!r}")
+    insert, found, values = sql.partition(" VALUES (")
+    if not found or not values.endswith(")"):
+        return None
     return insert, values[:-1], tuple(params)
