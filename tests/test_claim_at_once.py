@@ -229,6 +229,7 @@ def test_an_insert_it_cannot_use_falls_back_to_the_steps(
 ):
     """A Django that writes its INSERT in another shape: recorded in steps, and said."""
     monkeypatch.setattr(claiming, "_insert_sql", lambda record, using: None)
+    monkeypatch.setattr(claiming, "_warned", [])
     assert send(alert) == "sent"
     assert len(slack_endpoint.wait_for_requests(1)) == 1
     delivery = SlackDelivery.objects.get()

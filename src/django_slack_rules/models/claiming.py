@@ -29,6 +29,8 @@ from .coordination import DestinationPace, RuleSetVersion
 from .deliveries import SlackDelivery
 
 logger = logging.getLogger(__name__)
+#: Whether this process has said that it cannot use the one-statement claim.
+_warned: list[bool] = []
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,12 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
         gate_params = (RuleSetVersion.SINGLETON_ID, now)
     built = _insert_sql(record, using)
     if built is None:
-        logger.warning(
-            "This Django version writes an INSERT the one-statement claim cannot use; "
-            "deliveries are recorded in steps (a query more). Please report it."
-        )
+        if not _warned:
+            _warned.append(True)
+            logger.warning(
+                "This Django version writes an INSERT the one-statement claim cannot use; "
+                "deliveries are recorded in steps (a query more). Please report it."
+            )
         record.state, record.attempts, record.claimed_at = str(DeliveryState.PENDING), 0, None
         return Claimed(gate_open=False, inserted=False)
     insert, values, insert_params = built
