@@ -33,14 +33,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 POSTGRESQL = connection.vendor == "postgresql"
 
 
-@pytest.fixture
-def alert():
-    instance = AlertInstanceFactory(
+def web_alert(summary="p99 above 2s"):
+    """A firing alert of the web team, which the ``rule`` fixture (#web) gets."""
+    return AlertInstanceFactory(
         alert_group__name="HighLatency",
         alert_group__labels={"alertname": "HighLatency", "team": "web"},
-        annotations={"summary": "p99 above 2s"},
-    )
-    return instance.alert_group
+        annotations={"summary": summary},
+    ).alert_group
+
+
+@pytest.fixture
+def alert():
+    return web_alert()
 
 
 def matched(alert):
@@ -65,11 +69,7 @@ def test_a_first_attempt_takes_three_queries(alert, rule, slack_endpoint, slack_
     slack_rules(CHANNEL_RATE=rate)
     send(alert)  # the destination's first message creates its pace row
     slack_endpoint.reset()
-    second = AlertInstanceFactory(
-        alert_group__name="HighLatency",
-        alert_group__labels={"alertname": "HighLatency", "team": "web"},
-        annotations={"summary": "p99 above 3s"},
-    ).alert_group
+    second = web_alert("p99 above 3s")
     args = matched(second)
     with CaptureQueriesContext(connection) as queries:
         assert send(second, args=args) == "sent"
@@ -142,10 +142,7 @@ def test_a_rate_limit_holds_the_slot_even_for_an_unpaced_send(alert, rule, slack
         send(alert, paced=False)
     tat, _ = DestinationPace.read("#web")
     assert tat - time.time() >= 29
-    later = AlertInstanceFactory(
-        alert_group__name="HighLatency",
-        alert_group__labels={"alertname": "HighLatency", "team": "web"},
-    ).alert_group
+    later = web_alert()
     with pytest.raises(pacing.WaitForSlot):
         send(later)
     assert len(slack_endpoint.requests) == 1
