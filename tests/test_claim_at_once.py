@@ -111,11 +111,14 @@ def test_inside_a_transaction_it_takes_the_steps(alert, rule, slack_endpoint):
     assert SlackDelivery.objects.get().state == DeliveryState.SENT
 
 
-def test_a_redelivered_first_attempt_posts_once(alert, rule, slack_endpoint):
+def test_a_redelivered_first_attempt_posts_once_and_takes_no_slot(alert, rule, slack_endpoint):
     assert send(alert) == "sent"
-    assert send(alert) == "sent"  # the broker redelivers the same message
-    assert len(slack_endpoint.requests) == 1
-    delivery = SlackDelivery.objects.get()
+    assert send(web_alert()) == "sent"  # the destination's pace row exists now
+    paced = DestinationPace.read("#web")
+    assert send(alert) == "sent"  # the broker redelivers the first message
+    assert DestinationPace.read("#web") == paced
+    assert len(slack_endpoint.requests) == 2
+    delivery = SlackDelivery.objects.get(alert_id=str(alert.pk))
     assert (delivery.state, delivery.attempts) == (DeliveryState.SENT, 1)
 
 

@@ -71,14 +71,21 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
     connection = connections[using]
     quote = connection.ops.quote_name
     meta = SlackDelivery._meta
+    key = quote(SlackDelivery.idempotency_key.field.column)
     if slot is not None:
-        gate, gate_params = DestinationPace.slot_sql(
+        update, update_params = DestinationPace.slot_sql(
             slot.destination,
             interval=slot.interval,
             tolerance=slot.tolerance,
             now=slot.now,
             using=using,
         )
+        # A key recorded already (a redelivered message) takes no slot: it is sent as it is.
+        gate = (
+            f"{update} AND NOT EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {key} = %s) "
+            "RETURNING 1"
+        )
+        gate_params = (*update_params, record.idempotency_key)
     else:
         version = RuleSetVersion._meta
         gate = (
@@ -99,7 +106,6 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
         return Claimed(gate_open=False, inserted=False)
     insert, values, insert_params = built
     pk = quote(meta.pk.column)
-    key = quote(SlackDelivery.idempotency_key.field.column)
     sql = (
         f"WITH gate AS ({gate}), "
         f"inserted AS ({insert} SELECT {values} FROM gate "

@@ -187,15 +187,15 @@ class DestinationPace(models.Model):
     def slot_sql(
         cls, destination: str, *, interval: float, tolerance: float, now: float, using: str
     ) -> tuple[str, tuple[Any, ...]]:
-        """:meth:`take`'s UPDATE (without a drain token) in PostgreSQL's SQL, returning a row
-        when it took the slot, for a statement that does more (``models.claiming``). Plain
+        """:meth:`take`'s UPDATE (without a drain token) in PostgreSQL's SQL, for a statement
+        that does more (``models.claiming``), which may add conditions and RETURNING. Plain
         SQL: it runs for every delivery, and the ORM would compile it each time."""
         quote = connections[using].ops.quote_name
         tat, drain_at = quote(cls.tat.field.column), quote(cls.drain_at.field.column)
         sql = (
             f"UPDATE {quote(cls._meta.db_table)} SET {tat} = GREATEST({tat}, %s) + %s "
             f"WHERE {quote(cls.destination.field.column)} = %s AND {tat} <= %s "
-            f"AND {drain_at} IS NULL RETURNING 1"
+            f"AND {drain_at} IS NULL"
         )
         return sql, (now, interval, destination, now + tolerance)
 
