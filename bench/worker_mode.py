@@ -475,22 +475,21 @@ def _proc_stats() -> list[tuple[int, str, list[str]]]:
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int, stats: list[tuple[int, str, list[str]]]) -> float | None:
     """User + system CPU seconds of process ``pid`` and its children (the pool processes),
-    from /proc; None where there is no /proc."""
+    in ``stats`` (:func:`_proc_stats`); None where there is no /proc."""
     times = [
         (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-        for found, _, fields in _proc_stats()
+        for found, _, fields in stats
         if found == pid or int(fields[1]) == pid  # fields[1]: the parent's pid
     ]
     return sum(times) if times else None
 
 
-def database_cpu_seconds() -> float | None:
+def database_cpu_seconds(stats: list[tuple[int, str, list[str]]]) -> float | None:
     """CPU seconds of PostgreSQL's ended backends: the user + system time of the postmaster's
     children it has reaped (a backend ends with its connection, so with each task at
     ``CONN_MAX_AGE = 0``). None when PostgreSQL doesn't run on this machine."""
-    stats = _proc_stats()
     names = {pid: name for pid, name, _ in stats}
     times = [
         (int(fields[13]) + int(fields[14])) / TICKS  # cutime, cstime
@@ -528,7 +527,9 @@ CPU_PARTS = {
 
 
 def cpu_counters(worker_pid: int) -> tuple[float | None, float | None, float | None]:
-    return cpu_seconds(worker_pid), database_cpu_seconds(), machine_cpu_seconds()
+    """The worker's, PostgreSQL's and the machine's CPU seconds, from one read of /proc."""
+    stats = _proc_stats()
+    return cpu_seconds(worker_pid, stats), database_cpu_seconds(stats), machine_cpu_seconds()
 
 
 def cpu_use(

@@ -203,9 +203,14 @@ def test_the_one_statement_gate_paces_as_taking_a_slot_does():
 
     def one_statement(at, key):
         record = SlackDelivery(
-            idempotency_key=key, alert_id="1", alert_status="firing", channel="#one-statement"
+            idempotency_key=key,
+            alert_id="1",
+            alert_status="firing",
+            channel="#one-statement",
+            state=DeliveryState.SENDING,  # claimed by the caller
+            attempts=1,
         )
-        gate = claiming.Gate("#one-statement", pace.interval, pace.tolerance, at)
+        gate = claiming.Gate("#one-statement", pace.interval, pace.tolerance)
         return claiming.insert_claimed(record, using="default", slot=gate, now=at).inserted
 
     times = [now, now, now, now, now + 0.5, now + 1, now + 1.2, now + 2]

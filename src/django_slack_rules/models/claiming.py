@@ -22,9 +22,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models.sql import InsertQuery
-from django.utils import timezone
 
-from .choices import DeliveryState
 from .coordination import DestinationPace, RuleSetVersion
 from .deliveries import SlackDelivery
 
@@ -36,12 +34,11 @@ _warned: list[bool] = []
 @dataclass(frozen=True)
 class Gate:
     """The destination's slot to take: its pace (seconds per message, and how far ahead of
-    now its bucket may run) at ``now`` (seconds since the epoch)."""
+    now its bucket may run)."""
 
     destination: str
     interval: float
     tolerance: float
-    now: float
 
 
 @dataclass(frozen=True)
@@ -63,11 +60,10 @@ def can_insert_claimed(using: str) -> bool:
 
 
 def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now: float) -> Claimed:
-    """INSERT ``record`` claimed (sending, attempt 1) through its gate, in one statement:
-    ``slot``, the destination's slot; None: no slot to take, the gate is that no destination
-    may be paused at ``now``. Sets ``record.pk`` when it inserted it; else leaves ``record``
-    unclaimed (pending, no attempt)."""
-    record.state, record.attempts, record.claimed_at = str(DeliveryState.SENDING), 1, timezone.now()
+    """INSERT ``record``, claimed by the caller (sending, attempt 1), through its gate, in one
+    statement: ``slot``, the destination's slot at ``now`` (seconds since the epoch); None: no
+    slot to take, the gate is that no destination may be paused at ``now``. Sets
+    ``record.pk`` when it inserted it."""
     connection = connections[using]
     quote = connection.ops.quote_name
     meta = SlackDelivery._meta
@@ -77,7 +73,7 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
             slot.destination,
             interval=slot.interval,
             tolerance=slot.tolerance,
-            now=slot.now,
+            now=now,
             using=using,
         )
         # A key recorded already (a redelivered message) takes no slot: it is sent as it is.
@@ -102,7 +98,6 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
                 "This Django version writes an INSERT the one-statement claim cannot use; "
                 "deliveries are recorded in steps (a query more). Please report it."
             )
-        record.state, record.attempts, record.claimed_at = str(DeliveryState.PENDING), 0, None
         return Claimed(gate_open=False, inserted=False)
     insert, values, insert_params = built
     pk = quote(meta.pk.column)
@@ -120,8 +115,6 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
         record.pk = new_pk
         record._state.adding = False
         record._state.db = using
-    else:
-        record.state, record.attempts, record.claimed_at = str(DeliveryState.PENDING), 0, None
     return Claimed(gate_open=bool(opened), inserted=new_pk is not None)
 
 

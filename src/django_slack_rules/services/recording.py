@@ -134,18 +134,17 @@ def _record_and_send(
     ``at_once``: try the one-statement claim first. Raises :class:`NotRecorded`."""
     pace = pacing.current() if paced else None
     if at_once and conversation.ready(parent):
-        now = time.time()
         gate = (
-            None
-            if pace is None
-            else claiming.Gate(record.channel, pace.interval, pace.tolerance, now)
+            None if pace is None else claiming.Gate(record.channel, pace.interval, pace.tolerance)
         )
+        _claimed_by_this_attempt(record)
         try:
-            claimed = claiming.insert_claimed(record, using=using, slot=gate, now=now)
+            claimed = claiming.insert_claimed(record, using=using, slot=gate, now=time.time())
         except IntegrityError as exc:
             raise NotRecorded(record.idempotency_key) from exc
         if claimed.inserted:
             return _with_companion(send_and_settle(record, paced=paced), record, paced)
+        _unclaimed(record)
         if claimed.gate_open:
             # Recorded by an earlier attempt: the slot this attempt took goes to it.
             recorded = _recorded(record.idempotency_key)
@@ -253,6 +252,12 @@ def _claimed_by_this_attempt(record: SlackDelivery) -> None:
     record.attempts, record.claimed_at = 1, timezone.now()
 
 
+def _unclaimed(record: SlackDelivery) -> None:
+    """``record`` as before :func:`_claimed_by_this_attempt`: pending, no attempt."""
+    record.state = str(DeliveryState.PENDING)
+    record.attempts, record.claimed_at = 0, None
+
+
 def _build(
     adapter: BaseAlertAdapter,
     alert: Any,
@@ -338,7 +343,7 @@ class NotRecorded(Exception):
 
 def _recorded(key: str) -> SlackDelivery:
     """The row an earlier attempt recorded with ``key``, after an INSERT failed on it."""
-    found = SlackDelivery.objects.filter(idempotency_key=key).first()
+    found = _by_key(key)
     if found is None:
         raise NotRecorded(key)
     return found
@@ -347,7 +352,10 @@ def _recorded(key: str) -> SlackDelivery:
 def find_recorded(
     rule_id: int, alert_id: int | str, status: str, occurrence: str
 ) -> SlackDelivery | None:
-    key = SlackDelivery.make_key(rule_id, alert_id, status, occurrence)
+    return _by_key(SlackDelivery.make_key(rule_id, alert_id, status, occurrence))
+
+
+def _by_key(key: str) -> SlackDelivery | None:
     return SlackDelivery.objects.filter(idempotency_key=key).first()
 
 

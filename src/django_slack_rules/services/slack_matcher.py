@@ -157,8 +157,7 @@ class SlackRuleMatcherService:
     def get_rule(self, rule_id: Any, version: Any) -> SlackIntegrationRule | None:
         """The active rule ``rule_id`` from the index of the rule set ``version`` (which the
         caller has just read with ``RuleSetVersion.read()``), as a copy; None if not active."""
-        compiled = self.get_index(version).by_id.get(rule_id)
-        return None if compiled is None else _copy_rule(compiled.rule)
+        return _rule_in(self.get_index(version), rule_id)
 
     def cached_rule(self, rule_id: Any, version: str) -> SlackIntegrationRule | None:
         """The active rule ``rule_id`` from this process's index, without a query, when the
@@ -169,8 +168,7 @@ class SlackRuleMatcherService:
         alias = router.db_for_read(SlackIntegrationRule)
         if key is None or key[0] != alias or str(key[1]) != version:
             return None
-        compiled = index.by_id.get(rule_id)
-        return None if compiled is None else _copy_rule(compiled.rule)
+        return _rule_in(index, rule_id)
 
     def get_index(self, version: Any = _UNREAD) -> RuleIndex:
         """The index of the active rules, rebuilt when the rule set's version has moved."""
@@ -236,6 +234,12 @@ def build_index(rules: Any) -> RuleIndex:
                 ", ".join(legacy),
             )
     return RuleIndex.build(compiled, skipped)
+
+
+def _rule_in(index: RuleIndex, rule_id: Any) -> SlackIntegrationRule | None:
+    """A copy of the active rule ``rule_id`` of ``index``; None if it has none."""
+    compiled = index.by_id.get(rule_id)
+    return None if compiled is None else _copy_rule(compiled.rule)
 
 
 def _copy_rule(rule: SlackIntegrationRule) -> SlackIntegrationRule:
