@@ -48,17 +48,21 @@ def test_the_delivery_benchmark_runs_and_sends_each_notification_once():
         assert expected in done.stdout, done.stdout
 
 
-def run_worker_benchmark(*options: str) -> subprocess.CompletedProcess[str]:
-    """bench/delivery.py --worker --quick on this env's PostgreSQL and Redis, with a database
-    of its own (created and dropped by the benchmark)."""
-    database = f"{os.environ.get('DSR_DB_NAME', 'dsr')}_bench_worker"
-    command = [sys.executable, "bench/delivery.py", "--worker", "--quick", "--pg-db", database]
+def run_bench(
+    script: str, database: str, *options: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """bench/<script> --quick on this env's PostgreSQL (and Redis), with a database of its own
+    (created and dropped by the benchmark)."""
+    database = f"{os.environ.get('DSR_DB_NAME', 'dsr')}_{database}"
+    command = [sys.executable, f"bench/{script}", "--quick", "--pg-db", database, *options]
     broker = os.environ.get("CELERY_BROKER_URL", "")
-    if broker.startswith("redis://"):
+    if script != "backend_cost.py" and broker.startswith("redis://"):
         command += ["--redis-url", broker]
-    return subprocess.run(
-        [*command, *options], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def run_worker_benchmark(*options: str) -> subprocess.CompletedProcess[str]:
+    return run_bench("delivery.py", "bench_worker", "--worker", *options)
 
 
 # Through a Celery worker on PostgreSQL and Redis: in the PostgreSQL envs (the others have
@@ -103,15 +107,31 @@ if os.environ.get("DSR_DATABASE") == "postgres":
             done.stdout
         ), done.stdout
 
+    def test_the_backend_cost_benchmark_reads_each_statement_of_both_tasks():
+        # bench/backend_cost.py exits 2 unless the fake Slack received one message per alert.
+        done = run_bench("backend_cost.py", "bench_backend")
+        assert done.returncode == 0, done.stdout + done.stderr
+        for expected in (
+            "PostgreSQL: connect and start",
+            # The package's first attempt, statement by statement: the alert with its
+            # occurrence, the slot and the claimed delivery in one statement, the outcome.
+            "PostgreSQL: 1. SELECT alerts_alertinstance, alerts_alertgroup",
+            "PostgreSQL: 2. WITH django_slack_rules_destinationpace, django_slack_rules_slackdelivery",
+            "PostgreSQL: 3. UPDATE django_slack_rules_slackdelivery",
+            # SentryHub's task: the alert group, the rule, the latest occurrence.
+            "PostgreSQL: 1. SELECT alerts_alertgroup",
+            "PostgreSQL: 2. SELECT integrations_slackintegrationrule",
+            "PostgreSQL: 3. SELECT alerts_alertinstance",
+            "PostgreSQL: after the statements (exit)",
+            "PostgreSQL: in all",
+            "this process: the task, client side",
+        ):
+            assert expected in done.stdout, done.stdout
+
     def test_the_storm_benchmark_accounts_for_every_alert_of_both_storms():
         # bench/storm.py exits 2 unless every alert of the package's storms is sent or
         # folded into a digest Slack accepted, once. Its targets are printed, not asserted.
-        database = f"{os.environ.get('DSR_DB_NAME', 'dsr')}_bench_storm"
-        command = [sys.executable, "bench/storm.py", "--quick", "--pg-db", database]
-        broker = os.environ.get("CELERY_BROKER_URL", "")
-        if broker.startswith("redis://"):
-            command += ["--redis-url", broker]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        done = run_bench("storm.py", "bench_storm", timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         for expected in (
             "60 firing alerts in 2 s to 1 channel",
