@@ -12,6 +12,7 @@ import time
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from django_slack_rules.adapters import get_adapter
@@ -241,3 +242,61 @@ def test_an_insert_it_cannot_use_falls_back_to_the_steps(
     assert (delivery.state, delivery.attempts) == (DeliveryState.SENT, 1)
     if POSTGRESQL:
         assert "one-statement claim cannot use" in caplog.text
+
+
+def outcome_fields(**changes):
+    return {
+        "state": DeliveryState.SENT,
+        "http_status": 200,
+        "response": "ok",
+        "message_ts": "1700000000.000100",
+        **changes,
+    }
+
+
+def two_deliveries():
+    return [
+        SlackDelivery.objects.create(
+            idempotency_key=f"key-{i}", alert_id=str(i), alert_status="firing", channel="#web"
+        )
+        for i in (1, 2)
+    ]
+
+
+def test_an_outcome_reuses_the_update_django_compiled(monkeypatch):
+    """An outcome's UPDATE is the one Django compiles for its fields, compiled once: the next
+    outcome with the same fields runs it with its own values, in one query."""
+    monkeypatch.setattr(claiming, "_updates", {})
+    first, second = two_deliveries()
+    query = claiming.UpdateQuery(SlackDelivery)
+    query.add_q(claiming.Q(pk=second.pk))
+    query.add_update_values(outcome_fields())
+    django_sql, _ = query.get_compiler("default").as_sql()
+
+    claiming.write_fields(first.pk, outcome_fields(response="first"), using="default")
+    with CaptureQueriesContext(connection) as queries:
+        claiming.write_fields(second.pk, outcome_fields(http_status=201), using="default")
+    assert len(queries.captured_queries) == 1
+    assert claiming._updates == {("default", tuple(outcome_fields())): django_sql}
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, first.response, first.http_status) == (DeliveryState.SENT, "first", 200)
+    assert (second.state, second.response, second.http_status) == (DeliveryState.SENT, "ok", 201)
+
+
+def test_an_expression_or_values_prepared_otherwise_take_the_orm(monkeypatch):
+    """An expression is written by the ORM; so are fields whose values Django prepared
+    differently from ``write_fields`` when it compiled them (nothing cached for them)."""
+    monkeypatch.setattr(claiming, "_updates", {})
+    first, second = two_deliveries()
+    claiming.write_fields(first.pk, {"attempts": F("attempts") + 2}, using="default")
+    first.refresh_from_db()
+    assert first.attempts == 2
+    assert claiming._updates == {}
+
+    monkeypatch.setattr(claiming, "_update_params", lambda pk, fields, using: ["not", "these"])
+    for delivery, response in ((first, "one"), (second, "two")):
+        claiming.write_fields(delivery.pk, outcome_fields(response=response), using="default")
+        delivery.refresh_from_db()
+        assert (delivery.state, delivery.response) == (DeliveryState.SENT, response)
+    assert claiming._updates == {("default", tuple(outcome_fields())): None}

@@ -1,4 +1,5 @@
-"""A delivery recorded already claimed, in one statement, when it may go now (PostgreSQL).
+"""A delivery's statements on every send: recorded already claimed in one statement, when it
+may go now (PostgreSQL), and its outcome written with an UPDATE compiled once (any database).
 
 A first attempt that may send at once is recorded claimed (``sending``, attempt 1). On
 PostgreSQL, outside a transaction, that is one statement: a data-modifying CTE opens the
@@ -6,6 +7,10 @@ gate (takes the destination's slot; without pacing, sees that no destination may
 paused), INSERTs the row only through an open gate, and skips a row recorded already
 (same idempotency key). Elsewhere the caller does it in steps
 (:mod:`django_slack_rules.services.recording`).
+
+Its values are typed and it asks whether the gate opened with ``EXISTS``, not
+``count(*)``: on a fresh backend (one per task at ``CONN_MAX_AGE = 0``) each untyped
+comparison costs a search of the operator catalog, and an aggregate its functions' lookup.
 
 Its commit does not wait for the disk (``synchronous_commit`` off for that one
 transaction): the send's outcome, committed after it, waits for the disk, and that flush
@@ -18,10 +23,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from django.db import connections
+from django.db import connections, transaction
+from django.db.models import Field, Q
 from django.db.models.sql import InsertQuery
+from django.db.models.sql.subqueries import UpdateQuery
 
 from .coordination import DestinationPace, RuleSetVersion
 from .deliveries import SlackDelivery
@@ -29,6 +36,9 @@ from .deliveries import SlackDelivery
 logger = logging.getLogger(__name__)
 #: Whether this process has said that it cannot use the one-statement claim.
 _warned: list[bool] = []
+#: A delivery's UPDATE by pk, as Django compiled it, per database and fields written (in
+#: order); None where the values Django passed differ from :func:`_update_params`'s.
+_updates: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
         )
         # A key recorded already (a redelivered message) takes no slot: it is sent as it is.
         gate = (
-            f"{update} AND NOT EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {key} = %s) "
+            f"{update} AND NOT EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {key} = %s::text) "
             "RETURNING 1"
         )
         gate_params = (*update_params, record.idempotency_key)
@@ -87,7 +97,7 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
         gate = (
             f"SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM {quote(version.db_table)} "
             f"WHERE {quote(version.pk.column)} = %s "
-            f"AND {quote(RuleSetVersion.pauses_end_at.field.column)} > %s)"
+            f"AND {quote(RuleSetVersion.pauses_end_at.field.column)} > %s::float8)"
         )
         gate_params = (RuleSetVersion.SINGLETON_ID, now)
     built = _insert_sql(record, using)
@@ -105,7 +115,7 @@ def insert_claimed(record: SlackDelivery, *, using: str, slot: Gate | None, now:
         f"WITH gate AS ({gate}), "
         f"inserted AS ({insert} SELECT {values} FROM gate "
         f"ON CONFLICT ({key}) DO NOTHING RETURNING {pk}) "
-        f"SELECT (SELECT count(*) FROM gate), (SELECT {pk} FROM inserted), "
+        f"SELECT EXISTS (SELECT 1 FROM gate), (SELECT {pk} FROM inserted), "
         "set_config('synchronous_commit', 'off', true)"
     )
     with connection.cursor() as cursor:
@@ -134,3 +144,44 @@ def _insert_sql(record: SlackDelivery, using: str) -> tuple[str, str, tuple[Any,
     if not found or not values.endswith(")"):
         return None
     return insert, values[:-1], tuple(params)
+
+
+def write_fields(pk: Any, fields: dict[str, Any], *, using: str) -> None:
+    """``SlackDelivery.objects.filter(pk=pk).update(**fields)`` on ``using``, with the SQL
+    Django compiled for the first write of the same fields: later writes only prepare their
+    values, as Django does (every outcome is one such write). Expressions and model instances
+    take the ORM."""
+    plain = not any(
+        hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
+        for value in fields.values()
+    )
+    key = (using, tuple(fields))
+    if not plain or _updates.get(key, "") is None:
+        SlackDelivery.objects.using(using).filter(pk=pk).update(**fields)
+        return
+    sql = _updates.get(key)
+    if sql is None:
+        query = UpdateQuery(SlackDelivery)
+        query.add_q(Q(pk=pk))
+        query.add_update_values(fields)
+        sql, params = query.get_compiler(using).as_sql()
+        _updates[key] = sql if list(params) == _update_params(pk, fields, using) else None
+    else:
+        params = _update_params(pk, fields, using)
+    with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _update_params(pk: Any, fields: dict[str, Any], using: str) -> list[Any]:
+    """The values of :func:`write_fields`'s UPDATE, prepared as Django's compiler does."""
+    connection = connections[using]
+    meta = SlackDelivery._meta
+    values = [
+        cast(Field, meta.get_field(name)).get_db_prep_save(value, connection)
+        for name, value in fields.items()
+    ]
+    pk_field = meta.pk
+    return [
+        *values,
+        pk_field.get_db_prep_value(pk_field.get_prep_value(pk), connection, prepared=True),
+    ]

@@ -189,12 +189,15 @@ class DestinationPace(models.Model):
     ) -> tuple[str, tuple[Any, ...]]:
         """:meth:`take`'s UPDATE (without a drain token) in PostgreSQL's SQL, for a statement
         that does more (``models.claiming``), which may add conditions and RETURNING. Plain
-        SQL: it runs for every delivery, and the ORM would compile it each time."""
+        SQL: it runs for every delivery, and the ORM would compile it each time. Its values
+        are typed: a fresh backend (one per task at ``CONN_MAX_AGE = 0``) would otherwise
+        resolve ``double precision <= numeric`` by reading every ``<=`` operator."""
         quote = connections[using].ops.quote_name
         tat, drain_at = quote(cls.tat.field.column), quote(cls.drain_at.field.column)
         sql = (
-            f"UPDATE {quote(cls._meta.db_table)} SET {tat} = GREATEST({tat}, %s) + %s "
-            f"WHERE {quote(cls.destination.field.column)} = %s AND {tat} <= %s "
+            f"UPDATE {quote(cls._meta.db_table)} "
+            f"SET {tat} = GREATEST({tat}, %s::float8) + %s::float8 "
+            f"WHERE {quote(cls.destination.field.column)} = %s::text AND {tat} <= %s::float8 "
             f"AND {drain_at} IS NULL"
         )
         return sql, (now, interval, destination, now + tolerance)

@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import router
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -39,6 +40,7 @@ from ..models import (
     DeliveryState,
     DestinationPause,
     SlackDelivery,
+    claiming,
 )
 from . import conversation, pacing
 from .slack_service import SlackService
@@ -100,7 +102,11 @@ def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
 
 def update(delivery: SlackDelivery, **fields: Any) -> None:
     """Write ``fields`` to the delivery's row (and to ``delivery``, but for expressions)."""
-    SlackDelivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now(), **fields)
+    claiming.write_fields(
+        delivery.pk,
+        {"updated_at": timezone.now(), **fields},
+        using=router.db_for_write(SlackDelivery),
+    )
     for name, value in fields.items():
         if not hasattr(value, "resolve_expression"):
             setattr(delivery, name, value)
