@@ -156,6 +156,7 @@ def write_fields(pk: Any, fields: dict[str, Any], *, using: str) -> None:
         for value in fields.values()
     )
     key = (using, tuple(fields))
+    # Missing from _updates: not compiled yet; None there: Django prepares them differently.
     if not plain or _updates.get(key, "") is None:
         SlackDelivery.objects.using(using).filter(pk=pk).update(**fields)
         return
