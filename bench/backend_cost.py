@@ -29,6 +29,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -111,6 +112,13 @@ class Meter:
 
 def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="dsr-bench-backend-"))
+    try:
+        return measure(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> int:
     setup = worker_mode.make_setup_django("memory://", "dsr-bench-backend", workdir / "driver.log")
     with postgres_database(
         setup, args.pg_host, args.pg_port, args.pg_user, args.pg_db
