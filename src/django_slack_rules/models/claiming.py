@@ -155,20 +155,20 @@ def write_fields(pk: Any, fields: dict[str, Any], *, using: str) -> None:
         hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
         for value in fields.values()
     )
-    key = (using, tuple(fields))
-    # Missing from _updates: not compiled yet; None there: Django prepares them differently.
-    if not plain or _updates.get(key, "") is None:
+    # "": not compiled yet; None: the ORM (an expression, or values Django prepares otherwise).
+    sql = _updates.get((using, tuple(fields)), "") if plain else None
+    if sql is None:
         SlackDelivery.objects.using(using).filter(pk=pk).update(**fields)
         return
-    sql = _updates.get(key)
-    if sql is None:
+    if sql:
+        params = _update_params(pk, fields, using)
+    else:
         query = UpdateQuery(SlackDelivery)
         query.add_q(Q(pk=pk))
         query.add_update_values(fields)
         sql, params = query.get_compiler(using).as_sql()
-        _updates[key] = sql if list(params) == _update_params(pk, fields, using) else None
-    else:
-        params = _update_params(pk, fields, using)
+        cached = list(params) == _update_params(pk, fields, using)
+        _updates[(using, tuple(fields))] = sql if cached else None
     with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
         cursor.execute(sql, params)
 
