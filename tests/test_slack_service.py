@@ -58,9 +58,25 @@ class TestInternalProxyBackend:
                 send("C0123ABCDEF")
             assert info.value.error == "channel_not_found"
             assert info.value.status_code == 200
+            assert info.value.reason == "slack_error"
             slack.respond_api_error("internal_error")
             with pytest.raises(SlackRetryableError):
                 send("C0123ABCDEF")
+
+    def test_ratelimited_in_a_200_answer_is_a_rate_limit(self, settings):
+        """Slack's Web API may answer 200 {"ok": false, "error": "ratelimited"}: the channel is
+        paused as for a 429, not retried like any transient error."""
+        with FakeSlack(api_mode=True) as slack:
+            settings.SLACK_INTERNAL_ENDPOINT = f"{slack.url}/api/chat.postMessage"
+            slack.queue_response(
+                status=200,
+                body='{"ok": false, "error": "ratelimited"}',
+                content_type="application/json",
+                headers={"Retry-After": "12"},
+            )
+            with pytest.raises(SlackRateLimitedError) as info:
+                send("C0123ABCDEF")
+        assert (info.value.retry_after, info.value.reason) == (12, "rate_limited")
 
     @pytest.mark.parametrize(
         ("status", "error"),
@@ -77,6 +93,7 @@ class TestInternalProxyBackend:
             send("#ops")
         exc = info.value
         assert (exc.status_code, exc.error, exc.channel) == (status, error, "#ops")
+        assert exc.reason == "slack_error"
         assert not exc.retryable
         assert error in str(exc)
 
@@ -111,7 +128,23 @@ class TestInternalProxyBackend:
         with pytest.raises(error_class, match=re.escape(message)) as info:
             send()
         assert (info.value.status_code, info.value.error) == (status, word)
+        assert info.value.reason == (
+            "slack_unavailable"
+            if status >= 500
+            else "rate_limited"
+            if status == 429
+            else "gateway_refused"
+        )
         assert "Slack refused" not in str(info.value)
+
+    def test_nginx_own_error_page_is_the_gateways_refusal(self, slack_endpoint):
+        """A wrong gateway path gets nginx's HTML 404, which Slack never sends."""
+        slack_endpoint.queue_response(
+            status=404, body="<html><body>404 Not Found</body></html>", content_type="text/html"
+        )
+        with pytest.raises(SlackPermanentError) as info:
+            send()
+        assert info.value.reason == "gateway_refused"
 
     @pytest.mark.parametrize("status", [500, 502, 503, 504])
     def test_5xx_is_retryable(self, slack_endpoint, status):
@@ -119,13 +152,14 @@ class TestInternalProxyBackend:
         with pytest.raises(SlackRetryableError) as info:
             send()
         assert info.value.status_code == status
+        assert info.value.reason == "slack_unavailable"
 
     def test_slow_answer_times_out_as_retryable(self, slack_endpoint, slack_rules):
         slack_rules(READ_TIMEOUT=0.3)
         slack_endpoint.respond_slow(3)
         with pytest.raises(SlackRetryableError, match="Timed out") as info:
             send()
-        assert info.value.error == "timeout"
+        assert (info.value.error, info.value.reason) == ("timeout", "timeout")
 
     def test_unreachable_endpoint_is_retryable_and_says_so(self, settings):
         with socket.socket() as sock:
@@ -135,6 +169,7 @@ class TestInternalProxyBackend:
         with pytest.raises(SlackRetryableError) as info:
             send()
         message = str(info.value)
+        assert info.value.reason == "gateway_unreachable"
         assert "Could not connect" in message
         assert f"127.0.0.1:{port}" in message
         assert "secret-path" not in message

@@ -7,7 +7,7 @@ that catches delivery failures can never hide a misconfiguration.
 ::
 
     SlackRulesError
-    ├── SlackDeliveryError            (channel, status_code, error, response_text)
+    ├── SlackDeliveryError            (channel, status_code, error, response_text, reason)
     │   ├── SlackRetryableError       connection errors, timeouts, 5xx: try again later
     │   │   └── SlackRateLimitedError 429: try again after ``retry_after`` seconds
     │   └── SlackPermanentError       other 4xx, Slack error strings: never retried
@@ -21,6 +21,27 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+#: Why a send failed, by hop (``SlackDeliveryError.reason``, recorded on the delivery as
+#: ``failure_reason`` and counted by the metrics):
+#: the gateway could not be reached, did not answer in time, or refused the request itself;
+#: Slack rate-limited it, was unavailable (5xx), or refused the message; or something else.
+REASON_GATEWAY_UNREACHABLE = "gateway_unreachable"
+REASON_TIMEOUT = "timeout"
+REASON_GATEWAY_REFUSED = "gateway_refused"
+REASON_RATE_LIMITED = "rate_limited"
+REASON_SLACK_UNAVAILABLE = "slack_unavailable"
+REASON_SLACK_ERROR = "slack_error"
+REASON_OTHER = "other"
+FAILURE_REASONS = (
+    REASON_GATEWAY_UNREACHABLE,
+    REASON_TIMEOUT,
+    REASON_GATEWAY_REFUSED,
+    REASON_RATE_LIMITED,
+    REASON_SLACK_UNAVAILABLE,
+    REASON_SLACK_ERROR,
+    REASON_OTHER,
+)
+
 
 class SlackRulesError(Exception):
     """Root of every runtime error raised by django-slack-rules."""
@@ -30,6 +51,8 @@ class SlackDeliveryError(SlackRulesError):
     """Slack (or the internal proxy) did not take a message."""
 
     retryable = False
+    #: Which hop failed (one of ``FAILURE_REASONS``); an instance may say more precisely.
+    reason = REASON_SLACK_ERROR
 
     def __init__(
         self,
@@ -40,8 +63,11 @@ class SlackDeliveryError(SlackRulesError):
         error: str = "",
         response_text: str = "",
         rule: Any = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
+        if reason is not None:
+            self.reason = reason
         self.message = message
         self.channel = channel
         self.status_code = status_code
@@ -64,10 +90,14 @@ class SlackRetryableError(SlackDeliveryError):
     """A failure that can succeed later: connection error, timeout, 5xx."""
 
     retryable = True
+    reason = REASON_SLACK_UNAVAILABLE
 
 
 class SlackRateLimitedError(SlackRetryableError):
-    """HTTP 429. ``retry_after`` is Slack's Retry-After in seconds, or None (nginx's own 429)."""
+    """HTTP 429, or Slack's ``ratelimited`` error. ``retry_after`` is Slack's Retry-After in
+    seconds, or None (nginx's own 429)."""
+
+    reason = REASON_RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

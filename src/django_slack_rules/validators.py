@@ -16,7 +16,10 @@ from .rendering import template_error
 # "#name" (Slack: lower-case letters, digits, '-', '_', '.', at most 80 characters)
 # or a conversation id (C…, G… or D… followed by upper-case letters and digits).
 CHANNEL_NAME_RE = re.compile(r"^#[a-z0-9][a-z0-9._\-]{0,79}$")
-CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]{8,}$")
+CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]{8,20}$")
+#: The longest channel the patterns above accept ("#" and 80 characters): the max_length of
+#: every field that stores one.
+CHANNEL_MAX_LENGTH = 81
 
 
 def is_valid_channel(value: str) -> bool:

@@ -7,13 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import SlackPermanentError, SlackRateLimitedError, SlackRetryableError
+from ..exceptions import (
+    REASON_GATEWAY_REFUSED,
+    SlackPermanentError,
+    SlackRateLimitedError,
+    SlackRetryableError,
+)
 
+#: Slack Web API error strings that mean "rate-limited" even in a 200 answer: the
+#: destination is paused as for a 429.
+RATE_LIMITED_SLACK_ERRORS = frozenset({"ratelimited", "rate_limited"})
 #: Slack Web API error strings that can succeed later (everything else is permanent).
 RETRYABLE_SLACK_ERRORS = frozenset(
     {
-        "ratelimited",
-        "rate_limited",
         "internal_error",
         "fatal_error",
         "service_unavailable",
@@ -117,9 +123,15 @@ def classify_response(
         # Incoming webhooks answer errors as a bare string: "channel_not_found".
         slack_error = "" if stripped == "ok" else stripped
 
-    # The gateway's own answers (deploy/nginx/) are bare words starting "proxy_".
-    who = "The Slack gateway (nginx)" if slack_error.startswith(PROXY_ERROR_PREFIX) else "Slack"
+    # The gateway's own answers (deploy/nginx/) are bare words starting "proxy_"; an HTML page
+    # is nginx's own error page (a wrong path, a gateway without the location): Slack's answers
+    # are JSON or a bare word.
+    from_gateway = slack_error.startswith(PROXY_ERROR_PREFIX) or stripped.startswith("<")
+    who = "The Slack gateway (nginx)" if from_gateway else "Slack"
+    if from_gateway:
+        common["reason"] = REASON_GATEWAY_REFUSED
     if status_code == 429:
+        common.pop("reason", None)  # the gateway's own limit is a rate limit too
         retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
         raise SlackRateLimitedError(
             f"{who} rate-limited the message"
@@ -129,6 +141,7 @@ def classify_response(
             **common,
         )
     if status_code >= 500:
+        common.pop("reason", None)  # the gateway could not reach Slack: Slack is unavailable
         message = (
             f"The Slack gateway (nginx) got no answer from Slack: HTTP {status_code}"
             if slack_error.startswith(PROXY_ERROR_PREFIX)
@@ -149,6 +162,16 @@ def classify_response(
                     channel, status_code, text, ts=str(data.get("ts") or ""), data=data
                 )
             error = slack_error or "unknown_error"
+            if error in RATE_LIMITED_SLACK_ERRORS:
+                retry_after = parse_retry_after(
+                    headers.get("Retry-After") or headers.get("retry-after")
+                )
+                raise SlackRateLimitedError(
+                    f"Slack rate-limited the message ({error})",
+                    retry_after=retry_after,
+                    error=error,
+                    **common,
+                )
             error_class = (
                 SlackRetryableError if error in RETRYABLE_SLACK_ERRORS else SlackPermanentError
             )

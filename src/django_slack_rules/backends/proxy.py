@@ -10,7 +10,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..conf import parse_endpoint, slack_rules_settings
-from ..exceptions import SlackRetryableError, SlackRulesConfigurationError
+from ..exceptions import (
+    REASON_GATEWAY_UNREACHABLE,
+    REASON_TIMEOUT,
+    SlackRetryableError,
+    SlackRulesConfigurationError,
+)
 from .base import BaseBackend, SlackResult, classify_response
 
 #: The header that carries the channel, so nginx can route on it (webhook mode).
@@ -91,6 +96,7 @@ class InternalProxyBackend(BaseBackend):
                 f"read={self.timeout[1]:g}s)",
                 channel=channel,
                 error="timeout",
+                reason=REASON_TIMEOUT,
             ) from exc
         except requests.ConnectionError as exc:
             raise SlackRetryableError(
@@ -98,6 +104,7 @@ class InternalProxyBackend(BaseBackend):
                 f"({type(exc).__name__}); is the proxy running and SLACK_INTERNAL_ENDPOINT right?",
                 channel=channel,
                 error="connection_error",
+                reason=REASON_GATEWAY_UNREACHABLE,
             ) from exc
         except requests.RequestException as exc:
             raise SlackRetryableError(
@@ -105,5 +112,6 @@ class InternalProxyBackend(BaseBackend):
                 f"({type(exc).__name__})",
                 channel=channel,
                 error="request_error",
+                reason=REASON_GATEWAY_UNREACHABLE,
             ) from exc
         return classify_response(channel, response.status_code, response.headers, response.text)

@@ -8,6 +8,8 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..exceptions import FAILURE_REASONS
+from ..validators import CHANNEL_MAX_LENGTH
 from .choices import ACTION_POST, DeliveryAction, DeliveryState
 
 
@@ -18,6 +20,11 @@ class SlackDelivery(models.Model):
     whose Slack ``message_ts`` and ``channel_id`` it needs. In a storm, a delivery waiting
     for its destination's slot has ``waiting_since``; one folded into a digest is
     ``digested`` and points at the digest's delivery (``digest``).
+
+    The row is written by the signal receiver inside the host's transaction (the outbox), so
+    its foreign keys have no database constraint: PostgreSQL and SQLite check those at the
+    host's COMMIT, where a rule or a first message deleted meanwhile would fail the host's
+    transaction. Django's ``on_delete`` still clears them when a rule or delivery is deleted.
     """
 
     rule = models.ForeignKey(
@@ -27,6 +34,7 @@ class SlackDelivery(models.Model):
         blank=True,
         related_name="deliveries",
         verbose_name=_("rule"),
+        db_constraint=False,
     )
     rule_name = models.CharField(_("rule name"), max_length=255, blank=True)
     alert_id = models.CharField(_("alert id"), max_length=64)
@@ -36,7 +44,7 @@ class SlackDelivery(models.Model):
     alert_status = models.CharField(_("alert status"), max_length=16)
     occurrence = models.CharField(_("occurrence"), max_length=255, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=255)
-    channel = models.CharField(_("channel"), max_length=80, blank=True)
+    channel = models.CharField(_("channel"), max_length=CHANNEL_MAX_LENGTH, blank=True)
     text = models.TextField(_("text"), blank=True)
     state = models.CharField(
         _("state"), max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING
@@ -44,6 +52,13 @@ class SlackDelivery(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     slack_error = models.CharField(_("Slack error"), max_length=255, blank=True)
+    #: Which hop failed the last attempt (``exceptions.FAILURE_REASONS``), "" when none did.
+    failure_reason = models.CharField(
+        _("failure reason"),
+        max_length=32,
+        blank=True,
+        choices=[(reason, reason.replace("_", " ")) for reason in FAILURE_REASONS],
+    )
     http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     response = models.TextField(_("Slack's response"), blank=True)
     message_ts = models.CharField(_("message ts"), max_length=64, blank=True)
@@ -57,6 +72,7 @@ class SlackDelivery(models.Model):
         blank=True,
         related_name="followups",
         verbose_name=_("first message"),
+        db_constraint=False,
     )
     channel_id = models.CharField(_("Slack channel id"), max_length=32, blank=True)
     thread_ts = models.CharField(_("thread ts"), max_length=64, blank=True)
@@ -73,6 +89,7 @@ class SlackDelivery(models.Model):
         verbose_name=_("digest"),
         # Indexed where set only (below): almost every row has none.
         db_index=False,
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..validators import (
+    CHANNEL_MAX_LENGTH,
     is_valid_channel,
     validate_channel,
     validate_match_criteria,
@@ -93,7 +94,7 @@ class SlackIntegrationRule(models.Model):
     )
     slack_channel = models.CharField(
         _("Slack channel"),
-        max_length=80,
+        max_length=CHANNEL_MAX_LENGTH,
         blank=True,
         validators=[validate_channel],
         help_text=_(
@@ -198,14 +199,25 @@ class SlackIntegrationRule(models.Model):
         return self.refire_in_thread
 
     def resolve_channel(self, labels: Mapping[str, str] | None = None, *, default: str) -> str:
-        """The rule's channel; else the alert's ``channel`` label; else ``default``
-        (the caller passes ``SLACK_RULES["DEFAULT_CHANNEL"]``: models read no settings)."""
+        """The rule's channel; else the alert's ``channel`` label, when it is a Slack channel
+        (``team-web`` and ``#team-web`` are); else ``default`` (the caller passes
+        ``SLACK_RULES["DEFAULT_CHANNEL"]``: models read no settings)."""
         if self.slack_channel:
             return self.slack_channel
-        label = (labels or {}).get("channel", "")
-        if label:
-            return label if is_valid_channel(label) else "#" + label.lstrip("#")
-        return default
+        label = channel_from_label(labels)
+        return label or default
+
+
+def channel_from_label(labels: Mapping[str, str] | None) -> str:
+    """The alert's ``channel`` label as a channel ("#" added to a bare name); "" when it is
+    absent or not a channel Slack could have (too long, upper case, spaces...)."""
+    label = str((labels or {}).get("channel", "") or "")
+    if not label:
+        return ""
+    if is_valid_channel(label):
+        return label
+    named = "#" + label.lstrip("#")
+    return named if is_valid_channel(named) else ""
 
 
 def rules_changed(sender: type[models.Model], using: str, **kwargs: Any) -> None:

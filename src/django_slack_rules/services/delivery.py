@@ -87,6 +87,7 @@ def sent_fields(result: SlackResult) -> dict[str, Any]:
         "channel_id": result.channel_id,
         "last_error": "",
         "slack_error": "",
+        "failure_reason": "",
     }
 
 
@@ -95,6 +96,7 @@ def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
     return {
         "last_error": str(exc),
         "slack_error": exc.error[:255],
+        "failure_reason": exc.reason,
         "http_status": exc.status_code,
         "response": exc.response_text,
     }
