@@ -8,6 +8,16 @@ from django_slack_rules.backends import locmem
 from tests.fake_slack import FakeSlack
 
 
+@pytest.fixture(autouse=True)
+def _forget_channel_ids():
+    """Each test starts without the channel ids an earlier test's Slack answered."""
+    from django_slack_rules.services import pacing
+
+    pacing.channel_ids.forget()
+    yield
+    pacing.channel_ids.forget()
+
+
 @pytest.fixture
 def rule():
     """The rule for the web team's alerts, with a firing and a resolved template."""

@@ -1,4 +1,4 @@
-"""factory-boy factories: rules, and the host's alerts (shaped like SentryHub's)."""
+"""factory-boy factories: rules, deliveries, and the host's alerts (shaped like SentryHub's)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime
 import factory
 from django.utils import timezone
 
-from django_slack_rules.models import SlackIntegrationRule
+from django_slack_rules.models import SlackDelivery, SlackIntegrationRule
 from tests.alerts.models import AlertGroup, AlertInstance
 
 
@@ -23,6 +23,27 @@ class RuleFactory(factory.django.DjangoModelFactory):
     slack_channel = "#alerts"
     message_template = ":fire: *{{ alertname }}* on {{ instance }}: {{ summary }}"
     resolved_message_template = ""
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A pending delivery, as the signal receiver records it."""
+
+    class Meta:
+        model = SlackDelivery
+
+    rule = factory.SubFactory(RuleFactory)
+    rule_name = factory.LazyAttribute(lambda d: d.rule.name if d.rule else "")
+    alert_id = factory.Sequence(str)
+    fingerprint = factory.Sequence(lambda n: f"fp{n:04d}")
+    alert_status = "firing"
+    occurrence = factory.Sequence(str)
+    idempotency_key = factory.LazyAttribute(
+        lambda d: SlackDelivery.make_key(
+            d.rule.pk if d.rule else 0, d.alert_id, d.alert_status, d.occurrence
+        )
+    )
+    channel = "#alerts"
+    text = "Disk full"
 
 
 class AlertGroupFactory(factory.django.DjangoModelFactory):

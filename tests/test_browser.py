@@ -519,8 +519,8 @@ def test_an_operator_watches_a_storm_being_absorbed(
     from django_slack_rules.models import DestinationPace
     from django_slack_rules.services import drain
     from django_slack_rules.services.pacing import WaitForSlot
-    from django_slack_rules.services.recording import notify
     from tests.factories import AlertInstanceFactory
+    from tests.utils import notify
 
     slack_rules(DIGEST_AFTER=5)
     log_in(page, live_server, client)

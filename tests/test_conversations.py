@@ -13,10 +13,11 @@ import pytest
 from django.utils import timezone
 
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
+from django_slack_rules.services import pacing
 from django_slack_rules.services.delivery import RetryLater
-from django_slack_rules.services.recording import notify
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.fake_slack import FakeSlack
+from tests.utils import notify
 
 pytestmark = pytest.mark.django_db
 
@@ -287,7 +288,9 @@ def test_a_reply_that_is_rate_limited_pauses_the_channel_and_sends_once(slack, a
     with pytest.raises(RetryLater) as limited:
         resolve(group, rule, occurrence)
     assert limited.value.countdown >= 30
-    assert DestinationPause.remaining("#db") > 25
+    # Slack told the firing message's channel id: #db is paced and paused by it.
+    assert pacing.destination_of("#db") == slack.channel_id("#db")
+    assert DestinationPause.remaining(slack.channel_id("#db")) > 25
     DestinationPause.objects.all().delete()
     assert resolve(group, rule, occurrence, retrying=True) == "sent"
     [original] = slack.messages("#db")

@@ -11,9 +11,12 @@ import time
 
 import pytest
 from django.db import connection, connections
+from django.db.models import Exists
+from django.utils import timezone
 
-from django_slack_rules.models import DestinationPace
+from django_slack_rules.models import DestinationPace, SlackDelivery
 from django_slack_rules.services import pacing
+from tests.factories import DeliveryFactory
 
 NOW = 1_800_000_000.0  # a moment, in seconds since the epoch
 ONE_PER_SECOND = pacing.Pace(rate=1.0, burst=3)
@@ -51,7 +54,7 @@ def test_the_rate_and_burst_are_the_settings(slack_rules):
 
 @pytest.mark.django_db
 def test_a_429_holds_every_slot_until_retry_after_then_one_per_interval():
-    pacing.hold("#storm", 30, ONE_PER_SECOND)
+    pacing.pause("#storm", 30, ONE_PER_SECOND)
     now = time.time()
     refused = take(now)
     assert not refused.granted
@@ -59,7 +62,7 @@ def test_a_429_holds_every_slot_until_retry_after_then_one_per_interval():
     assert take(now + 30.5).granted
     assert not take(now + 30.5).granted  # no burst right after a pause
     # A shorter pause later never shortens it.
-    pacing.hold("#storm", 1, ONE_PER_SECOND)
+    pacing.pause("#storm", 1, ONE_PER_SECOND)
     assert not take(now + 30.9).granted
     assert take(now + 31).granted
 
@@ -77,16 +80,16 @@ def test_while_a_drain_is_due_the_line_goes_first():
     # One drain at a time: a second arm is refused while the first is due...
     assert pacing.arm("#storm", NOW, now=NOW + 1) is None
     # ...until it is overdue by the drain lease (lost with its message): replaced.
-    late = NOW + 5 + pacing.drain_lease() + 1
+    late = NOW + 5 + pacing.lease_seconds() + 1
     replacement = pacing.arm("#storm", late, now=late)
     assert replacement is not None
     assert replacement.token != drain.token
-    # The drain holding the token takes slots; the replaced one cannot even start.
-    assert not DestinationPace.hand_over("#storm", drain.token, drain_at=late + 30, new_token=None)
-    assert DestinationPace.take(
-        "#storm", interval=1, tolerance=2, now=late, drain_token=replacement.token
-    )
-    assert DestinationPace.hand_over("#storm", replacement.token, drain_at=None, new_token=None)
+    # Only the drain holding the token hands over; the replaced one cannot.
+    assert not DestinationPace.hand_over("#storm", drain.token, due=late + 30, new_token=1)
+    assert pacing.take("#storm", ONE_PER_SECOND, now=late, for_line=True).granted
+    nothing_waits = Exists(SlackDelivery.objects.none())
+    assert not DestinationPace.let_go("#storm", drain.token, nothing_waits)
+    assert DestinationPace.let_go("#storm", replacement.token, nothing_waits)
     assert take(late).granted  # let go: newcomers take slots again
 
 
@@ -145,16 +148,16 @@ def test_concurrent_first_messages_to_a_new_destination_create_one_row():
 
 
 @pytest.mark.django_db
-def test_a_delivery_that_waited_on_a_running_drain_arms_the_next_one_at_the_next_slot():
-    # Regression: it once armed the next drain at the end of the running drain's lease.
+def test_a_drain_lets_go_only_when_its_line_is_empty():
+    """The line goes first: a drain does not let go of its destination while a delivery
+    waits, so a newcomer never takes a free slot ahead of it."""
     now = time.time()
     assert take(now).granted
-    running = pacing.arm("#storm", now, now=now)
-    DestinationPace.hand_over(
-        "#storm", running.token, drain_at=now + pacing.drain_lease(), new_token=None
-    )
-    refused = take(now)  # the drain runs: a newcomer waits...
-    DestinationPace.hand_over("#storm", running.token, drain_at=None, new_token=None)
-    armed = pacing.arm("#storm", refused.next_at, now=now)  # ...and the drain let go first
-    assert armed is not None
-    assert armed.countdown <= ONE_PER_SECOND.interval
+    drain = pacing.arm("#storm", now, now=now)
+    waiting = DeliveryFactory(channel="#storm", waiting_since=timezone.now())
+    line = Exists(pacing.waiting("#storm"))
+    assert not DestinationPace.let_go("#storm", drain.token, line)
+    assert not take(now + 10).granted  # a newcomer joins the line
+    waiting.delete()
+    assert DestinationPace.let_go("#storm", drain.token, line)
+    assert take(now + 10).granted

@@ -19,10 +19,10 @@ from django_slack_rules.models import (
 )
 from django_slack_rules.services import drain, pacing
 from django_slack_rules.services.pacing import WaitForSlot
-from django_slack_rules.services.recording import notify
+from tests.alerts.models import AlertGroup
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.test_views import rule_data, sample_post
-from tests.utils import call, url
+from tests.utils import call, notify, url
 
 pytestmark = pytest.mark.django_db
 
@@ -117,18 +117,19 @@ def test_requeue_leaves_the_line_to_its_drain_until_the_drain_is_overdue(storm, 
     old = timezone.now() - datetime.timedelta(hours=1)
     SlackDelivery.objects.update(updated_at=old, created_at=old)
     out = call("slack_rules_requeue", "--dry-run")
-    assert out.splitlines() == ["0 delivery(ies) would be queued."]
-    # The drain was lost (its message with it): requeue takes the line.
-    overdue = time.time() - pacing.drain_lease() - 10
+    assert out.splitlines() == ["0 delivery(ies) and 0 line(s) would be queued."]
+    # The drain was lost (its message with it): the line is given a drain again.
+    overdue = time.time() - pacing.lease_seconds() - 10
     DestinationPace.objects.update(drain_at=overdue)
-    assert call("slack_rules_requeue", "--dry-run").splitlines()[-1] == (
-        "9 delivery(ies) would be queued."
-    )
+    assert call("slack_rules_requeue", "--dry-run").splitlines() == [
+        "the line of #storm would be queued a drain",
+        "0 delivery(ies) and 1 line(s) would be queued.",
+    ]
 
 
 def test_a_requeued_waiting_delivery_rearms_a_lost_drain(storm, monkeypatch):
     _rule, armed = storm
-    DestinationPace.objects.update(drain_at=time.time() - pacing.drain_lease() - 10)
+    DestinationPace.objects.update(drain_at=time.time() - pacing.lease_seconds() - 10)
     queued = []
     monkeypatch.setattr(tasks, "enqueue", lambda task, *args, **kw: queued.append((task, args)))
     waiting = SlackDelivery.objects.filter(waiting_since__isnull=False).first()
@@ -152,6 +153,7 @@ def test_prune_deletes_old_digested_deliveries_with_their_digest(storm):
     digest_now(storm[1])
     old = timezone.now() - datetime.timedelta(days=40)
     SlackDelivery.objects.update(created_at=old)
+    AlertGroup.objects.update(current_status="resolved")  # the storm is over
     assert call("slack_rules_prune", "--days", "30").strip() == "13 delivery record(s) deleted."
     assert not SlackDelivery.objects.exists()
 

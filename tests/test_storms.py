@@ -14,8 +14,8 @@ from django.db.models import F
 from django_slack_rules.models import DeliveryState, DestinationPace, SlackDelivery
 from django_slack_rules.services import drain
 from django_slack_rules.services.pacing import WaitForSlot
-from django_slack_rules.services.recording import notify
 from tests.factories import AlertInstanceFactory, RuleFactory
+from tests.utils import notify
 
 pytestmark = pytest.mark.django_db
 
@@ -79,18 +79,18 @@ def test_the_drain_sends_the_line_one_slot_at_a_time_oldest_first(storm_rule, ou
     armed = results[3].drain
     # Run before its slot (a countdown cut short): it sends nothing and hands over.
     early = drain.run("#storm", armed.token)
-    assert early.state == "early"
+    assert early.state == "no-slot"
     assert len(outbox) == 3
     a_second_later()
-    first = drain.run("#storm", early.next.token)
+    first = drain.run("#storm", early.drains[0].token)
     assert first.state == "sent"
     assert outbox[-1].text.startswith(":fire: *HighCPU* on web-3")
-    assert first.next is not None  # one more waits: the next drain, at the next slot
+    assert first.drains  # one more waits: the next drain, at the next slot
     # The old token was handed over: a copy of that message does nothing.
     assert drain.run("#storm", armed.token).state == "superseded"
     a_second_later()
-    last = drain.run("#storm", first.next.token)
-    assert (last.state, last.next) == ("sent", None)
+    last = drain.run("#storm", first.drains[0].token)
+    assert (last.state, last.drains) == ("sent", [])
     assert outbox[-1].text.startswith(":fire: *HighCPU* on web-4")
     assert count("sent") == 5
     assert DestinationPace.objects.get(destination="#storm").drain_at is None
@@ -105,7 +105,7 @@ def test_a_long_line_becomes_one_digest_and_every_alert_is_accounted_for(
     a_second_later()
     outcome = drain.run("#storm", armed.token)
     assert outcome.state == "digest"
-    assert outcome.next is None  # the line is empty: the drain let go
+    assert outcome.drains == []  # the line is empty: the drain let go
     assert len(outbox) == 4  # the burst of three, and the digest
     digest = SlackDelivery.objects.get(alert_status="digest")
     assert (digest.state, digest.attempts, digest.channel) == ("sent", 1, "#storm")
@@ -155,7 +155,7 @@ def test_a_short_line_goes_one_by_one_and_a_rule_can_opt_out_of_digests(
     assert first.state == "sent"
     assert outbox[-1].text == "PAGE web-100"  # five wait: the oldest goes alone
     a_second_later()
-    second = drain.run("#storm", first.next.token)
+    second = drain.run("#storm", first.drains[0].token)
     assert second.state == "digest"  # four wait, more than three: a digest of them
     assert SlackDelivery.objects.get(alert_status="digest").folded.count() == 4
 
@@ -180,9 +180,9 @@ def test_the_pagers_alerts_wait_in_line_but_are_never_folded(storm_rule, outbox,
     assert outbox[-1].text.startswith(":fire:")
     for n in range(4, 7):
         a_second_later()
-        outcome = drain.run("#storm", outcome.next.token)
+        outcome = drain.run("#storm", outcome.drains[0].token)
         assert outbox[-1].text == f"PAGE web-{n}"
-    assert outcome.next is None
+    assert outcome.drains == []
     assert not SlackDelivery.objects.filter(alert_status="digest").exists()
 
 
@@ -209,9 +209,9 @@ def test_nothing_is_stranded_when_a_delivery_waits_while_the_drain_lets_go(storm
         drain._line = real_line
     # It saw one waiting and sent it; letting go, it looked again and armed for the newcomer.
     assert outcome.state == "sent"
-    assert outcome.next is not None
+    assert outcome.drains
     a_second_later()
-    assert drain.run("#storm", outcome.next.token).state == "sent"
+    assert drain.run("#storm", outcome.drains[0].token).state == "sent"
     assert count("sent") == 5
 
 

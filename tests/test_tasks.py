@@ -15,8 +15,8 @@ from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.exceptions import SlackSendCancelled
 from django_slack_rules.models import DeliveryState, DestinationPause, SlackDelivery
 from django_slack_rules.services.delivery import RetryLater, deliver
+from django_slack_rules.services.outbox import record_one
 from django_slack_rules.services.pacing import WaitForSlot
-from django_slack_rules.services.recording import record_delivery
 from django_slack_rules.signals import post_send, pre_send
 from django_slack_rules.tasks import process_slack_for_alert_group
 from tests.factories import AlertInstanceFactory, RuleFactory
@@ -169,7 +169,8 @@ def test_rate_limit_pauses_the_whole_channel(alert, rule, slack_endpoint):
     assert limited.drain is not None  # the channel's drain, due when the pause ends
     assert 29 <= limited.drain.countdown <= 30
     assert 29 <= DestinationPause.remaining("#db") <= 30
-    assert first.attempts == 1
+    assert first.attempts == 0  # a rate limit uses no attempt
+    assert first.failure_reason == "rate_limited"
 
     # Another message to the same channel waits in line, without sending or using an
     # attempt; the drain is due already.
@@ -394,11 +395,11 @@ class ContextlessAdapter(AlertGroupAdapter):
 
 
 def test_recording_a_notification_twice_keeps_the_first_record(alert, rule):
-    # Two attempts that both found no record (a race): the second gets the first one's row.
-    adapter = AlertGroupAdapter()
-    occurrence = adapter.get_occurrence_key(alert)
-    first = record_delivery(adapter, alert, rule, "firing", occurrence)
+    # A task queued with the two ids twice (a redelivery): the second gets the first's row.
+    occurrence = AlertGroupAdapter().get_occurrence_key(alert)
+    first = record_one(alert.pk, rule.pk, "firing", occurrence)
     rule.message_template = "changed since"
-    second = record_delivery(adapter, alert, rule, "firing", occurrence)
-    assert second.pk == first.pk
+    rule.save()
+    second = record_one(alert.pk, rule.pk, "firing", occurrence)
+    assert second == first
     assert SlackDelivery.objects.get().text == "*DiskFull* (critical): Disk 95% full"

@@ -113,3 +113,23 @@ def worker_on_queue(
             yield log
     finally:
         drop_queue(broker, queue)
+
+
+def notify(
+    alert_id: Any,
+    rule_id: Any,
+    status: str | None = None,
+    occurrence: str | None = None,
+    *,
+    paced: bool = True,
+    retrying: bool = False,
+) -> str:
+    """What a task queued with the two ids does, in-process: record the notification (once)
+    and send it. Raises ``RetryLater`` and ``WaitForSlot`` as the task's services do.
+    ``retrying`` is accepted for the tests' readability: a retry finds the row recorded."""
+    from django_slack_rules.services import delivery, outbox
+
+    recorded = outbox.record_one(alert_id, rule_id, status, occurrence)
+    if isinstance(recorded, str):
+        return recorded
+    return delivery.send_delivery(recorded, paced=paced)

@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     # When more deliveries than this wait for a destination's slot, its next slot sends one
     # digest of them instead of the next message; None: never (one by one, paced).
     "DIGEST_AFTER": 10,
+    # Seconds a pending delivery may sit untouched (or past its retry's time) before the
+    # periodic recovery task (django_slack_rules.tasks.recover_stranded) queues it again.
+    "RECOVERY_AFTER": 60.0,
     # The site's address, for the link from a digest to the delivery log, e.g.
     # "https://alerts.example.com"; None: Django's settings.SITE_URL if the host has one.
     "SITE_URL": None,
@@ -201,6 +204,10 @@ class SlackRulesSettings:
     def DIGEST_AFTER(self) -> int | None:
         value = self.get("DIGEST_AFTER")
         return None if value is None else int(value)
+
+    @property
+    def RECOVERY_AFTER(self) -> float:
+        return float(self.get("RECOVERY_AFTER"))
 
     @property
     def SITE_URL(self) -> str:

@@ -1,7 +1,8 @@
-"""The receiver of the host's "alert processed" signal: decide, match, dispatch on commit.
+"""The receiver of the host's "alert processed" signal: record the notifications, queue them.
 
-It never raises into the host's alert processing: every failure is logged with
-the alert's fingerprint instead.
+It never raises into the host's alert processing, and never breaks the host's transaction:
+everything it writes is in a savepoint (:mod:`.services.outbox`), and every failure is
+logged with the alert's fingerprint instead.
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
-from .adapters import BaseAlertAdapter, get_adapter
+from .adapters import get_adapter
 from .conf import slack_rules_settings
 from .exceptions import SlackRulesConfigurationError
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
-from .services.recording import record_delivery
-from .services.slack_matcher import SlackRuleMatcherService
-from .tasks import enqueue, process_slack_for_alert_group
+from .services import outbox
+from .tasks import queue_deliveries
 
 logger = logging.getLogger(__name__)
 
 DISPATCH_UID = "django_slack_rules.handlers.alert_processed"
-
-# The signal this process is connected to (so a settings change can move it).
-_connected: dict[str, Signal | None] = {"signal": None}
 
 
 def alert_processed_receiver(
@@ -38,25 +35,25 @@ def alert_processed_receiver(
     **kwargs: Any,
 ) -> None:
     """Receive ``alert_processed.send(sender, alert_group=…, instance=…, status=…)``."""
-    fingerprint = getattr(alert_group, "fingerprint", "?")
     try:
         handle_alert(alert_group, instance=instance, status=status)
     except Exception:
         logger.exception(
             "Slack rules could not handle alert %s (fingerprint=%s); the alert was processed, "
-            "no Slack message was queued",
+            "no Slack message was recorded",
             getattr(alert_group, "pk", None),
-            fingerprint,
+            getattr(alert_group, "fingerprint", "?"),
         )
 
 
 def handle_alert(
     alert_group: Any, *, instance: Any = None, status: str | None = None
 ) -> list[SlackIntegrationRule]:
-    """Match ``alert_group`` and queue one notification per rule that gets it, after commit.
+    """Record one notification per rule that gets ``alert_group``, and queue them on commit.
 
-    Returns the rules whose notification was queued (none, one, or several when rules
-    have ``continue_matching``).
+    Returns the rules whose notification was recorded (none, one, or several when rules
+    have ``continue_matching``). Raises what the outbox raised, after its savepoint rolled
+    back: the host's transaction goes on.
     """
     if alert_group is None:
         logger.warning("alert_processed was sent without alert_group; ignored")
@@ -70,96 +67,25 @@ def handle_alert(
     if adapter.is_silenced(alert_group):
         logger.debug("Alert fingerprint=%s is silenced; nothing sent", fingerprint)
         return []
-
-    rules, version = SlackRuleMatcherService().match(adapter.get_labels(alert_group))
-    if not rules:
-        logger.debug("No Slack rule matches alert fingerprint=%s", fingerprint)
+    deliveries = outbox.record_alert(adapter, alert_group, status, instance)
+    if not deliveries:
+        logger.debug("No Slack notification for alert fingerprint=%s", fingerprint)
         return []
-
     # Only JSON-safe values cross the queue (a UUID primary key travels as a string).
     alert_id = alert_group.pk if isinstance(alert_group.pk, int) else str(alert_group.pk)
-    occurrence = adapter.get_occurrence_key(alert_group, instance)
-    queued = []
-    for rule in rules:
-        if not rule.sends_on(status):
-            logger.debug(
-                "Rule %r has no %s template; nothing sent for fingerprint=%s",
-                rule.name,
-                status,
-                fingerprint,
-            )
-            continue
-        # One task per rule: each notification is recorded and sent once on its own.
-        transaction.on_commit(
-            partial(dispatch, adapter, alert_group, rule, alert_id, status, occurrence, version)
-        )
-        queued.append(rule)
-        logger.debug("Rule %r matched fingerprint=%s; queued on commit", rule.name, fingerprint)
-    return queued
+    transaction.on_commit(partial(queue_deliveries, alert_id, deliveries))
+    logger.debug(
+        "Alert fingerprint=%s: %d Slack notification(s) recorded, queued on commit",
+        fingerprint,
+        len(deliveries),
+    )
+    return [delivery.rule for delivery in deliveries if delivery.rule is not None]
 
 
-def dispatch(
-    adapter: BaseAlertAdapter,
-    alert_group: Any,
-    rule: SlackIntegrationRule,
-    alert_id: Any,
-    status: str,
-    occurrence: str,
-    version: str | None = None,
-) -> None:
-    """Queue ``rule``'s notification (run at commit); a refused one is kept as pending.
+class _Connection:
+    """The signal this process's receiver is connected to (so a settings change moves it)."""
 
-    ``version``: the rule set's version the rule matched at, so that a worker whose index
-    is at that version takes the rule from it without a query."""
-    try:
-        enqueue(
-            process_slack_for_alert_group,
-            alert_id,
-            rule.pk,
-            status=status,
-            occurrence=occurrence,
-            version=version,
-        )
-    except Exception as exc:
-        logger.exception(
-            "Could not queue the Slack notification of rule %r for alert %s (fingerprint=%s): "
-            "is the Celery broker reachable? It is recorded as a pending delivery; "
-            "`manage.py slack_rules_requeue` queues it once the broker is back.",
-            rule.name,
-            alert_id,
-            adapter.get_fingerprint(alert_group),
-        )
-        keep_unqueued(adapter, alert_group, rule, status, occurrence, exc)
-
-
-def keep_unqueued(
-    adapter: BaseAlertAdapter,
-    alert_group: Any,
-    rule: SlackIntegrationRule,
-    status: str,
-    occurrence: str,
-    exc: Exception,
-) -> None:
-    """Record a notification the broker refused, so that nothing is lost.
-
-    The delivery stays pending until ``manage.py slack_rules_requeue`` queues it.
-    """
-    try:
-        record_delivery(
-            adapter,
-            alert_group,
-            rule,
-            status,
-            occurrence,
-            last_error=f"Not queued: the Celery broker refused it ({type(exc).__name__}: {exc}). "
-            "Run `manage.py slack_rules_requeue` once the broker is reachable.",
-        )
-    except Exception:
-        logger.exception(
-            "Could not record the unqueued Slack notification of rule %r (fingerprint=%s) either",
-            rule.name,
-            adapter.get_fingerprint(alert_group),
-        )
+    signal: Signal | None = None
 
 
 def connect_signal() -> Signal | None:
@@ -167,14 +93,13 @@ def connect_signal() -> Signal | None:
 
     Called by ``AppConfig.ready()``, and again when a test changes ``SLACK_RULES``.
     """
-    previous = _connected["signal"]
-    if previous is not None:
-        previous.disconnect(dispatch_uid=DISPATCH_UID)
-        _connected["signal"] = None
+    if _Connection.signal is not None:
+        _Connection.signal.disconnect(dispatch_uid=DISPATCH_UID)
+        _Connection.signal = None
     signal = slack_rules_settings.get_signal()
     if signal is not None:
         signal.connect(alert_processed_receiver, dispatch_uid=DISPATCH_UID, weak=False)
-    _connected["signal"] = signal
+    _Connection.signal = signal
     return signal
 
 

@@ -1,10 +1,11 @@
 """Celery entry points: the tasks, and queueing them on SLACK_RULES["QUEUE"].
 
-The work is in :mod:`django_slack_rules.services`; a task only turns its
-:class:`~django_slack_rules.services.delivery.RetryLater` into ``self.retry``, and queues
-the destination's drain a delivery that waits for its slot armed
-(:class:`~django_slack_rules.services.pacing.WaitForSlot`). Only ids and JSON-safe values
-cross the queue.
+The work is in :mod:`django_slack_rules.services`. A task sends a delivery by id
+(:func:`~django_slack_rules.services.delivery.send_delivery`) and turns what the services
+raise into Celery's terms: :class:`~django_slack_rules.services.delivery.RetryLater` and a
+transient database error into ``self.retry``, and a delivery that joined its destination's
+line (:class:`~django_slack_rules.services.pacing.WaitForSlot`) into queueing the line's
+drain. Only ids and JSON-safe values cross the queue.
 
 A task run eagerly (``task_always_eager``) is not paced: it cannot wait for a slot
 without blocking its caller.
@@ -13,15 +14,16 @@ without blocking its caller.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from celery import Task, shared_task
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
 
 from .conf import slack_rules_settings
 from .models import SlackDelivery
-from .services import delivery, drain, pacing, recording
+from .services import delivery, drain, outbox, pacing, recovery
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +41,20 @@ TASK_OPTIONS: dict[str, Any] = {
     "max_retries": None,
 }
 
+#: Database errors that pass: a failover, a restarted pooler, terminated connections.
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+
 
 def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
-    """Send ``task`` to SLACK_RULES["QUEUE"] (Celery's default queue when None)."""
+    """Send ``task`` to SLACK_RULES["QUEUE"] (Celery's default queue when None).
+
+    No retry when the broker cannot be reached: the caller's delivery stays pending, and
+    the recovery task queues it once the broker is back."""
     queue = slack_rules_settings.QUEUE
     options: dict[str, Any] = {"queue": queue} if queue else {}
     if countdown is not None and countdown > 0:
         options["countdown"] = min(countdown, max_delay(task))
-    task.apply_async(args=args, kwargs=kwargs, **options)
+    task.apply_async(args=args, kwargs=kwargs, retry=False, **options)
 
 
 def max_delay(task: Task) -> float:
@@ -63,67 +71,123 @@ def process_slack_for_alert_group(
     /,
     alert_group_id: Any,
     rule_id: Any,
+    delivery_id: int | None = None,
     status: str | None = None,
     occurrence: str | None = None,
-    version: str | None = None,
     **kwargs: Any,
 ) -> str:
-    """Render ``rule_id``'s message for ``alert_group_id`` and send it once.
+    """Send the notification of ``rule_id`` for ``alert_group_id``: the delivery
+    ``delivery_id`` the signal receiver recorded with the alert.
 
-    ``status`` ("firing"/"resolved") and ``occurrence`` (the adapter's occurrence
-    key) are fixed by the signal handler when the alert is processed; when
-    omitted they are read from the alert as it is now. ``version``: the rule set's
-    version the rule matched at (the handler's). Returns the delivery state.
-    """
-    try:
-        return recording.notify(
-            alert_group_id,
-            rule_id,
-            status,
-            occurrence,
-            retrying=self.request.retries > 0,
-            paced=not self.request.is_eager,
-            version=version,
-        )
-    except delivery.RetryLater as later:
-        raise self.retry(countdown=min(later.countdown, max_delay(self))) from None
-    except pacing.WaitForSlot as waiting:
-        return queue_drain(waiting.drain)
+    Called with the two ids alone (hosts and scripts do), it records the notification
+    first, from the alert as it is now where ``status`` or ``occurrence`` are not given,
+    and sends it once. Returns the delivery's state (or why there is none)."""
+    if delivery_id is not None:
+        return send(self, delivery_id)
+    recorded = _with_database_retry(
+        self, outbox.record_one, alert_group_id, rule_id, status, occurrence
+    )
+    if isinstance(recorded, str):
+        return recorded  # "no-alert", "no-rule", "no-template"
+    # Retried, the task sends the row recorded now.
+    retry_kwargs = {**kwargs, "status": status, "occurrence": occurrence, "delivery_id": recorded}
+    return send(self, recorded, retry_kwargs=retry_kwargs)
 
 
 @shared_task(name="django_slack_rules.tasks.send_slack_delivery", **TASK_OPTIONS)
 def send_slack_delivery(self: Task, /, delivery_id: int) -> str:
-    """(Re)send a recorded delivery by id, e.g. after "resend" in the admin."""
-    recorded = SlackDelivery.objects.filter(pk=delivery_id).first()
-    if recorded is None:
-        logger.warning("Slack delivery %s no longer exists; nothing sent", delivery_id)
-        return "no-delivery"
+    """Send a recorded delivery by id (a resend, or one the recovery queued again)."""
+    return send(self, delivery_id)
+
+
+def send(task: Task, delivery_id: int, retry_kwargs: dict[str, Any] | None = None) -> str:
+    """Send ``delivery_id`` in ``task``; a delivery that joined its destination's line
+    queues the line's drain, then serves the line if its slot is free now."""
+    paced = not task.request.is_eager
     try:
-        state = delivery.deliver(recorded, paced=not self.request.is_eager)
-        recording.with_companion(recorded, paced=not self.request.is_eager)
-        return state
-    except delivery.RetryLater as later:
-        raise self.retry(countdown=min(later.countdown, max_delay(self))) from None
+        return _with_database_retry(
+            task, delivery.send_delivery, delivery_id, paced=paced, retry_kwargs=retry_kwargs
+        )
     except pacing.WaitForSlot as waiting:
-        return queue_drain(waiting.drain)
+        queue_drains([waiting.drain])
+        return serve_line(task, waiting.destination)
 
 
 @shared_task(name="django_slack_rules.tasks.drain_destination", **TASK_OPTIONS)
 def drain_destination(self: Task, /, destination: str, token: int) -> str:
     """At a destination's slot: send what waits for it (one message, or one digest), then
     queue the next drain, or end when nothing waits."""
-    outcome = drain.run(destination, token)
-    for delivery_id, countdown in outcome.retries:
-        enqueue(send_slack_delivery, delivery_id, countdown=countdown)
-    queue_drain(outcome.next)
+    outcome = _with_database_retry(self, drain.run, destination, token)
+    _queue_outcome(outcome)
     return outcome.state
 
 
-def queue_drain(armed: pacing.Drain | None) -> str:
-    """Queue the drain a delivery (or the drain before) armed; "waiting"."""
-    if armed is not None:
-        enqueue(drain_destination, armed.destination, armed.token, countdown=armed.countdown)
+def serve_line(task: Task, destination: str) -> str:
+    """Use the slot of ``destination``'s line if it is free now; "waiting"."""
+    _queue_outcome(_with_database_retry(task, drain.serve, destination))
     return "waiting"
+
+
+def _queue_outcome(outcome: drain.Outcome) -> None:
+    for delivery_id, countdown in outcome.retries:
+        enqueue(send_slack_delivery, delivery_id, countdown=countdown)
+    queue_drains(outcome.drains)
+
+
+def queue_drains(armed: Iterable[pacing.Drain | None]) -> None:
+    """Queue the drains a delivery (or the drain before) armed."""
+    for drain_ in armed:
+        if drain_ is not None:
+            enqueue(drain_destination, drain_.destination, drain_.token, countdown=drain_.countdown)
+
+
+def _with_database_retry(
+    task: Task,
+    function: Any,
+    *args: Any,
+    retry_kwargs: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run ``function``; :class:`~.delivery.RetryLater`, and a database error that passes,
+    become ``task.retry`` (with ``retry_kwargs``, else the task's own arguments). The
+    delivery row is where it was: nothing is lost."""
+    try:
+        return function(*args, **kwargs)
+    except delivery.RetryLater as later:
+        countdown = min(later.countdown, max_delay(task))
+        raise task.retry(countdown=countdown, kwargs=retry_kwargs) from None
+    except TRANSIENT_DATABASE_ERRORS as exc:
+        countdown = delivery.backoff_delay(task.request.retries + 1)
+        logger.warning(
+            "Slack task %s: the database failed (%s: %s); retrying in %.1fs",
+            task.name,
+            type(exc).__name__,
+            exc,
+            countdown,
+        )
+        raise task.retry(countdown=countdown, kwargs=retry_kwargs) from None
+
+
+@shared_task(name="django_slack_rules.tasks.recover_stranded", ignore_result=True)
+def recover_stranded() -> str:
+    """Queue again what nothing is working on (run it every minute with celery beat:
+    docs/operations.md). Idempotent: a delivery queued twice is still sent once."""
+    found = requeue_stranded()
+    return found.summary()
+
+
+def requeue_stranded(*, quiet_for: float | None = None, dry_run: bool = False) -> recovery.Stranded:
+    """Find what is stranded (:func:`~.recovery.find_stranded`) and queue it again: each
+    delivery's task, and a drain for each line without a live one."""
+    found = recovery.find_stranded(quiet_for=quiet_for, arm=not dry_run)
+    if dry_run:
+        return found
+    for stranded in found.deliveries:
+        enqueue(send_slack_delivery, stranded.pk)
+    queue_drains(found.drains)
+    if found.deliveries or found.drains:
+        logger.warning("Slack rules recovery: %s", found.summary())
+    return found
 
 
 def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
@@ -137,3 +201,27 @@ def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
     if ids:
         transaction.on_commit(dispatch)
     return len(ids)
+
+
+def queue_deliveries(alert_id: Any, deliveries: list[SlackDelivery]) -> None:
+    """Queue the deliveries the receiver recorded for ``alert_id`` (run at commit). When
+    the broker refuses one, the rest are not tried (each try could wait for it): they stay
+    pending, and the recovery task queues them."""
+    for index, recorded in enumerate(deliveries):
+        try:
+            enqueue(
+                process_slack_for_alert_group, alert_id, recorded.rule_id, delivery_id=recorded.pk
+            )
+        except Exception as exc:
+            logger.error(
+                "Could not queue %d Slack notification(s) for alert %s (fingerprint=%s): "
+                "%s: %s. Nothing is lost: they stay pending, and the recovery task "
+                "(django_slack_rules.tasks.recover_stranded) queues them once the broker "
+                "is back.",
+                len(deliveries) - index,
+                alert_id,
+                recorded.fingerprint,
+                type(exc).__name__,
+                exc,
+            )
+            return

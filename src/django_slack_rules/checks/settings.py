@@ -214,6 +214,7 @@ _NUMBERS: dict[str, tuple[float, float | None, bool]] = {
     "CHANNEL_RATE": (0.001, None, False),
     "CHANNEL_BURST": (1, None, True),
     "DIGEST_AFTER": (1, None, True),
+    "RECOVERY_AFTER": (1, None, False),
 }
 #: Numeric settings that may also be None.
 _NULLABLE = frozenset({"EDIT_WINDOW", "CHANNEL_RATE", "DIGEST_AFTER"})

@@ -2,7 +2,6 @@
 
 One module each (``rules``, ``deliveries``, ``coordination``, ``choices``); every name is
 importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
-``claiming`` records a delivery already claimed in one statement, on PostgreSQL.
 """
 
 from .choices import (
@@ -21,7 +20,7 @@ from .choices import (
     DeliveryState,
     ResolveAction,
 )
-from .coordination import DestinationPace, DestinationPause, RuleSetVersion
+from .coordination import DestinationPace, DestinationPause, KnownChannel, RuleSetVersion
 from .deliveries import SlackDelivery
 from .rules import SlackIntegrationRule, SlackIntegrationRuleQuerySet, rules_changed
 
@@ -41,6 +40,7 @@ __all__ = [
     "DeliveryState",
     "DestinationPace",
     "DestinationPause",
+    "KnownChannel",
     "ResolveAction",
     "RuleSetVersion",
     "SlackDelivery",

@@ -1,5 +1,5 @@
-"""What keeps every worker in step: the rule set's version, the paused destinations, and
-each destination's pace."""
+"""What keeps every worker in step: the rule set's version, the paused destinations, each
+destination's pace and line, and the channel ids Slack told us."""
 
 from __future__ import annotations
 
@@ -8,30 +8,27 @@ import uuid
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Exists, F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..validators import CHANNEL_MAX_LENGTH
+
 
 class RuleSetVersion(models.Model):
-    """The one row every match and every delivery reads: the rule set's version, and
-    when the latest destination pause ends.
+    """The rule set's version, read on every match.
 
     Each process keeps a compiled index of the active rules and rebuilds it only
     when the version has changed; it changes, in the same transaction, with every
     rule change. A random value (not a counter) so that a rolled-back change can
-    never leave a version that a later change reuses. ``pauses_end_at`` is raised
-    with every pause (a 429), so one small read tells a worker whether any
-    destination may be paused, and it reads the destination's pause only then.
+    never leave a version that a later change reuses.
     """
 
     SINGLETON_ID = 1
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID)
     version = models.UUIDField(default=uuid.uuid4)
-    #: When the latest pause of any destination ends (seconds since the epoch), or None.
-    pauses_end_at = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("rule set version")
@@ -40,46 +37,21 @@ class RuleSetVersion(models.Model):
         return f"rule set version {self.version}"
 
     @classmethod
-    def read(cls, using: str | None = None) -> tuple[Any, float | None] | None:
-        """``(version, pauses_end_at)``, or None when the row is missing (nothing is cached).
+    def current(cls, using: str | None = None) -> Any:
+        """The version (opaque), or None when the row is missing (nothing is cached).
 
-        Read on every match and delivery, so it is one plain query without the ORM's
-        overhead, on one small table.
-        """
+        Read on every match, so it is one plain query without the ORM's overhead, on one
+        small table."""
         connection = connections[using or DEFAULT_DB_ALIAS]
         quote = connection.ops.quote_name
-        meta = cls._meta
         sql = (
-            f"SELECT {quote(cls.version.field.column)}, {quote(cls.pauses_end_at.field.column)} "
-            f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"
+            f"SELECT {quote(cls.version.field.column)} FROM {quote(cls._meta.db_table)} "
+            f"WHERE {quote(cls._meta.pk.column)} = %s"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [cls.SINGLETON_ID])
             row = cursor.fetchone()
-        return (row[0], row[1]) if row else None
-
-    @classmethod
-    def current(cls, using: str | None = None) -> Any:
-        """The version (opaque), or None when the row is missing."""
-        state = cls.read(using)
-        return state[0] if state else None
-
-    @classmethod
-    def note_pause(cls, until: float, using: str | None = None) -> None:
-        """Raise ``pauses_end_at`` to ``until`` (never lower it)."""
-        using = using or router.db_for_write(cls)
-        manager = cls.objects.using(using)
-        raised = manager.filter(pk=cls.SINGLETON_ID).update(
-            pauses_end_at=Greatest(Coalesce(F("pauses_end_at"), Value(until)), Value(until))
-        )
-        if not raised:
-            try:
-                with transaction.atomic(using=using):
-                    manager.create(pk=cls.SINGLETON_ID, pauses_end_at=until)
-            except IntegrityError:
-                manager.filter(pk=cls.SINGLETON_ID).update(
-                    pauses_end_at=Greatest(Coalesce(F("pauses_end_at"), Value(until)), Value(until))
-                )
+        return row[0] if row else None
 
     @classmethod
     def bump(cls, using: str | None = None) -> None:
@@ -120,7 +92,6 @@ class DestinationPause(models.Model):
             if not created:
                 pause.paused_until = max(pause.paused_until, until)
                 pause.save(update_fields=["paused_until", "updated_at"])
-            RuleSetVersion.note_pause(until.timestamp())
 
     @classmethod
     def remaining(cls, destination: str) -> float:
@@ -142,9 +113,9 @@ class DestinationPace(models.Model):
     whose WHERE clause is the test, so it is atomic on every database: PostgreSQL and
     InnoDB re-check the condition on the row they lock, SQLite writes one at a time.
 
-    While deliveries wait for the destination, one drain task sends them, one per slot:
-    ``drain_at`` is when it is due (while it runs, when its lease ends) and ``drain_token``
-    which task it is. Rate and burst are arguments: models read no settings.
+    While deliveries wait for the destination (its line), ``drain_at`` is when its drain
+    task is due and ``drain_token`` which task it is; a newcomer takes no slot then.
+    Rate and burst are arguments: models read no settings.
     """
 
     destination = models.CharField(_("destination"), max_length=255)
@@ -165,42 +136,15 @@ class DestinationPace(models.Model):
 
     @classmethod
     def take(
-        cls,
-        destination: str,
-        *,
-        interval: float,
-        tolerance: float,
-        now: float,
-        drain_token: int | None = None,
+        cls, destination: str, *, interval: float, tolerance: float, now: float, for_line: bool
     ) -> bool:
         """Take the destination's slot at ``now`` in one UPDATE; False when there is none
-        (or no row yet). Without ``drain_token`` there is none while a drain is due: the
-        deliveries waiting go first. The drain holding ``drain_token`` ignores that."""
+        (or no row yet). A newcomer gets none while a drain is armed (``for_line`` False):
+        the deliveries waiting go first."""
         ready = cls.objects.filter(destination=destination, tat__lte=now + tolerance)
-        if drain_token is None:
+        if not for_line:
             ready = ready.filter(drain_at__isnull=True)
-        else:
-            ready = ready.filter(drain_token=drain_token)
         return bool(ready.update(tat=Greatest(F("tat"), Value(now)) + Value(interval)))
-
-    @classmethod
-    def slot_sql(
-        cls, destination: str, *, interval: float, tolerance: float, now: float, using: str
-    ) -> tuple[str, tuple[Any, ...]]:
-        """:meth:`take`'s UPDATE (without a drain token) in PostgreSQL's SQL, for a statement
-        that does more (``models.claiming``), which may add conditions and RETURNING. Plain
-        SQL: it runs for every delivery, and the ORM would compile it each time. Its values
-        are typed: a fresh backend (one per task at ``CONN_MAX_AGE = 0``) would otherwise
-        resolve ``double precision <= numeric`` by reading every ``<=`` operator."""
-        quote = connections[using].ops.quote_name
-        tat, drain_at = quote(cls.tat.field.column), quote(cls.drain_at.field.column)
-        sql = (
-            f"UPDATE {quote(cls._meta.db_table)} "
-            f"SET {tat} = GREATEST({tat}, %s::float8) + %s::float8 "
-            f"WHERE {quote(cls.destination.field.column)} = %s::text AND {tat} <= %s::float8 "
-            f"AND {drain_at} IS NULL"
-        )
-        return sql, (now, interval, destination, now + tolerance)
 
     @classmethod
     def read(cls, destination: str) -> tuple[float, float | None] | None:
@@ -243,15 +187,34 @@ class DestinationPace(models.Model):
         )
 
     @classmethod
-    def hand_over(
-        cls, destination: str, token: int, *, drain_at: float | None, new_token: int | None
-    ) -> bool:
-        """The drain holding ``token``: run until ``drain_at`` (its lease), hand over to the
-        next drain (``new_token``, due at ``drain_at``), or let go (both None). False when
-        another drain holds the destination now."""
-        changes = {"drain_at": drain_at, "drain_token": token if new_token is None else new_token}
-        if drain_at is None:
-            changes["drain_token"] = None
+    def hand_over(cls, destination: str, token: int, *, due: float, new_token: int) -> bool:
+        """The drain holding ``token`` hands the destination over to its successor
+        (``new_token``, due at ``due``). False when another drain holds it now."""
         return bool(
-            cls.objects.filter(destination=destination, drain_token=token).update(**changes)
+            cls.objects.filter(destination=destination, drain_token=token).update(
+                drain_at=due, drain_token=new_token
+            )
         )
+
+    @classmethod
+    def let_go(cls, destination: str, token: int, line: Exists) -> bool:
+        """The drain holding ``token`` lets go of the destination, in the same statement
+        that sees ``line`` (``EXISTS`` a waiting delivery) false. False when a delivery
+        waits, or another drain holds the destination."""
+        held = cls.objects.filter(~line, destination=destination, drain_token=token)
+        return bool(held.update(drain_at=None, drain_token=None))
+
+
+class KnownChannel(models.Model):
+    """A channel name and the id Slack answered for it (bot mode): one destination."""
+
+    name = models.CharField(_("channel name"), max_length=CHANNEL_MAX_LENGTH)
+    channel_id = models.CharField(_("Slack channel id"), max_length=32)
+
+    class Meta:
+        verbose_name = _("known channel")
+        verbose_name_plural = _("known channels")
+        constraints = [models.UniqueConstraint(fields=["name"], name="dsr_channel_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.channel_id}"

@@ -78,6 +78,8 @@ class SlackDelivery(models.Model):
     thread_ts = models.CharField(_("thread ts"), max_length=64, blank=True)
     blocks = models.JSONField(_("blocks"), null=True, blank=True)
     note = models.TextField(_("note"), blank=True)
+    #: When a pending delivery's next attempt is due (its task was told to retry then).
+    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
     #: Set while the delivery waits for its destination's next slot (pacing).
     waiting_since = models.DateTimeField(_("waiting since"), null=True, blank=True)
     digest = models.ForeignKey(

@@ -265,14 +265,17 @@ def _instead(delivery: SlackDelivery, post: Plan, wanted: str, why: str) -> Plan
 
 
 def _reply_carries_it(delivery: SlackDelivery) -> bool:
-    """True when another delivery of the same notification replies in the thread."""
-    siblings: QuerySet[SlackDelivery] = SlackDelivery.objects.filter(
+    """True when the same notification of the same alert has a thread reply under the same
+    first message that was sent or is on its way (``update_and_reply``'s reply)."""
+    replies: QuerySet[SlackDelivery] = SlackDelivery.objects.filter(
         parent_id=delivery.parent_id,
+        alert_id=delivery.alert_id,
         alert_status=delivery.alert_status,
         occurrence=delivery.occurrence,
         rule_id=delivery.rule_id,
-    ).exclude(pk=delivery.pk)
-    return siblings.exists()
+        action=ACTION_REPLY,
+    ).exclude(state__in=[DeliveryState.FAILED, DeliveryState.CANCELLED])
+    return replies.exclude(pk=delivery.pk).exists()
 
 
 def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, dict[str, Any]]:

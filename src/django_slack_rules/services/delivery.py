@@ -1,21 +1,26 @@
-"""Delivering one notification exactly once: record, claim, send, Slack's answer, retry policy.
+"""Sending one recorded delivery: the worker's path, from the row to Slack and back.
 
-Delivery is at-most-once per notification: each one has a
-:class:`~django_slack_rules.models.SlackDelivery` row with a unique idempotency
-key (rule, alert, status, occurrence), and a worker sends only after claiming
-the row atomically (pending → sending). A retried or redelivered task finds the
-row sent, or claimed by another worker, and stops.
+Each notification is a :class:`~django_slack_rules.models.SlackDelivery` row, recorded with
+the alert (:mod:`.outbox`). The task sends it by id (:func:`send_delivery`):
 
-A claim is a lease: a worker that dies while sending leaves the row in
-"sending"; once the lease (both timeouts plus a margin) has expired another
-attempt may claim it again.
+1. read the row; one already settled (sent, failed, cancelled, digested) is not sent again;
+2. a thread reply or an update waits (bounded) until its first message is sent;
+3. take the destination's slot (:mod:`.pacing`, one UPDATE); without one, the delivery joins
+   the destination's line and its task ends, using no attempt;
+4. claim it: one conditional UPDATE (pending, or ``sending`` past its lease → ``sending``)
+   that counts the attempt and stamps ``claimed_at``, so two workers never both send it;
+5. send it (:mod:`.conversation` plans a post, a thread reply or an update);
+6. record the outcome with one UPDATE that applies only while this claim holds (the same
+   ``claimed_at``): a stale attempt never overwrites a newer one.
 
-Each destination is paced (:mod:`.pacing`): a delivery takes its destination's slot
-before it is claimed, and one without a slot waits in line (:class:`.pacing.WaitForSlot`),
-using no attempt, for the destination's drain (:mod:`.drain`).
+Each notification is sent once, unless Slack's answer is lost: after a timeout, or a worker
+killed while sending, the claim's lease (both timeouts and a margin) runs out and the
+delivery is sent again. So it is sent at least once, and twice only when an answer was lost.
 
-Nothing here knows Celery. What can succeed later raises :class:`RetryLater`
-with the seconds to wait; the task (``tasks.py``) turns it into ``self.retry``.
+What can succeed later raises :class:`RetryLater` with the seconds to wait (recorded as the
+row's ``retry_at``); a 429 (or Slack's ``ratelimited``) pauses the destination for every
+worker and uses no attempt. Nothing here knows Celery: ``tasks.py`` turns ``RetryLater``
+into ``self.retry``.
 """
 
 from __future__ import annotations
@@ -27,30 +32,20 @@ import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import router
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ..backends import SlackResult
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
-from ..models import (
-    ACTION_POST,
-    FINAL_STATES,
-    DeliveryState,
-    DestinationPause,
-    SlackDelivery,
-    claiming,
-)
+from ..models import ACTION_POST, FINAL_STATES, DeliveryState, DestinationPause, SlackDelivery
 from . import conversation, pacing
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
 
-#: States from which a delivery can be sent again.
+#: States from which a delivery can be sent again ("resend" in the admin and the log).
 RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
-#: Seconds added to the timeouts before a "sending" claim counts as abandoned.
-LEASE_MARGIN = 30.0
 
 
 class RetryLater(Exception):
@@ -70,10 +65,276 @@ def backoff_delay(attempt: int) -> float:
 
 
 def lease_seconds() -> float:
-    return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + LEASE_MARGIN
+    """How long a claim (or a drain) holds: both send timeouts and a margin. After it, the
+    worker holding it counts as dead and another may take over."""
+    return pacing.lease_seconds()
 
 
-# -- Slack's answer → the delivery's fields ------------------------------------------
+def log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
+    """The arguments of the "Rule %r, alert %s (fingerprint=%s) to %s" prefix."""
+    return (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
+
+
+# -- the worker's path ----------------------------------------------------------------
+
+
+def send_delivery(delivery_id: Any, *, paced: bool = True) -> str:
+    """Send the delivery ``delivery_id`` (steps 1 to 6 above); its state, or "no-delivery".
+
+    Raises :class:`RetryLater`, and :class:`~.pacing.WaitForSlot` when it joined its
+    destination's line. ``paced``: False sends without waiting for a slot (a task run
+    eagerly cannot wait)."""
+    delivery = SlackDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None:
+        logger.warning("Slack delivery %s no longer exists; nothing sent", delivery_id)
+        return "no-delivery"
+    state = deliver(delivery, paced=paced)
+    send_companion(delivery, paced=paced)
+    return state
+
+
+def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = False) -> str:
+    """Send ``delivery`` once and record the outcome; return its state.
+
+    ``slot_taken``: the caller (the destination's line) holds the slot already.
+    """
+    if delivery.state in FINAL_STATES:
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
+            *log_args(delivery),
+            delivery.state,
+        )
+        return str(delivery.state)
+    wait = conversation.parent_wait(delivery)
+    if wait > 0:
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: waiting %.1fs for the firing message",
+            *log_args(delivery),
+            wait,
+        )
+        raise postpone(delivery, wait + random.uniform(0, 0.5))
+    if not slot_taken:
+        take_slot(delivery, pacing.current() if paced else None)
+    if not claim(delivery):
+        return _claimed_elsewhere(delivery)
+    return send_and_settle(delivery, paced=paced)
+
+
+def take_slot(delivery: SlackDelivery, pace: pacing.Pace | None) -> None:
+    """Return when ``delivery`` may be sent now; raise when it has to wait.
+
+    With pacing, a paused destination (Slack answered 429) has no slot until the pause
+    ends: the delivery joins the line (:class:`~.pacing.WaitForSlot`). Without pacing, the
+    pause is read and waited out by a retry. Neither uses an attempt."""
+    if pace is not None:
+        slot = pacing.take(delivery.channel, pace)
+        if not slot.granted:
+            raise pacing.wait_in_line(delivery, slot.next_at)
+        return
+    paused = DestinationPause.remaining(pacing.destination_of(delivery.channel))
+    if paused > 0:
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: rate-limited for %.1fs more; waiting",
+            *log_args(delivery),
+            paused,
+        )
+        raise RetryLater(paused + random.uniform(0, 1))
+
+
+def claim(delivery: SlackDelivery) -> bool:
+    """Take ``delivery`` for sending (one conditional UPDATE); False when it is settled, or
+    claimed by another attempt whose lease holds.
+
+    The UPDATE also checks the attempts count ``delivery`` holds, so the new count is known
+    without reading the row back; when another attempt changed the row since, it is read
+    again and, if still free, taken."""
+    for _ in range(2):
+        now = timezone.now()
+        abandoned = now - datetime.timedelta(seconds=lease_seconds())
+        claimed = (
+            SlackDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts)
+            .filter(
+                Q(state=DeliveryState.PENDING)
+                | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
+            )
+            .update(
+                state=DeliveryState.SENDING,
+                claimed_at=now,
+                attempts=delivery.attempts + 1,
+                waiting_since=None,
+                updated_at=now,
+            )
+        )
+        if claimed:
+            delivery.state, delivery.claimed_at = str(DeliveryState.SENDING), now
+            delivery.attempts += 1
+            delivery.waiting_since = None
+            return True
+        delivery.refresh_from_db(fields=["state", "attempts", "claimed_at"])
+        if delivery.state != str(DeliveryState.PENDING) and not _abandoned(delivery):
+            return False
+    return False
+
+
+def _abandoned(delivery: SlackDelivery) -> bool:
+    """True when ``delivery`` is ``sending`` but its claim's lease has run out."""
+    return (
+        delivery.state == str(DeliveryState.SENDING)
+        and delivery.claimed_at is not None
+        and (timezone.now() - delivery.claimed_at).total_seconds() >= lease_seconds()
+    )
+
+
+def _claimed_elsewhere(delivery: SlackDelivery) -> str:
+    """Another attempt holds ``delivery``: look again once its lease has run out (by then it
+    is sent, or that attempt died and this one takes over); a settled one is left alone."""
+    if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
+        elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
+        wait = max(1.0, lease_seconds() - elapsed) + random.uniform(0, 1)
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
+            "checking again in %.1fs",
+            *log_args(delivery),
+            wait,
+        )
+        raise RetryLater(wait)
+    logger.info(
+        "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
+        *log_args(delivery),
+        delivery.state,
+    )
+    return str(delivery.state)
+
+
+def send_and_settle(delivery: SlackDelivery, *, paced: bool = True) -> str:
+    """Send a claimed delivery; a refusal goes through the retry policy."""
+    try:
+        return send_claimed(delivery)
+    except SlackSendCancelled:
+        return str(delivery.state)
+    except SlackDeliveryError as exc:
+        return _retry_or_fail(delivery, exc, paced=paced)
+
+
+def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -> str:
+    """Send a claimed delivery once and record what happened; return its state.
+
+    Raises :class:`SlackSendCancelled` when a ``pre_send`` receiver cancelled it (recorded
+    as cancelled), and the :class:`SlackDeliveryError` of a send Slack (or the network)
+    refused, unrecorded: what that means depends on who sends (:func:`deliver` retries it,
+    a test send does not).
+    """
+    try:
+        result, how = conversation.send(delivery, service or SlackService())
+    except conversation.Skipped as exc:
+        settle(delivery, state=DeliveryState.CANCELLED, last_error=str(exc), note=str(exc))
+        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args(delivery), exc)
+        raise
+    except SlackSendCancelled as exc:
+        settle(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args(delivery)
+        )
+        raise
+    except SlackDeliveryError:
+        raise
+    except ImproperlyConfigured as exc:
+        settle(delivery, state=DeliveryState.FAILED, last_error=str(exc), failure_reason="other")
+        logger.error(
+            "Rule %r, alert %s (fingerprint=%s) to %s: not sent, the package is misconfigured: %s",
+            *log_args(delivery),
+            exc,
+        )
+        return str(delivery.state)
+    except Exception as exc:
+        settle(
+            delivery,
+            state=DeliveryState.FAILED,
+            last_error=f"{type(exc).__name__}: {exc}",
+            failure_reason="other",
+        )
+        logger.exception(
+            "Rule %r, alert %s (fingerprint=%s) to %s: unexpected error while sending",
+            *log_args(delivery),
+        )
+        return str(delivery.state)
+    settle(delivery, **{**sent_fields(result), **how})
+    pacing.learn_channel_id(delivery.channel, result.channel_id)
+    logger.info(
+        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d%s)",
+        *log_args(delivery),
+        delivery.attempts,
+        "" if delivery.action == ACTION_POST else f", {delivery.action}",
+    )
+    if delivery.note:
+        logger.info(
+            "Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args(delivery), delivery.note
+        )
+    return str(delivery.state)
+
+
+def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: bool) -> str:
+    """The retry policy: record the failure, and raise what the caller must wait for.
+
+    A rate limit pauses the destination and gives the attempt back: the delivery waits in
+    the line (with pacing) or retries after Retry-After. Another failure that can pass is
+    retried with backoff until ``MAX_ATTEMPTS``; the rest is final."""
+    failure = failure_fields(exc)
+    max_attempts = slack_rules_settings.MAX_ATTEMPTS
+    if isinstance(exc, SlackRateLimitedError):
+        wait = exc.retry_after if exc.retry_after is not None else backoff_delay(delivery.attempts)
+        pace = pacing.current()
+        pacing.pause(delivery.channel, wait, pace)
+        logger.warning(
+            "Rule %r, alert %s (fingerprint=%s) to %s: rate-limited (%s); the channel waits "
+            "%.1fs, and this attempt is not counted",
+            *log_args(delivery),
+            exc,
+            wait,
+        )
+        given_back = {"state": DeliveryState.PENDING, "attempts": delivery.attempts - 1}
+        if pace is not None and paced:
+            settle(delivery, **given_back, waiting_since=timezone.now(), **failure)
+            raise pacing.wait_in_line(delivery, time.time() + wait, marked=True)
+        countdown = wait + random.uniform(0, 1)
+        settle(delivery, **given_back, retry_at=_in(countdown), **failure)
+        raise RetryLater(countdown)
+    if not exc.retryable or delivery.attempts >= max_attempts:
+        settle(delivery, state=DeliveryState.FAILED, **failure)
+        logger.error(
+            "Rule %r, alert %s (fingerprint=%s) to %s: failed after %d attempt(s), not retried: %s",
+            *log_args(delivery),
+            delivery.attempts,
+            exc,
+        )
+        return str(delivery.state)
+    countdown = backoff_delay(delivery.attempts)
+    settle(delivery, state=DeliveryState.PENDING, retry_at=_in(countdown), **failure)
+    logger.warning(
+        "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d failed (%s); retrying in %.1fs",
+        *log_args(delivery),
+        delivery.attempts,
+        max_attempts,
+        exc,
+        countdown,
+    )
+    raise RetryLater(countdown)
+
+
+def _in(seconds: float) -> datetime.datetime:
+    return timezone.now() + datetime.timedelta(seconds=seconds)
+
+
+def postpone(delivery: SlackDelivery, countdown: float) -> RetryLater:
+    """Note on a pending ``delivery`` when its retry is due (so the recovery leaves it alone
+    until then); the :class:`RetryLater` for the caller to raise."""
+    SlackDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
+        retry_at=_in(countdown)
+    )
+    return RetryLater(countdown)
+
+
+# -- recording Slack's answer ------------------------------------------------------------
 
 
 def sent_fields(result: SlackResult) -> dict[str, Any]:
@@ -88,6 +349,7 @@ def sent_fields(result: SlackResult) -> dict[str, Any]:
         "last_error": "",
         "slack_error": "",
         "failure_reason": "",
+        "retry_at": None,
     }
 
 
@@ -102,254 +364,54 @@ def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
     }
 
 
-def update(delivery: SlackDelivery, **fields: Any) -> None:
-    """Write ``fields`` to the delivery's row (and to ``delivery``, but for expressions)."""
-    claiming.write_fields(
-        delivery.pk,
-        {"updated_at": timezone.now(), **fields},
-        using=router.db_for_write(SlackDelivery),
-    )
+def settle(delivery: SlackDelivery, **fields: Any) -> bool:
+    """Record ``fields`` on the delivery's row while ``delivery``'s claim holds (one UPDATE),
+    and on ``delivery``; False, and nothing written, when another
+    attempt has claimed it since (this attempt's lease ran out)."""
+    fields["updated_at"] = timezone.now()
+    written = SlackDelivery.objects.filter(
+        pk=delivery.pk, state=DeliveryState.SENDING, claimed_at=delivery.claimed_at
+    ).update(**fields)
+    if not written:
+        logger.warning(
+            "Rule %r, alert %s (fingerprint=%s) to %s: another attempt claimed it after this "
+            "one's lease ran out; this attempt's outcome (%s) is not recorded",
+            *log_args(delivery),
+            fields.get("state"),
+        )
+        return False
     for name, value in fields.items():
-        if not hasattr(value, "resolve_expression"):
-            setattr(delivery, name, value)
+        setattr(delivery, name, value)
+    return True
 
 
-# -- claiming and sending -------------------------------------------------------------
-
-
-def claim(delivery: SlackDelivery) -> bool:
-    """Atomically take ``delivery`` for sending; False when it is sent or claimed elsewhere.
-
-    One UPDATE that also checks the attempts count ``delivery`` holds, so the new count
-    is known without reading the row back. When another attempt changed the row since,
-    it is read again (``state``, ``attempts``, ``claimed_at``) and, if still free, taken.
-    """
-    for _ in range(2):
-        now = timezone.now()
-        abandoned = now - datetime.timedelta(seconds=lease_seconds())
-        attempts = delivery.attempts + 1
-        claimed = (
-            SlackDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts)
-            .filter(
-                Q(state=DeliveryState.PENDING)
-                | Q(state=DeliveryState.SENDING, claimed_at__lt=abandoned)
-            )
-            .update(
-                state=DeliveryState.SENDING,
-                claimed_at=now,
-                attempts=attempts,
-                updated_at=now,
-                waiting_since=None,
-            )
-        )
-        if claimed:
-            delivery.state, delivery.claimed_at, delivery.attempts = (
-                str(DeliveryState.SENDING),
-                now,
-                attempts,
-            )
-            delivery.waiting_since = None
-            return True
-        delivery.refresh_from_db(fields=["state", "attempts", "claimed_at"])
-        if delivery.state != str(DeliveryState.PENDING):
-            return False
-    return False
-
-
-def _log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
-    return (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
-
-
-def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -> str:
-    """Send a claimed delivery once and record what happened; return its state.
-
-    Raises :class:`SlackSendCancelled` when a ``pre_send`` receiver cancelled it (it is
-    recorded as cancelled), and the :class:`SlackDeliveryError` of a send Slack (or the
-    network) refused, unrecorded: what that means depends on who sends (:func:`deliver`
-    retries it, a test send does not).
-    """
-    log_args = _log_args(delivery)
-    try:
-        service = service or SlackService()
-        result, how = conversation.send(delivery, service)
-    except conversation.Skipped as exc:
-        update(delivery, state=DeliveryState.CANCELLED, last_error=str(exc), note=str(exc))
-        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args, exc)
-        raise
-    except SlackSendCancelled as exc:
-        update(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
-        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args)
-        raise
-    except SlackDeliveryError:
-        raise
-    except ImproperlyConfigured as exc:
-        update(delivery, state=DeliveryState.FAILED, last_error=str(exc))
-        logger.error(
-            "Rule %r, alert %s (fingerprint=%s) to %s: not sent, the package is misconfigured: %s",
-            *log_args,
-            exc,
-        )
-        return str(delivery.state)
-    except Exception as exc:
-        update(delivery, state=DeliveryState.FAILED, last_error=f"{type(exc).__name__}: {exc}")
-        logger.exception(
-            "Rule %r, alert %s (fingerprint=%s) to %s: unexpected error while sending", *log_args
-        )
-        return str(delivery.state)
-    update(delivery, **{**sent_fields(result), **how})
-    logger.info(
-        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d%s)",
-        *log_args,
-        delivery.attempts,
-        "" if delivery.action == ACTION_POST else f", {delivery.action}",
-    )
-    if delivery.note:
-        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args, delivery.note)
-    return str(delivery.state)
-
-
-def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = False) -> str:
-    """Take the destination's slot, claim, send and record one delivery; return its state.
-
-    Raises :class:`RetryLater` when it can succeed later: its first message is not sent
-    yet, another attempt holds the claim, Slack's refusal is one that can pass, or (without
-    pacing) the destination is paused. Raises :class:`.pacing.WaitForSlot` when it waits
-    for the destination's next slot. ``paced``: False sends without pacing (a task run
-    eagerly, which cannot wait); ``slot_taken``: the caller (a drain) has the slot.
-    """
-    log_args = _log_args(delivery)
-    if delivery.state in FINAL_STATES:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
-            *log_args,
-            delivery.state,
-        )
-        return str(delivery.state)
-
-    wait = conversation.parent_wait(delivery)
-    if wait > 0:
-        # A thread reply or an update needs its first message's ts: wait for it (bounded).
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: waiting %.1fs for the firing message",
-            *log_args,
-            wait,
-        )
-        raise RetryLater(wait + random.uniform(0, 0.5))
-
-    if not slot_taken:
-        take_slot(delivery, pacing.current() if paced else None)
-
-    if not claim(delivery):
-        if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
-            # Another attempt is sending it. Look again once its lease has run out: by
-            # then it is sent, or that attempt died and this one takes the delivery over.
-            elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
-            wait = max(1.0, lease_seconds() - elapsed) + random.uniform(0, 1)
-            logger.info(
-                "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
-                "checking again in %.1fs",
-                *log_args,
-                wait,
-            )
-            raise RetryLater(wait)
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
-            *log_args,
-            delivery.state,
-        )
-        return str(delivery.state)
-
-    return send_and_settle(delivery, paced=paced)
-
-
-def take_slot(delivery: SlackDelivery, pace: pacing.Pace | None) -> None:
-    """Return when ``delivery`` may be sent now; raise when it has to wait.
-
-    A paused destination (Slack answered 429) sends nothing until the pause ends, and the
-    wait uses no attempt: with pacing, in the destination's line; without, by a retry.
-    """
-    paused = DestinationPause.remaining(delivery.channel)
-    if paused > 0:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s): %s is rate-limited for %.1fs more; waiting",
-            *_log_args(delivery),
-            paused,
-        )
-        if pace is None:
-            raise RetryLater(paused + random.uniform(0, 1))
-        pacing.hold(delivery.channel, paused, pace)
-    if pace is not None:
-        slot = pacing.take(delivery.channel, pace)
-        if not slot.granted:
-            raise pacing.wait_in_line(delivery, slot.next_at)
-
-
-def send_and_settle(delivery: SlackDelivery, *, paced: bool = True) -> str:
-    """Send a claimed delivery; a refusal goes through the retry policy."""
-    try:
-        return send_claimed(delivery)
-    except SlackSendCancelled:
-        return str(delivery.state)
-    except SlackDeliveryError as exc:
-        return _retry_or_fail(delivery, exc, paced=paced)
-
-
-def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: bool) -> str:
-    """The retry policy: record the failure, and raise :class:`RetryLater` if it can pass."""
-    log_args = _log_args(delivery)
-    record = failure_fields(exc)
-    max_attempts = slack_rules_settings.MAX_ATTEMPTS
-    if not exc.retryable or delivery.attempts >= max_attempts:
-        update(delivery, state=DeliveryState.FAILED, **record)
-        logger.error(
-            "Rule %r, alert %s (fingerprint=%s) to %s: failed after %d attempt(s), not retried: %s",
-            *log_args,
-            delivery.attempts,
-            exc,
-        )
-        return str(delivery.state)
-
-    if isinstance(exc, SlackRateLimitedError):
-        wait = exc.retry_after if exc.retry_after is not None else backoff_delay(delivery.attempts)
-        DestinationPause.pause(delivery.channel, wait)
-        pace = pacing.current()
-        if pace is not None:
-            # No slot while the pause lasts, for any delivery (one recorded in one statement
-            # sees the pause only there: ``models.claiming``).
-            pacing.hold(delivery.channel, wait, pace)
-        if pace is not None and paced:
-            # Back in the destination's line, which waits until the pause is over.
-            update(delivery, state=DeliveryState.PENDING, waiting_since=timezone.now(), **record)
-            logger.warning(
-                "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d rate-limited (%s); "
-                "waiting %.1fs",
-                *log_args,
-                delivery.attempts,
-                max_attempts,
-                exc,
-                wait,
-            )
-            raise pacing.wait_in_line(delivery, time.time() + wait, marked=True)
-        countdown = wait + random.uniform(0, 1)
-    else:
-        countdown = backoff_delay(delivery.attempts)
-    update(delivery, state=DeliveryState.PENDING, **record)
-    logger.warning(
-        "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d failed (%s); retrying in %.1fs",
-        *log_args,
-        delivery.attempts,
-        max_attempts,
-        exc,
-        countdown,
-    )
-    raise RetryLater(countdown)
+def send_companion(delivery: SlackDelivery, *, paced: bool = True) -> None:
+    """After a resolution's settled thread reply (``update_and_reply``), send the update of
+    the first message that goes with it, if the rule asks for it. It may wait for its slot
+    (then the line sends it)."""
+    companion = conversation.companion_update(delivery)
+    if companion is not None:
+        try:
+            deliver(companion, paced=paced)
+        except pacing.WaitForSlot as waiting:
+            if waiting.drain is not None:
+                raise
 
 
 def reset_for_resend(queryset: QuerySet[SlackDelivery]) -> list[int]:
-    """Put the failed or cancelled deliveries of ``queryset`` back to pending; their ids."""
-    ids = list(queryset.filter(state__in=RESENDABLE_STATES).values_list("pk", flat=True))
-    if ids:
-        SlackDelivery.objects.filter(pk__in=ids).update(
-            state=DeliveryState.PENDING, attempts=0, last_error="", slack_error="", http_status=None
-        )
-    return ids
+    """Put the failed or cancelled deliveries of ``queryset`` back to pending; the ids of
+    those this call reset (a concurrent resend of the same row resets it once)."""
+    reset = []
+    for pk in queryset.filter(state__in=RESENDABLE_STATES).values_list("pk", flat=True):
+        if SlackDelivery.objects.filter(pk=pk, state__in=RESENDABLE_STATES).update(
+            state=DeliveryState.PENDING,
+            attempts=0,
+            last_error="",
+            slack_error="",
+            failure_reason="",
+            http_status=None,
+            retry_at=None,
+            updated_at=timezone.now(),
+        ):
+            reset.append(pk)
+    return reset

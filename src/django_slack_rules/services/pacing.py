@@ -1,17 +1,20 @@
-"""Pacing: each destination's slots, shared by every worker through the database.
+"""Pacing: each destination's slots and its line, shared by every worker through the database.
 
 A destination (a channel, or a webhook) takes ``SLACK_RULES["CHANNEL_RATE"]`` messages per
 second, with bursts of ``CHANNEL_BURST``. A delivery takes a slot before it is sent
-(:func:`take`: one UPDATE when there is one). One without a slot waits in line: it is
-recorded as waiting (``waiting_since``) without using an attempt, and its task ends. One
-drain task per destination, queued with a countdown to the next slot, sends the line a
-slot at a time (:mod:`.drain`), a digest of it when it is long.
+(:func:`take`: one UPDATE of the destination's :class:`~django_slack_rules.models.DestinationPace`).
 
-No waiting delivery is stranded. A delivery is marked waiting *before* it tries to become
-the destination's drain (:func:`wait_in_line`); a drain lets go *before* it looks at the
-line a last time. So the drain sees the delivery, or the delivery finds no drain and arms
-one. A drain that was armed but never ran (its message lost) is replaced by the next
-delivery that waits, once it is overdue by the drain lease.
+One without a slot joins the destination's line (:func:`wait_in_line`): it is marked
+``waiting_since``, using no attempt, and its task ends. While a line exists, newcomers join
+it instead of taking a free slot: the line goes first. Each slot of a line sends its oldest
+delivery, or one digest of it when it is long (:mod:`.drain`); whichever task comes first
+when the slot opens uses it: a delivery's task that has just joined, or the destination's
+drain, a task queued with a countdown to the next slot (``drain_at``, ``drain_token``).
+
+A 429 (:func:`pause`) pauses the destination: no slot until Retry-After has passed.
+
+A destination is the channel's Slack id once Slack has told us the id of a channel name
+(bot mode), so ``#alerts`` and ``C0123…`` share one pace (:func:`destination_of`).
 
 Nothing here knows Celery: a delivery that waits raises :class:`WaitForSlot`, carrying the
 drain to queue when this caller armed it (``tasks.py`` queues it).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -29,13 +33,20 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import slack_rules_settings
-from ..models import DeliveryState, DestinationPace, SlackDelivery
+from ..models import (
+    DeliveryState,
+    DestinationPace,
+    DestinationPause,
+    KnownChannel,
+    SlackDelivery,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Seconds added to the send timeouts: how long a drain may run, and how overdue an armed
-#: drain must be before another one replaces it.
-DRAIN_MARGIN = 30.0
+#: Seconds added to the send timeouts: how long a claim or a drain holds.
+LEASE_MARGIN = 30.0
+#: How often a process reads again the channel ids other processes learned (seconds).
+CHANNEL_IDS_MAX_AGE = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,9 @@ def current() -> Pace | None:
     return Pace(rate, max(1, slack_rules_settings.CHANNEL_BURST))
 
 
-def drain_lease() -> float:
-    """Seconds a drain holds its destination while it runs (both timeouts and a margin)."""
-    return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + DRAIN_MARGIN
+def lease_seconds() -> float:
+    """How long a claim or a drain holds: both send timeouts and a margin."""
+    return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + LEASE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ class Drain:
 
 
 class WaitForSlot(Exception):
-    """The delivery waits in its destination's line, recorded as waiting (no attempt used).
+    """The delivery waits in its destination's line, marked waiting (no attempt used).
 
     ``drain``: the destination's drain, which this caller armed and must queue; None when a
     drain is due already.
@@ -99,35 +110,102 @@ class WaitForSlot(Exception):
         self.drain = drain
 
 
-def take(destination: str, pace: Pace, now: float | None = None) -> Slot:
-    """Take ``destination``'s slot now (one UPDATE when there is one).
+# -- one pace per channel, whatever its spelling -----------------------------------------
 
-    There is none while deliveries wait for the destination (its drain is due): they go
-    first. A destination never paced before gets its row, and the slot.
+
+class _ChannelIds:
+    """Channel name → Slack id, as Slack told any worker (``KnownChannel``), read again at
+    most every ``CHANNEL_IDS_MAX_AGE`` seconds."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: dict[str, str] = {}
+        self.read_at = float("-inf")
+
+    def get(self) -> dict[str, str]:
+        if time.monotonic() - self.read_at > CHANNEL_IDS_MAX_AGE:
+            with self.lock:
+                self.ids = dict(KnownChannel.objects.values_list("name", "channel_id"))
+                self.read_at = time.monotonic()
+        return self.ids
+
+    def forget(self) -> None:
+        self.read_at = float("-inf")
+
+
+channel_ids = _ChannelIds()
+
+
+def destination_of(channel: str) -> str:
+    """The pace, pause and line key of ``channel``: its Slack id when known, else itself."""
+    if not channel.startswith("#"):
+        return channel
+    return channel_ids.get().get(channel, channel)
+
+
+def channels_of(destination: str) -> list[str]:
+    """Every spelling of ``destination`` the deliveries may hold (its id and its names)."""
+    names = [name for name, id_ in channel_ids.get().items() if id_ == destination]
+    return [destination, *names]
+
+
+def learn_channel_id(channel: str, channel_id: str) -> None:
+    """Remember that Slack knows ``channel`` (a "#name") as ``channel_id``."""
+    if (
+        not channel.startswith("#")
+        or not channel_id
+        or channel_ids.get().get(channel) == channel_id
+    ):
+        return
+    KnownChannel.objects.update_or_create(name=channel, defaults={"channel_id": channel_id})
+    channel_ids.forget()
+    # The id's bucket starts where the name's is, so learning the id grants no new burst.
+    state = DestinationPace.read(channel)
+    if state is not None:
+        DestinationPace.hold(channel_id, state[0])
+    logger.info("Slack knows %s as %s: one pace for both from now on", channel, channel_id)
+
+
+# -- slots, pauses and the line ----------------------------------------------------------
+
+
+def take(channel: str, pace: Pace, now: float | None = None, *, for_line: bool = False) -> Slot:
+    """Take ``channel``'s slot now (one UPDATE when there is one).
+
+    A newcomer gets none while the destination has a line (its drain is armed): the line
+    goes first. ``for_line``: the slot is for the line's oldest delivery (or its digest).
+    A destination never paced before gets its row, and the slot.
     """
+    destination = destination_of(channel)
     now = time.time() if now is None else now
     for _ in range(3):
         if DestinationPace.take(
-            destination, interval=pace.interval, tolerance=pace.tolerance, now=now
+            destination,
+            interval=pace.interval,
+            tolerance=pace.tolerance,
+            now=now,
+            for_line=for_line,
         ):
             return Slot(True)
         state = DestinationPace.read(destination)
-        if state is not None and state[1] is None and state[0] <= now + pace.tolerance:
-            continue  # another process created the row after the UPDATE: a slot is free
-        if state is not None:
-            # The bucket's next slot; a drain due (or running) is not waited for: it holds
-            # the destination, so this caller cannot arm another one, and if it has let go
-            # meanwhile, the drain this caller arms is due at that slot.
-            return Slot(False, max(now, state[0] - pace.tolerance))
-        if DestinationPace.start(destination, now + pace.interval):
-            return Slot(True)
-    return Slot(False, now + pace.interval)  # created and emptied by others meanwhile
+        if state is None:
+            if DestinationPace.start(destination, now + pace.interval):
+                return Slot(True)
+            continue  # another process created the row meanwhile
+        tat, drain_at = state
+        if tat <= now + pace.tolerance and (for_line or drain_at is None):
+            continue  # freed meanwhile (a line let go, a row just created)
+        return Slot(False, max(now, tat - pace.tolerance))
+    return Slot(False, now + pace.interval)
 
 
-def hold(destination: str, seconds: float, pace: Pace) -> None:
-    """No slot for ``destination`` during the next ``seconds`` (Slack answered 429); after
-    it, one message per interval (no burst)."""
-    DestinationPace.hold(destination, time.time() + seconds + pace.tolerance)
+def pause(channel: str, seconds: float, pace: Pace | None) -> None:
+    """Slack answered 429 for ``channel``: no worker sends there for ``seconds``, and after
+    that one message per interval (no burst)."""
+    destination = destination_of(channel)
+    DestinationPause.pause(destination, seconds)
+    if pace is not None:
+        DestinationPace.hold(destination, time.time() + seconds + pace.tolerance)
 
 
 def next_slot(destination: str, pace: Pace, now: float | None = None) -> float:
@@ -137,31 +215,33 @@ def next_slot(destination: str, pace: Pace, now: float | None = None) -> float:
     return now if state is None else max(now, state[0] - pace.tolerance)
 
 
-def new_token() -> int:
-    return random.getrandbits(62)
-
-
 def arm(destination: str, next_at: float, now: float | None = None) -> Drain | None:
     """Become ``destination``'s drain, due at ``next_at``, unless one is due already (and
-    not overdue by :func:`drain_lease`). The :class:`Drain` the caller must queue, or None."""
+    not overdue by a lease: then it was lost). The :class:`Drain` the caller must queue."""
     now = time.time() if now is None else now
     due = max(now, next_at)
-    token = new_token()
-    if DestinationPace.arm(destination, due=due, token=token, stale_before=now - drain_lease()):
+    token = random.getrandbits(62)
+    stale_before = now - lease_seconds()
+    if DestinationPace.arm(destination, due=due, token=token, stale_before=stale_before):
         return Drain(destination, token, due - now)
     return None
 
 
 def wait_in_line(delivery: SlackDelivery, next_at: float, *, marked: bool = False) -> WaitForSlot:
-    """Record ``delivery`` as waiting (unless it was inserted so: ``marked``), then try to
-    arm the destination's drain; the :class:`WaitForSlot` for the caller to raise."""
+    """Mark ``delivery`` waiting (unless it is so already: ``marked``), then arm the
+    destination's drain; the :class:`WaitForSlot` for the caller to raise.
+
+    Marked before arming: a drain that lets go looks at the line in the same statement
+    (``DestinationPace.let_go``), so it sees this delivery, or this delivery arms a new one.
+    """
     now = timezone.now()
     if not marked:
         SlackDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
             waiting_since=Coalesce(F("waiting_since"), now), updated_at=now
         )
         delivery.waiting_since = delivery.waiting_since or now
-    drain = arm(delivery.channel, next_at, now.timestamp())
+    destination = destination_of(delivery.channel)
+    drain = arm(destination, next_at, now.timestamp())
     logger.info(
         "Rule %r, alert %s (fingerprint=%s): waiting for the next slot of %s (in %.1fs)%s",
         delivery.rule_name,
@@ -171,10 +251,10 @@ def wait_in_line(delivery: SlackDelivery, next_at: float, *, marked: bool = Fals
         max(0.0, next_at - now.timestamp()),
         "" if drain is None else "; its drain is queued",
     )
-    return WaitForSlot(delivery.channel, next_at, drain)
+    return WaitForSlot(destination, next_at, drain)
 
 
 def waiting(destination: str | None = None) -> QuerySet[SlackDelivery]:
-    """The deliveries waiting for a slot (of ``destination``)."""
+    """The deliveries waiting in line (for ``destination``)."""
     found = SlackDelivery.objects.filter(state=DeliveryState.PENDING, waiting_since__isnull=False)
-    return found if destination is None else found.filter(channel=destination)
+    return found if destination is None else found.filter(channel__in=channels_of(destination))

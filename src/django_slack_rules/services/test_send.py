@@ -16,7 +16,7 @@ from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCan
 from ..hints import hint_for
 from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
 from . import pacing
-from .delivery import failure_fields, send_claimed, update
+from .delivery import failure_fields, send_claimed, settle
 from .slack_service import SlackService, prepare_message
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def send_test_message(
     delivery log. Never raises for a failed send: the outcome says what Slack answered.
     """
     text = prepare_message(text)
-    paused = DestinationPause.remaining(channel)
+    paused = DestinationPause.remaining(pacing.destination_of(channel))
     if paused > 0:
         return TestSendOutcome(
             sent=False,
@@ -67,7 +67,7 @@ def send_test_message(
     pace = pacing.current()
     slot = pacing.take(channel, pace) if pace is not None else pacing.Slot(True)
     if not slot.granted:
-        backlog = pacing.waiting(channel).count()
+        backlog = pacing.waiting(pacing.destination_of(channel)).count()
         return TestSendOutcome(
             sent=False,
             channel=channel,
@@ -118,10 +118,8 @@ def send_test_message(
         return outcome
     except SlackDeliveryError as exc:
         if isinstance(exc, SlackRateLimitedError) and exc.retry_after:
-            DestinationPause.pause(channel, exc.retry_after)
-            if pace is not None:
-                pacing.hold(channel, exc.retry_after, pace)
-        update(delivery, state=DeliveryState.FAILED, **failure_fields(exc))
+            pacing.pause(channel, exc.retry_after, pace)
+        settle(delivery, state=DeliveryState.FAILED, **failure_fields(exc))
         outcome.error, outcome.detail, outcome.status_code = exc.error, str(exc), exc.status_code
         outcome.hint = hint_for(exc.error, exc.status_code)
         return outcome
