@@ -250,9 +250,11 @@ def test_a_short_burst_is_paced_to_the_channels_rate_oldest_first(worker, rule):
         f"HighCPU: CPU high on storm-{n}" for n in range(6)
     ]
     # The burst goes at once; the other three get a slot a second apart. A slot is a point in
-    # time, so a busy worker can only send later, and the span cannot be shorter than that.
-    span = requests[5].received_at - requests[0].received_at
-    assert span >= 2.8, [r.received_at - requests[0].received_at for r in requests]
+    # time, so a busy worker can only send later: the last three cannot be closer than that
+    # (the burst's first can arrive late, on a cold worker, so the span is not measured
+    # from it).
+    span = requests[5].received_at - requests[3].received_at
+    assert span >= 1.8, [r.received_at - requests[0].received_at for r in requests]
     assert worker.rate_limited == worker.inside_retry_after == []
     assert set(SlackDelivery.objects.values_list("state", "attempts")) == {("sent", 1)}
 
