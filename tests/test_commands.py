@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 
 from django_slack_rules import tasks
 from django_slack_rules.models import DeliveryState, SlackDelivery
-from django_slack_rules.services.delivery import lease_seconds
+from django_slack_rules.services.pacing import lease_seconds
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.utils import call, fire
 

@@ -15,10 +15,9 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
-from .adapters import get_adapter
 from .conf import slack_rules_settings
 from .exceptions import SlackRulesConfigurationError
-from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
+from .models import SlackIntegrationRule
 from .services import outbox
 from .tasks import queue_deliveries
 
@@ -58,25 +57,15 @@ def handle_alert(
     if alert_group is None:
         logger.warning("alert_processed was sent without alert_group; ignored")
         return []
-    adapter = get_adapter()
-    fingerprint = adapter.get_fingerprint(alert_group)
-    status = str(status or adapter.get_status(alert_group)).lower()
-    if status not in (STATUS_FIRING, STATUS_RESOLVED):
-        logger.warning("Alert fingerprint=%s has unknown status %r; ignored", fingerprint, status)
-        return []
-    if adapter.is_silenced(alert_group):
-        logger.debug("Alert fingerprint=%s is silenced; nothing sent", fingerprint)
-        return []
-    deliveries = outbox.record_alert(adapter, alert_group, status, instance)
+    deliveries = outbox.record_alert(alert_group, instance, status)
     if not deliveries:
-        logger.debug("No Slack notification for alert fingerprint=%s", fingerprint)
         return []
     # Only JSON-safe values cross the queue (a UUID primary key travels as a string).
     alert_id = alert_group.pk if isinstance(alert_group.pk, int) else str(alert_group.pk)
     transaction.on_commit(partial(queue_deliveries, alert_id, deliveries))
     logger.debug(
         "Alert fingerprint=%s: %d Slack notification(s) recorded, queued on commit",
-        fingerprint,
+        deliveries[0].fingerprint,
         len(deliveries),
     )
     return [delivery.rule for delivery in deliveries if delivery.rule is not None]

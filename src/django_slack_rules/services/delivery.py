@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError, router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -62,12 +63,6 @@ def backoff_delay(attempt: int) -> float:
     cap = slack_rules_settings.RETRY_BACKOFF_MAX
     delay = min(cap, base * 2 ** min(max(0, attempt - 1), 64))
     return random.uniform(delay / 2, delay)
-
-
-def lease_seconds() -> float:
-    """How long a claim (or a drain) holds: both send timeouts and a margin. After it, the
-    worker holding it counts as dead and another may take over."""
-    return pacing.lease_seconds()
 
 
 def log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
@@ -150,7 +145,7 @@ def claim(delivery: SlackDelivery) -> bool:
     again and, if still free, taken."""
     for _ in range(2):
         now = timezone.now()
-        abandoned = now - datetime.timedelta(seconds=lease_seconds())
+        abandoned = now - datetime.timedelta(seconds=pacing.lease_seconds())
         claimed = (
             SlackDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts)
             .filter(
@@ -181,7 +176,7 @@ def _abandoned(delivery: SlackDelivery) -> bool:
     return (
         delivery.state == str(DeliveryState.SENDING)
         and delivery.claimed_at is not None
-        and (timezone.now() - delivery.claimed_at).total_seconds() >= lease_seconds()
+        and (timezone.now() - delivery.claimed_at).total_seconds() >= pacing.lease_seconds()
     )
 
 
@@ -190,7 +185,7 @@ def _claimed_elsewhere(delivery: SlackDelivery) -> str:
     is sent, or that attempt died and this one takes over); a settled one is left alone."""
     if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
         elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
-        wait = max(1.0, lease_seconds() - elapsed) + random.uniform(0, 1)
+        wait = max(1.0, pacing.lease_seconds() - elapsed) + random.uniform(0, 1)
         logger.info(
             "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
             "checking again in %.1fs",
@@ -369,9 +364,19 @@ def settle(delivery: SlackDelivery, **fields: Any) -> bool:
     and on ``delivery``; False, and nothing written, when another
     attempt has claimed it since (this attempt's lease ran out)."""
     fields["updated_at"] = timezone.now()
-    written = SlackDelivery.objects.filter(
+    claimed = SlackDelivery.objects.filter(
         pk=delivery.pk, state=DeliveryState.SENDING, claimed_at=delivery.claimed_at
-    ).update(**fields)
+    )
+    try:
+        written = claimed.update(**fields)
+    except (OperationalError, InterfaceError):
+        # The connection was lost while Slack had the message (a failover, a restarted
+        # pooler): the outcome is written on a new one, so that it is not sent again.
+        connection = transaction.get_connection(router.db_for_write(SlackDelivery))
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        written = claimed.update(**fields)
     if not written:
         logger.warning(
             "Rule %r, alert %s (fingerprint=%s) to %s: another attempt claimed it after this "

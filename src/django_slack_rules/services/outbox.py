@@ -22,7 +22,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, router, transaction
 
 from ..adapters import BaseAlertAdapter, get_adapter
-from ..models import SlackDelivery, SlackIntegrationRule
+from ..models import STATUS_FIRING, STATUS_RESOLVED, SlackDelivery, SlackIntegrationRule
 from .message import build_delivery
 from .slack_matcher import SlackRuleMatcherService
 
@@ -30,31 +30,45 @@ logger = logging.getLogger(__name__)
 
 
 def record_alert(
-    adapter: BaseAlertAdapter, alert: Any, status: str, instance: Any = None
+    alert: Any, instance: Any = None, status: str | None = None
 ) -> list[SlackDelivery]:
-    """Match ``alert`` and record one pending delivery per rule that gets it; the new rows.
+    """Record one pending delivery per rule that gets ``alert``; the new rows.
 
-    Runs in a savepoint of the caller's transaction (its own transaction in autocommit).
-    Raises what the database raised; the savepoint is rolled back by then.
+    Everything it reads and writes is in a savepoint of the caller's transaction (its own
+    transaction in autocommit): the adapter's reads, the match, the INSERT. Raises what
+    failed, once the savepoint has rolled back: the caller's transaction goes on.
     """
     using = router.db_for_write(SlackDelivery)
-    deliveries: list[SlackDelivery] = []
     try:
         with transaction.atomic(using=using):
-            labels = adapter.get_labels(alert)
-            occurrence = adapter.get_occurrence_key(alert, instance)
-            for rule in SlackRuleMatcherService().find_matching_rules(labels):
-                delivery = _build(adapter, alert, rule, status, occurrence, instance)
-                if delivery is not None:
-                    deliveries.append(delivery)
-            SlackDelivery.objects.using(using).bulk_create(deliveries)
-            return deliveries
+            return _record(alert, instance, status, using, skip_recorded=False)
     except IntegrityError:
-        if not deliveries:
-            raise
-    # Some are recorded already (the same occurrence signalled again): record the others.
-    with transaction.atomic(using=using):
-        return _insert_new(deliveries, using)
+        # Recorded already (the same occurrence signalled again): record the others only.
+        with transaction.atomic(using=using):
+            return _record(alert, instance, status, using, skip_recorded=True)
+
+
+def _record(
+    alert: Any, instance: Any, status: str | None, using: str, *, skip_recorded: bool
+) -> list[SlackDelivery]:
+    adapter = get_adapter()
+    fingerprint = adapter.get_fingerprint(alert)
+    status = str(status or adapter.get_status(alert)).lower()
+    if status not in (STATUS_FIRING, STATUS_RESOLVED):
+        logger.warning("Alert fingerprint=%s has unknown status %r; ignored", fingerprint, status)
+        return []
+    if adapter.is_silenced(alert):
+        logger.debug("Alert fingerprint=%s is silenced; nothing sent", fingerprint)
+        return []
+    occurrence = adapter.get_occurrence_key(alert, instance)
+    deliveries = []
+    for rule in SlackRuleMatcherService().find_matching_rules(adapter.get_labels(alert)):
+        delivery = _build(adapter, alert, rule, status, occurrence, instance)
+        if delivery is not None:
+            deliveries.append(delivery)
+    if skip_recorded:
+        deliveries = _not_recorded(deliveries, using)
+    return SlackDelivery.objects.using(using).bulk_create(deliveries)
 
 
 def _build(
@@ -76,17 +90,15 @@ def _build(
     return build_delivery(adapter, alert, rule, status, occurrence, instance=instance)
 
 
-def _insert_new(deliveries: Sequence[SlackDelivery], using: str) -> list[SlackDelivery]:
-    """INSERT those of ``deliveries`` whose key is not recorded yet; the new rows."""
+def _not_recorded(deliveries: Sequence[SlackDelivery], using: str) -> list[SlackDelivery]:
+    """Those of ``deliveries`` whose key no row holds yet."""
     keys = [delivery.idempotency_key for delivery in deliveries]
     recorded = set(
         SlackDelivery.objects.using(using)
         .filter(idempotency_key__in=keys)
         .values_list("idempotency_key", flat=True)
     )
-    new = [delivery for delivery in deliveries if delivery.idempotency_key not in recorded]
-    SlackDelivery.objects.using(using).bulk_create(new)
-    return new
+    return [delivery for delivery in deliveries if delivery.idempotency_key not in recorded]
 
 
 def record_one(alert_id: Any, rule_id: Any, status: str | None, occurrence: str | None) -> Any:
@@ -124,7 +136,7 @@ def record_one(alert_id: Any, rule_id: Any, status: str | None, occurrence: str 
         return "no-template"
     using = router.db_for_write(SlackDelivery)
     with transaction.atomic(using=using):
-        new = _insert_new([delivery], using)
+        new = SlackDelivery.objects.using(using).bulk_create(_not_recorded([delivery], using))
     if new:
         return new[0].pk
     recorded = SlackDelivery.objects.filter(idempotency_key=delivery.idempotency_key)

@@ -43,8 +43,8 @@ from ..models import (
 
 logger = logging.getLogger(__name__)
 
-#: Seconds added to the send timeouts: how long a claim or a drain holds.
-LEASE_MARGIN = 30.0
+#: Seconds added to a claim's lease for what is not the network (see lease_seconds).
+LEASE_MARGIN = 5.0
 #: How often a process reads again the channel ids other processes learned (seconds).
 CHANNEL_IDS_MAX_AGE = 60.0
 
@@ -75,8 +75,10 @@ def current() -> Pace | None:
 
 
 def lease_seconds() -> float:
-    """How long a claim or a drain holds: both send timeouts and a margin."""
-    return slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT + LEASE_MARGIN
+    """How long a claim (or an armed drain) holds before its worker counts as dead: two Slack
+    calls at their timeouts (an update Slack refuses is posted instead) and a margin."""
+    timeouts = slack_rules_settings.CONNECT_TIMEOUT + slack_rules_settings.READ_TIMEOUT
+    return 2 * timeouts + LEASE_MARGIN
 
 
 @dataclass(frozen=True)
