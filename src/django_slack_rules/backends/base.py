@@ -13,6 +13,7 @@ from ..exceptions import (
     SlackRateLimitedError,
     SlackRetryableError,
 )
+from ..validators import CHANNEL_ID_RE
 
 #: Slack Web API error strings that mean "rate-limited" even in a 200 answer: the
 #: destination is paused as for a 429.
@@ -49,7 +50,7 @@ class SlackResult:
     def channel_id(self) -> str:
         """The channel's id in Slack's answer (Web API: ``"channel": "C0…"``), else ""."""
         value = self.data.get("channel")
-        return value if isinstance(value, str) else ""
+        return value if isinstance(value, str) and CHANNEL_ID_RE.match(value) else ""
 
 
 class BaseBackend:
