@@ -100,12 +100,22 @@ def celery_worker(
     endpoint: str,
     log: Path,
     gateway_mode: str = "webhook",
+    concurrency: int = 1,
+    recovery_every: float | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A ``celery worker`` process of the test host on ``queue``, using the test database
     ``db_name`` and posting to ``endpoint`` through a gateway in ``gateway_mode``; its
-    output goes to ``log``. Stopped on exit."""
+    output goes to ``log``. Stopped on exit.
+
+    ``concurrency`` above 1: a prefork pool (else one process, the solo pool).
+    ``recovery_every``: with celery beat inside, running the package's recovery task every
+    so many seconds. ``env``: more environment (e.g. ``DSR_RECOVERY_AFTER``)."""
+    schedule = log.with_suffix(".beat")
     env = {
         **os.environ,
+        **(env or {}),
+        "DSR_RECOVERY_EVERY": "" if recovery_every is None else str(recovery_every),
         "DSR_GATEWAY_MODE": gateway_mode,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DSR_WORKER_DB": db_name,
@@ -114,11 +124,14 @@ def celery_worker(
         "SLACK_INTERNAL_ENDPOINT": endpoint,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+    pool = "solo" if concurrency == 1 else "prefork"
     command = [
         sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-        "-Q", queue, "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        "-Q", queue, f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{queue}@%h",
     ]  # fmt: skip
+    if recovery_every is not None:
+        command += ["--beat", "--schedule", str(schedule)]
     with log.open("w") as out:
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -131,6 +131,10 @@ SLACK_RULES = {
     "READ_TIMEOUT": 2.0,
     # The end-to-end tests start workers for a gateway in bot mode.
     "GATEWAY_MODE": os.environ.get("DSR_GATEWAY_MODE", "webhook"),
+    # The fault tests' workers recover what is stranded after a few seconds, and fold a
+    # short line into a digest.
+    "RECOVERY_AFTER": float(os.environ.get("DSR_RECOVERY_AFTER", "60")),
+    "DIGEST_AFTER": int(os.environ.get("DSR_DIGEST_AFTER", "10")),
 }
 
 STATIC_URL = "/static/"

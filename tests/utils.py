@@ -86,12 +86,18 @@ def drop_queue(broker: str, name: str) -> None:
 
 @contextlib.contextmanager
 def worker_on_queue(
-    queue: str, *, endpoint: str, django_db_blocker: Any, log_dir: Path, **options: Any
+    queue: str,
+    *,
+    endpoint: str,
+    django_db_blocker: Any,
+    log_dir: Path,
+    broker: str | None = None,
+    **options: Any,
 ) -> Iterator[Path]:
     """A real ``celery worker`` on the test database that reads only ``queue`` (emptied
     first, deleted after) and posts to ``endpoint``; yields its log file. ``options`` go to
     :func:`tests.processes.celery_worker` (e.g. ``gateway_mode="bot"``)."""
-    broker = settings.CELERY_BROKER_URL
+    broker = broker or settings.CELERY_BROKER_URL
     with kombu.Connection(broker, connect_timeout=5) as conn:
         try:
             conn.ensure_connection(max_retries=2, interval_start=0.5)

@@ -14,12 +14,14 @@ without blocking its caller.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Celery, Task, shared_task
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
+from kombu import Connection
 
 from .conf import slack_rules_settings
 from .models import SlackDelivery
@@ -45,16 +47,57 @@ TASK_OPTIONS: dict[str, Any] = {
 TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
-def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
-    """Send ``task`` to SLACK_RULES["QUEUE"] (Celery's default queue when None).
+#: Seconds queueing waits for a broker that does not answer.
+PUBLISH_CONNECT_TIMEOUT = 1.5
 
-    No retry when the broker cannot be reached: the caller's delivery stays pending, and
-    the recovery task queues it once the broker is back."""
+
+class _Publisher(threading.local):
+    """This thread's connection to the broker for queueing: one that tries once.
+
+    Celery's own connections wait for a broker that is down (retrying for seconds), and
+    queueing runs when the host's transaction commits. A delivery is recorded before it is
+    queued, so when the broker cannot take it, it stays pending and the recovery task
+    queues it later: nothing is gained by waiting here."""
+
+    app: Celery | None = None
+    connection: Connection | None = None
+
+    def get(self, app: Celery) -> Connection:
+        if self.connection is None or self.app is not app:
+            self.app, self.connection = (
+                app,
+                app.connection_for_write(
+                    connect_timeout=PUBLISH_CONNECT_TIMEOUT, transport_options={"max_retries": 0}
+                ),
+            )
+        return self.connection
+
+    def discard(self) -> None:
+        if self.connection is not None:
+            self.connection.release()
+        self.app = self.connection = None
+
+
+_publisher = _Publisher()
+
+
+def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
+    """Send ``task`` to SLACK_RULES["QUEUE"] (Celery's default queue when None), trying the
+    broker once (:class:`_Publisher`); raise when it cannot take it."""
     queue = slack_rules_settings.QUEUE
     options: dict[str, Any] = {"queue": queue} if queue else {}
     if countdown is not None and countdown > 0:
         options["countdown"] = min(countdown, max_delay(task))
-    task.apply_async(args=args, kwargs=kwargs, retry=False, **options)
+    if task.app.conf.task_always_eager:
+        task.apply_async(args=args, kwargs=kwargs, **options)
+        return
+    try:
+        task.apply_async(
+            args=args, kwargs=kwargs, retry=False, connection=_publisher.get(task.app), **options
+        )
+    except Exception:
+        _publisher.discard()  # a new connection next time, once the broker is back
+        raise
 
 
 def max_delay(task: Task) -> float:
