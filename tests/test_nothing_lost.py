@@ -23,7 +23,7 @@ from django_slack_rules.models import (
     DestinationPause,
     SlackDelivery,
 )
-from django_slack_rules.services import delivery, drain, pacing
+from django_slack_rules.services import claim, delivery, drain, pacing
 from django_slack_rules.services.delivery import RetryLater
 from tests.alerts.models import AlertGroup
 from tests.factories import AlertInstanceFactory, DeliveryFactory, RuleFactory
@@ -350,23 +350,23 @@ def test_a_channel_and_its_id_share_one_pace(settings, slack_rules):
 
 def test_two_concurrent_resends_send_once(db_rule):
     failed = DeliveryFactory(rule=db_rule, state=DeliveryState.FAILED)
-    assert delivery.reset_for_resend(SlackDelivery.objects.all()) == [failed.pk]
-    assert delivery.reset_for_resend(SlackDelivery.objects.filter(pk=failed.pk)) == []
+    assert claim.reset_for_resend(SlackDelivery.objects.all()) == [failed.pk]
+    assert claim.reset_for_resend(SlackDelivery.objects.filter(pk=failed.pk)) == []
 
 
 def test_a_stale_attempts_outcome_does_not_overwrite_a_newer_claim(db_rule, caplog):
     recorded = DeliveryFactory(rule=db_rule)
     stale = SlackDelivery.objects.get(pk=recorded.pk)
-    assert delivery.claim(stale)
+    assert claim.claim(stale)
     # Its lease runs out; another attempt takes the delivery over and sends it.
     SlackDelivery.objects.filter(pk=recorded.pk).update(
         claimed_at=timezone.now() - datetime.timedelta(seconds=pacing.lease_seconds() + 1)
     )
     newer = SlackDelivery.objects.get(pk=recorded.pk)
-    assert delivery.claim(newer)
-    assert delivery.settle(newer, state=DeliveryState.SENT)
+    assert claim.claim(newer)
+    assert claim.settle(newer, state=DeliveryState.SENT)
     # The stale attempt's failure comes back: it is not recorded.
-    assert not delivery.settle(stale, state=DeliveryState.FAILED, last_error="timeout")
+    assert not claim.settle(stale, state=DeliveryState.FAILED, last_error="timeout")
     assert SlackDelivery.objects.get(pk=recorded.pk).state == "sent"
     assert "another attempt claimed it" in caplog.text
 

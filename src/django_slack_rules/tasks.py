@@ -25,7 +25,7 @@ from kombu import Connection
 
 from .conf import slack_rules_settings
 from .models import SlackDelivery
-from .services import delivery, drain, outbox, pacing, recovery
+from .services import claim, delivery, drain, outbox, pacing, recovery
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: An
         task.apply_async(args=args, kwargs=kwargs, **options)
         return
     try:
-        task.apply_async(
+        # celery-types does not list ``connection``, which apply_async passes to send_task.
+        task.apply_async(  # type: ignore[call-arg]
             args=args, kwargs=kwargs, retry=False, connection=_publisher.get(task.app), **options
         )
     except Exception:
@@ -235,7 +236,7 @@ def requeue_stranded(*, quiet_for: float | None = None, dry_run: bool = False) -
 
 def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
     """Put failed or cancelled deliveries back to pending and queue them after commit."""
-    ids = delivery.reset_for_resend(queryset)
+    ids = claim.reset_for_resend(queryset)
 
     def dispatch() -> None:
         for pk in ids:

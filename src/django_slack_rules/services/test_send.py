@@ -16,7 +16,8 @@ from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCan
 from ..hints import hint_for
 from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
 from . import pacing
-from .delivery import failure_fields, send_claimed, settle
+from .claim import failure_fields, settle
+from .delivery import send_claimed
 from .slack_service import SlackService, prepare_message
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from ..forms import DeliveryFilterForm
 from ..hints import hint_for
 from ..models import STATUS_DIGEST, SlackDelivery
 from ..services import pacing, status
-from ..services.delivery import RESENDABLE_STATES
+from ..services.claim import RESENDABLE_STATES
 from ..services.test_send import TEST_STATUS
 from ..tasks import resend_deliveries
 from .base import (
