@@ -160,3 +160,37 @@ def test_manage_py_check_fails_on_errors(rules, db):
     rules(SIGNAL="tests.alerts.signals.nope")
     with pytest.raises(SystemCheckError, match=r"django_slack_rules\.E001"):
         call_command("check")
+
+
+def test_an_unscheduled_recovery_task_is_a_warning(settings, rules):
+    from django_slack_rules.checks import check_recovery_scheduled
+
+    assert check_recovery_scheduled() == []  # the test settings schedule it
+    settings.CELERY_BEAT_SCHEDULE = {}
+    [message] = check_recovery_scheduled()
+    assert message.id == "django_slack_rules.W010"
+    assert "django_slack_rules.tasks.recover_stranded is not scheduled" in message.msg
+    assert "CELERY_BEAT_SCHEDULE" in message.hint
+    rules(SIGNAL=None)  # not wired to the host: nothing to recover
+    assert check_recovery_scheduled() == []
+
+
+@pytest.mark.sentryhub
+@pytest.mark.django_db
+def test_a_django_celery_beat_periodic_task_schedules_the_recovery(settings):
+    """SentryHub schedules with django-celery-beat: the periodic tasks are in its database."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from django_slack_rules.checks import check_recovery_scheduled
+
+    settings.CELERY_BEAT_SCHEDULE = {}
+    assert check_recovery_scheduled() == []  # without a database: said when one is checked
+    [message] = check_recovery_scheduled(databases=["default"])
+    assert message.id == "django_slack_rules.W010"
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="Slack rules recovery",
+        task="django_slack_rules.tasks.recover_stranded",
+        interval=every_minute,
+    )
+    assert check_recovery_scheduled(databases=["default"]) == []

@@ -25,6 +25,7 @@ class DjangoSlackRulesConfig(AppConfig):
         from . import checks, conf, handlers, models
 
         django_checks.register(checks.check_settings, django_checks.Tags.compatibility)
+        django_checks.register(checks.check_recovery_scheduled, django_checks.Tags.compatibility)
         # Reads the rules: run only when a database is asked for (check --database default).
         django_checks.register(checks.check_rules_fit_gateway_mode, django_checks.Tags.database)
 

@@ -1,7 +1,8 @@
 """System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
 
 Registered by ``AppConfig.ready()``: :func:`check_settings` (``settings``: what the settings
-say) and :func:`check_rules_fit_gateway_mode` (``database``: what the rules ask for).
+say), :func:`check_recovery_scheduled` (``recovery``: whether celery beat runs the recovery)
+and :func:`check_rules_fit_gateway_mode` (``database``: what the rules ask for).
 
 Ids are stable; a retired id stays reserved.
 
@@ -25,10 +26,12 @@ W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
 W004                  the rule pages are mounted but crispy-forms is not set up for them
 W005                  rules ask for threads or updates webhook mode cannot do (--database)
+W010                  the periodic recovery task is not scheduled
 ====================  ==========================================================
 """
 
 from .database import check_rules_fit_gateway_mode
+from .recovery import check_recovery_scheduled
 from .settings import check_settings
 
-__all__ = ["check_rules_fit_gateway_mode", "check_settings"]
+__all__ = ["check_recovery_scheduled", "check_rules_fit_gateway_mode", "check_settings"]
