@@ -148,6 +148,8 @@ SLACK_RULES = {
     # short line into a digest.
     "RECOVERY_AFTER": float(os.environ.get("DSR_RECOVERY_AFTER", "60")),
     "DIGEST_AFTER": int(os.environ.get("DSR_DIGEST_AFTER", "10")),
+    # "none": a worker without pacing (the package's default is 1 per second per channel).
+    "CHANNEL_RATE": None if os.environ.get("DSR_CHANNEL_RATE") == "none" else 1.0,
 }
 
 STATIC_URL = "/static/"

@@ -286,3 +286,20 @@ def test_a_storm_becomes_digests_with_every_alert_accounted_for(worker, rule):
     # Nothing waits any more, and no attempt was used by waiting.
     assert not SlackDelivery.objects.filter(waiting_since__isnull=False).exists()
     assert {d.attempts for d in folded} == {0}
+
+
+def test_digests_go_at_every_slot_while_the_storm_is_still_queued(worker, rule):
+    """The line's slots are used as they open, by the deliveries' own tasks, however many
+    tasks are queued ahead of the line's drain: Slack hears of the storm every second."""
+    worker.limit_channels(rate=1, burst=5)
+    count = 300
+    with transaction.atomic():  # one commit queues them all at once: a storm in the queue
+        for n in range(count):
+            alert, instance = new_alert(team="web", instance=f"storm-{n}")
+            fire(alert, instance)
+    wait_until(lambda: accounted_for(count), timeout=120, what=f"{count} alerts accounted for")
+    arrived = [request.received_at for request in worker.requests]
+    gaps = [later - earlier for earlier, later in zip(arrived, arrived[1:])]
+    # One slot a second; a digest's request may be a little late, never a queue's length.
+    assert max(gaps) < 3.0, gaps
+    assert worker.rate_limited == worker.inside_retry_after == []

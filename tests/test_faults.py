@@ -61,7 +61,9 @@ def start_worker(django_db_blocker, slack, queue, settings, tmp_path):
         db_name = str(connection.settings_dict["NAME"])
     started: list[tuple[str, Iterator[subprocess.Popen[bytes]]]] = []
 
-    def start(broker: str | None = None, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start(
+        broker: str | None = None, concurrency: int = 2, **env: str
+    ) -> subprocess.Popen[bytes]:
         broker = broker or settings.CELERY_BROKER_URL
         with kombu.Connection(broker, connect_timeout=5) as conn:
             private_queue(queue)(conn.default_channel).declare()
@@ -73,7 +75,7 @@ def start_worker(django_db_blocker, slack, queue, settings, tmp_path):
             log=tmp_path / f"worker-{len(started)}.log",
             concurrency=concurrency,
             recovery_every=RECOVERY_EVERY,
-            env={"DSR_RECOVERY_AFTER": str(RECOVERY_AFTER), "DSR_DIGEST_AFTER": "2"},
+            env={"DSR_RECOVERY_AFTER": str(RECOVERY_AFTER), "DSR_DIGEST_AFTER": "2", **env},
         )
         started.append((broker, running))
         return running.__enter__()
@@ -239,3 +241,26 @@ def test_slack_answering_after_40_seconds_loses_nothing(start_worker, slack):
     assert sum(received.values()) - 6 == 3, received
     timed_out = SlackDelivery.objects.filter(attempts__gt=1)
     assert sum(d.attempts - 1 for d in timed_out) == 3
+
+
+# -- Slack's rate limit, without pacing ----------------------------------------------------
+
+
+def test_without_pacing_a_429_stops_every_worker_process(start_worker, slack):
+    """Pacing off (the host limits itself): when Slack answers 429, both worker processes
+    stop sending to the channel until Retry-After has passed; only a request already on
+    its way can arrive inside the window."""
+    RuleFactory(name="web", slack_channel="#web", message_template="{{ labels.instance }}")
+    start_worker(concurrency=2, DSR_CHANNEL_RATE="none")
+    slack.limit_channels(rate=2, burst=4)
+    with transaction.atomic():
+        for n in range(30):
+            instance = AlertInstanceFactory(alert_group__labels={"instance": f"burst-{n}"})
+            fire(instance.alert_group, instance)
+    wait_until(lambda: all_sent(30), timeout=90, what="30 deliveries sent")
+    limited, inside = len(slack.rate_limited), len(slack.inside_retry_after)
+    print(f"{limited} answered 429; {inside} arrived inside a Retry-After window")
+    assert limited, "Slack's limit was reached"
+    # Each 429 can find the other process's request already on its way, no more.
+    assert inside <= limited, [r.json() for r in slack.inside_retry_after]
+    assert sorted(texts(slack)) == sorted(f"burst-{n}" for n in range(30))
