@@ -483,6 +483,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     worker.add_argument(
         "--profile", action="store_true", help="cProfile the probed tasks and print the top"
     )
+    worker.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="CONN_MAX_AGE of the worker, for both variants (default 0, as SentryHub)",
+    )
     args = parser.parse_args(argv)
     if args.pg_db is None:
         args.pg_db = "dsr_bench_worker" if args.worker else "dsr_bench_delivery"
@@ -491,7 +498,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.worker:
         only = [
             f"--{name.replace('_', '-')}"
-            for name in ("messages", "nginx", "debug", "profile", "no_pacing")
+            for name in ("messages", "nginx", "debug", "profile", "no_pacing", "conn_max_age")
             if getattr(args, name)
         ]
         if only:

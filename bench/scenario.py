@@ -141,6 +141,31 @@ def create_rules(count: int, rng: random.Random) -> None:
     SlackIntegrationRule.objects.bulk_create(rules)  # bumps the rule-set version
 
 
+def create_fan_out(count: int, rng: random.Random) -> list[Notification]:
+    """Two rules that continue matching, ahead of every other, for alerts labelled
+    ``fanout="yes"``, and ``count`` such alerts: three rules get each (the two, then the
+    rule the alert would get anyway)."""
+    from django_slack_rules.models import SlackIntegrationRule
+    from tests.alerts.models import AlertGroup
+
+    SlackIntegrationRule.objects.bulk_create(
+        SlackIntegrationRule(
+            name=f"fan-out {n}",
+            priority=1000 - n,
+            match_criteria={"fanout": "yes"},
+            continue_matching=True,
+            slack_channel=f"#fan-out-{n}",
+            message_template=TEMPLATE,
+        )
+        for n in (1, 2)
+    )
+    alerts = create_alerts("fanout", count, rng)
+    for item in alerts:
+        item.alert.labels = {**item.alert.labels, "fanout": "yes"}
+    AlertGroup.objects.bulk_update([item.alert for item in alerts], ["labels"])
+    return alerts
+
+
 def create_alerts(prefix: str, count: int, rng: random.Random) -> list[Notification]:
     """``count`` firing alerts (SentryHub-shaped), each with its latest occurrence."""
     from django.utils import timezone

@@ -35,7 +35,7 @@ DATABASES = {
         "USER": os.environ.get("PGUSER", "postgres"),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
-        "CONN_MAX_AGE": 0,
+        "CONN_MAX_AGE": int(os.environ.get("DSR_BENCH_CONN_MAX_AGE", "0")),
     }
 }
 

@@ -32,13 +32,14 @@ import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import ACTION_POST, FINAL_STATES, DeliveryState, DestinationPause, SlackDelivery
 from . import conversation, pacing
-from .claim import claim, failure_fields, log_args, sent_fields, settle
+from .claim import claim, claiming, failure_fields, log_args, sent_fields, settle
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
@@ -98,24 +99,27 @@ def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = F
             wait,
         )
         raise postpone(delivery, wait + random.uniform(0, 0.5))
-    if not slot_taken:
-        take_slot(delivery, pacing.current() if paced else None)
-    if not claim(delivery):
+    with claiming():  # the slot and the claim commit together, or neither
+        slot = pacing.Slot(True) if slot_taken else take_slot(delivery, paced)
+        claimed = slot.granted and claim(delivery)
+        if slot.granted and not claimed:
+            transaction.set_rollback(True)  # the slot goes back: nothing is sent with it
+    if not slot.granted:
+        raise pacing.wait_in_line(delivery, slot.next_at)
+    if not claimed:
         return _claimed_elsewhere(delivery)
     return send_and_settle(delivery, paced=paced)
 
 
-def take_slot(delivery: SlackDelivery, pace: pacing.Pace | None) -> None:
-    """Return when ``delivery`` may be sent now; raise when it has to wait.
+def take_slot(delivery: SlackDelivery, paced: bool) -> pacing.Slot:
+    """``delivery``'s slot: granted now, or when it opens (the delivery then joins the line).
 
     With pacing, a paused destination (Slack answered 429) has no slot until the pause
-    ends: the delivery joins the line (:class:`~.pacing.WaitForSlot`). Without pacing, the
-    pause is read and waited out by a retry. Neither uses an attempt."""
+    ends. Without pacing (or ``paced`` False), the pause is read, and waited out by a retry
+    (:class:`RetryLater`). Neither uses an attempt."""
+    pace = pacing.current() if paced else None
     if pace is not None:
-        slot = pacing.take(delivery.channel, pace)
-        if not slot.granted:
-            raise pacing.wait_in_line(delivery, slot.next_at)
-        return
+        return pacing.take(delivery.channel, pace)
     paused = DestinationPause.remaining(pacing.destination_of(delivery.channel))
     if paused > 0:
         logger.info(
@@ -124,6 +128,7 @@ def take_slot(delivery: SlackDelivery, pace: pacing.Pace | None) -> None:
             paused,
         )
         raise RetryLater(paused + random.uniform(0, 1))
+    return pacing.Slot(True)
 
 
 def _claimed_elsewhere(delivery: SlackDelivery) -> str:
