@@ -66,7 +66,8 @@ def _in_a_schedule_in_settings() -> bool:
 
 
 def _in_django_celery_beat(databases: Any) -> bool:
-    model = apps.get_model("django_celery_beat", "PeriodicTask")
+    periodic_task = "django_celery_beat.PeriodicTask"  # a host's app, not ours: not typed
+    model = apps.get_model(periodic_task)
     for alias in databases:
         try:
             with transaction.atomic(using=alias):
