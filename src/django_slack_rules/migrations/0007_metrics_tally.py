@@ -4,49 +4,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_slack_rules', '0006_outbox'),
+        ("django_slack_rules", "0006_outbox"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MetricsOpenDelivery',
+            name="MetricsOpenDelivery",
             fields=[
-                ('delivery_id', models.BigIntegerField(primary_key=True, serialize=False, verbose_name='delivery')),
+                (
+                    "delivery_id",
+                    models.BigIntegerField(
+                        primary_key=True, serialize=False, verbose_name="delivery"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'metrics open delivery',
+                "verbose_name": "metrics open delivery",
             },
         ),
         migrations.CreateModel(
-            name='MetricsTally',
+            name="MetricsTally",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('counted_until', models.DateTimeField(blank=True, null=True, verbose_name='counted until')),
-                ('channels', models.JSONField(default=list, verbose_name='channels')),
-                ('rules', models.JSONField(default=list, verbose_name='rules')),
-                ('taken_at', models.DateTimeField(blank=True, null=True, verbose_name='last taken')),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
+                ),
+                (
+                    "counted_until",
+                    models.DateTimeField(blank=True, null=True, verbose_name="counted until"),
+                ),
+                ("channels", models.JSONField(default=list, verbose_name="channels")),
+                ("rules", models.JSONField(default=list, verbose_name="rules")),
+                (
+                    "taken_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last taken"),
+                ),
             ],
             options={
-                'verbose_name': 'metrics tally',
+                "verbose_name": "metrics tally",
             },
         ),
         migrations.CreateModel(
-            name='MetricsCount',
+            name="MetricsCount",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(max_length=255, verbose_name='channel')),
-                ('rule', models.CharField(max_length=255, verbose_name='rule')),
-                ('outcome', models.CharField(max_length=16, verbose_name='outcome')),
-                ('reason', models.CharField(blank=True, max_length=32, verbose_name='failure reason')),
-                ('bucket', models.SmallIntegerField(default=-1, verbose_name='latency bucket')),
-                ('count', models.BigIntegerField(default=0, verbose_name='count')),
-                ('seconds', models.FloatField(default=0.0, verbose_name='latency seconds')),
+                (
+                    "id",
+                    models.AutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("channel", models.CharField(max_length=255, verbose_name="channel")),
+                ("rule", models.CharField(max_length=255, verbose_name="rule")),
+                ("outcome", models.CharField(max_length=16, verbose_name="outcome")),
+                (
+                    "reason",
+                    models.CharField(blank=True, max_length=32, verbose_name="failure reason"),
+                ),
+                ("bucket", models.SmallIntegerField(default=-1, verbose_name="latency bucket")),
+                ("count", models.BigIntegerField(default=0, verbose_name="count")),
+                ("seconds", models.FloatField(default=0.0, verbose_name="latency seconds")),
             ],
             options={
-                'verbose_name': 'metrics count',
-                'constraints': [models.UniqueConstraint(fields=('channel', 'rule', 'outcome', 'reason', 'bucket'), name='dsr_metrics_count_key')],
+                "verbose_name": "metrics count",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("channel", "rule", "outcome", "reason", "bucket"),
+                        name="dsr_metrics_count_key",
+                    )
+                ],
             },
         ),
     ]

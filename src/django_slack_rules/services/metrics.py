@@ -98,9 +98,11 @@ def counters(snapshot: tally.Snapshot) -> Iterator[Metric]:
         recorded,
     )
     yield _counter(
-        "digests_sent", "Digests Slack accepted (each stands for several alerts).", ("channel",),
+        "digests_sent",
+        "Digests Slack accepted (each stands for several alerts).",
+        ("channel",),
         {(channel,): n for channel, n in digests.items()},
-    )  # fmt: skip
+    )
     histogram = HistogramMetricFamily(
         PREFIX + "notification_latency_seconds",
         "Seconds from the alert's processing (its delivery recorded) to Slack accepting the "
@@ -158,9 +160,11 @@ def in_flight(labels: LabelValues) -> Iterator[Metric]:
         unsettled,
     )
     yield _gauge(
-        "waiting", "Notifications waiting for their channel's next slot (pacing).",
-        ("channel",), waiting,
-    )  # fmt: skip
+        "waiting",
+        "Notifications waiting for their channel's next slot (pacing).",
+        ("channel",),
+        waiting,
+    )
     yield _gauge(
         "retrying",
         "Pending notifications whose last attempt failed, by the hop that failed it.",

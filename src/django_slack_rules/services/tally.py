@@ -25,49 +25,41 @@ here writes on a delivery's way to Slack.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import (
-    BooleanField,
-    Case,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    IntegerField,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
+from django.db.models import F, QuerySet, Subquery
 from django.utils import timezone
 
+from ..conf import slack_rules_settings
 from ..models import (
     FINAL_STATES,
-    STATUS_DIGEST,
     DeliveryState,
     MetricsCount,
     MetricsOpenDelivery,
     MetricsTally,
     SlackDelivery,
 )
-from ..conf import slack_rules_settings
-from .metric_labels import DIGEST_RULE, LabelValues
+from . import tally_rows as rows
+from .metric_labels import LabelValues
+from .tally_rows import CHUNK, IN_FLIGHT, LATENCY_BUCKETS
+
+__all__ = [
+    "IN_FLIGHT",
+    "LATENCY_BUCKETS",
+    "SETTLE_AFTER",
+    "Snapshot",
+    "note_reopening",
+    "prunable",
+    "scrape",
+]
 
 #: How far behind the clock the mark stays: a record made before it must be committed by
 #: the time the mark passes it (and the clocks of the machines agree within it).
 SETTLE_AFTER = datetime.timedelta(minutes=5)
-#: Upper bounds (seconds) of the latency histogram's buckets; +Inf follows.
-LATENCY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 RECORDED = "recorded"
-IN_FLIGHT = (str(DeliveryState.PENDING), str(DeliveryState.SENDING))
-#: SQLite takes few parameters per statement.
-CHUNK = 500
 
 
 class Key(NamedTuple):
@@ -99,19 +91,6 @@ class Snapshot:
     labels: LabelValues = field(default_factory=LabelValues)
 
 
-class _Group(NamedTuple):
-    """Records alike for the counters: raw channel and rule name, and how many."""
-
-    channel: str
-    rule: str
-    state: str
-    reason: str
-    bucket: int
-    count: int
-    seconds: float
-    open: bool = False
-
-
 def scrape() -> Snapshot:
     """Bring the tally up to date and return it with the records made since its mark."""
     using = router.db_for_write(MetricsTally)
@@ -124,12 +103,14 @@ def scrape() -> Snapshot:
         until = now - SETTLE_AFTER if mark is None else max(mark, now - SETTLE_AFTER)
         # What settled of the deliveries remembered; then remember those in flight behind
         # the new mark, before counting the mark's window, so that none is missed.
-        settled_rows = _open_settled(using)
-        _forget(using, [row[0] for row in settled_rows])
-        _remember_in_flight(using, until)
-        settled = list(_grouped_rows(settled_rows))
-        window = _aggregate(_window(using, mark, until)) if mark is None or until > mark else []
-        live = _aggregate(_window(using, until, None))
+        settled_rows = rows.open_settled(using)
+        rows.forget(using, [row[0] for row in settled_rows])
+        rows.remember_in_flight(using, until)
+        settled = list(rows.grouped_rows(settled_rows))
+        window = (
+            rows.aggregate(rows.window(using, mark, until)) if mark is None or until > mark else []
+        )
+        live = rows.aggregate(rows.window(using, until, None))
         labels = _labels(tally)
         everything = (*settled, *window, *live)
         labels.admit((g.channel for g in everything), (g.rule for g in everything))
@@ -148,30 +129,32 @@ def note_reopening(queryset: QuerySet[SlackDelivery]) -> None:
     """Call in the transaction that takes settled deliveries back to pending (a resend),
     before it does: each one's outcome so far is counted, and its next one will be."""
     using = router.db_for_write(MetricsTally)
-    tally = _lock(using, timezone.now(), create=False)
-    if tally is None or tally.counted_until is None:
-        return  # nothing counted yet: the first scrape counts what they end as
-    mark = tally.counted_until
-    rows = list(queryset.filter(state__in=FINAL_STATES).values_list(*_ROW_FIELDS))
-    remembered: set[int] = set()
-    ids = [row[0] for row in rows]
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        found = MetricsOpenDelivery.objects.using(using).filter(delivery_id__in=chunk)
-        remembered.update(found.values_list("delivery_id", flat=True))
-    # Made since the mark, or remembered: not in the tally yet. Else counted already.
-    counted = [row for row in rows if row[6] >= mark or row[0] in remembered]
-    forgotten = [row[0] for row in rows if row[6] < mark and row[0] not in remembered]
-    groups = list(_grouped_rows(counted))
-    labels = _labels(tally)
-    labels.admit((g.channel for g in groups), (g.rule for g in groups))
-    _store(using, _stored(using), _counted(groups, labels, recorded=False))
-    _save(using, tally, labels)
-    MetricsOpenDelivery.objects.using(using).bulk_create(
-        [MetricsOpenDelivery(delivery_id=pk) for pk in forgotten],
-        batch_size=CHUNK,
-        ignore_conflicts=True,
-    )
+    with transaction.atomic(using=using):
+        tally = _lock(using, timezone.now(), create=False)
+        if tally is None or tally.counted_until is None:
+            return  # nothing counted yet: the first scrape counts what they end as
+        mark = tally.counted_until
+        found = list(queryset.filter(state__in=FINAL_STATES).values_list(*rows.ROW_FIELDS))
+        ids = [row[0] for row in found]
+        remembered: set[int] = set()
+        for start in range(0, len(ids), CHUNK):
+            chunk = MetricsOpenDelivery.objects.using(using).filter(
+                delivery_id__in=ids[start : start + CHUNK]
+            )
+            remembered.update(chunk.values_list("delivery_id", flat=True))
+        # Made since the mark, or remembered: not in the tally yet. Else counted already.
+        counted = [row for row in found if row[6] >= mark or row[0] in remembered]
+        forgotten = [row[0] for row in found if row[6] < mark and row[0] not in remembered]
+        groups = list(rows.grouped_rows(counted))
+        labels = _labels(tally)
+        labels.admit((g.channel for g in groups), (g.rule for g in groups))
+        _store(using, _stored(using), _counted(groups, labels, recorded=False))
+        _save(using, tally, labels)
+        MetricsOpenDelivery.objects.using(using).bulk_create(
+            [MetricsOpenDelivery(delivery_id=pk) for pk in forgotten],
+            batch_size=CHUNK,
+            ignore_conflicts=True,
+        )
 
 
 def prunable(queryset: QuerySet[SlackDelivery]) -> QuerySet[SlackDelivery]:
@@ -187,17 +170,6 @@ def prunable(queryset: QuerySet[SlackDelivery]) -> QuerySet[SlackDelivery]:
 
 
 # -- the steps -----------------------------------------------------------------------------
-
-_ROW_FIELDS = (
-    "pk",
-    "channel",
-    "rule_name",
-    "alert_status",
-    "state",
-    "failure_reason",
-    "created_at",
-    "sent_at",
-)
 
 
 def _lock(using: str, now: datetime.datetime, *, create: bool) -> MetricsTally | None:
@@ -250,126 +222,9 @@ def _store(using: str, stored: dict[Key, Amount], changes: dict[Key, Amount]) ->
             manager.create(**key._asdict(), count=amount.count, seconds=amount.seconds)
 
 
-def _open_settled(using: str) -> list[tuple[Any, ...]]:
-    """The remembered deliveries that have settled since (their records, read once)."""
-    remembered = MetricsOpenDelivery.objects.using(using).values("delivery_id")
-    found = SlackDelivery.objects.using(using).filter(
-        pk__in=Subquery(remembered), state__in=FINAL_STATES
-    )
-    return list(found.order_by().values_list(*_ROW_FIELDS))
-
-
-def _forget(using: str, ids: Sequence[int]) -> None:
-    """Forget the deliveries ``ids`` (counted now), and those deleted meanwhile."""
-    manager = MetricsOpenDelivery.objects.using(using)
-    for start in range(0, len(ids), CHUNK):
-        manager.filter(delivery_id__in=ids[start : start + CHUNK]).delete()
-    # Deleted meanwhile (by hand: pruning keeps them): nothing to count.
-    gone = manager.exclude(
-        delivery_id__in=Subquery(
-            SlackDelivery.objects.using(using)
-            .filter(pk__in=Subquery(manager.values("delivery_id")))
-            .values("pk")
-        )
-    )
-    gone.delete()
-
-
-def _remember_in_flight(using: str, until: datetime.datetime) -> None:
-    """Remember the deliveries in flight made before ``until`` that are not yet."""
-    remembered = MetricsOpenDelivery.objects.using(using).values("delivery_id")
-    ids = list(
-        SlackDelivery.objects.using(using)
-        .filter(state__in=IN_FLIGHT, created_at__lt=until)
-        .exclude(pk__in=Subquery(remembered))
-        .values_list("pk", flat=True)
-    )
-    MetricsOpenDelivery.objects.using(using).bulk_create(
-        [MetricsOpenDelivery(delivery_id=pk) for pk in ids], batch_size=CHUNK
-    )
-
-
-def _window(
-    using: str, start: datetime.datetime | None, end: datetime.datetime | None
-) -> QuerySet[SlackDelivery]:
-    """The deliveries made from ``start`` (None: the first) until before ``end`` (None: now).
-    Every state is named, so PostgreSQL reads the range from the (state, created) index."""
-    found = SlackDelivery.objects.using(using).filter(state__in=DeliveryState.values)
-    if start is not None:
-        found = found.filter(created_at__gte=start)
-    if end is not None:
-        found = found.filter(created_at__lt=end)
-    return found
-
-
-def _aggregate(queryset: QuerySet[SlackDelivery]) -> list[_Group]:
-    """``queryset`` grouped by what the counters tell apart, in the database."""
-    sent = Q(state=DeliveryState.SENT, sent_at__isnull=False) & ~Q(alert_status=STATUS_DIGEST)
-    whens = [
-        When(
-            sent & Q(sent_at__lte=F("created_at") + datetime.timedelta(seconds=bound)),
-            then=Value(i),
-        )
-        for i, bound in enumerate(LATENCY_BUCKETS)
-    ]
-    whens.append(When(sent, then=Value(len(LATENCY_BUCKETS))))
-    latency = ExpressionWrapper(F("sent_at") - F("created_at"), output_field=DurationField())
-    remembered = MetricsOpenDelivery.objects.using(queryset.db).values("delivery_id")
-    rows = (
-        queryset.order_by()
-        .annotate(
-            bucket=Case(*whens, default=Value(-1), output_field=IntegerField()),
-            is_digest=Case(
-                When(alert_status=STATUS_DIGEST, then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            ),
-            is_open=Case(
-                When(pk__in=Subquery(remembered), then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            ),
-        )
-        .values_list(
-            "channel", "rule_name", "is_digest", "state", "failure_reason", "bucket", "is_open"
-        )
-        .annotate(n=Count("pk"), latency=Sum(latency))
-    )
-    return [
-        _Group(
-            channel,
-            DIGEST_RULE if digest else rule,
-            state,
-            reason,
-            bucket,
-            n,
-            total.total_seconds() if bucket >= 0 and total is not None else 0.0,
-            bool(is_open),
-        )
-        for channel, rule, digest, state, reason, bucket, is_open, n, total in rows
-    ]
-
-
-def _grouped_rows(rows: Iterable[tuple[Any, ...]]) -> Iterable[_Group]:
-    """Records read one by one (their fields as ``_ROW_FIELDS``), as groups of one."""
-    for _pk, channel, rule, alert_status, state, reason, created, sent_at in rows:
-        digest = alert_status == STATUS_DIGEST
-        bucket, seconds = -1, 0.0
-        if state == DeliveryState.SENT and sent_at is not None and not digest:
-            latency = sent_at - created
-            bucket = next(
-                (
-                    i
-                    for i, bound in enumerate(LATENCY_BUCKETS)
-                    if latency <= datetime.timedelta(seconds=bound)
-                ),
-                len(LATENCY_BUCKETS),
-            )
-            seconds = latency.total_seconds()
-        yield _Group(channel, DIGEST_RULE if digest else rule, state, reason, bucket, 1, seconds)
-
-
-def _counted(groups: Iterable[_Group], labels: LabelValues, *, recorded: bool) -> dict[Key, Amount]:
+def _counted(
+    groups: Iterable[rows.Group], labels: LabelValues, *, recorded: bool
+) -> dict[Key, Amount]:
     """The counts ``groups`` add: each record once as recorded (``recorded``: they are new
     records, not settlements of records counted before), and its outcome once it settled
     (unless it is remembered: counted when it settles)."""

@@ -64,7 +64,9 @@ def scrape_allowed(request: HttpRequest) -> bool:
             token = ""
         if token and same_secret(given.strip(), token):
             return True
-    return address_allowed(request.META.get("REMOTE_ADDR", ""), slack_rules_settings.METRICS["ALLOW"])
+    return address_allowed(
+        request.META.get("REMOTE_ADDR", ""), slack_rules_settings.METRICS["ALLOW"]
+    )
 
 
 def same_secret(given: str, expected: str) -> bool:
