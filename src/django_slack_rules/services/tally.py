@@ -107,10 +107,9 @@ def scrape() -> Snapshot:
         rows.forget(using, [row[0] for row in settled_rows])
         rows.remember_in_flight(using, until)
         settled = list(rows.grouped_rows(settled_rows))
-        window = (
-            rows.aggregate(rows.window(using, mark, until)) if mark is None or until > mark else []
-        )
-        live = rows.aggregate(rows.window(using, until, None))
+        groups = rows.aggregate(using, mark, until)
+        window = [group for group in groups if not group.live]
+        live = [group for group in groups if group.live]
         labels = _labels(tally)
         everything = (*settled, *window, *live)
         labels.admit((g.channel for g in everything), (g.rule for g in everything))
@@ -164,6 +163,7 @@ def prunable(queryset: QuerySet[SlackDelivery]) -> QuerySet[SlackDelivery]:
     if not MetricsTally.objects.using(using).filter(counted_until__isnull=False).exists():
         return queryset  # never scraped: nothing to keep for the metrics
     scrape()
+    rows.forget_deleted(using)
     mark = MetricsTally.objects.using(using).values_list("counted_until", flat=True).get()
     remembered = MetricsOpenDelivery.objects.using(using).values("delivery_id")
     return queryset.filter(created_at__lt=mark).exclude(pk__in=Subquery(remembered))

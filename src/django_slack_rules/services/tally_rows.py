@@ -8,6 +8,8 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from django.conf import settings
+from django.db import connections
 from django.db.models import (
     BooleanField,
     Case,
@@ -38,6 +40,8 @@ LATENCY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 18
 IN_FLIGHT = (str(DeliveryState.PENDING), str(DeliveryState.SENDING))
 #: SQLite takes few parameters per statement.
 CHUNK = 500
+#: Up to this many remembered deliveries are looked up by id (more: by a join).
+FEW = 2000
 
 
 class Group(NamedTuple):
@@ -51,6 +55,8 @@ class Group(NamedTuple):
     count: int
     seconds: float
     open: bool = False
+    #: Made since the tally's new mark: shown, not stored.
+    live: bool = False
 
 
 ROW_FIELDS = (
@@ -66,28 +72,39 @@ ROW_FIELDS = (
 
 
 def open_settled(using: str) -> list[tuple[Any, ...]]:
-    """The remembered deliveries that have settled since (their records, read once)."""
-    remembered = MetricsOpenDelivery.objects.using(using).values("delivery_id")
-    found = SlackDelivery.objects.using(using).filter(
-        pk__in=Subquery(remembered), state__in=FINAL_STATES
-    )
-    return list(found.order_by().values_list(*ROW_FIELDS))
+    """The remembered deliveries that have settled since (their records, read once).
+
+    Usually few are remembered: their ids are read first and looked up by primary key (a
+    join would let PostgreSQL read the whole log when it misjudges the small table)."""
+    remembered = MetricsOpenDelivery.objects.using(using).values_list("delivery_id", flat=True)
+    ids = list(remembered[: FEW + 1])
+    settled = SlackDelivery.objects.using(using).filter(state__in=FINAL_STATES).order_by()
+    if len(ids) > FEW:  # a storm's line: join
+        return list(settled.filter(pk__in=Subquery(remembered)).values_list(*ROW_FIELDS))
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), CHUNK):
+        chunk = settled.filter(pk__in=ids[start : start + CHUNK])
+        found += chunk.values_list(*ROW_FIELDS)
+    return found
 
 
 def forget(using: str, ids: Sequence[int]) -> None:
-    """Forget the deliveries ``ids`` (counted now), and those deleted meanwhile."""
+    """Forget the deliveries ``ids`` (counted now)."""
     manager = MetricsOpenDelivery.objects.using(using)
     for start in range(0, len(ids), CHUNK):
         manager.filter(delivery_id__in=ids[start : start + CHUNK]).delete()
-    # Deleted meanwhile (by hand: pruning keeps them): nothing to count.
-    gone = manager.exclude(
-        delivery_id__in=Subquery(
-            SlackDelivery.objects.using(using)
-            .filter(pk__in=Subquery(manager.values("delivery_id")))
-            .values("pk")
-        )
+
+
+def forget_deleted(using: str) -> None:
+    """Forget the deliveries deleted while remembered (by hand: pruning keeps them)."""
+    manager = MetricsOpenDelivery.objects.using(using)
+    existing = (
+        SlackDelivery.objects.using(using)
+        .filter(pk__in=Subquery(manager.values("delivery_id")))
+        .order_by()
+        .values("pk")
     )
-    gone.delete()
+    manager.exclude(delivery_id__in=Subquery(existing)).delete()
 
 
 def remember_in_flight(using: str, until: datetime.datetime) -> None:
@@ -97,28 +114,58 @@ def remember_in_flight(using: str, until: datetime.datetime) -> None:
         SlackDelivery.objects.using(using)
         .filter(state__in=IN_FLIGHT, created_at__lt=until)
         .exclude(pk__in=Subquery(remembered))
+        .order_by()
         .values_list("pk", flat=True)
     )
-    MetricsOpenDelivery.objects.using(using).bulk_create(
-        [MetricsOpenDelivery(delivery_id=pk) for pk in ids], batch_size=CHUNK
-    )
+    if ids:
+        MetricsOpenDelivery.objects.using(using).bulk_create(
+            [MetricsOpenDelivery(delivery_id=pk) for pk in ids], batch_size=CHUNK
+        )
 
 
-def window(
-    using: str, start: datetime.datetime | None, end: datetime.datetime | None
+def aggregate(
+    using: str, start: datetime.datetime | None, split: datetime.datetime | None
+) -> list[Group]:
+    """The deliveries made since ``start`` (None: all), grouped in the database by what the
+    counters tell apart, and by whether they were made since ``split`` (``Group.live``;
+    None: none is).
+
+    Django compiles the query once per database (compiling it takes longer than running it
+    on a scrape's few records); later calls only put their bounds in its parameters."""
+    connection = connections[using]
+    compiled = _compiled.get((using, settings.USE_TZ))
+    if compiled is None:
+        compiled = _compiled[(using, settings.USE_TZ)] = _compile(using)
+    if compiled[2] < 0:  # the bounds could not be found in the parameters: the ORM each time
+        sql, params = grouped(using, start or _first(), split or _last()).query.sql_with_params()
+    else:
+        sql, params = compiled[0], list(compiled[1])
+        params[compiled[2]] = _prepared(start or _first(), connection)
+        params[compiled[3]] = _prepared(split or _last(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        Group(
+            channel,
+            DIGEST_RULE if digest else rule,
+            state,
+            reason,
+            int(bucket),
+            int(n),
+            _seconds(total) if bucket >= 0 else 0.0,
+            bool(is_open),
+            bool(live),
+        )
+        for channel, rule, digest, state, reason, bucket, is_open, live, n, total in rows
+    ]
+
+
+def grouped(
+    using: str, start: datetime.datetime, split: datetime.datetime
 ) -> QuerySet[SlackDelivery]:
-    """The deliveries made from ``start`` (None: the first) until before ``end`` (None: now).
-    Every state is named, so PostgreSQL reads the range from the (state, created) index."""
-    found = SlackDelivery.objects.using(using).filter(state__in=DeliveryState.values)
-    if start is not None:
-        found = found.filter(created_at__gte=start)
-    if end is not None:
-        found = found.filter(created_at__lt=end)
-    return found
-
-
-def aggregate(queryset: QuerySet[SlackDelivery]) -> list[Group]:
-    """``queryset`` grouped by what the counters tell apart, in the database."""
+    """:func:`aggregate`'s query. Every state is named, so PostgreSQL reads the span from
+    the (state, created) index."""
     sent = Q(state=DeliveryState.SENT, sent_at__isnull=False) & ~Q(alert_status=STATUS_DIGEST)
     whens = [
         When(
@@ -129,9 +176,11 @@ def aggregate(queryset: QuerySet[SlackDelivery]) -> list[Group]:
     ]
     whens.append(When(sent, then=Value(len(LATENCY_BUCKETS))))
     latency = ExpressionWrapper(F("sent_at") - F("created_at"), output_field=DurationField())
-    remembered = MetricsOpenDelivery.objects.using(queryset.db).values("delivery_id")
-    rows = (
-        queryset.order_by()
+    remembered = MetricsOpenDelivery.objects.using(using).values("delivery_id")
+    return (
+        SlackDelivery.objects.using(using)
+        .filter(state__in=DeliveryState.values, created_at__gte=start)
+        .order_by()
         .annotate(
             bucket=Case(*whens, default=Value(-1), output_field=IntegerField()),
             is_digest=Case(
@@ -144,25 +193,68 @@ def aggregate(queryset: QuerySet[SlackDelivery]) -> list[Group]:
                 default=Value(False),
                 output_field=BooleanField(),
             ),
+            is_live=Case(
+                When(created_at__gte=split, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
         )
         .values_list(
-            "channel", "rule_name", "is_digest", "state", "failure_reason", "bucket", "is_open"
+            "channel",
+            "rule_name",
+            "is_digest",
+            "state",
+            "failure_reason",
+            "bucket",
+            "is_open",
+            "is_live",
         )
         .annotate(n=Count("pk"), latency=Sum(latency))
     )
-    return [
-        Group(
-            channel,
-            DIGEST_RULE if digest else rule,
-            state,
-            reason,
-            bucket,
-            n,
-            total.total_seconds() if bucket >= 0 and total is not None else 0.0,
-            bool(is_open),
-        )
-        for channel, rule, digest, state, reason, bucket, is_open, n, total in rows
-    ]
+
+
+#: :func:`aggregate`'s query by database (and USE_TZ): its SQL, its parameters, and where
+#: its two bounds are in them (-1: not found, the ORM compiles it each time).
+_compiled: dict[tuple[str, bool], tuple[str, tuple[Any, ...], int, int]] = {}
+
+
+def _compile(using: str) -> tuple[str, tuple[Any, ...], int, int]:
+    connection = connections[using]
+    # Bounds no other parameter can equal, to find where they are.
+    start, split = _moment(1901, 123457), _moment(1901, 654321)
+    sql, params = grouped(using, start, split).query.sql_with_params()
+    at_start = [i for i, value in enumerate(params) if value == _prepared(start, connection)]
+    at_split = [i for i, value in enumerate(params) if value == _prepared(split, connection)]
+    if len(at_start) != 1 or len(at_split) != 1:
+        return sql, tuple(params), -1, -1
+    return sql, tuple(params), at_start[0], at_split[0]
+
+
+def _moment(year: int, microsecond: int = 0) -> datetime.datetime:
+    moment = datetime.datetime(year, 1, 1, microsecond=microsecond)
+    return moment.replace(tzinfo=datetime.timezone.utc) if settings.USE_TZ else moment
+
+
+def _first() -> datetime.datetime:
+    return _moment(1900)  # no delivery is older
+
+
+def _last() -> datetime.datetime:
+    return _moment(9000)  # nor newer
+
+
+def _prepared(moment: datetime.datetime, connection: Any) -> Any:
+    return SlackDelivery._meta.get_field("created_at").get_db_prep_value(moment, connection)
+
+
+def _seconds(total: Any) -> float:
+    """A sum of latencies as the database gives it: an interval (PostgreSQL), or a number of
+    microseconds (SQLite, MariaDB)."""
+    if total is None:
+        return 0.0
+    if isinstance(total, datetime.timedelta):
+        return total.total_seconds()
+    return float(total) / 1_000_000
 
 
 def grouped_rows(rows: Iterable[tuple[Any, ...]]) -> Iterable[Group]:
