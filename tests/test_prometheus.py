@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,30 @@ def test_the_example_configuration_is_valid(tmp_path):
     done = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 1 rule files found" in done.stdout
+
+
+def test_the_documented_routing_sends_the_alerts_beyond_slack(tmp_path):
+    # docs/metrics.md's alertmanager.yml: Alertmanager takes it, and an alert of this package
+    # goes to a receiver that is not SentryHub's webhook (which would post it to Slack).
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool is missing: apt-get install prometheus-alertmanager (.ci/run does)"
+    docs = (DEPLOY.parent.parent / "docs" / "metrics.md").read_text()
+    marker = "```yaml\n# alertmanager.yml (SentryHub's Alertmanager)\n"
+    (tmp_path / "alertmanager.yml").write_text(docs.split(marker)[1].split("```")[0])
+    checked = subprocess.run(
+        [amtool, "check-config", "alertmanager.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    routes = subprocess.run(
+        [
+            *(amtool, "config", "routes", "test", "--config.file=alertmanager.yml"),
+            *("component=slack-rules", "alertname=SlackRulesDeliveriesStuck"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert routes.stdout.split() == ["slack-path-oncall,sentryhub"], routes.stderr
 
 
 def shipped_rules() -> list[dict[str, Any]]:
