@@ -140,7 +140,7 @@ def naive_once() -> tuple[float, Counter[str]]:
     elapsed = (time.perf_counter() - started) * 1000
     counts: Counter[str] = Counter()
     for group in groups:
-        counts[group.state] += group.count
+        counts[group.state] += group.n
     return elapsed, counts
 
 

@@ -9,6 +9,7 @@ of one process tells what every worker did. docs/metrics.md explains each.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,11 +22,10 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from ..exceptions import FAILURE_REASONS
 from ..models import DeliveryState, DestinationPause, SlackDelivery
-from . import tally
+from . import tally, tally_rows
 from .metric_labels import DIGEST_RULE, LabelValues
 from .slack_matcher import SlackRuleMatcherService
 
@@ -68,13 +68,13 @@ def counters(snapshot: tally.Snapshot) -> Iterator[Metric]:
                 _add(failed, (channel, rule, reason), 0)
             continue
         _add(outcomes, (channel, rule, key.outcome), amount.count)
-        if key.outcome == DeliveryState.FAILED:
+        if key.outcome == tally_rows.FAILED:
             _add(failed, (channel, rule, key.reason), amount.count)
         if key.bucket >= 0:
             row = latency.setdefault(channel, [0.0] * (len(tally.LATENCY_BUCKETS) + 2))
             row[key.bucket] += amount.count
             row[-1] += amount.seconds
-        if rule == DIGEST_RULE and key.outcome == DeliveryState.SENT:
+        if rule == DIGEST_RULE and key.outcome == tally_rows.SENT:
             _add(digests, channel, amount.count)
 
     yield _counter(
@@ -114,7 +114,7 @@ def counters(snapshot: tally.Snapshot) -> Iterator[Metric]:
         buckets, running = [], 0.0
         for bound, count in zip((*tally.LATENCY_BUCKETS, float("inf")), row[:-1]):
             running += count
-            buckets.append((floatToGoString(bound), running))
+            buckets.append((_le(bound), running))
         histogram.add_metric([channel], buckets, row[-1])
     yield histogram
 
@@ -209,6 +209,11 @@ def matcher() -> Iterator[Metric]:
     )
     rebuilds.add_metric([], stats.rebuilds)
     yield rebuilds
+
+
+def _le(bound: float) -> str:
+    """A bucket's bound as Prometheus' clients write it: "0.5", "1.0", "+Inf"."""
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 def _add(into: dict[Any, int], key: Any, n: int) -> None:

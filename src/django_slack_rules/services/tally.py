@@ -36,7 +36,6 @@ from django.utils import timezone
 from ..conf import slack_rules_settings
 from ..models import (
     FINAL_STATES,
-    DeliveryState,
     MetricsCount,
     MetricsOpenDelivery,
     MetricsTally,
@@ -232,12 +231,12 @@ def _counted(
     for group in groups:
         channel, rule = labels.channel(group.channel), labels.rule(group.rule)
         if recorded:
-            changes.setdefault(Key(channel, rule, RECORDED), Amount()).add(group.count, 0.0)
+            changes.setdefault(Key(channel, rule, RECORDED), Amount()).add(group.n, 0.0)
         if group.state not in FINAL_STATES or group.open:
             continue
-        failed = group.state == DeliveryState.FAILED
+        failed = group.state == rows.FAILED
         key = Key(channel, rule, group.state, (group.reason or "other") if failed else "")
         if group.bucket >= 0:
             key = key._replace(bucket=group.bucket)
-        changes.setdefault(key, Amount()).add(group.count, group.seconds)
+        changes.setdefault(key, Amount()).add(group.n, group.seconds)
     return changes

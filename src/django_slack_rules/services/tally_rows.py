@@ -38,6 +38,7 @@ from .metric_labels import DIGEST_RULE
 #: Upper bounds (seconds) of the latency histogram's buckets; +Inf follows.
 LATENCY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 IN_FLIGHT = (str(DeliveryState.PENDING), str(DeliveryState.SENDING))
+SENT, FAILED = str(DeliveryState.SENT), str(DeliveryState.FAILED)
 #: SQLite takes few parameters per statement.
 CHUNK = 500
 #: Up to this many remembered deliveries are looked up by id (more: by a join).
@@ -52,7 +53,7 @@ class Group(NamedTuple):
     state: str
     reason: str
     bucket: int
-    count: int
+    n: int
     seconds: float
     open: bool = False
     #: Made since the tally's new mark: shown, not stored.
@@ -136,8 +137,10 @@ def aggregate(
     compiled = _compiled.get((using, settings.USE_TZ))
     if compiled is None:
         compiled = _compiled[(using, settings.USE_TZ)] = _compile(using)
+    params: list[Any]
     if compiled[2] < 0:  # the bounds could not be found in the parameters: the ORM each time
-        sql, params = grouped(using, start or _first(), split or _last()).query.sql_with_params()
+        sql, found = grouped(using, start or _first(), split or _last()).query.sql_with_params()
+        params = list(found)
     else:
         sql, params = compiled[0], list(compiled[1])
         params[compiled[2]] = _prepared(start or _first(), connection)
@@ -244,7 +247,7 @@ def _last() -> datetime.datetime:
 
 
 def _prepared(moment: datetime.datetime, connection: Any) -> Any:
-    return SlackDelivery._meta.get_field("created_at").get_db_prep_value(moment, connection)
+    return SlackDelivery.created_at.field.get_db_prep_value(moment, connection)
 
 
 def _seconds(total: Any) -> float:
@@ -262,7 +265,7 @@ def grouped_rows(rows: Iterable[tuple[Any, ...]]) -> Iterable[Group]:
     for _pk, channel, rule, alert_status, state, reason, created, sent_at in rows:
         digest = alert_status == STATUS_DIGEST
         bucket, seconds = -1, 0.0
-        if state == DeliveryState.SENT and sent_at is not None and not digest:
+        if state == SENT and sent_at is not None and not digest:
             latency = sent_at - created
             bucket = next(
                 (
