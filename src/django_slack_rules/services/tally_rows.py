@@ -147,20 +147,22 @@ def aggregate(
         params[compiled[3]] = _prepared(split or _last(), connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        # By name: Django versions order the selected columns differently.
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     return [
         Group(
-            channel,
-            DIGEST_RULE if digest else rule,
-            state,
-            reason,
-            int(bucket),
-            int(n),
-            _seconds(total) if bucket >= 0 else 0.0,
-            bool(is_open),
-            bool(live),
+            row["channel"],
+            DIGEST_RULE if row["is_digest"] else row["rule_name"],
+            row["state"],
+            row["failure_reason"],
+            int(row["bucket"]),
+            int(row["n"]),
+            _seconds(row["latency"]) if row["bucket"] >= 0 else 0.0,
+            bool(row["is_open"]),
+            bool(row["is_live"]),
         )
-        for channel, rule, digest, state, reason, bucket, is_open, live, n, total in rows
+        for row in rows
     ]
 
 
