@@ -93,6 +93,7 @@ class Snapshot:
 def scrape() -> Snapshot:
     """Bring the tally up to date and return it with the records made since its mark."""
     using = router.db_for_write(MetricsTally)
+    _create(using)
     now = timezone.now()
     with transaction.atomic(using=using):
         tally = _lock(using, now, create=True)
@@ -169,6 +170,19 @@ def prunable(queryset: QuerySet[SlackDelivery]) -> QuerySet[SlackDelivery]:
 
 
 # -- the steps -----------------------------------------------------------------------------
+
+
+def _create(using: str) -> None:
+    """Make the tally's row, once, before any scrape takes its turn (two scrapes creating it
+    inside their turns could deadlock on MariaDB)."""
+    manager = MetricsTally.objects.using(using)
+    if manager.filter(pk=MetricsTally.SINGLETON_ID).exists():
+        return
+    try:
+        with transaction.atomic(using=using):
+            manager.create(pk=MetricsTally.SINGLETON_ID)
+    except IntegrityError:  # another scrape made it first
+        pass
 
 
 def _lock(using: str, now: datetime.datetime, *, create: bool) -> MetricsTally | None:
