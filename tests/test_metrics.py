@@ -138,12 +138,12 @@ def test_a_bucket_bound_counts_the_same_before_and_after_the_mark(scrape):
     assert value(samples, name, channel="#web", le="0.5") == 0
 
 
-def test_counts_survive_the_mark_passing_and_a_fresh_process(scrape):
+def test_counts_stay_as_the_mark_passes_the_records(scrape):
     a_log()
     first = scrape()
     time_passes(datetime.timedelta(hours=1))
     assert counters(scrape()) == counters(first)
-    # Nothing lives in the process: forgetting the matcher's index changes no counter.
+    # A day later: everything is in the tally (stored in the database, not the process).
     time_passes(datetime.timedelta(days=1))
     again = scrape()
     assert by(again, NOTIFICATIONS, "channel", "rule", "outcome") == by(
