@@ -70,7 +70,27 @@ DEFAULTS: dict[str, Any] = {
     # The site's address, for the link from a digest to the delivery log, e.g.
     # "https://alerts.example.com"; None: Django's settings.SITE_URL if the host has one.
     "SITE_URL": None,
+    # The Prometheus metrics view (``metrics/`` in the package's URLconf): off unless enabled;
+    # it answers a bearer token (the file TOKEN_FILE, else the environment variable
+    # SLACK_RULES_METRICS_TOKEN) or the addresses in ALLOW. Keys left out take their default.
+    "METRICS": {},
 }
+
+#: Defaults of the keys of ``SLACK_RULES["METRICS"]`` (docs/metrics.md).
+METRICS_DEFAULTS: dict[str, Any] = {
+    "ENABLED": False,
+    # Path of a file holding the bearer token a scrape must send; None: the environment
+    # variable named by METRICS_TOKEN_ENV, if set.
+    "TOKEN_FILE": None,
+    # Addresses or networks ("127.0.0.1", "10.0.0.0/8") that may scrape without a token.
+    "ALLOW": [],
+    # How many channels (and how many rules) get a label value of their own; the rest are
+    # counted as "other".
+    "MAX_LABEL_VALUES": 100,
+}
+
+#: The environment variable holding the metrics token when ``TOKEN_FILE`` is not set.
+METRICS_TOKEN_ENV = "SLACK_RULES_METRICS_TOKEN"
 
 #: The values of ``SLACK_RULES["GATEWAY_MODE"]``.
 GATEWAY_MODES = ("webhook", "bot")
@@ -216,6 +236,26 @@ class SlackRulesSettings:
         if value is None:
             value = getattr(settings, "SITE_URL", None)
         return str(value or "")
+
+    @property
+    def METRICS(self) -> dict[str, Any]:
+        """``SLACK_RULES["METRICS"]`` over its defaults (check E013 validates the values)."""
+        value = self.get("METRICS")
+        return {**METRICS_DEFAULTS, **(value if isinstance(value, dict) else {})}
+
+    @property
+    def METRICS_ENABLED(self) -> bool:
+        return self.METRICS["ENABLED"] is True
+
+    def metrics_token(self) -> str:
+        """The bearer token a scrape must send ("" when none is configured), read now: from
+        ``METRICS["TOKEN_FILE"]`` (surrounding whitespace removed), else the environment.
+        Raises ``OSError`` when the file cannot be read."""
+        path = self.METRICS["TOKEN_FILE"]
+        if path:
+            with open(path, encoding="utf-8") as token_file:
+                return token_file.read().strip()
+        return os.environ.get(METRICS_TOKEN_ENV, "").strip()
 
     # -- derived ------------------------------------------------------------
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import views
+from .views.metrics import metrics_view
 
 app_name = "django_slack_rules"
 
@@ -17,4 +18,6 @@ urlpatterns = [
     path("match/", views.MatchTesterView.as_view(), name="rule-match"),
     path("deliveries/", views.DeliveryListView.as_view(), name="delivery-list"),
     path("deliveries/resend/", views.DeliveryResendView.as_view(), name="delivery-resend"),
+    # Prometheus metrics: off unless SLACK_RULES["METRICS"]["ENABLED"] (docs/metrics.md).
+    path("metrics/", metrics_view, name="metrics"),
 ]

@@ -21,11 +21,14 @@ E009                  SLACK_RULES["SIGNAL"] is set but ALERT_MODEL is not
 E010                  SLACK_RULES["DEFAULT_CHANNEL"] is not a Slack channel
 E011                  SLACK_RULES["GATEWAY_MODE"] is not "webhook" or "bot"
 E012                  SLACK_RULES["SITE_URL"] is not an http(s) URL
+E013                  SLACK_RULES["METRICS"] is not valid (a key, a value, an address)
+E014                  the metrics token file cannot be read, or is empty, while metrics are on
 W001                  a test or console backend while DEBUG is off
 W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
 W004                  the rule pages are mounted but crispy-forms is not set up for them
 W005                  rules ask for threads or updates webhook mode cannot do (--database)
+W007                  metrics are on with no token and no allowed address: nobody can scrape
 W010                  the periodic recovery task is not scheduled
 ====================  ==========================================================
 """

@@ -15,6 +15,7 @@ from ..conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
 from ..rendering import SLACK_MAX_MESSAGE_LENGTH
 from ..validators import is_valid_channel
 from .common import error as _error
+from .metrics import check_metrics
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -44,7 +45,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     slack_rules_settings.reload()
     messages += _check_signal() + _check_alert_model() + _check_adapter() + _check_backend()
     messages += _check_endpoint() + _check_numbers() + _check_channel() + _check_pages()
-    messages += _check_gateway_mode() + _check_site_url()
+    messages += _check_gateway_mode() + _check_site_url() + check_metrics()
     return messages
 
 

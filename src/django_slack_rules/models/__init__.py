@@ -1,7 +1,7 @@
 """The package's models: rules, delivery records, and what keeps workers in step.
 
-One module each (``rules``, ``deliveries``, ``coordination``, ``choices``); every name is
-importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
+One module each (``rules``, ``deliveries``, ``coordination``, ``choices``, ``metrics``); every
+name is importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
 """
 
 from .choices import (
@@ -22,6 +22,7 @@ from .choices import (
 )
 from .coordination import DestinationPace, DestinationPause, KnownChannel, RuleSetVersion
 from .deliveries import SlackDelivery
+from .metrics import MetricsCount, MetricsOpenDelivery, MetricsTally
 from .rules import SlackIntegrationRule, SlackIntegrationRuleQuerySet, rules_changed
 
 __all__ = [
@@ -41,6 +42,9 @@ __all__ = [
     "DestinationPace",
     "DestinationPause",
     "KnownChannel",
+    "MetricsCount",
+    "MetricsOpenDelivery",
+    "MetricsTally",
     "ResolveAction",
     "RuleSetVersion",
     "SlackDelivery",

@@ -45,12 +45,24 @@ class _IndexCache:
         self.lock = threading.Lock()
         self.key: tuple[str, Any] | None = None
         self.index = RuleIndex()
+        #: How many times this process built an index (the metrics show it).
+        self.rebuilds = 0
 
 
 _cache = _IndexCache()
 
 #: ``get_index()`` reads the rule set's version itself unless the caller passes it.
 _UNREAD: Any = object()
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """This process's rule index, for the metrics: the active rules in it, those left out
+    (criteria that do not parse), and how many times the process built it."""
+
+    rules: int
+    skipped: int
+    rebuilds: int
 
 
 @dataclass
@@ -170,6 +182,11 @@ class SlackRuleMatcherService:
             return None
         return _rule_in(index, rule_id)
 
+    def index_stats(self) -> IndexStats:
+        """The index at the rule set's current version (rebuilt first if it has moved)."""
+        index = self.get_index()
+        return IndexStats(rules=index.size, skipped=len(index.skipped), rebuilds=_cache.rebuilds)
+
     def get_index(self, version: Any = _UNREAD) -> RuleIndex:
         """The index of the active rules, rebuilt when the rule set's version has moved."""
         return self._indexed(version)[0]
@@ -191,6 +208,7 @@ class SlackRuleMatcherService:
                 rules = SlackIntegrationRule.objects.using(alias).active()
                 index = build_index(rules)
                 _cache.index, _cache.key = index, key
+                _cache.rebuilds += 1
                 logger.debug(
                     "Rebuilt the rule index: %d active rules (version %s)", index.size, version
                 )

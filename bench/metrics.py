@@ -1,0 +1,239 @@
+"""The metrics scrape on PostgreSQL at 10k, 100k and 1M delivery records, against counting the
+whole delivery log at each scrape (one GROUP BY, what a scrape without the tally would do).
+
+Run from the repository root with an env that has psycopg (and prometheus-client)::
+
+    python -m tox -e py311-django52-postgres --notest                        # once
+    .tox/py311-django52-postgres/bin/python bench/metrics.py                 # about a minute
+    .tox/py311-django52-postgres/bin/python bench/metrics.py --quick         # seconds (CI)
+    .tox/py311-django52-postgres/bin/python bench/metrics.py --check         # exit 1 over 100 ms
+
+The records are made by ``INSERT ... SELECT generate_series`` (not the ORM, so a million
+take seconds): 30 rules over 20 channels, spread over the last 23 days, 92% sent, 4% failed
+(five reasons), 1% cancelled, 3% folded into a digest, a digest every 200, and 20 pending
+that nothing works on. Before each timed scrape, 10 new deliveries are recorded and sent (the
+traffic since the last scrape). A scrape is the whole answer of the metrics view: the tally
+brought up to date, every counter, the histogram, the gauges of now, the matcher, encoded.
+
+Printed for each size: the first scrape (metrics turned on with the log already that long:
+the tally counts it once), the median and the slowest of the scrapes after it, and the naive GROUP BY (median).
+Exit 2 when the tally's counts disagree with the log's; with ``--check``, 1 when a scrape at
+the largest size takes more than 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import django
+from databases import postgres_database
+
+TARGET_MS = 100.0
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (2_000, 10_000)
+TRAFFIC = 10  # deliveries recorded and sent between two scrapes
+STUCK = 20  # pending deliveries nothing works on
+
+
+def setup_django(database: dict[str, Any]) -> None:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench-only-not-a-secret",
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        INSTALLED_APPS=["django.contrib.contenttypes", "django_slack_rules"],
+        DATABASES={"default": database},
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        SLACK_RULES={"METRICS": {"ENABLED": True}},
+    )
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+_COLUMNS = (
+    "rule_name, alert_id, fingerprint, alertname, severity, alert_status, occurrence, "
+    "idempotency_key, channel, text, state, attempts, last_error, slack_error, failure_reason, "
+    "response, message_ts, action, channel_id, thread_ts, note, created_at, updated_at, sent_at"
+)
+_STATE = (
+    "CASE WHEN g %% 200 = 0 THEN 'sent' WHEN g %% 25 = 1 THEN 'failed' "
+    "WHEN g %% 100 = 2 THEN 'cancelled' WHEN g %% 33 = 3 THEN 'digested' ELSE 'sent' END"
+)
+_REASONS = "(ARRAY['slack_error','timeout','gateway_unreachable','rate_limited','other'])"
+
+
+def insert(first: int, last: int, *, created: str, state: str = _STATE) -> None:
+    """Deliveries ``first`` to ``last`` (numbers), made at ``created`` (SQL of ``g``)."""
+    from django.db import connection
+
+    sql = f"""
+        INSERT INTO django_slack_rules_slackdelivery ({_COLUMNS})
+        SELECT 'rule-' || (g %% 30), g::text, '', 'HighCPU', 'critical',
+               CASE WHEN g %% 200 = 0 THEN 'digest' WHEN g %% 3 = 0 THEN 'resolved'
+                    ELSE 'firing' END,
+               '', 'bench-' || g, '#channel-' || (g %% 30 %% 20), '', s.state, 1, '', '',
+               CASE WHEN s.state = 'failed' THEN {_REASONS}[1 + g %% 5] ELSE '' END,
+               '', '', 'post', '', '', '', c.at, c.at,
+               CASE WHEN s.state = 'sent' THEN c.at + (g %% 37) * interval '0.2 seconds' END
+        FROM generate_series(%s, %s) AS g,
+             LATERAL (SELECT {state} AS state) AS s,
+             LATERAL (SELECT {created} AS at) AS c
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first, last])
+        cursor.execute("ANALYZE django_slack_rules_slackdelivery")
+
+
+def fresh_log(size: int) -> None:
+    """A log of ``size`` records (2 seconds apart, the last one 10 minutes ago) and the
+    deliveries nothing works on, with no tally yet (metrics turned on now)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE django_slack_rules_slackdelivery, django_slack_rules_metricscount, "
+            "django_slack_rules_metricsopendelivery, django_slack_rules_metricstally"
+        )
+    insert(1, size, created="now() - interval '10 minutes' - (2000000 - g) * interval '2 s'")
+    insert(4_000_000, 4_000_000 + STUCK - 1, created="now() - interval '1 hour'", state="'pending'")
+
+
+def traffic(numbers: Callable[[], int]) -> None:
+    """What happens between two scrapes: new deliveries, recorded and sent just now."""
+    start = numbers()
+    insert(start, start + TRAFFIC - 1, created="now() - interval '3 seconds'", state="'sent'")
+
+
+# -- timing --------------------------------------------------------------------------------
+
+
+def scrape_once() -> tuple[float, bytes]:
+    """One scrape, as the view makes it; its time in ms and its text."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from django_slack_rules.services.metrics import SlackRulesCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SlackRulesCollector())
+    started = time.perf_counter()
+    text = generate_latest(registry)
+    return (time.perf_counter() - started) * 1000, text
+
+
+def naive_once() -> tuple[float, Counter[str]]:
+    """The whole log counted in one GROUP BY: its time in ms and the counts by state."""
+    from django_slack_rules.services import tally_rows
+
+    started = time.perf_counter()
+    groups = tally_rows.aggregate("default", None, None)  # none is live: all counted
+    elapsed = (time.perf_counter() - started) * 1000
+    counts: Counter[str] = Counter()
+    for group in groups:
+        counts[group.state] += group.n
+    return elapsed, counts
+
+
+def tally_counts() -> Counter[str]:
+    """The tally's counts by outcome (and "recorded"), after one more scrape."""
+    from django_slack_rules.services import tally
+
+    counts: Counter[str] = Counter()
+    for key, amount in tally.scrape().counts.items():
+        counts[key.outcome] += amount.count
+    return counts
+
+
+def run(sizes: Sequence[int], rounds: int, naive_rounds: int) -> tuple[list[str], float, bool]:
+    from django_slack_rules.models import SlackDelivery
+
+    lines = [
+        f"{'records':>10}  {'first scrape':>13}  {'scrape ms':>10}  {'slowest':>8}  "
+        f"{'naive GROUP BY ms':>18}  {'naive/scrape':>12}"
+    ]
+    numbers = iter(range(5_000_000, 6_000_000, TRAFFIC)).__next__
+    last_median, agreed = 0.0, True
+    for size in sizes:
+        fresh_log(size)
+        first, _ = scrape_once()
+        times = []
+        for _ in range(rounds):
+            traffic(numbers)
+            elapsed, text = scrape_once()
+            times.append(elapsed)
+        naive = [naive_once() for _ in range(naive_rounds)]
+        naive_ms = statistics.median(t for t, _ in naive)
+        log = naive[-1][1]
+        counted = tally_counts()
+        for state in ("sent", "failed", "cancelled", "digested"):
+            if counted[state] != log[state]:
+                agreed = False
+                lines.append(
+                    f"  DISAGREE at {size:,}: {state} tally {counted[state]:,} != {log[state]:,}"
+                )
+        if counted["recorded"] != SlackDelivery.objects.count():
+            agreed = False
+            lines.append(f"  DISAGREE at {size:,}: recorded {counted['recorded']:,}")
+        median = statistics.median(times)
+        last_median = median
+        lines.append(
+            f"{SlackDelivery.objects.count():>10,}  {first:>10.0f} ms  {median:>10.1f}  "
+            f"{max(times):>8.1f}  {naive_ms:>18.1f}  {naive_ms / median:>11.0f}x"
+        )
+        assert b"slack_rules_notifications_total" in text
+    return lines, last_median, agreed
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 and 10,000 records (CI)")
+    parser.add_argument("--sizes", help="comma-separated record counts (default 10k,100k,1M)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-user", default="postgres")
+    parser.add_argument("--pg-db", default="dsr_bench_metrics", help="created and dropped")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = (
+        tuple(int(n) for n in args.sizes.split(","))
+        if args.sizes
+        else (QUICK_SIZES if args.quick else SIZES)
+    )
+    rounds, naive_rounds = (5, 2) if args.quick else (15, 3)
+    with postgres_database(
+        setup_django, args.pg_host, args.pg_port, args.pg_user, args.pg_db
+    ) as database:
+        print(f"database: {database}")
+        print(
+            f"each size: the first scrape, then {rounds} scrapes with {TRAFFIC} new deliveries "
+            f"before each, and the naive GROUP BY ({naive_rounds} runs)"
+        )
+        lines, median, agreed = run(sizes, rounds, naive_rounds)
+    print("\n".join(lines))
+    if not agreed:
+        print("FAIL: the tally's counts disagree with the delivery log")
+        return 2
+    print("the tally's counts agree with the delivery log at every size")
+    verdict = "PASS" if median <= TARGET_MS else "FAIL"
+    print(
+        f"{verdict}: a scrape at {sizes[-1]:,} records takes {median:.1f} ms (target ≤ {TARGET_MS:.0f} ms)"
+    )
+    return 1 if args.check and verdict == "FAIL" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
