@@ -409,17 +409,6 @@ def test_the_answer_is_prometheus_text_and_never_cached(client, metrics_on):
     assert openmetrics.content.rstrip().endswith(b"# EOF")
 
 
-def test_the_grouped_query_is_compiled_once_and_reused(scrape):
-    # Compiling it costs more than running it on a scrape's few records: after the first
-    # scrape, only its two bounds change (found in its parameters on this database).
-    from django_slack_rules.services import tally_rows
-
-    scrape()
-    [(_, _, at_start, at_split)] = [v for k, v in tally_rows._compiled.items() if k[0] == "default"]
-    assert at_start >= 0
-    assert at_split >= 0
-
-
 def test_a_storms_line_behind_the_mark_is_counted_when_it_settles(scrape):
     # More deliveries remembered than are looked up one by one (tally_rows.FEW): a join.
     from django_slack_rules.services.tally_rows import FEW

@@ -3,15 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .models import DestinationPause, SlackDelivery, SlackIntegrationRule
-from .services import tally
-from .services.claim import RESENDABLE_STATES
 from .tasks import resend_deliveries
 
 
@@ -99,10 +96,7 @@ class SlackDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Resend failed deliveries"), permissions=["change"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[SlackDelivery]) -> None:
-        with transaction.atomic():
-            # The metrics count each resent delivery's outcome so far, and its next one.
-            tally.note_reopening(queryset.filter(state__in=RESENDABLE_STATES))
-            count = resend_deliveries(queryset)
+        count = resend_deliveries(queryset)
         self.message_user(
             request,
             ngettext(

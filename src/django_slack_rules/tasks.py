@@ -25,7 +25,7 @@ from kombu import Connection
 
 from .conf import slack_rules_settings
 from .models import SlackDelivery
-from .services import claim, delivery, drain, outbox, pacing, recovery
+from .services import claim, delivery, drain, outbox, pacing, recovery, tally
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +235,11 @@ def requeue_stranded(*, quiet_for: float | None = None, dry_run: bool = False) -
 
 
 def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
-    """Put failed or cancelled deliveries back to pending and queue them after commit."""
-    ids = claim.reset_for_resend(queryset)
+    """Put failed or cancelled deliveries back to pending and queue them after commit. The
+    metrics count each one's outcome so far, in the same transaction, and its next one."""
+    with transaction.atomic():
+        tally.note_reopening(queryset.filter(state__in=claim.RESENDABLE_STATES))
+        ids = claim.reset_for_resend(queryset)
 
     def dispatch() -> None:
         for pk in ids:

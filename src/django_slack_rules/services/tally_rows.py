@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connections
 from django.db.models import (
     BooleanField,
     Case,
@@ -129,27 +128,8 @@ def aggregate(
 ) -> list[Group]:
     """The deliveries made since ``start`` (None: all), grouped in the database by what the
     counters tell apart, and by whether they were made since ``split`` (``Group.live``;
-    None: none is).
-
-    Django compiles the query once per database (compiling it takes longer than running it
-    on a scrape's few records); later calls only put their bounds in its parameters."""
-    connection = connections[using]
-    compiled = _compiled.get((using, settings.USE_TZ))
-    if compiled is None:
-        compiled = _compiled[(using, settings.USE_TZ)] = _compile(using)
-    params: list[Any]
-    if compiled[2] < 0:  # the bounds could not be found in the parameters: the ORM each time
-        sql, found = grouped(using, start or _first(), split or _last()).query.sql_with_params()
-        params = list(found)
-    else:
-        sql, params = compiled[0], list(compiled[1])
-        params[compiled[2]] = _prepared(start or _first(), connection)
-        params[compiled[3]] = _prepared(split or _last(), connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        # By name: Django versions order the selected columns differently.
-        names = [column[0] for column in cursor.description]
-        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    None: none is)."""
+    found = grouped(using, start or _first(), split or _last())
     return [
         Group(
             row["channel"],
@@ -162,13 +142,13 @@ def aggregate(
             bool(row["is_open"]),
             bool(row["is_live"]),
         )
-        for row in rows
+        for row in found
     ]
 
 
 def grouped(
     using: str, start: datetime.datetime, split: datetime.datetime
-) -> QuerySet[SlackDelivery]:
+) -> QuerySet[SlackDelivery, dict[str, Any]]:
     """:func:`aggregate`'s query. Every state is named, so PostgreSQL reads the span from
     the (state, created) index."""
     sent = Q(state=DeliveryState.SENT, sent_at__isnull=False) & ~Q(alert_status=STATUS_DIGEST)
@@ -204,7 +184,7 @@ def grouped(
                 output_field=BooleanField(),
             ),
         )
-        .values_list(
+        .values(
             "channel",
             "rule_name",
             "is_digest",
@@ -218,23 +198,6 @@ def grouped(
     )
 
 
-#: :func:`aggregate`'s query by database (and USE_TZ): its SQL, its parameters, and where
-#: its two bounds are in them (-1: not found, the ORM compiles it each time).
-_compiled: dict[tuple[str, bool], tuple[str, tuple[Any, ...], int, int]] = {}
-
-
-def _compile(using: str) -> tuple[str, tuple[Any, ...], int, int]:
-    connection = connections[using]
-    # Bounds no other parameter can equal, to find where they are.
-    start, split = _moment(1901, 123457), _moment(1901, 654321)
-    sql, params = grouped(using, start, split).query.sql_with_params()
-    at_start = [i for i, value in enumerate(params) if value == _prepared(start, connection)]
-    at_split = [i for i, value in enumerate(params) if value == _prepared(split, connection)]
-    if len(at_start) != 1 or len(at_split) != 1:
-        return sql, tuple(params), -1, -1
-    return sql, tuple(params), at_start[0], at_split[0]
-
-
 def _moment(year: int, microsecond: int = 0) -> datetime.datetime:
     moment = datetime.datetime(year, 1, 1, microsecond=microsecond)
     return moment.replace(tzinfo=datetime.timezone.utc) if settings.USE_TZ else moment
@@ -246,10 +209,6 @@ def _first() -> datetime.datetime:
 
 def _last() -> datetime.datetime:
     return _moment(9000)  # nor newer
-
-
-def _prepared(moment: datetime.datetime, connection: Any) -> Any:
-    return SlackDelivery.created_at.field.get_db_prep_value(moment, connection)
 
 
 def _seconds(total: Any) -> float:

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -20,7 +19,7 @@ from ..conf import slack_rules_settings
 from ..forms import DeliveryFilterForm
 from ..hints import hint_for
 from ..models import STATUS_DIGEST, SlackDelivery
-from ..services import pacing, status, tally
+from ..services import pacing, status
 from ..services.claim import RESENDABLE_STATES
 from ..services.test_send import TEST_STATUS
 from ..tasks import resend_deliveries
@@ -173,9 +172,7 @@ class DeliveryResendView(PermissionRequiredMixin, View):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ids = [value for value in request.POST.getlist("delivery") if value.isdigit()]
         chosen = SlackDelivery.objects.filter(pk__in=ids)
-        with transaction.atomic():
-            tally.note_reopening(chosen.filter(state__in=RESENDABLE_STATES))
-            count = resend_deliveries(chosen)
+        count = resend_deliveries(chosen)
         if count:
             messages.success(
                 request,

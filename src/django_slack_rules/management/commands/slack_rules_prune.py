@@ -18,6 +18,7 @@ from django_slack_rules.models import (
     DeliveryState,
     SlackDelivery,
 )
+from django_slack_rules.services import tally
 
 #: How many alerts are read from the host at a time.
 CHUNK = 500
@@ -86,7 +87,8 @@ class Command(BaseCommand):
         cutoff = timezone.now() - datetime.timedelta(days=options["days"])
         old = SlackDelivery.objects.filter(state__in=states, created_at__lt=cutoff)
         kept = self.kept(old)
-        doomed = old.exclude(pk__in=kept) if kept else old
+        # Only what the metrics have counted, so that no counter goes back.
+        doomed = tally.prunable(old.exclude(pk__in=kept) if kept else old)
         if options["dry_run"]:
             self.stdout.write(f"{doomed.count()} delivery record(s) would be deleted.")
             return
