@@ -32,7 +32,8 @@ def run(*args: str) -> str:
     [
         ((), "Nothing to import: give MODEL, the old rule model (for SentryHub: integrations."),
         ((SENTRYHUB, "--alertmanager", NESTED), "not both"),
-        ((SENTRYHUB, "--apply"), "--apply goes with --alertmanager, not with MODEL (MODEL imports"),
+        ((SENTRYHUB, "--lowest-priority", "5"), "--lowest-priority goes with --alertmanager"),
+        ((SENTRYHUB, "--dry-run", "--apply"), "contradict each other"),
         ((SENTRYHUB, "--name-prefix", "am: "), "--name-prefix goes with --alertmanager"),
         (("--alertmanager", NESTED, "--priority", "keep"), "--priority goes with MODEL"),
         (("--alertmanager", NESTED, "--update", "--deactivate-source"), "--update, --deactivate"),

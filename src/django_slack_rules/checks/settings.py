@@ -292,7 +292,7 @@ def _check_pages() -> list[checks.CheckMessage]:
                 )
                 % {"urlconf": settings.ROOT_URLCONF, "error": f"{type(exc).__name__}: {exc}"},
                 gettext(
-                    "Fix the URLconf so that it imports (python -c \"import <ROOT_URLCONF>\" "
+                    'Fix the URLconf so that it imports (python -c "import <ROOT_URLCONF>" '
                     "shows the error), then run manage.py check again."
                 ),
             )
