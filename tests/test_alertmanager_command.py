@@ -122,7 +122,8 @@ def test_a_configuration_without_slack_says_so(tmp_path):
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         "route:\n  receiver: mail\nreceivers:\n  - name: mail\n"
-        "    email_configs: [{to: ops@example.com}]\n"
+        "    email_configs: [{to: ops@example.com, from: am@example.com, "
+        "smarthost: 'mail.example.com:25'}]\n"
     )
     out = run("--alertmanager", str(config), "--apply")
     assert "nothing to do" in out
