@@ -1,6 +1,7 @@
 """The package's models: rules, delivery records, and what keeps workers in step.
 
-One module each (``rules``, ``deliveries``, ``coordination``, ``choices``); every name is
+One module each (``rules``, ``ruleset`` (the log of rule changes), ``deliveries``,
+``coordination``, ``choices``); every name is
 importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
 """
 
@@ -22,7 +23,13 @@ from .choices import (
 )
 from .coordination import DestinationPace, DestinationPause, KnownChannel, RuleSetVersion
 from .deliveries import SlackDelivery
-from .rules import SlackIntegrationRule, SlackIntegrationRuleQuerySet, rules_changed
+from .rules import (
+    SlackIntegrationRule,
+    SlackIntegrationRuleQuerySet,
+    note_change,
+    rules_changed,
+)
+from .ruleset import RuleChange
 
 __all__ = [
     "ACTION_POST",
@@ -42,9 +49,11 @@ __all__ = [
     "DestinationPause",
     "KnownChannel",
     "ResolveAction",
+    "RuleChange",
     "RuleSetVersion",
     "SlackDelivery",
     "SlackIntegrationRule",
     "SlackIntegrationRuleQuerySet",
+    "note_change",
     "rules_changed",
 ]
