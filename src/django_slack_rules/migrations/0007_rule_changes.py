@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_slack_rules", "0005_storms"),
+        ("django_slack_rules", "0006_outbox"),
     ]
 
     operations = [
