@@ -91,6 +91,10 @@ def load_config(text: str, *, source: str = "the configuration") -> dict[str, An
         data = yaml.load(text, Loader=_string_loader(yaml))
     except yaml.YAMLError as exc:
         raise AlertmanagerConfigError(f"{source} is not valid YAML: {exc}") from exc
+    except AlertmanagerConfigError as exc:  # a key given twice
+        raise AlertmanagerConfigError(
+            f"{source} is not a configuration Alertmanager loads: {exc}\nNothing was imported."
+        ) from None
     if not isinstance(data, dict):
         raise AlertmanagerConfigError(
             f"{source} is not an Alertmanager configuration: expected a mapping with "
