@@ -227,6 +227,27 @@ def test_one_edit_reloads_one_rule_in_three_queries(django_assert_num_queries):
     assert service.find_matching_rules({"team": "t1"}) == []
 
 
+@pytest.mark.django_db
+def test_a_change_committed_between_the_version_read_and_the_log_costs_no_rebuild(
+    django_assert_num_queries,
+):
+    """The index is at the version of the last change it read, not the version read before:
+    the next match finds it current (one query) instead of rebuilding."""
+    RuleFactory(name="a", match_criteria={"team": "db"})
+    service = SlackRuleMatcherService()
+    service.get_index()
+    RuleFactory(name="b", match_criteria={"team": "db"}, priority=5)
+    read = RuleSetVersion.current()
+    RuleFactory(name="c", match_criteria={"team": "web"})  # commits after that read
+    with index_log() as lines:
+        # a match that read the version before "c" committed, and the log after
+        assert service.get_index(read).match({"team": "db"}).name == "b"
+        with django_assert_num_queries(1):
+            assert service.find_matching_rule({"team": "web"}).name == "c"
+    assert len(lines) == 1
+    assert lines[0].startswith("Updated the rule index: 2 changed")
+
+
 def raw_priority_change() -> None:
     """Rules changed around the ORM (no model signal, nothing logged)."""
     table = connection.ops.quote_name(SlackIntegrationRule._meta.db_table)

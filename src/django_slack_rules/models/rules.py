@@ -37,7 +37,7 @@ def note_change(using: str, rule_ids: Iterable[Any] | None) -> None:
             return  # nothing changed
     with transaction.atomic(using=using):
         RuleSetVersion.bump(using)
-        RuleChange.record(using, rule_ids)
+        RuleChange.record(using, rule_ids, RuleSetVersion.current(using))
 
 
 class SlackIntegrationRuleQuerySet(models.QuerySet):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,37 +186,52 @@ class SlackRuleMatcherService:
         alias = router.db_for_read(SlackIntegrationRule)
         if version is _UNREAD:
             version = RuleSetVersion.current(alias)
+        version = _as_uuid(version)
         # No version row (a database flushed by tests): build every time, cache nothing.
         key = (alias, version) if version is not None else None
         if key is not None and _cache.key == key:
             return _cache.index, version
         with _cache.lock:
             if key is None or _cache.key != key:
-                # The version was read before the changes and rules: if a change commits in
-                # between, the index is newer than its key and is brought up to date again.
-                index, position = _updated(alias, key)
+                index, position, key = _updated(alias, key)
                 _cache.index, _cache.position, _cache.key = index, position, key
-            return _cache.index, version
+            # The index may be newer than the version read (changes read since): its own.
+            return _cache.index, version if _cache.key is None else _cache.key[1]
 
 
-def _updated(alias: str, key: tuple[str, Any] | None) -> tuple[RuleIndex, Position | None]:
-    """The cached index with the rules changed since its position, or a new build."""
+def _updated(
+    alias: str, key: tuple[str, Any] | None
+) -> tuple[RuleIndex, Position | None, tuple[str, Any] | None]:
+    """The cached index with the rules changed since its position, or a new build; its
+    position in the log, and the version it is at."""
     cached, position = _cache.index, _cache.position
     if key is not None and position is not None and _cache.key and _cache.key[0] == alias:
-        changes = RuleChange.since(alias, position)
+        changes = RuleChange.since(alias, position, key[1])
         if changes is not None:
             index = update_index(cached, changes.rule_ids, alias)
             logger.debug(
                 "Updated the rule index: %d changed rule(s), %d active rules (version %s)",
                 len(changes.rule_ids),
                 index.size,
-                key[1],
+                changes.position[1],
             )
-            return index, changes.position
+            return index, changes.position, (alias, changes.position[1])
+    # The version was read before the log and the rules: if a change commits in between,
+    # the index is newer than its version, and the next match reads that change again.
     position = RuleChange.latest(alias) if key is not None else None
     index = build_index(SlackIntegrationRule.objects.using(alias).active())
     logger.debug("Rebuilt the rule index: %d active rules (version %s)", index.size, key)
-    return index, position
+    return index, position, key
+
+
+def _as_uuid(version: Any) -> Any:
+    """The version as a UUID, whatever the database driver returned (a UUID, or its hex)."""
+    if version is None or isinstance(version, uuid.UUID):
+        return version
+    try:
+        return uuid.UUID(str(version))
+    except ValueError:
+        return version
 
 
 def update_index(index: RuleIndex, rule_ids: Iterable[Any], alias: str) -> RuleIndex:
