@@ -32,7 +32,8 @@ def run(*args: str) -> str:
     [
         ((), "Nothing to import: give MODEL, the old rule model (for SentryHub: integrations."),
         ((SENTRYHUB, "--alertmanager", NESTED), "not both"),
-        ((SENTRYHUB, "--apply"), "--apply goes with --alertmanager, not with MODEL (MODEL imports"),
+        ((SENTRYHUB, "--lowest-priority", "5"), "--lowest-priority goes with --alertmanager"),
+        ((SENTRYHUB, "--dry-run", "--apply"), "contradict each other"),
         ((SENTRYHUB, "--name-prefix", "am: "), "--name-prefix goes with --alertmanager"),
         (("--alertmanager", NESTED, "--priority", "keep"), "--priority goes with MODEL"),
         (("--alertmanager", NESTED, "--update", "--deactivate-source"), "--update, --deactivate"),
@@ -121,7 +122,8 @@ def test_a_configuration_without_slack_says_so(tmp_path):
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         "route:\n  receiver: mail\nreceivers:\n  - name: mail\n"
-        "    email_configs: [{to: ops@example.com}]\n"
+        "    email_configs: [{to: ops@example.com, from: am@example.com, "
+        "smarthost: 'mail.example.com:25'}]\n"
     )
     out = run("--alertmanager", str(config), "--apply")
     assert "nothing to do" in out

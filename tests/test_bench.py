@@ -23,6 +23,9 @@ def test_the_benchmark_runs_and_both_matchers_agree():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[equality mix] speedup at 60 rules" in done.stdout
     assert "[matchers mix] speedup at 60 rules" in done.stdout
+    # the next match after one edit, against a full rebuild measured in the same run
+    assert "the next match after a rule change (ms), this run:" in done.stdout
+    assert "[matchers mix] next match after one edit at 60 rules:" in done.stdout
 
 
 def test_the_delivery_benchmark_runs_and_sends_each_notification_once():

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -198,3 +203,44 @@ def test_a_django_celery_beat_periodic_task_schedules_the_recovery(settings):
         interval=every_minute,
     )
     assert check_recovery_scheduled(databases=["default"]) == []
+
+
+# ---------------------------------------------------------------- no or broken URLconf
+
+
+def test_settings_without_root_urlconf_are_checked_without_a_traceback(settings):
+    """A worker's settings often have no ROOT_URLCONF: no pages, nothing to report."""
+    del settings.ROOT_URLCONF
+    assert check_settings() == []
+
+
+def test_a_urlconf_that_does_not_import_is_reported_not_raised(settings):
+    settings.ROOT_URLCONF = "tests.no_such_urlconf"
+    [message] = check_settings()
+    assert message.id == "django_slack_rules.W006"
+    assert "tests.no_such_urlconf" in message.msg
+    assert "ModuleNotFoundError" in message.msg
+    assert message.hint
+
+
+def test_manage_py_check_runs_with_settings_without_root_urlconf(tmp_path):
+    """Every management command runs the checks first: a missing ROOT_URLCONF must not
+    turn each of them into a traceback (as it did when the check called reverse())."""
+    (tmp_path / "worker_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n\ndel ROOT_URLCONF\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    env["DJANGO_SETTINGS_MODULE"] = "worker_settings"
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout

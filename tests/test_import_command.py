@@ -23,7 +23,9 @@ MODEL = "integrations.SlackIntegrationRule"
 
 
 def run(*args: str) -> str:
-    return call("slack_rules_import", MODEL, *args)
+    """The import, applied (``--apply``) unless the test asks for a ``--dry-run``."""
+    apply = () if "--dry-run" in args else ("--apply",)
+    return call("slack_rules_import", MODEL, *args, *apply)
 
 
 def old_rule(name: str, criteria: object = None, **fields) -> OldRule:
@@ -294,6 +296,20 @@ def test_dry_run_validates_and_saves_nothing():
     assert "db" in out[out.index("The rules in the order") :]
     assert not Rule.objects.exists()
     assert OldRule.objects.get().is_active is True
+
+
+@pytest.mark.django_db
+def test_without_apply_it_is_a_dry_run_as_with_alertmanager():
+    """Both sources share one default: print the plan, save nothing, until --apply."""
+    old_rule("db", {"labels__team": "db"}, priority=3)
+
+    out = call("slack_rules_import", MODEL, "--deactivate-source")
+
+    assert "Dry run: every rule is valid. 1 rule(s) would be created" in out
+    assert "Nothing was saved. Run again with --apply" in out
+    assert not Rule.objects.exists()
+    assert OldRule.objects.get().is_active is True
+    assert out == call("slack_rules_import", MODEL, "--deactivate-source", "--dry-run")
 
 
 @pytest.mark.django_db

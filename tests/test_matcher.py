@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from django_slack_rules.matchers import CriteriaError, PlainRule, select_rules
 from django_slack_rules.matching import (
-    RuleIndex,
     compile_rule,
     example_labels,
     explain_criteria,
@@ -19,6 +18,7 @@ from django_slack_rules.matching import (
     regex_warnings,
 )
 from django_slack_rules.models import SlackIntegrationRule
+from django_slack_rules.rule_index import RuleIndex
 from django_slack_rules.services.slack_matcher import SlackRuleMatcherService, build_index
 from tests.factories import RuleFactory
 

@@ -9,12 +9,10 @@ The matching active rules are ranked best first (highest ``priority``, then ``na
 The first one gets the alert; while the rule just taken has ``continue_matching``, the
 next matching one gets it too (Alertmanager's ``continue``).
 
-:class:`RuleIndex` files each rule under one of its positive equalities
-(``team="db"``, or the object form's pairs), the one the fewest rules share, so a match
-looks only at the rules that share a pair with the alert. Rules without one (only
-regexes, negations, ``x=""``, or no criteria) sit in a short list checked for every
-alert. Matchers are parsed, and their regexes compiled, once per index build (one
-compiled matcher per distinct text). :func:`matchers.select_rules
+This module compiles rules (:class:`CompiledRule`) and explains a match to people
+(:class:`Verdict`); :class:`~django_slack_rules.rule_index.RuleIndex` files the compiled
+rules for fast matching. Matchers are parsed, and their regexes compiled, once per distinct
+text (a :data:`ParseCache`). :func:`matchers.select_rules
 <django_slack_rules.matchers.select_rules>` is the same definition written plainly.
 """
 
@@ -34,9 +32,7 @@ from .matchers import (
     CriteriaError,
     Matcher,
     failing_matchers,
-    fan_out,
     parse_matcher,
-    positive_equalities,
 )
 
 logger = logging.getLogger(__name__)
@@ -140,97 +136,6 @@ def reference_match(
     """The rule that gets an alert first, written plainly: check every rule."""
     matching = [r for r in rules if r.matches(labels)]
     return min(matching, key=lambda r: r.sort_key, default=None)
-
-
-Ranked = tuple[int, CompiledRule]
-
-
-@dataclass
-class RuleIndex:
-    """Active rules compiled for fast matching.
-
-    Each rule with a positive equality sits in exactly one bucket, under the pair of
-    its criteria that the fewest rules share (its most selective pair); the others are
-    in ``unanchored``. Both are kept in rank order, so scanning stops at a list's first
-    full match, or as soon as its ranks can no longer beat the best match so far.
-    """
-
-    buckets: dict[Pair, list[Ranked]] = field(default_factory=dict)
-    unanchored: list[Ranked] = field(default_factory=list)
-    size: int = 0
-    by_id: dict[Any, CompiledRule] = field(default_factory=dict)
-    #: Active rules left out because their criteria do not parse: (name, why).
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    @classmethod
-    def build(
-        cls, rules: Iterable[CompiledRule], skipped: Iterable[tuple[str, str]] = ()
-    ) -> RuleIndex:
-        ranked = sorted(rules, key=lambda r: r.sort_key)
-        anchors = [positive_equalities(rule.matchers) for rule in ranked]
-        frequency: dict[Pair, int] = {}
-        for pairs in anchors:
-            for pair in set(pairs):
-                frequency[pair] = frequency.get(pair, 0) + 1
-        index = cls(
-            size=len(ranked), by_id={rule.id: rule for rule in ranked}, skipped=list(skipped)
-        )
-        for rank, (rule, pairs) in enumerate(zip(ranked, anchors)):
-            if not pairs:
-                index.unanchored.append((rank, rule))
-                continue
-            anchor = min(pairs, key=lambda p: (frequency[p], p))
-            index.buckets.setdefault(anchor, []).append((rank, rule))
-        return index
-
-    def first(self, labels: Mapping[str, str]) -> Ranked | None:
-        """The best matching rule with its rank, or None."""
-        best_rank, best = self.size, None
-        buckets = self.buckets
-        for pair in labels.items():
-            bucket = buckets.get(pair)
-            if not bucket:
-                continue
-            for rank, rule in bucket:
-                if rank >= best_rank:
-                    break
-                if rule.matches(labels):
-                    best_rank, best = rank, rule
-                    break
-        for rank, rule in self.unanchored:
-            if rank >= best_rank:
-                break
-            if rule.matches(labels):
-                best_rank, best = rank, rule
-                break
-        return None if best is None else (best_rank, best)
-
-    def match(self, labels: Mapping[str, str]) -> CompiledRule | None:
-        """The rule that gets the alert first, or None."""
-        found = self.first(labels)
-        return None if found is None else found[1]
-
-    def select(self, labels: Mapping[str, str]) -> list[CompiledRule]:
-        """The rules that get the alert, best first (the fan-out of ``continue_matching``)."""
-        found = self.first(labels)
-        if found is None:
-            return []
-        first_rank, first = found
-        if not first.continue_matching:
-            return [first]
-        later = [rule for rank, rule in self._matching(labels) if rank > first_rank]
-        return fan_out([first, *later])
-
-    def candidates(self, labels: Mapping[str, str]) -> list[CompiledRule]:
-        """Every rule that matches ``labels``, best first (for explaining a match)."""
-        return [rule for _, rule in self._matching(labels)]
-
-    def _matching(self, labels: Mapping[str, str]) -> list[Ranked]:
-        found = [item for item in self.unanchored if item[1].matches(labels)]
-        for pair in labels.items():
-            found.extend(item for item in self.buckets.get(pair, ()) if item[1].matches(labels))
-        found.sort(key=lambda item: item[0])
-        return found
 
 
 # -- explaining a match ----------------------------------------------------------------

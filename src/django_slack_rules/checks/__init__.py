@@ -28,6 +28,7 @@ W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
 W004                  the rule pages are mounted but crispy-forms is not set up for them
 W005                  rules ask for threads or updates webhook mode cannot do (--database)
+W006                  ROOT_URLCONF does not load, so the rule pages' setup was not checked
 W007                  metrics are on with no token and no allowed address: nobody can scrape
 W010                  the periodic recovery task is not scheduled
 ====================  ==========================================================

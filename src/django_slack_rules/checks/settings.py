@@ -277,10 +277,27 @@ def _check_pages() -> list[checks.CheckMessage]:
     from django.apps import apps
     from django.urls import NoReverseMatch, reverse
 
+    if not getattr(settings, "ROOT_URLCONF", None):
+        return []  # no URLconf (a worker's settings): no pages to check
     try:
         reverse("django_slack_rules:rule-list")
     except NoReverseMatch:
         return []  # the pages are not mounted: nothing to check
+    except Exception as exc:  # a check reports; it never raises into manage.py
+        return [
+            _error(
+                "W006",
+                gettext(
+                    "Could not look up the Slack rule pages in ROOT_URLCONF %(urlconf)r "
+                    "(%(error)s), so their setup was not checked."
+                )
+                % {"urlconf": settings.ROOT_URLCONF, "error": f"{type(exc).__name__}: {exc}"},
+                gettext(
+                    'Fix the URLconf so that it imports (python -c "import <ROOT_URLCONF>" '
+                    "shows the error), then run manage.py check again."
+                ),
+            )
+        ]
     problems = [
         gettext("%(app)r is not in INSTALLED_APPS") % {"app": app}
         for app in ("crispy_forms", "crispy_bootstrap5")

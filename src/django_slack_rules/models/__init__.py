@@ -1,7 +1,8 @@
 """The package's models: rules, delivery records, and what keeps workers in step.
 
-One module each (``rules``, ``deliveries``, ``coordination``, ``choices``, ``metrics``); every
-name is importable from ``django_slack_rules.models``, as Django and the rest of the package expect.
+One module each (``rules``, ``ruleset`` (the log of rule changes), ``deliveries``,
+``coordination``, ``choices``, ``metrics``); every name is importable from
+``django_slack_rules.models``, as Django and the rest of the package expect.
 """
 
 from .choices import (
@@ -23,7 +24,13 @@ from .choices import (
 from .coordination import DestinationPace, DestinationPause, KnownChannel, RuleSetVersion
 from .deliveries import SlackDelivery
 from .metrics import MetricsCount, MetricsOpenDelivery, MetricsTally
-from .rules import SlackIntegrationRule, SlackIntegrationRuleQuerySet, rules_changed
+from .rules import (
+    SlackIntegrationRule,
+    SlackIntegrationRuleQuerySet,
+    note_change,
+    rules_changed,
+)
+from .ruleset import RuleChange
 
 __all__ = [
     "ACTION_POST",
@@ -46,9 +53,11 @@ __all__ = [
     "MetricsOpenDelivery",
     "MetricsTally",
     "ResolveAction",
+    "RuleChange",
     "RuleSetVersion",
     "SlackDelivery",
     "SlackIntegrationRule",
     "SlackIntegrationRuleQuerySet",
+    "note_change",
     "rules_changed",
 ]

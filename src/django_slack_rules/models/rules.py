@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,17 +21,41 @@ from ..validators import (
 from .choices import RESOLVE_POST, STATUS_RESOLVED, ResolveAction
 from .coordination import RuleSetVersion
 from .deliveries import SlackDelivery
+from .ruleset import MAX_RULES, RuleChange
+
+
+def note_change(using: str, rule_ids: Iterable[Any] | None) -> None:
+    """Move the rule set's version and log which rules changed (None: any), in that order
+    and in one transaction (the version's row lock orders the log: ``models.ruleset``).
+
+    Every ORM change of rules calls it. Code that changes the rules table around the ORM
+    (raw SQL, a data migration's ``update`` through the historical model) calls
+    ``note_change(alias, None)`` after it, so that every process rebuilds its index."""
+    if rule_ids is not None:
+        rule_ids = list(rule_ids)
+        if not rule_ids:
+            return  # nothing changed
+    with transaction.atomic(using=using):
+        RuleSetVersion.bump(using)
+        RuleChange.record(using, rule_ids, RuleSetVersion.current(using))
 
 
 class SlackIntegrationRuleQuerySet(models.QuerySet):
-    """Bulk changes move the rule-set version too (they send no model signals)."""
+    """Bulk changes move the rule-set version and log the rules they change too (they send
+    no model signals)."""
 
     def update(self, **kwargs: Any) -> int:
         if "updated_at" not in kwargs:
             kwargs["updated_at"] = timezone.now()
         with transaction.atomic(using=self.db):
-            count = super().update(**kwargs)
-            RuleSetVersion.bump(self.db)
+            # The rows updated are the rows logged: a few are updated by id, many at once.
+            ids = list(self.order_by().values_list("pk", flat=True)[: MAX_RULES + 1])
+            if len(ids) <= MAX_RULES:
+                count = models.QuerySet.update(self.filter(pk__in=ids), **kwargs)
+                note_change(self.db, ids)
+            else:
+                count = super().update(**kwargs)
+                note_change(self.db, None)
         return count
 
     update.alters_data = True  # type: ignore[attr-defined]
@@ -39,13 +63,14 @@ class SlackIntegrationRuleQuerySet(models.QuerySet):
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
-            RuleSetVersion.bump(self.db)
+            note_change(self.db, [obj.pk for obj in created])
         return created
 
     def bulk_update(self, objs: Any, *args: Any, **kwargs: Any) -> int:
+        objs = list(objs)
         with transaction.atomic(using=self.db):
             count = super().bulk_update(objs, *args, **kwargs)
-            RuleSetVersion.bump(self.db)
+            note_change(self.db, [obj.pk for obj in objs])
         return count
 
     def active(self) -> SlackIntegrationRuleQuerySet:
@@ -221,5 +246,7 @@ def channel_from_label(labels: Mapping[str, str] | None) -> str:
 
 
 def rules_changed(sender: type[models.Model], using: str, **kwargs: Any) -> None:
-    """``post_save``/``post_delete`` receiver of rules (connected in ``AppConfig.ready()``)."""
-    RuleSetVersion.bump(using)
+    """``post_save``/``post_delete`` receiver of rules (connected in ``AppConfig.ready()``):
+    the version moves and the rule's change is logged, so each process updates its index."""
+    instance = kwargs.get("instance")
+    note_change(using, None if instance is None else [instance.pk])

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import router, transaction
 from django.db.models import Count
 from django.urls import NoReverseMatch, reverse
@@ -145,7 +146,7 @@ def first_line(text: str) -> str:
 def link(pk: int) -> str:
     """The absolute URL of the delivery log filtered to digest ``pk``; "" without one."""
     site = slack_rules_settings.SITE_URL.rstrip("/")
-    if not site:
+    if not site or not getattr(settings, "ROOT_URLCONF", None):  # a worker without pages
         return ""
     try:
         path = reverse("django_slack_rules:delivery-list")

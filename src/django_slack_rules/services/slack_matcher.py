@@ -5,10 +5,12 @@ or a list of Alertmanager matchers; empty criteria match every alert). The match
 active rules are ranked by ``priority`` (highest first), then ``name``: the first one gets
 the alert, and while the rule just taken has ``continue_matching``, the next one too.
 
-:class:`SlackRuleMatcherService` keeps one :class:`~django_slack_rules.matching.RuleIndex`
-per process and rebuilds it only when the rule set's version (a random value in
-the database, changed in the same transaction as every rule change) has moved,
-so a rule edited in a web process is seen by a worker's next match.
+:class:`SlackRuleMatcherService` keeps one :class:`~django_slack_rules.rule_index.RuleIndex`
+per process, at the rule set's version (a random value in the database, changed in the same
+transaction as every rule change), so a rule edited in a web process is seen by a worker's
+next match. When the version has moved, the index is updated with the rules changed since
+(read from the log of changes, :mod:`django_slack_rules.models.ruleset`): one edit costs its
+own rule, not a rebuild. It is rebuilt only when the log cannot say what changed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,26 +30,29 @@ from ..matchers import CriteriaError
 from ..matching import (
     CompiledRule,
     ParseCache,
-    RuleIndex,
     Verdict,
     compile_rule,
     explain_criteria,
     legacy_values,
 )
-from ..models import RuleSetVersion, SlackIntegrationRule
+from ..models import RuleChange, RuleSetVersion, SlackIntegrationRule
+from ..models.ruleset import Position
+from ..rule_index import RuleIndex
 
 logger = logging.getLogger(__name__)
 
 
 class _IndexCache:
-    """The per-process index and the rule-set version it was built from."""
+    """The per-process index, the rule-set version it is at, and its place in the log."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.key: tuple[str, Any] | None = None
         self.index = RuleIndex()
-        #: How many times this process built an index (the metrics show it).
+        #: How many times this process built or updated its index (the metrics show it).
         self.rebuilds = 0
+        #: The last change of the log the index holds (None: update by a rebuild).
+        self.position: Position | None = None
 
 
 _cache = _IndexCache()
@@ -197,30 +203,75 @@ class SlackRuleMatcherService:
         alias = router.db_for_read(SlackIntegrationRule)
         if version is _UNREAD:
             version = RuleSetVersion.current(alias)
+        version = _as_uuid(version)
         # No version row (a database flushed by tests): build every time, cache nothing.
         key = (alias, version) if version is not None else None
         if key is not None and _cache.key == key:
             return _cache.index, version
         with _cache.lock:
             if key is None or _cache.key != key:
-                # Read the version before the rules: if a change commits in between,
-                # the index is newer than its key and is rebuilt once more next time.
-                rules = SlackIntegrationRule.objects.using(alias).active()
-                index = build_index(rules)
-                _cache.index, _cache.key = index, key
+                index, position, key = _updated(alias, key)
+                _cache.index, _cache.position, _cache.key = index, position, key
                 _cache.rebuilds += 1
-                logger.debug(
-                    "Rebuilt the rule index: %d active rules (version %s)", index.size, version
-                )
-            return _cache.index, version
+            # The index may be newer than the version read (changes read since): its own.
+            return _cache.index, version if _cache.key is None else _cache.key[1]
+
+
+def _updated(
+    alias: str, key: tuple[str, Any] | None
+) -> tuple[RuleIndex, Position | None, tuple[str, Any] | None]:
+    """The cached index with the rules changed since its position, or a new build; its
+    position in the log, and the version it is at."""
+    cached, position = _cache.index, _cache.position
+    if key is not None and position is not None and _cache.key and _cache.key[0] == alias:
+        changes = RuleChange.since(alias, position, key[1])
+        if changes is not None:
+            index = update_index(cached, changes.rule_ids, alias)
+            logger.debug(
+                "Updated the rule index: %d changed rule(s), %d active rules (version %s)",
+                len(changes.rule_ids),
+                index.size,
+                changes.position[1],
+            )
+            return index, changes.position, (alias, changes.position[1])
+    # The version was read before the log and the rules: if a change commits in between,
+    # the index is newer than its version, and the next match reads that change again.
+    position = RuleChange.latest(alias) if key is not None else None
+    index = build_index(SlackIntegrationRule.objects.using(alias).active())
+    logger.debug("Rebuilt the rule index: %d active rules (version %s)", index.size, key)
+    return index, position, key
+
+
+def _as_uuid(version: Any) -> Any:
+    """The version as a UUID, whatever the database driver returned (a UUID, or its hex)."""
+    if version is None or isinstance(version, uuid.UUID):
+        return version
+    try:
+        return uuid.UUID(str(version))
+    except ValueError:
+        return version
+
+
+def update_index(index: RuleIndex, rule_ids: Iterable[Any], alias: str) -> RuleIndex:
+    """``index`` with the rules ``rule_ids`` reloaded: the active ones put back (edited),
+    the others (deleted, deactivated) taken out."""
+    rule_ids = list(rule_ids)
+    rows = SlackIntegrationRule.objects.using(alias).filter(pk__in=rule_ids, is_active=True)
+    compiled, skipped = _compile(rows)
+    return index.updated(rule_ids, compiled, skipped)
 
 
 def build_index(rules: Any) -> RuleIndex:
     """Compile ``rules`` into an index. A rule whose criteria do not parse (a row written
     around validation) is left out and logged, so it cannot stop the other rules."""
+    return RuleIndex.build(*_compile(rules))
+
+
+def _compile(rules: Any) -> tuple[list[CompiledRule], dict[Any, tuple[str, str]]]:
+    """The compiled rules, and the ones left out (id → name, why)."""
     cache: ParseCache = {}
     compiled: list[CompiledRule] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: dict[Any, tuple[str, str]] = {}
     for rule in rules:
         try:
             compiled.append(
@@ -235,7 +286,7 @@ def build_index(rules: Any) -> RuleIndex:
                 )
             )
         except CriteriaError as exc:
-            skipped.append((rule.name, str(exc)))
+            skipped[rule.pk] = (rule.name, str(exc))
             logger.error(
                 "Slack rule %r is left out of matching: its match criteria are invalid (%s). "
                 "Open it in the rule pages and save it with valid criteria.",
@@ -251,7 +302,7 @@ def build_index(rules: Any) -> RuleIndex:
                 rule.name,
                 ", ".join(legacy),
             )
-    return RuleIndex.build(compiled, skipped)
+    return compiled, skipped
 
 
 def _rule_in(index: RuleIndex, rule_id: Any) -> SlackIntegrationRule | None:

@@ -1,5 +1,6 @@
-"""Reading an ``alertmanager.yml``: its YAML with every scalar a string, the values checked
-as Alertmanager reads them, and the receivers by name. Each error names the place and the fix.
+"""Reading an ``alertmanager.yml``: its YAML with every scalar a string and every key's line
+kept, the values checked as Alertmanager reads them, and the receivers by name. Each error
+names the place (and the line, when the YAML was read here) and the fix.
 """
 
 from __future__ import annotations
@@ -20,7 +21,51 @@ _GO_BOOL = {
 
 class AlertmanagerConfigError(ValueError):
     """The configuration cannot be read, or is not one Alertmanager would load.
-    The message names the place (``route.routes[1].matchers[0]``) and the fix."""
+    The message names the place (``line 12: route.routes[1].matchers[0]``) and the fix;
+    ``problems`` holds one line per problem when several were found at once."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [message]
+
+
+class YamlMap(dict):  # type: ignore[type-arg,unused-ignore]
+    """A YAML mapping that remembers its line and each key's (1-based, as Go prints them)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_lines = {}
+
+
+class YamlList(list):  # type: ignore[type-arg,unused-ignore]
+    """A YAML sequence that remembers its line and each item's."""
+
+    line: int = 0
+    item_lines: list[int]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.item_lines = []
+
+
+def line_of(container: Any, key: Any = None) -> int:
+    """The line of ``container[key]`` (of the container itself without a key); 0: unknown."""
+    if isinstance(container, YamlMap):
+        return container.key_lines.get(key, container.line) if key is not None else container.line
+    if isinstance(container, YamlList):
+        if isinstance(key, int) and 0 <= key < len(container.item_lines):
+            return container.item_lines[key]
+        return container.line
+    return 0
+
+
+def at(container: Any, key: Any = None) -> str:
+    """``"line 12: "`` for ``container[key]``, or ``""`` when the line is unknown."""
+    line = line_of(container, key)
+    return f"line {line}: " if line else ""
 
 
 class MissingDependency(ImportError):
@@ -42,22 +87,67 @@ def load_config(text: str, *, source: str = "the configuration") -> dict[str, An
     string fields: ``match: {code: 500}`` is ``"500"``, not a number)."""
     yaml = _yaml()
 
-    # Only the merge key (<<) is resolved implicitly: no ints, floats, booleans or nulls.
-    StringLoader: Any = type("StringLoader", (yaml.SafeLoader,), {})
-    StringLoader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag.endswith(":merge")]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
     try:
-        data = yaml.load(text, Loader=StringLoader)
+        data = yaml.load(text, Loader=_string_loader(yaml))
     except yaml.YAMLError as exc:
         raise AlertmanagerConfigError(f"{source} is not valid YAML: {exc}") from exc
+    except AlertmanagerConfigError as exc:  # a key given twice
+        raise AlertmanagerConfigError(
+            f"{source} is not a configuration Alertmanager loads: {exc}\nNothing was imported."
+        ) from None
     if not isinstance(data, dict):
         raise AlertmanagerConfigError(
             f"{source} is not an Alertmanager configuration: expected a mapping with "
             "'route' and 'receivers' at the top"
         )
     return data
+
+
+def _string_loader(yaml: Any) -> Any:
+    """A SafeLoader that reads every scalar as a string (only the merge key ``<<`` is
+    resolved: no ints, floats, booleans or nulls), builds :class:`YamlMap` and
+    :class:`YamlList` with their lines, and refuses a key given twice, as Go's strict
+    unmarshalling does."""
+
+    class StringLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag.endswith(":merge")]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+        def construct_yaml_map(self, node: Any) -> Any:
+            data = YamlMap()
+            data.line = node.start_mark.line + 1
+            yield data
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = key_node.value
+                if key_node.tag.endswith(":merge") or not isinstance(key, str):
+                    continue  # a merge, or a key the constructor refuses
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise AlertmanagerConfigError(
+                        f"line {line}: the key {key!r} is given twice in one mapping (first on "
+                        f'line {seen[key]}): Alertmanager refuses the file ("line {line}: '
+                        f'field {key} already set"); keep one of them'
+                    )
+                seen[key] = line
+            data.update(self.construct_mapping(node))
+            self.flatten_mapping(node)
+            for key_node, _ in node.value:
+                data.key_lines.setdefault(key_node.value, key_node.start_mark.line + 1)
+            data.key_lines.update(seen)
+
+        def construct_yaml_seq(self, node: Any) -> Any:
+            data = YamlList()
+            data.line = node.start_mark.line + 1
+            yield data
+            data.extend(self.construct_sequence(node))
+            data.item_lines = [item.start_mark.line + 1 for item in node.value]
+
+    StringLoader.add_constructor("tag:yaml.org,2002:map", StringLoader.construct_yaml_map)
+    StringLoader.add_constructor("tag:yaml.org,2002:seq", StringLoader.construct_yaml_seq)
+    return StringLoader
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

@@ -43,7 +43,9 @@ from .config import AlertmanagerConfigError, _receivers, _sequence, load_config
 from .result import ImportPlan, PlannedRule, ReportLine, _merge_notes
 from .routes import _build_tree, _Route
 from .slack_configs import _slack_rules_for
+from .strict import check_structure
 from .unsupported import _report_configuration
+from .validation import check_values
 from .variants import _exact_variants
 
 #: Rule names are at most this long (the model's ``name`` field).
@@ -87,8 +89,12 @@ def plan_import(
     ``config`` is the parsed YAML (:func:`load_config`). Priorities fall by
     ``priority_step`` from the first rule to ``lowest_priority`` for the last, so the
     import can be placed above or below existing rules. Raises
-    :class:`AlertmanagerConfigError` for a configuration Alertmanager would not load.
+    :class:`AlertmanagerConfigError` for a configuration Alertmanager would not load: a key
+    it does not read (a typo), a value of the wrong shape, a setting it requires missing;
+    every problem is named, with its line when ``config`` came from :func:`load_config`.
     """
+    check_structure(config, source)
+    check_values(config, source)
     receivers = _receivers(config)
     root = _build_tree(config, receivers)
     report: list[ReportLine] = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...matchers import EQUAL, CriteriaError, Matcher, parse_matchers
-from .config import AlertmanagerConfigError, _bool, _mapping, _sequence, _string
+from .config import AlertmanagerConfigError, _bool, _mapping, _sequence, _string, at
 
 _LEGACY_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -109,6 +109,13 @@ def _build_tree(config: Mapping[str, Any], receivers: Mapping[str, Any]) -> _Rou
             )
         if parent is None and cont:
             raise AlertmanagerConfigError("route: the root route cannot have continue: true")
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            if parent is None and _sequence(raw.get(key), f"route.{key}"):
+                raise AlertmanagerConfigError(
+                    f"{at(raw, key)}route: the root route must not have {key} (Alertmanager "
+                    f'says "root route must not have any {key.replace("_", " ")}"); move them '
+                    "to a child route"
+                )
         node = _Route(path, receiver, own, cont, raw, parent)
         for i, child in enumerate(_sequence(raw.get("routes"), f"{path}.routes")):
             child_path = f"{path}.routes[{i}]"

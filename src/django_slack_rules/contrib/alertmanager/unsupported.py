@@ -1,5 +1,5 @@
 """What the rules will not do, route by route, for the report: inhibition, template files,
-unknown route keys, time intervals, grouping and timing, receivers that are not Slack, and
+time intervals, grouping and timing, receivers that are not Slack, and
 the global webhook URLs.
 """
 
@@ -12,22 +12,6 @@ from .config import _sequence
 from .result import NOT_IMPORTED, NOTE, ReportLine
 from .routes import _Route
 
-_ROUTE_KEYS = frozenset(
-    {
-        "receiver",
-        "group_by",
-        "continue",
-        "match",
-        "match_re",
-        "matchers",
-        "group_wait",
-        "group_interval",
-        "repeat_interval",
-        "mute_time_intervals",
-        "active_time_intervals",
-        "routes",
-    }
-)
 _TIMING_KEYS = ("group_by", "group_wait", "group_interval", "repeat_interval")
 
 
@@ -57,11 +41,6 @@ def _report_configuration(
             )
         )
     for route in root.subtree():
-        unknown = sorted(set(route.raw) - _ROUTE_KEYS)
-        if unknown:
-            report.append(
-                ReportLine(NOTE, route.path, f"unknown keys ignored: {', '.join(unknown)}")
-            )
         for key in ("mute_time_intervals", "active_time_intervals"):
             names = _sequence(route.raw.get(key), f"{route.path}.{key}")
             if names:
