@@ -38,6 +38,10 @@ DATABASES = {
         "CONN_MAX_AGE": int(os.environ.get("DSR_BENCH_CONN_MAX_AGE", "0")),
     }
 }
+if DATABASES["default"]["CONN_MAX_AGE"]:
+    # Celery's Django fix-up closes the connections after every task unless told to reuse
+    # them: a host that keeps connections sets both.
+    CELERY_DB_REUSE_MAX = 1000
 
 CELERY_BROKER_URL = os.environ["DSR_BENCH_BROKER"]
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL

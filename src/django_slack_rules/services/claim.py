@@ -131,8 +131,10 @@ def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
 
 def settle(delivery: SlackDelivery, **fields: Any) -> bool:
     """Record ``fields`` on the delivery's row while ``delivery``'s claim holds (one UPDATE),
-    and on ``delivery``; False, and nothing written, when another
-    attempt has claimed it since (this attempt's lease ran out)."""
+    and on ``delivery``; False, and nothing written, when another attempt has claimed it
+    since (this attempt's lease ran out). Only the fields that change are written: the
+    claim holds the row, so ``delivery`` is what the row holds."""
+    fields = {name: value for name, value in fields.items() if getattr(delivery, name) != value}
     fields["updated_at"] = timezone.now()
     claimed = SlackDelivery.objects.filter(
         pk=delivery.pk, state=DeliveryState.SENDING, claimed_at=delivery.claimed_at

@@ -70,8 +70,9 @@ def send_delivery(delivery_id: Any, *, paced: bool = True) -> str:
     Raises :class:`RetryLater`, and :class:`~.pacing.WaitForSlot` when it joined its
     destination's line. ``paced``: False sends without waiting for a slot (a task run
     eagerly cannot wait)."""
-    delivery = SlackDelivery.objects.filter(pk=delivery_id).first()
-    if delivery is None:
+    try:
+        delivery = SlackDelivery.objects.get(pk=delivery_id)
+    except SlackDelivery.DoesNotExist:
         logger.warning("Slack delivery %s no longer exists; nothing sent", delivery_id)
         return "no-delivery"
     state = deliver(delivery, paced=paced)
