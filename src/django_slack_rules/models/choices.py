@@ -40,8 +40,9 @@ class DeliveryState(models.TextChoices):
     DIGESTED = "digested", _("digested")
 
 
-#: States a delivery leaves only through "resend": nothing changes them by waiting (a
-#: digested one never leaves: its digest was sent).
+#: States a delivery leaves only through "resend": nothing changes them by waiting. A
+#: digested one never leaves: its alert is told by its digest, a delivery of its own that is
+#: sent, retried, or resent like any other.
 FINAL_STATES = frozenset(
     str(state)
     for state in (
