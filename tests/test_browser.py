@@ -447,6 +447,15 @@ def test_an_operator_routes_one_alert_to_several_rules(
     chips = page.locator('tr[data-rule="pager"] code.dsr-pair')
     expect(chips).to_have_text(['severity=~"critical|page"', 'team!="db"'])
     expect(page.locator('tr[data-rule="pager"] .dsr-continue')).to_have_text("continues")
+    # Each operator tints its chip (docs/ui.md): != and !~ red, =~ blue, = plain.
+    def chip_colour(text):
+        chip = page.locator("code.dsr-pair").filter(has_text=re.compile(f"^{re.escape(text)}$"))
+        return chip.first.evaluate("e => getComputedStyle(e).color")
+
+    equal, not_equal = chip_colour('team="db"'), chip_colour('team!="db"')
+    regex, not_regex = chip_colour('severity=~"critical|page"'), chip_colour('env!~"dev|test"')
+    assert len({equal, not_equal, regex}) == 3, (equal, not_equal, regex)
+    assert not_regex == not_equal
     shot(page, screenshots, "rule-list-matchers")
 
     # The match tester: both rules get the alert; each matcher's verdict for the others.
