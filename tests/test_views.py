@@ -511,9 +511,10 @@ def test_template_syntax_sent_as_text_is_a_warning_on_the_form_and_the_preview(a
     assert rule.message_template == "{{ alertname } on host\n{{ instance }}"
     content = response.content.decode()
     assert (
-        "Message template: Django does not read this as a variable or a tag, so it is sent "
-        "as typed: <code>{{ alertname } on host</code>"
+        "Saved, but Message template: Django does not read this as a variable or a tag, so it "
+        "is sent as typed: <code>{{ alertname } on host</code>"
     ) in content
+    assert "Rule “database” created." not in content  # a warning, not a success
     assert response.context["preview"].stray == ["{{ alertname } on host"]
     assert "Part of the template is sent as typed" in content
     # Braces that come from the alert are not the template's: no warning.
@@ -612,9 +613,10 @@ def test_test_send_shows_slacks_error_and_a_hint(admin_client, slack_endpoint):
     response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     content = response.content.decode()
     assert 'class="alert alert-danger dsr-outcome"' in content
-    assert "Not sent to <code>#nowhere</code>: Slack's error <code>channel_not_found</code> " in (
-        content
-    )
+    assert (
+        "Not sent to <code>#nowhere</code>: <strong class=\"dsr-hop\">Slack refused</strong> "
+        "<code>channel_not_found</code> "
+    ) in content
     assert "(HTTP 404)" in content
     assert "<strong>What to do:</strong>" in content
     assert "invite the app" in content
@@ -629,7 +631,8 @@ def test_test_send_to_an_unreachable_endpoint_never_shows_its_credentials(admin_
     response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     content = response.content.decode()
     assert response.status_code == 200
-    assert "connection_error" in content
+    assert '<strong class="dsr-hop">gateway unreachable</strong> <code>connection_error' in content
+    assert "Slack refused" not in content
     assert "127.0.0.1:9" in content
     for secret in ("s3cr3t", "user:", "XYZ", "/slack-proxy/"):
         assert secret not in content

@@ -17,7 +17,7 @@ from django.views.generic.base import View
 
 from ..conf import slack_rules_settings
 from ..forms import DeliveryFilterForm
-from ..hints import hint_for
+from ..hints import hint_for, hop_for
 from ..models import STATUS_DIGEST, SlackDelivery
 from ..services import pacing, status
 from ..services.claim import RESENDABLE_STATES
@@ -97,9 +97,11 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             for delivery in (root, *root.followups.all()):
                 delivery.is_digest = delivery.alert_status == STATUS_DIGEST
                 delivery.resendable = delivery.state in RESENDABLE_STATES
+                failed = delivery.state in RESENDABLE_STATES
+                delivery.hop = hop_for(delivery.failure_reason) if failed else ""
                 delivery.hint = (
-                    hint_for(delivery.slack_error, delivery.http_status)
-                    if delivery.state in RESENDABLE_STATES
+                    hint_for(delivery.slack_error, delivery.http_status, delivery.failure_reason)
+                    if failed
                     else ""
                 )
         mark_fan_out(context["object_list"])

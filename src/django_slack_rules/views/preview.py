@@ -24,7 +24,7 @@ from ..services.preview import SAMPLE_ANNOTATIONS, preview_message, sample_label
 from ..services.test_send import send_test_message
 from .base import APP, CHANGE_RULE, VIEW_RULE, RuleStillThereMixin, SlackRulesPageMixin
 
-#: The message that reports a test send (sent, or Slack's error with a hint).
+#: The message that reports a test send (sent, or which hop refused it, with a hint).
 OUTCOME_MESSAGE = "django_slack_rules/_test_send_message.html"
 
 
