@@ -447,6 +447,7 @@ def test_an_operator_routes_one_alert_to_several_rules(
     chips = page.locator('tr[data-rule="pager"] code.dsr-pair')
     expect(chips).to_have_text(['severity=~"critical|page"', 'team!="db"'])
     expect(page.locator('tr[data-rule="pager"] .dsr-continue')).to_have_text("continues")
+
     # Each operator tints its chip (docs/ui.md): != and !~ red, =~ blue, = plain.
     def chip_colour(text):
         chip = page.locator("code.dsr-pair").filter(has_text=re.compile(f"^{re.escape(text)}$"))

@@ -470,7 +470,9 @@ def test_the_default_limit_is_per_channel_and_lets_the_package_pace_through(
         mode="webhook",
         slack=hooks_slack,
         ca_file=certs.ca_file,
-        secrets=webhook_secrets({channel: new_webhook(channel[1:].upper()) for channel in channels}),
+        secrets=webhook_secrets(
+            {channel: new_webhook(channel[1:].upper()) for channel in channels}
+        ),
     )
     service = through(gateway)
     for channel in channels:

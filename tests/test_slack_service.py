@@ -118,7 +118,12 @@ class TestInternalProxyBackend:
             (403, "proxy_caller_not_allowed", SlackPermanentError, "The Slack gateway refused"),
             (404, "proxy_channel_not_routed", SlackPermanentError, "The Slack gateway refused"),
             (429, "proxy_rate_limited", SlackRateLimitedError, "The Slack gateway rate-limited"),
-            (502, "proxy_upstream_failed", SlackRetryableError, "could not get an answer from Slack"),
+            (
+                502,
+                "proxy_upstream_failed",
+                SlackRetryableError,
+                "could not get an answer from Slack",
+            ),
         ],
     )
     def test_the_gateways_own_answers_name_the_gateway_not_slack(

@@ -16,7 +16,7 @@ from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.forms import SlackIntegrationRuleForm
 from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
 from django_slack_rules.rendering import TRUNCATION_MARKER
-from django_slack_rules.services.preview import sample_context
+from django_slack_rules.samples import sample_context
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.ui_users import ALL_UI_PERMISSIONS, make_user
 from tests.utils import url
@@ -614,7 +614,7 @@ def test_test_send_shows_slacks_error_and_a_hint(admin_client, slack_endpoint):
     content = response.content.decode()
     assert 'class="alert alert-danger dsr-outcome"' in content
     assert (
-        "Not sent to <code>#nowhere</code>: <strong class=\"dsr-hop\">Slack refused</strong> "
+        'Not sent to <code>#nowhere</code>: <strong class="dsr-hop">Slack refused</strong> '
         "<code>channel_not_found</code> "
     ) in content
     assert "(HTTP 404)" in content

@@ -32,6 +32,7 @@ def hop_for(reason: str) -> str:
     """Which hop failed, in words ("gateway refused"); "" for no reason or an unknown one."""
     return str(HOPS[reason]) if reason in HOPS else ""
 
+
 _HINTS = {
     "channel_not_found": _(
         "Check the channel name, and that the Slack app is in that channel (/invite the app)."

@@ -98,7 +98,7 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
 
     def warnings_after_saving(self, form: ModelForm[SlackIntegrationRule]) -> list[str]:
         """What to say about a rule saved as asked that may not do what was meant."""
-        warnings = []
+        warnings: list[str] = []
         verdicts = getattr(form, "regex_warnings", [])
         if verdicts:
             warnings.append(render_to_string(REGEX_MESSAGE, {"warnings": verdicts}))
@@ -115,7 +115,7 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
         # but") are the only message, so nothing on the page looks like all went well.
         if self.saved_warnings:
             return ""
-        return super().get_success_message(cleaned_data)
+        return str(super().get_success_message(cleaned_data))
 
 
 class RuleCreateView(RuleFormMixin, CreateView):
