@@ -716,6 +716,16 @@ def test_a_rule_deleted_while_its_edit_is_saved_is_not_created_again(admin_clien
 # -- match tester ---------------------------------------------------------------------
 
 
+def test_the_match_testers_get_form_puts_no_csrf_token_in_its_url(admin_client):
+    """The match tester is a GET form (a URL to share): a CSRF token in it would land in
+    the browser's history and the access logs."""
+    content = admin_client.get(url("rule-match")).content.decode()
+    form = content[content.index('<form method="get" novalidate class="dsr-match-form">') :]
+    form = form[: form.index("</form>")]
+    assert 'name="labels"' in form
+    assert "csrfmiddlewaretoken" not in form
+
+
 def test_the_match_tester_names_the_winner_and_the_candidates_in_order(admin_client):
     RuleFactory(name="catch-all", priority=0, match_criteria={})
     RuleFactory(name="b-db", priority=10, match_criteria={"team": "db"})
