@@ -561,7 +561,15 @@ def test_an_operator_watches_a_storm_being_absorbed(
     expect(page.locator(".dsr-waiting").first).to_contain_text("waiting for a slot since")
     shot(page, screenshots, "delivery-log-storm")
 
-    page.get_by_role("link", name="17 alerts folded").click()
+    # The digest's 17 alerts are folded under it, not 17 rows of "digested".
+    expect(page.locator("tr[data-state='digested']")).to_have_count(0)
+    folded = page.locator(".dsr-folded")
+    expect(folded.locator(".dsr-folded-alert").first).to_be_hidden()
+    folded.get_by_text("17 alerts folded").click()
+    expect(folded.locator(".dsr-folded-alert")).to_have_count(17)
+    expect(folded.locator(".dsr-folded-alert").first).to_be_visible()
+    shot(page, screenshots, "delivery-log-digest")
+    folded.get_by_role("link", name="Show all 17 as rows, with their states").click()
     expect(page.locator(".dsr-digest-filter")).to_contain_text("every alert it folded")
     expect(page.locator("tr.dsr-delivery")).to_have_count(18)  # the digest and its 17
     expect(page.locator("tr[data-state='digested']")).to_have_count(17)
