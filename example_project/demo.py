@@ -433,7 +433,11 @@ def run(no_serve: bool) -> int:
             "alerts": [
                 {
                     "status": "firing",
-                    "labels": {"alertname": "MyFirstAlert", "severity": "critical"},
+                    "labels": {
+                        "alertname": "MyFirstAlert",
+                        "severity": "critical",
+                        "instance": "my-host:9100",
+                    },
                     "annotations": {"summary": "Posted by hand"},
                     "startsAt": now,
                 }

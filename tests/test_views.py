@@ -478,6 +478,24 @@ def test_the_preview_warns_that_slack_rejects_an_empty_message(admin_client):
     assert "no_text" not in response.content.decode()
 
 
+def test_the_preview_warns_when_a_variable_it_prints_is_empty_for_the_sample(admin_client):
+    """The demo's catch-all prints `{{ instance }}`: an alert without an instance label
+    would reach Slack as "on ``"."""
+    rule = RuleFactory(message_template="*{{ alertname }}* on `{{ instance }}`")
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"alertname": "MyFirstAlert"})
+    )
+    assert response.context["preview"].text == "*MyFirstAlert* on ``"
+    assert response.context["preview"].empty_variables == ["instance"]
+    content = response.content.decode()
+    assert "This variable is empty for this sample" in content
+    assert "<code>{{ instance }}</code>." in content
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"alertname": "A", "instance": "web-1"})
+    )
+    assert "dsr-empty-variables" not in response.content.decode()
+
+
 def test_the_preview_names_variables_that_render_as_nothing_with_close_keys(admin_client):
     rule = RuleFactory(
         message_template="{{ alert_name }} {{ labels.sevrity }} {{ alertname }} "

@@ -27,6 +27,7 @@ from ..models import (
 from ..rendering import (
     STRAY_MARKERS,
     TRUNCATION_MARKER,
+    empty_variables,
     fallback_message,
     render_template,
     stray_markup,
@@ -58,6 +59,8 @@ class Preview:
     #: Variables the template prints that this sample's context lacks, each with the
     #: context keys whose names are close: [("labels.sevrity", ["labels.severity"])].
     undefined: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: Variables the template prints that are empty for this sample (an absent label).
+    empty_variables: list[str] = field(default_factory=list)
     #: Lines of the template with ``{{``, ``}}`` or ``{%`` that were sent as plain text.
     stray: list[str] = field(default_factory=list)
     #: The Block Kit blocks sent with the text (None: text only), and why there are none.
@@ -165,6 +168,11 @@ def preview_message(
         preview.undefined = [
             (name, close_names(name, preview.context))
             for name in undefined_variables(preview.template, preview.context)
+        ]
+        preview.empty_variables = [
+            name
+            for name in empty_variables(preview.template, preview.context)
+            if name not in dict(preview.undefined)
         ]
         preview.stray = [
             line
