@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tinycss2
 
 STATIC = Path(__file__).resolve().parent.parent / "src" / "django_slack_rules" / "static"
 OWN_STYLESHEETS = sorted(p for p in STATIC.rglob("*.css") if "vendor" not in p.parts)
@@ -19,6 +18,8 @@ OWN_STYLESHEETS = sorted(p for p in STATIC.rglob("*.css") if "vendor" not in p.p
 def problems(css: str) -> list[str]:
     """What a browser would drop from ``css``: parse errors, and declarations that are not
     declarations (a rule nested in another's block because a brace was never closed)."""
+    import tinycss2  # a test dependency of the test envs (tox.ini), not of package or lint
+
     found = []
     for rule in tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True):
         if rule.type == "error":
