@@ -618,7 +618,8 @@ def install_commands() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name in INSTALL_DOCS:
         for block in doc_blocks(_SH_BLOCK, name):
-            if re.search(r"\bpip (install|wheel)\b", block):
+            # The package's own install commands (not README's for tox, the test runner).
+            if re.search(r"\bpip (install|wheel)\b", block) and "tox" not in block:
                 found.setdefault(block, []).append(name)
     return found
 
