@@ -282,7 +282,7 @@ HOST_FILES = {
         DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
         STATIC_URL = "/static/"
 
-        # README's settings (step 3), pasted as they are: @README_SETTINGS@
+        # README's settings (steps 3 and 6), pasted as they are: @README_SETTINGS@
 
         # A test changes the signal path to see check fail.
         SLACK_RULES["SIGNAL"] = os.environ.get("HOST_SLACK_SIGNAL", SLACK_RULES["SIGNAL"])
@@ -376,16 +376,17 @@ class Host:
 
 
 def readme_settings() -> str:
-    """README's settings snippet (Install into your project, step 3), as a user pastes it."""
-    [snippet] = [
-        block
+    """README's settings snippets (Install into your project, steps 3 and 6: the package's
+    settings, the recovery's beat schedule), as a user pastes them."""
+    blocks = [
+        "\n".join(line[len(indent) :] for line in body.split("\n"))
         for indent, body in re.findall(
             r"^( *)```python\n(.*?)\n\1```", (REPO / "README.md").read_text(), re.M | re.S
         )
-        for block in ["\n".join(line[len(indent) :] for line in body.split("\n"))]
-        if "SLACK_RULES = {" in block
     ]
-    return snippet
+    [settings] = [block for block in blocks if "SLACK_RULES = {" in block]
+    [schedule] = [block for block in blocks if "CELERY_BEAT_SCHEDULE" in block]
+    return f"{settings}\n{schedule}"
 
 
 @pytest.fixture(scope="module")
