@@ -131,6 +131,12 @@ else:
     for _folder in ("queue", "control"):
         (_broker / _folder).mkdir(parents=True, exist_ok=True)
 
+# The package's recovery (README, step 6): every minute, celery beat queues again what the
+# broker lost or a dead worker left (`celery -A config beat`; the demo needs none).
+CELERY_BEAT_SCHEDULE = {
+    "slack-rules-recovery": {"task": "django_slack_rules.tasks.recover_stranded", "schedule": 60.0},
+}
+
 # --- django-slack-rules --------------------------------------------------------------
 # The internal nginx location that holds the Slack secret; never the Slack webhook URL
 # itself. The default is where `python slack_printer.py` (the fake Slack) listens.
