@@ -200,9 +200,9 @@ def test_the_readme_demo_in_bot_mode_shows_a_thread_reply_and_an_update(fresh_tr
     firing_ts = firing_ts.split(")", 1)[0]
     for expected in (
         "gateway mode: bot",
-        f"↳ thread reply to {firing_ts}\n│ 🟢 *DatabaseConnectionFailure* on `db-server-03:3306` "
-        "is resolved (16:00 UTC)",
-        f"✎ update of {firing_ts}\n│ 🟢 *DatabaseConnectionFailure*",
+        f"↳ thread reply to {firing_ts}\n    │ 🟢 *DatabaseConnectionFailure* on "
+        "`db-server-03:3306` is resolved (16:00 UTC)",
+        f"✎ update of {firing_ts}\n    │ 🟢 *DatabaseConnectionFailure*",
         "OK: Slack received the 5 expected messages.",
     ):
         assert expected in output, f"{expected!r} not in the demo's output:\n{output}"
