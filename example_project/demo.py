@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The demo: sample Alertmanager alerts become Slack messages, with one command.
 
-    python3 example_project/demo.py              # then leaves the web UI running
+    python3 example_project/demo.py --bot        # bot mode: threads and updates too
+    python3 example_project/demo.py              # webhook mode; then leaves the web UI running
     python3 example_project/demo.py --no-serve   # runs the flow, checks it, exits
 
 On the first run it creates ``example_project/.venv`` and installs django-slack-rules
@@ -13,6 +14,10 @@ shows it), a real Celery worker (kombu's filesystem broker: no server), and the
 web app (runserver on 127.0.0.1); post Alertmanager payloads to the webhook, wait
 for the Slack messages and print them. The package's real InternalProxyBackend
 posts to the fake Slack, which stands where nginx and Slack stand in production.
+With ``--bot`` the gateway is in bot mode (``SLACK_RULES["GATEWAY_MODE"] = "bot"``): the
+fake Slack speaks the Web API (``chat.postMessage``, ``chat.update``, with ts and channel
+ids), and the database alert's resolution is a reply in its firing message's thread and an
+update of that message.
 
 Exit status with --no-serve: 0 when exactly the expected messages arrived, 1 when
 not, 130 on Ctrl-C. Ctrl-C stops everything the demo started.
@@ -239,21 +244,29 @@ class Step:
     title: str
     sample: str
     why: str
-    expect: tuple[tuple[str, str], ...]  # (channel, text the message contains)
+    #: (channel, text the message contains, what it does: post, reply or update)
+    expect: tuple[tuple[str, str, str], ...]
+    #: In bot mode, when it differs.
+    expect_bot: tuple[tuple[str, str, str], ...] | None = None
+    why_bot: str = ""
+
+    def expected(self, bot: bool) -> tuple[tuple[str, str, str], ...]:
+        return self.expect_bot if bot and self.expect_bot is not None else self.expect
 
 
+RESOLVED_TEXT = "DatabaseConnectionFailure* on `db-server-03:3306` is resolved"
 STEPS = (
     Step(
         "A critical alert",
         "high_cpu_critical.json",
         "matches the high-priority rule 'Critical alerts' (severity=critical, priority 100)",
-        (("#oncall", "HighCPUUsage"),),
+        (("#oncall", "HighCPUUsage", "post"),),
     ),
     Step(
         "A warning that no specific rule matches",
         "one_fireing_alert.json",
         "caught by the catch-all rule 'Everything else' ({} matches every alert, priority 0)",
-        (("#alerts", "NodeExporterNotScrape8"),),
+        (("#alerts", "NodeExporterNotScrape8", "post"),),
     ),
     Step(
         "A silenced alert (Alertmanager sent it twice)",
@@ -265,25 +278,29 @@ STEPS = (
         "A database alert fires",
         "db_failure_firing.json",
         "'Database team' (category=database, priority 200) outranks 'Critical alerts'",
-        (("#db-team", "DatabaseConnectionFailure* is firing"),),
+        (("#db-team", "DatabaseConnectionFailure* is firing", "post"),),
     ),
     Step(
         "... and resolves",
         "db_failure_resolved.json",
         "the winning rule has a resolved template, so the resolution is posted too",
-        (("#db-team", "DatabaseConnectionFailure* on `db-server-03:3306` is resolved"),),
+        (("#db-team", RESOLVED_TEXT, "post"),),
+        expect_bot=(("#db-team", RESOLVED_TEXT, "reply"), ("#db-team", RESOLVED_TEXT, "update")),
+        why_bot="the rule replies in the firing message's thread and updates that message",
     ),
 )
 SILENCED_ALERT = "NodeExporterNotScrapeNew"
 
 
-def run_story(demo: Demo, printer: Any, web_url: str) -> bool:
+def run_story(demo: Demo, printer: Any, web_url: str, bot: bool = False) -> bool:
     from slack_printer import format_message
 
     ok = True
     expected_total = 0
     for number, step in enumerate(STEPS, 1):
-        heading(f"[{number}/{len(STEPS)}] {step.title}: {step.why}")
+        why = step.why_bot if bot and step.why_bot else step.why
+        heading(f"[{number}/{len(STEPS)}] {step.title}: {why}")
+        expect = step.expected(bot)
         before = len(printer.messages)
         status, answer = post_json(web_url + WEBHOOK_PATH, (SAMPLES / step.sample).read_bytes())
         stored = answer.get("alerts", []) if isinstance(answer, dict) else []
@@ -296,18 +313,20 @@ def run_story(demo: Demo, printer: Any, web_url: str) -> bool:
             say(f"    unexpected answer: {answer}")
             ok = False
             continue
-        expected_total += len(step.expect)
-        if not step.expect:
+        expected_total += len(expect)
+        if not expect:
             say(style("    Slack received nothing for it (silenced).", "2"))
             continue
-        received = printer.wait_for(before + len(step.expect), MESSAGE_TIMEOUT)[before:]
+        received = printer.wait_for(before + len(expect), MESSAGE_TIMEOUT)[before:]
         demo.check_alive()
         say("    Slack received:")
         for message in received:
             say(indent(format_message(message, color=COLOR), "    "))
-        for channel, text in step.expect:
-            if not any(m.channel == channel and text in m.text for m in received):
-                say(style(f"    MISSING: a message to {channel} containing {text!r}", "31"))
+        for channel, text, kind in expect:
+            if not any(
+                m.channel == channel and text in m.text and m.kind == kind for m in received
+            ):
+                say(style(f"    MISSING: a {kind} to {channel} containing {text!r}", "31"))
                 ok = False
 
     time.sleep(SETTLE)  # anything unexpected would arrive now
@@ -315,7 +334,7 @@ def run_story(demo: Demo, printer: Any, web_url: str) -> bool:
     heading("Result")
     for message in messages:
         first_line = message.text.split("\n", 1)[0]
-        say(f"    {message.channel:<10} {first_line}")
+        say(f"    {message.channel:<10} {message.kind:<7} {first_line}")
     if len(messages) != expected_total:
         say(style(f"    Expected {expected_total} Slack messages, got {len(messages)}.", "31"))
         ok = False
@@ -336,8 +355,10 @@ def run_story(demo: Demo, printer: Any, web_url: str) -> bool:
 DELIVERY_LOG = """
 from django_slack_rules.models import SlackDelivery
 for d in SlackDelivery.objects.order_by("pk"):
-    print(f"{d.channel:<10} {d.state:<8} attempts={d.attempts}  rule={d.rule_name!r}  "
-          f"alert={d.fingerprint} ({d.alert_status})")
+    under = f"  under delivery {d.parent_id}" if d.parent_id else ""
+    print(f"{d.pk:>2} {d.channel:<10} {d.state:<8} {d.get_action_display():<12} "
+          f"attempts={d.attempts}  rule={d.rule_name!r}  alert={d.fingerprint} "
+          f"({d.alert_status}){under}")
 """
 
 
@@ -360,12 +381,12 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(no_serve: bool) -> int:
+def run(no_serve: bool, bot: bool = False) -> int:
     sys.path.insert(0, str(HERE))
     from slack_printer import SlackPrinter, format_message
 
     state = Path(tempfile.mkdtemp(prefix="django-slack-rules-demo-"))
-    printer = SlackPrinter().start()
+    printer = SlackPrinter(bot=bot).start()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -376,6 +397,7 @@ def run(no_serve: bool) -> int:
         EXAMPLE_STATE_DIR=str(state),
         CELERY_TASK_DEFAULT_QUEUE=QUEUE,
         SLACK_INTERNAL_ENDPOINT=f"{printer.url}/slack-proxy/",
+        SLACK_GATEWAY_MODE="bot" if bot else "webhook",
         DJANGO_DEBUG="1",
         PYTHONUNBUFFERED="1",
     )
@@ -385,8 +407,12 @@ def run(no_serve: bool) -> int:
         heading("Preparing the example host (SQLite, filesystem broker: no servers needed)")
         say(f"    state folder: {state}")
         say(f"    fake Slack:   {printer.url}/slack-proxy/  (SLACK_INTERNAL_ENDPOINT)")
+        if bot:
+            say("    gateway mode: bot (the fake Slack speaks the Web API: threads, updates)")
+        else:
+            say("    gateway mode: webhook (--bot shows thread replies and updates too)")
         demo.manage("migrate", "--noinput")
-        demo.manage("load_demo_rules", quiet=False)
+        demo.manage("load_demo_rules", *(["--bot"] if bot else []), quiet=False)
         password = secrets.token_urlsafe(9)
         demo.env.update(
             DJANGO_SUPERUSER_USERNAME=DEMO_USER,
@@ -420,20 +446,25 @@ def run(no_serve: bool) -> int:
         )
         say(f"    worker ready; web app at {web_url}")
 
-        ok = run_story(demo, printer, web_url)
+        ok = run_story(demo, printer, web_url, bot)
         if no_serve:
             return 0 if ok else 1
 
         heading("The web UI is running")
         say(f"    Rules:  {web_url}/slack/")
-        say(f"    Admin:  {web_url}/admin/  (alerts, silences, the delivery log)")
+        say(f"    Log:    {web_url}/slack/deliveries/  (each message, its replies and updates)")
+        say(f"    Admin:  {web_url}/admin/  (alerts, silences)")
         say(f"    Log in: {DEMO_USER} / {password}")
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         alert = {
             "alerts": [
                 {
                     "status": "firing",
-                    "labels": {"alertname": "MyFirstAlert", "severity": "critical"},
+                    "labels": {
+                        "alertname": "MyFirstAlert",
+                        "severity": "critical",
+                        "instance": "my-host:9100",
+                    },
                     "annotations": {"summary": "Posted by hand"},
                     "startsAt": now,
                 }
@@ -478,12 +509,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-serve", action="store_true", help="run the flow, check it, and exit (CI)"
     )
+    parser.add_argument(
+        "--bot",
+        action="store_true",
+        help="the gateway in bot mode: the fake Slack speaks the Web API, and a resolution "
+        "replies in its thread and updates the firing message",
+    )
     args_list = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(args_list)
     if Path(sys.prefix).resolve() != VENV.resolve():
         bootstrap(args_list)  # does not return
     with stop_on_sigterm():
-        return run(args.no_serve)
+        return run(args.no_serve, args.bot)
 
 
 if __name__ == "__main__":

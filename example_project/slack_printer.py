@@ -1,13 +1,16 @@
 """A local fake Slack that prints each message the way Slack would show it.
 
-It plays the role of nginx and Slack together: it answers the package's POST to
-``SLACK_INTERNAL_ENDPOINT`` (``{"channel": …, "text": …}``) with Slack's ``200 ok``
-and renders the message: mentions (``<!here>``), links (``<url|label>``),
-``*bold*``, quotes, a few emoji, and Slack's ``&amp;``/``&lt;``/``&gt;`` escapes.
+It plays the role of nginx and Slack together. In webhook mode (the default) it answers the
+package's POST to ``SLACK_INTERNAL_ENDPOINT`` (``{"channel": …, "text": …}``) with an
+incoming webhook's ``200 ok``; in bot mode (``--bot``) it answers ``chat.postMessage`` there
+and ``chat.update`` at ``…/chat.update`` as Slack's Web API does (``slack_web_api.py``), so
+thread replies and updates show. It renders each message: mentions (``<!here>``), links
+(``<url|label>``), ``*bold*``, quotes, a few emoji, and Slack's ``&amp;``/``&lt;``/``&gt;``
+escapes.
 
-Standalone: ``python slack_printer.py [--port 8787]``, then point
-``SLACK_INTERNAL_ENDPOINT`` at ``http://127.0.0.1:8787/slack-proxy/``.
-Standard library only.
+Standalone: ``python slack_printer.py [--port 8787] [--bot]``, then point
+``SLACK_INTERNAL_ENDPOINT`` at ``http://127.0.0.1:8787/slack-proxy/`` (and, with ``--bot``,
+set ``SLACK_GATEWAY_MODE=bot`` for the example). Standard library only.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import json
 import re
 import sys
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from slack_web_api import REPLY, UPDATE, SlackMessage, WebAPI, WebAPIError
 
 EMOJI = {
     "rotating_light": "🚨",
@@ -34,11 +38,8 @@ EMOJI = {
 MENTIONS = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 
 
-@dataclass(frozen=True)
-class SlackMessage:
-    channel: str
-    text: str
-    received_at: datetime.datetime
+#: Where the gateway takes each Web API method (bot mode): the path after /slack-proxy/.
+API_PATHS = {"": "chat.postMessage", "chat.update": "chat.update"}
 
 
 def render(text: str, *, color: bool = False) -> str:
@@ -71,10 +72,15 @@ def render(text: str, *, color: bool = False) -> str:
 def format_message(message: SlackMessage, *, color: bool = False) -> str:
     """A message block: the channel, the app's name and time, then the rendered text."""
     when = message.received_at.strftime("%H:%M:%S")
-    head = f"{message.channel}  ·  django-slack-rules  APP  {when}"
+    what = {
+        REPLY: f"  ↳ thread reply to {message.thread_ts}",
+        UPDATE: f"  ✎ update of {message.ts}",
+    }.get(message.kind, f"  (ts {message.ts})" if message.ts else "")
+    head = f"{message.channel}  ·  django-slack-rules  APP  {when}{what}"
     if color:
         head = (
-            f"\033[1;35m{message.channel}\033[0m  ·  \033[1mdjango-slack-rules\033[0m  APP  {when}"
+            f"\033[1;35m{message.channel}\033[0m  ·  \033[1mdjango-slack-rules\033[0m  APP  "
+            f"{when}{what}"
         )
     body = render(message.text, color=color).split("\n")
     return "\n".join([f"┌ {head}", *[f"│ {line}" for line in body], "└"])
@@ -83,32 +89,65 @@ def format_message(message: SlackMessage, *, color: bool = False) -> str:
 class SlackPrinter:
     """An HTTP server on 127.0.0.1 that records (and optionally prints) every message."""
 
-    def __init__(self, port: int = 0, on_message: Callable[[SlackMessage], None] | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        on_message: Callable[[SlackMessage], None] | None = None,
+        *,
+        bot: bool = False,
+    ):
         self.on_message = on_message
         self.messages: list[SlackMessage] = []
+        #: Bot mode: Slack's Web API (chat.postMessage, chat.update); else incoming webhooks.
+        self.api = WebAPI() if bot else None
         self._cond = threading.Condition()
         printer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
                 try:
-                    data: Any = json.loads(body)
-                    message = SlackMessage(
-                        channel=str(data.get("channel") or self.headers.get("X-Slack-Channel")),
-                        text=str(data["text"]),
-                        received_at=datetime.datetime.now(),
-                    )
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    data: Any = json.loads(self.rfile.read(length))
+                    if not isinstance(data, dict):
+                        raise ValueError
+                except ValueError:
                     self._answer(400, b"invalid_payload")
                     return
-                printer._record(message)
-                self._answer(200, b"ok")
+                path = self.path.split("?", 1)[0]
+                if not path.startswith("/slack-proxy/"):
+                    self._answer(404, b"proxy_unknown_path")
+                    return
+                rest = path[len("/slack-proxy/") :]
+                if printer.api is not None:
+                    self._web_api(rest, data)
+                elif rest:
+                    self._answer(404, b"proxy_unknown_path")
+                elif "text" not in data:
+                    self._answer(400, b"no_text")
+                else:
+                    channel = data.get("channel") or self.headers.get("X-Slack-Channel")
+                    printer._record(
+                        SlackMessage(str(channel), str(data["text"]), datetime.datetime.now())
+                    )
+                    self._answer(200, b"ok")
 
-            def _answer(self, status: int, body: bytes) -> None:
+            def _web_api(self, rest: str, data: dict[str, Any]) -> None:
+                assert printer.api is not None
+                method = API_PATHS.get(rest)
+                if method is None:  # the gateway relays nothing else
+                    self._answer(404, b"proxy_unknown_path")
+                    return
+                try:
+                    answer, message = printer.api.call(method, data)
+                except WebAPIError as exc:
+                    answer = {"ok": False, "error": exc.error}
+                else:
+                    printer._record(message)
+                self._answer(200, json.dumps(answer).encode(), "application/json")
+
+            def _answer(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -150,13 +189,16 @@ class SlackPrinter:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument(
+        "--bot", action="store_true", help="answer as Slack's Web API (GATEWAY_MODE bot)"
+    )
     args = parser.parse_args()
     color = sys.stdout.isatty()
 
     def show(message: SlackMessage) -> None:
         print(format_message(message, color=color), flush=True)
 
-    printer = SlackPrinter(args.port, on_message=show).start()
+    printer = SlackPrinter(args.port, on_message=show, bot=args.bot).start()
     print(f"Fake Slack listening: SLACK_INTERNAL_ENDPOINT={printer.url}/slack-proxy/", flush=True)
     try:
         threading.Event().wait()

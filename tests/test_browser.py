@@ -447,6 +447,16 @@ def test_an_operator_routes_one_alert_to_several_rules(
     chips = page.locator('tr[data-rule="pager"] code.dsr-pair')
     expect(chips).to_have_text(['severity=~"critical|page"', 'team!="db"'])
     expect(page.locator('tr[data-rule="pager"] .dsr-continue')).to_have_text("continues")
+
+    # Each operator tints its chip (docs/ui.md): != and !~ red, =~ blue, = plain.
+    def chip_colour(text):
+        chip = page.locator("code.dsr-pair").filter(has_text=re.compile(f"^{re.escape(text)}$"))
+        return chip.first.evaluate("e => getComputedStyle(e).color")
+
+    equal, not_equal = chip_colour('team="db"'), chip_colour('team!="db"')
+    regex, not_regex = chip_colour('severity=~"critical|page"'), chip_colour('env!~"dev|test"')
+    assert len({equal, not_equal, regex}) == 3, (equal, not_equal, regex)
+    assert not_regex == not_equal
     shot(page, screenshots, "rule-list-matchers")
 
     # The match tester: both rules get the alert; each matcher's verdict for the others.
@@ -551,7 +561,15 @@ def test_an_operator_watches_a_storm_being_absorbed(
     expect(page.locator(".dsr-waiting").first).to_contain_text("waiting for a slot since")
     shot(page, screenshots, "delivery-log-storm")
 
-    page.get_by_role("link", name="17 alerts folded").click()
+    # The digest's 17 alerts are folded under it, not 17 rows of "digested".
+    expect(page.locator("tr[data-state='digested']")).to_have_count(0)
+    folded = page.locator(".dsr-folded")
+    expect(folded.locator(".dsr-folded-alert").first).to_be_hidden()
+    folded.get_by_text("17 alerts folded").click()
+    expect(folded.locator(".dsr-folded-alert")).to_have_count(17)
+    expect(folded.locator(".dsr-folded-alert").first).to_be_visible()
+    shot(page, screenshots, "delivery-log-digest")
+    folded.get_by_role("link", name="Show all 17 as rows, with their states").click()
     expect(page.locator(".dsr-digest-filter")).to_contain_text("every alert it folded")
     expect(page.locator("tr.dsr-delivery")).to_have_count(18)  # the digest and its 17
     expect(page.locator("tr[data-state='digested']")).to_have_count(17)

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from django_slack_rules.checks import check_settings
+from django_slack_rules.checks import check_endpoint_is_set, check_settings
 
 
 def ids():
@@ -65,13 +65,46 @@ def test_bad_adapter_and_backend(rules):
 @pytest.mark.parametrize("endpoint", ["ftp://proxy/slack", "proxy/slack", "http://"])
 def test_endpoint_not_http(settings, endpoint):
     settings.SLACK_INTERNAL_ENDPOINT = endpoint
-    assert ids() == ["django_slack_rules.E005"]
+    [message] = check_settings()
+    assert message.id == "django_slack_rules.E005"
+    # The cause in the message, the fix in the hint: said once each.
+    assert "http://10.0.0.5/slack-proxy/" not in message.msg
+    assert "http://10.0.0.5/slack-proxy/" in message.hint
 
 
-def test_endpoint_missing_with_proxy_backend(settings, monkeypatch):
+def test_an_unset_endpoint_stops_a_deployment_not_migrate_or_test(settings, monkeypatch, db):
+    """README's snippet reads the variable with "" as its default: without the variable,
+    migrate, test and runserver (which run the start-up checks) must work; check --deploy
+    says what is missing."""
     monkeypatch.delenv("SLACK_INTERNAL_ENDPOINT", raising=False)
-    del settings.SLACK_INTERNAL_ENDPOINT
-    assert ids() == ["django_slack_rules.E006"]
+    settings.SLACK_INTERNAL_ENDPOINT = ""
+    assert ids() == []
+    call_command("check")
+    call_command("migrate", "--check", verbosity=0)
+    with pytest.raises(SystemCheckError, match=r"django_slack_rules\.E006") as stopped:
+        call_command("check", deploy=True)
+    assert "SLACK_INTERNAL_ENDPOINT is empty" in str(stopped.value)
+    assert "http://10.0.0.5/slack-proxy/" in str(stopped.value)
+    settings.SLACK_INTERNAL_ENDPOINT = "http://10.0.0.5/slack-proxy/"
+    assert check_endpoint_is_set() == []
+
+
+def test_a_message_sent_without_an_endpoint_is_recorded_as_failed_naming_the_setting(
+    settings, monkeypatch, eager, db, django_capture_on_commit_callbacks
+):
+    from django_slack_rules.models import SlackDelivery
+    from tests.factories import AlertInstanceFactory, RuleFactory
+    from tests.utils import fire
+
+    monkeypatch.delenv("SLACK_INTERNAL_ENDPOINT", raising=False)
+    settings.SLACK_INTERNAL_ENDPOINT = ""
+    RuleFactory(match_criteria={}, slack_channel="#alerts")
+    instance = AlertInstanceFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        fire(instance.alert_group, instance)
+    [delivery] = SlackDelivery.objects.all()
+    assert delivery.state == "failed"
+    assert "SLACK_INTERNAL_ENDPOINT is not set" in delivery.last_error
 
 
 def test_endpoint_read_from_the_environment(settings, monkeypatch):

@@ -168,14 +168,58 @@ def test_the_readme_demo_command_prints_the_expected_slack_messages(fresh_tree):
         assert expected in output, f"{expected!r} not in the demo's output:\n{output}"
     # The summary: exactly four posts, in the story's order, none for the silenced alert.
     result = output.split("==> Result", 1)[1].split("No message for", 1)[0]
-    assert [line.split()[0] for line in result.strip().splitlines()] == [
-        "#oncall",
-        "#alerts",
-        "#db-team",
-        "#db-team",
+    assert [line.split()[:2] for line in result.strip().splitlines()] == [
+        ["#oncall", "post"],
+        ["#alerts", "post"],
+        ["#db-team", "post"],
+        ["#db-team", "post"],
     ]
     assert "NodeExporterNotScrapeNew" not in result
-    assert output.count("sent     attempts=1") == 4  # the delivery log
+    assert output.count("sent     new message  attempts=1") == 4  # the delivery log
+    assert processes_running_from(fresh_tree) == []
+
+
+def test_the_readme_demo_in_bot_mode_shows_a_thread_reply_and_an_update(fresh_tree):
+    """README's demo command with --bot: the fake Slack speaks the Web API, and the database
+    alert's resolution is a reply in its firing message's thread and an update of it, each
+    recorded in the delivery log under the firing message's delivery."""
+    readme = (ROOT / "README.md").read_text()
+    assert " ".join([*DEMO_COMMAND, "--bot"]) in readme
+    done = subprocess.run(
+        [*DEMO_COMMAND, "--bot", "--no-serve"],
+        cwd=fresh_tree,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+    output = done.stdout
+    assert done.returncode == 0, f"{output}\n{done.stderr}"
+    firing_ts = output.split("┌ #db-team  ·  django-slack-rules  APP  ", 1)[1].split("(ts ", 1)[1]
+    firing_ts = firing_ts.split(")", 1)[0]
+    for expected in (
+        "gateway mode: bot",
+        f"↳ thread reply to {firing_ts}\n    │ 🟢 *DatabaseConnectionFailure* on "
+        "`db-server-03:3306` is resolved (16:00 UTC)",
+        f"✎ update of {firing_ts}\n    │ 🟢 *DatabaseConnectionFailure*",
+        "OK: Slack received the 5 expected messages.",
+    ):
+        assert expected in output, f"{expected!r} not in the demo's output:\n{output}"
+    result = output.split("==> Result", 1)[1].split("No message for", 1)[0]
+    assert [line.split()[:2] for line in result.strip().splitlines()] == [
+        ["#oncall", "post"],
+        ["#alerts", "post"],
+        ["#db-team", "post"],
+        ["#db-team", "reply"],
+        ["#db-team", "update"],
+    ]
+    log = output.split("Delivery log", 1)[1]
+    firing = next(line for line in log.splitlines() if "(firing)" in line and "#db-team" in line)
+    firing_id = firing.split()[0]
+    assert "sent     thread reply attempts=1  rule='Database team'" in log
+    assert "sent     update       attempts=1  rule='Database team'" in log
+    assert log.count(f"(resolved)  under delivery {firing_id}") == 2
     assert processes_running_from(fresh_tree) == []
 
 
@@ -195,6 +239,23 @@ def log_in_and_get(url: str, username: str, password: str) -> tuple[str, Any]:
     with opener.open(request, timeout=10) as response:
         assert response.url == url, f"the login did not lead to {url} but {response.url}"
         return response.read().decode(), opener
+
+
+def post_form(opener: Any, url: str, data: dict[str, str]) -> str:
+    """POST ``data`` to ``url`` as its page's form would (with the page's CSRF token and the
+    preview's sample fields); return the page it redirects to."""
+    page_url = url if not url.endswith("resend/") else url.rsplit("resend/", 1)[0]
+    with opener.open(page_url, timeout=10) as response:
+        page = response.read().decode()
+    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    fields = {"csrfmiddlewaretoken": token, **data}
+    if "preview/" in url:
+        fields.update(labels='{"alertname": "Demo"}', annotations="{}", status="firing")
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(fields).encode(), headers={"Referer": page_url}
+    )
+    with opener.open(request, timeout=30) as response:
+        return response.read().decode()
 
 
 def test_the_demo_serves_the_ui_and_ctrl_c_stops_everything(fresh_tree):
@@ -226,6 +287,14 @@ def test_the_demo_serves_the_ui_and_ctrl_c_stops_everything(fresh_tree):
             with opener.open(url + path, timeout=10) as response:
                 assert response.status == 200, path
                 assert "<form" in response.read().decode(), path
+        # The host's layout gives each message level its Bootstrap style: a warning is
+        # not a success.
+        sent = post_form(opener, url + "rules/1/preview/", {"send": ""})
+        assert 'class="alert alert-success dsr-outcome" role="alert">Sent to' in sent
+        nothing = post_form(opener, url + "deliveries/resend/", {"delivery": "999999"})
+        assert (
+            'class="alert alert-warning" role="alert">Nothing queued: only failed or cancelled'
+        ) in nothing
         demo.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         rest, _ = demo.communicate(timeout=60)
     finally:

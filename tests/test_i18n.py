@@ -103,7 +103,7 @@ def test_the_rule_form_with_a_json_error_in_german(admin_client, german):
     assert ">Speichern und Vorschau</button>" in content
     assert ">Vorlagenkontext</div>" in content
     assert "die Labels des Alerts (dict)" in content  # the context keys' meanings
-    assert "Kontext: labels, annotations" in content  # the templates' help text
+    assert "Kontext: labels, annotations" not in content  # listed once, beside the form
 
 
 @pytest.mark.django_db

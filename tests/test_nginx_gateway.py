@@ -224,7 +224,7 @@ def test_the_documented_render_step_gives_a_config_nginx_accepts(tmp_path, mode)
     assert done.returncode == 0, done.stderr
     config = output.read_text()
     assert "allow 10.0.0.11;\n    allow 10.0.1.0/24;\n    deny all;" in config
-    assert "    10.0.0.11 slack;\n    10.0.1.0/24 slack;\n" in config
+    assert "    10.0.0.11 1;\n    10.0.1.0/24 1;\n" in config
     assert f"listen {listen};" in config
     assert not re.search("@[A-Z_]+@", config)
     assert ("proxy_ssl_name hooks.slack.com;" in config) == (mode == "webhook")
@@ -457,6 +457,32 @@ def test_nginx_own_429_has_no_retry_after_and_is_a_rate_limit_to_back_off_from(
         lambda: [line for line in gateway.access_log_lines() if "status=429" in line],
         what="the 429 in the access log",
     )
+
+
+def test_the_default_limit_is_per_channel_and_lets_the_package_pace_through(
+    through, start_gateway, hooks_slack, certs
+):
+    """render.py's defaults: each channel has its own bucket (1r/s, burst 5), above the
+    package's own pace (1/s, bursts of CHANNEL_BURST = 3). Three channels bursting at once
+    all get through; only a sender that does not pace one channel meets the backstop."""
+    channels = ["#web", "#db", "#ops"]
+    gateway = start_gateway(
+        mode="webhook",
+        slack=hooks_slack,
+        ca_file=certs.ca_file,
+        secrets=webhook_secrets(
+            {channel: new_webhook(channel[1:].upper()) for channel in channels}
+        ),
+    )
+    service = through(gateway)
+    for channel in channels:
+        for n in range(3):  # the package's burst on each channel, at once
+            service.send_notification(channel, f"{channel} {n}")
+    assert len(hooks_slack.requests) == 9
+    with pytest.raises(SlackRateLimitedError) as limited:  # an unpaced flood on one channel
+        for n in range(3, 10):
+            service.send_notification("#web", f"#web {n}")
+    assert limited.value.error == "proxy_rate_limited"
 
 
 def test_a_refused_caller_uses_none_of_the_rate_limit(through, start_gateway, hooks_slack, certs):

@@ -17,6 +17,7 @@ import email.parser
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -280,14 +281,11 @@ HOST_FILES = {
         }
         DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
         STATIC_URL = "/static/"
-        CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
-        CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-        SLACK_INTERNAL_ENDPOINT = "http://127.0.0.1:9/slack-proxy/"
-        SLACK_RULES = {
-            "SIGNAL": os.environ.get("HOST_SLACK_SIGNAL", "alerts.signals.alert_processed"),
-            "ALERT_MODEL": "alerts.AlertGroup",
-        }
+        # README's settings (steps 3 and 6), pasted as they are: @README_SETTINGS@
+
+        # A test changes the signal path to see check fail.
+        SLACK_RULES["SIGNAL"] = os.environ.get("HOST_SLACK_SIGNAL", SLACK_RULES["SIGNAL"])
     """,
     "hostproj/urls.py": """
         from django.contrib import admin
@@ -377,6 +375,20 @@ class Host:
         )
 
 
+def readme_settings() -> str:
+    """README's settings snippets (Install into your project, steps 3 and 6: the package's
+    settings, the recovery's beat schedule), as a user pastes them."""
+    blocks = [
+        "\n".join(line[len(indent) :] for line in body.split("\n"))
+        for indent, body in re.findall(
+            r"^( *)```python\n(.*?)\n\1```", (REPO / "README.md").read_text(), re.M | re.S
+        )
+    ]
+    [settings] = [block for block in blocks if "SLACK_RULES = {" in block]
+    [schedule] = [block for block in blocks if "CELERY_BEAT_SCHEDULE" in block]
+    return f"{settings}\n{schedule}"
+
+
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> Host:
     """The tiny host project, run by the venv's python with only itself on PYTHONPATH."""
@@ -384,7 +396,8 @@ def host(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> Host:
     for name, content in HOST_FILES.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(content).lstrip())
+        text = textwrap.dedent(content).lstrip()
+        path.write_text(text.replace("@README_SETTINGS@", "\n" + readme_settings()))
     env = {
         k: v
         for k, v in os.environ.items()
@@ -468,6 +481,16 @@ def test_the_storm_status_command_runs_from_the_wheel(
     assert "No destination is busy: nothing waits." in proc.stdout, output(proc)
 
 
+def test_readmes_settings_need_no_gateway_until_deploy(host: Host) -> None:
+    """README's snippet reads SLACK_INTERNAL_ENDPOINT with "" as its default: check,
+    migrate, test and runserver work without the variable (the host's environment has
+    none); check --deploy says it is missing."""
+    assert 'os.environ.get("SLACK_INTERNAL_ENDPOINT", "")' in readme_settings()
+    proc = host.manage("check", "--deploy", check=False)
+    assert proc.returncode != 0, output(proc)
+    assert "django_slack_rules.E006" in proc.stdout + proc.stderr, output(proc)
+
+
 def test_check_reports_a_bad_signal_path(host: Host) -> None:
     proc = host.manage("check", check=False, env={"HOST_SLACK_SIGNAL": "alerts.signals.nope"})
     assert proc.returncode != 0, output(proc)
@@ -493,17 +516,48 @@ def exact_pins(requirements: Path) -> dict[str, str]:
     return pins
 
 
-@pytest.mark.parametrize("python_version", ["3.9", "3.11"])
+def runs(interpreter: str) -> bool:
+    """True when ``interpreter`` starts (a pyenv shim of an inactive version does not)."""
+    try:
+        done = subprocess.run(
+            [interpreter, "-c", "pass"], capture_output=True, timeout=MANAGE_TIMEOUT, check=False
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def find_python(version: str) -> str:
+    """An interpreter of Python ``version`` ("3.9"): ``python3.9`` on PATH when it runs, else
+    pyenv's installation of it even when pyenv does not have it active (a single-version
+    ``pyenv global`` answers "pyenv: python3.9: command not found" through its shim)."""
+    candidates = [shutil.which(f"python{version}") or ""]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+        versions = Path(root.stdout.strip() or "~/.pyenv").expanduser() / "versions"
+        installed = sorted(
+            versions.glob(f"{version}.*/bin/python{version}"),
+            key=lambda p: [int(n) for n in p.parent.parent.name.split(".") if n.isdigit()],
+        )
+        candidates += [str(path) for path in reversed(installed)]
+    found = next((c for c in candidates if c and runs(c)), None)
+    assert found, (
+        f"No Python {version}: SentryHub runs Python 3.9 to 3.12, and this test installs with "
+        f"{version}. Put python{version} on PATH, or install it with pyenv "
+        f"(pyenv install {version}); it need not be active."
+    )
+    return found
+
+
+@pytest.mark.parametrize("python_version", ["3.9"])
 def test_the_wheel_installs_next_to_all_of_sentryhubs_pins(
     tmp_path: Path, wheel: Path, wheel_metadata: email.message.Message, python_version: str
 ) -> None:
-    """pip, in a fresh virtualenv of SentryHub's Pythons, resolves the wheel together with
-    every line of SentryHub's requirements.txt: no conflict, and no pin moved."""
-    interpreter = shutil.which(f"python{python_version}")
-    assert interpreter, (
-        f"python{python_version} is not on PATH: SentryHub runs Python 3.9 to 3.12, and this "
-        f"test resolves its pins with {python_version} (with pyenv: pyenv global …)"
-    )
+    """pip, in a fresh virtualenv of SentryHub's oldest Python, resolves the wheel together
+    with every line of SentryHub's requirements.txt: no conflict, and no pin moved. (On 3.11
+    the docs' own install commands install it for real, below.)"""
+    interpreter = find_python(python_version)
     venv = tmp_path / "sentryhub"
     run([interpreter, "-m", "venv", venv], timeout=INSTALL_TIMEOUT)
     report = tmp_path / "report.json"
@@ -530,3 +584,120 @@ def test_the_wheel_installs_next_to_all_of_sentryhubs_pins(
     }
     assert not moved, f"pins changed (pinned, resolved): {moved}"
     assert resolved["kombu"].startswith("5.2."), resolved["kombu"]
+
+
+# -- every install command of the docs, as written, in a fresh virtualenv ----------------------
+
+#: Where the docs tell a user how to install the package.
+INSTALL_DOCS = ("README.md", "docs/quickstart.md", "docs/installing.md")
+_SH_BLOCK = re.compile(r"^( *)```sh\n(.*?)\n\1```", re.MULTILINE | re.DOTALL)
+_TEXT_BLOCK = re.compile(r"^( *)```text\n(.*?)\n\1```", re.MULTILINE | re.DOTALL)
+
+#: Each install command of the docs, and how the test stands in for the user's project.
+#: "pins": requirements.txt is SentryHub's pins (the strictest host); "requirements": it is
+#: SentryHub's requirements.txt with the docs' added lines (installing.md, step 1).
+INSTALL_COMMANDS = {
+    "pip install django-slack-rules -c requirements.txt": "pins",
+    "pip install ./django-slack-rules -c requirements.txt": "pins",
+    "python3 -m pip wheel --no-deps -w dist ./django-slack-rules\n"
+    "pip install dist/django_slack_rules-*.whl -c requirements.txt": "pins",
+    "pip install -r requirements.txt": "requirements",
+}
+
+
+def doc_blocks(pattern: re.Pattern[str], name: str) -> list[str]:
+    """The fenced blocks of ``pattern``'s kind in the doc ``name``, dedented."""
+    blocks = []
+    for indent, body in pattern.findall((REPO / name).read_text()):
+        lines = [line[len(indent) :] for line in body.split("\n")]
+        blocks.append("\n".join(lines))
+    return blocks
+
+
+def install_commands() -> dict[str, list[str]]:
+    """Every shell block of the install docs that installs something: block -> docs."""
+    found: dict[str, list[str]] = {}
+    for name in INSTALL_DOCS:
+        for block in doc_blocks(_SH_BLOCK, name):
+            # The package's own install commands (not README's for tox, the test runner).
+            if re.search(r"\bpip (install|wheel)\b", block) and "tox" not in block:
+                found.setdefault(block, []).append(name)
+    return found
+
+
+def test_every_install_command_of_the_docs_is_run_here() -> None:
+    """README, the quickstart and installing.md say the same, and each way they say to
+    install is run by the test below: a changed command fails here until it is tested."""
+    found = install_commands()
+    assert set(found) == set(INSTALL_COMMANDS), {
+        "in the docs, not tested": sorted(set(found) - set(INSTALL_COMMANDS)),
+        "tested, in no doc": sorted(set(INSTALL_COMMANDS) - set(found)),
+    }
+    # The way every doc gives, and the two ways before a release, are in each of them.
+    for command in list(INSTALL_COMMANDS)[:3]:
+        assert sorted(found[command]) == sorted(INSTALL_DOCS), (command, found[command])
+
+
+def sentryhub_requirements() -> str:
+    """SentryHub's requirements.txt with the lines installing.md adds to it."""
+    added = [
+        line
+        for block in doc_blocks(_TEXT_BLOCK, "docs/installing.md")
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert added == ["django-slack-rules", "kombu>=5.2.3,<5.3"], added
+    return SENTRYHUB_PINS.read_text() + "\n".join(added) + "\n"
+
+
+def _checkout_copy(target: Path) -> None:
+    skipped = {".git", ".venv", ".tox", ".state", "site", "build", "dist", "node_modules"}
+    shutil.copytree(
+        REPO,
+        target,
+        ignore=lambda d, names: {
+            n for n in names if n in skipped or n.endswith((".egg-info", "_cache", "__pycache__"))
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "command", list(INSTALL_COMMANDS), ids=["index", "checkout", "wheel", "requirements"]
+)
+def test_an_install_command_of_the_docs_works_as_written(
+    tmp_path: Path, wheel: Path, wheel_metadata: email.message.Message, command: str
+) -> None:
+    """The command, pasted into a shell in a project folder with a fresh virtualenv of
+    SentryHub's Python 3.11 active: the package installs, SentryHub's pins stay as they
+    are, and pip finds nothing broken. The package is not on PyPI yet: pip finds the
+    wheel built here by name (PIP_FIND_LINKS), as it will find the release."""
+    project = tmp_path / "project"
+    project.mkdir()
+    if INSTALL_COMMANDS[command] == "requirements":
+        (project / "requirements.txt").write_text(sentryhub_requirements())
+    else:
+        shutil.copy(SENTRYHUB_PINS, project / "requirements.txt")
+    if "./django-slack-rules" in command:
+        _checkout_copy(project / "django-slack-rules")
+    venv = tmp_path / "venv"
+    run([find_python("3.11"), "-m", "venv", venv], timeout=INSTALL_TIMEOUT)
+    python = venv_python(venv)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    env.update(
+        PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
+        VIRTUAL_ENV=str(venv),
+        PIP_FIND_LINKS=" ".join(filter(None, [env.get("PIP_FIND_LINKS", ""), str(wheel.parent)])),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
+    proc = run(
+        ["bash", "-euo", "pipefail", "-c", command], timeout=INSTALL_TIMEOUT, cwd=project, env=env
+    )
+    probe = run(
+        [python, "-c", "import django, django_slack_rules.apps; from importlib.metadata import "
+         "version; print(django.get_version(), version('django-slack-rules'), version('kombu'))"],
+        timeout=MANAGE_TIMEOUT, cwd=project, env=env,
+    )  # fmt: skip
+    django_version, ours, kombu = probe.stdout.split()
+    assert (django_version, ours) == ("4.2.7", wheel_metadata["Version"]), output(proc)
+    assert kombu.startswith("5.2."), kombu
+    run([python, "-m", "pip", "check"], timeout=MANAGE_TIMEOUT, cwd=project, env=env)

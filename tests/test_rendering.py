@@ -9,6 +9,7 @@ from django.template import TemplateSyntaxError
 
 from django_slack_rules.rendering import (
     TRUNCATION_MARKER,
+    empty_variables,
     escape_slack,
     fallback_message,
     render_template,
@@ -117,6 +118,19 @@ def test_undefined_variables_names_what_renders_as_nothing_and_changes_nothing()
     assert undefined_variables(source, context) == ["alert_name", "labels.sevrity"]
     assert render_template(source, context) == "A-severity=page"
     assert undefined_variables("{% widthratio 1 0 labels %}", context) == []
+
+
+def test_empty_variables_names_what_the_template_prints_while_empty():
+    source = (
+        ":warning: *{{ alertname }}* on `{{ instance }}`: {{ summary|upper }}"
+        '{% if description %}\n>{{ description }}{% endif %}{{ severity|default:"none" }}'
+        "{{ instance }}"
+    )
+    context = {"alertname": "A", "instance": "", "summary": "", "description": "", "severity": ""}
+    assert empty_variables(source, context) == ["instance", "summary"]
+    assert empty_variables("{{ alertname }}", context) == []
+    assert empty_variables("{% for %}", context) == []
+    assert render_template(source, context) == ":warning: *A* on ``: none"
 
 
 def test_stray_markup_finds_syntax_in_the_templates_own_text_only():

@@ -144,6 +144,47 @@ def test_a_blocks_template_slack_would_refuse_is_a_form_error_naming_the_block(
     assert not SlackIntegrationRule.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "not json at all",
+        '[{"type": "headr", "text": "x"}]',
+        '[{"type": "header", "text": {"type": "plain_text", "text": "' + "x" * 151 + '"}}]',
+        json.dumps([{"type": "divider"}] * 51),
+    ],
+    ids=["not-json", "unknown-type", "long-header", "51-blocks"],
+)
+def test_every_path_that_saves_a_rule_refuses_bad_blocks_with_the_same_message(
+    admin_client, template
+):
+    """The rule form, the admin's plain ModelForm and full_clean() (the import commands call
+    it) all refuse a Block Kit template that can never render to valid Block Kit."""
+    from django.core.exceptions import ValidationError
+    from django.urls import reverse
+
+    page = errors(
+        admin_client.post(url("rule-create"), rule_data(blocks_template=template)),
+        "blocks_template",
+    )
+    admin = admin_client.post(
+        reverse("admin:django_slack_rules_slackintegrationrule_add"),
+        {**rule_data(blocks_template=template), "is_active": "on"},
+    )
+    assert admin.status_code == 200
+    in_admin = admin.context["adminform"].form.errors["blocks_template"]
+    rule = SlackIntegrationRule(
+        name="database",
+        match_criteria={"team": "db"},
+        message_template="{{ alertname }}",
+        blocks_template=template,
+    )
+    with pytest.raises(ValidationError) as refused:
+        rule.full_clean()
+    assert page
+    assert list(in_admin) == list(page) == refused.value.message_dict["blocks_template"]
+    assert not SlackIntegrationRule.objects.exists()
+
+
 # -- the preview -------------------------------------------------------------------
 
 

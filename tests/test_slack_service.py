@@ -115,10 +115,15 @@ class TestInternalProxyBackend:
     @pytest.mark.parametrize(
         ("status", "word", "error_class", "message"),
         [
-            (403, "proxy_caller_not_allowed", SlackPermanentError, "gateway (nginx) refused"),
-            (404, "proxy_channel_not_routed", SlackPermanentError, "gateway (nginx) refused"),
-            (429, "proxy_rate_limited", SlackRateLimitedError, "gateway (nginx) rate-limited"),
-            (502, "proxy_upstream_failed", SlackRetryableError, "no answer from Slack: HTTP 502"),
+            (403, "proxy_caller_not_allowed", SlackPermanentError, "The Slack gateway refused"),
+            (404, "proxy_channel_not_routed", SlackPermanentError, "The Slack gateway refused"),
+            (429, "proxy_rate_limited", SlackRateLimitedError, "The Slack gateway rate-limited"),
+            (
+                502,
+                "proxy_upstream_failed",
+                SlackRetryableError,
+                "could not get an answer from Slack",
+            ),
         ],
     )
     def test_the_gateways_own_answers_name_the_gateway_not_slack(
@@ -145,6 +150,27 @@ class TestInternalProxyBackend:
         with pytest.raises(SlackPermanentError) as info:
             send()
         assert info.value.reason == "gateway_refused"
+        assert str(info.value).startswith("The Slack gateway refused the message without Slack's")
+
+    @pytest.mark.parametrize("body", ["", "Not Found", "404 page not found\n"])
+    def test_a_404_that_is_not_slacks_answer_blames_the_gateway_not_slack(
+        self, slack_endpoint, body
+    ):
+        """Slack answers a JSON object or a bare error word: anything else at 404 is
+        whatever answers at SLACK_INTERNAL_ENDPOINT (a wrong path), not Slack."""
+        slack_endpoint.queue_response(status=404, body=body)
+        with pytest.raises(SlackPermanentError) as info:
+            send()
+        assert (info.value.reason, info.value.error) == ("gateway_refused", "")
+        assert "Slack refused" not in str(info.value)
+        assert "SLACK_INTERNAL_ENDPOINT" in str(info.value)
+
+    def test_slacks_own_refusal_names_slack(self, slack_endpoint):
+        slack_endpoint.respond_error(404, "channel_not_found")
+        with pytest.raises(SlackPermanentError) as info:
+            send()
+        assert info.value.reason == "slack_error"
+        assert str(info.value).startswith("Slack refused the message: channel_not_found (HTTP 404)")
 
     @pytest.mark.parametrize("status", [500, 502, 503, 504])
     def test_5xx_is_retryable(self, slack_endpoint, status):
@@ -157,7 +183,7 @@ class TestInternalProxyBackend:
     def test_slow_answer_times_out_as_retryable(self, slack_endpoint, slack_rules):
         slack_rules(READ_TIMEOUT=0.3)
         slack_endpoint.respond_slow(3)
-        with pytest.raises(SlackRetryableError, match="Timed out") as info:
+        with pytest.raises(SlackRetryableError, match="did not answer in time") as info:
             send()
         assert (info.value.error, info.value.reason) == ("timeout", "timeout")
 
@@ -170,7 +196,9 @@ class TestInternalProxyBackend:
             send()
         message = str(info.value)
         assert info.value.reason == "gateway_unreachable"
-        assert "Could not connect" in message
+        assert "The Slack gateway at" in message
+        assert "could not be reached" in message
+        assert "Slack refused" not in message
         assert f"127.0.0.1:{port}" in message
         assert "secret-path" not in message
 

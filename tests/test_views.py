@@ -16,7 +16,7 @@ from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.forms import SlackIntegrationRuleForm
 from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
 from django_slack_rules.rendering import TRUNCATION_MARKER
-from django_slack_rules.services.preview import sample_context
+from django_slack_rules.samples import sample_context
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.ui_users import ALL_UI_PERMISSIONS, make_user
 from tests.utils import url
@@ -478,6 +478,24 @@ def test_the_preview_warns_that_slack_rejects_an_empty_message(admin_client):
     assert "no_text" not in response.content.decode()
 
 
+def test_the_preview_warns_when_a_variable_it_prints_is_empty_for_the_sample(admin_client):
+    """The demo's catch-all prints `{{ instance }}`: an alert without an instance label
+    would reach Slack as "on ``"."""
+    rule = RuleFactory(message_template="*{{ alertname }}* on `{{ instance }}`")
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"alertname": "MyFirstAlert"})
+    )
+    assert response.context["preview"].text == "*MyFirstAlert* on ``"
+    assert response.context["preview"].empty_variables == ["instance"]
+    content = response.content.decode()
+    assert "This variable is empty for this sample" in content
+    assert "<code>{{ instance }}</code>." in content
+    response = admin_client.post(
+        url("rule-preview", rule.pk), sample_post(labels={"alertname": "A", "instance": "web-1"})
+    )
+    assert "dsr-empty-variables" not in response.content.decode()
+
+
 def test_the_preview_names_variables_that_render_as_nothing_with_close_keys(admin_client):
     rule = RuleFactory(
         message_template="{{ alert_name }} {{ labels.sevrity }} {{ alertname }} "
@@ -511,9 +529,10 @@ def test_template_syntax_sent_as_text_is_a_warning_on_the_form_and_the_preview(a
     assert rule.message_template == "{{ alertname } on host\n{{ instance }}"
     content = response.content.decode()
     assert (
-        "Message template: Django does not read this as a variable or a tag, so it is sent "
-        "as typed: <code>{{ alertname } on host</code>"
+        "Saved, but Message template: Django does not read this as a variable or a tag, so it "
+        "is sent as typed: <code>{{ alertname } on host</code>"
     ) in content
+    assert "Rule “database” created." not in content  # a warning, not a success
     assert response.context["preview"].stray == ["{{ alertname } on host"]
     assert "Part of the template is sent as typed" in content
     # Braces that come from the alert are not the template's: no warning.
@@ -612,9 +631,10 @@ def test_test_send_shows_slacks_error_and_a_hint(admin_client, slack_endpoint):
     response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     content = response.content.decode()
     assert 'class="alert alert-danger dsr-outcome"' in content
-    assert "Not sent to <code>#nowhere</code>: Slack's error <code>channel_not_found</code> " in (
-        content
-    )
+    assert (
+        'Not sent to <code>#nowhere</code>: <strong class="dsr-hop">Slack refused</strong> '
+        "<code>channel_not_found</code> "
+    ) in content
     assert "(HTTP 404)" in content
     assert "<strong>What to do:</strong>" in content
     assert "invite the app" in content
@@ -629,7 +649,8 @@ def test_test_send_to_an_unreachable_endpoint_never_shows_its_credentials(admin_
     response = admin_client.post(url("rule-preview", rule.pk), sample_post(send=True), follow=True)
     content = response.content.decode()
     assert response.status_code == 200
-    assert "connection_error" in content
+    assert '<strong class="dsr-hop">gateway unreachable</strong> <code>connection_error' in content
+    assert "Slack refused" not in content
     assert "127.0.0.1:9" in content
     for secret in ("s3cr3t", "user:", "XYZ", "/slack-proxy/"):
         assert secret not in content
@@ -711,6 +732,16 @@ def test_a_rule_deleted_while_its_edit_is_saved_is_not_created_again(admin_clien
 
 
 # -- match tester ---------------------------------------------------------------------
+
+
+def test_the_match_testers_get_form_puts_no_csrf_token_in_its_url(admin_client):
+    """The match tester is a GET form (a URL to share): a CSRF token in it would land in
+    the browser's history and the access logs."""
+    content = admin_client.get(url("rule-match")).content.decode()
+    form = content[content.index('<form method="get" novalidate class="dsr-match-form">') :]
+    form = form[: form.index("</form>")]
+    assert 'name="labels"' in form
+    assert "csrfmiddlewaretoken" not in form
 
 
 def test_the_match_tester_names_the_winner_and_the_candidates_in_order(admin_client):

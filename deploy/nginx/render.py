@@ -33,6 +33,11 @@ SLACK_ADDRESSES = {"webhook": "hooks.slack.com:443", "bot": "slack.com:443"}
 DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 DEFAULT_SECRETS = "/etc/nginx/slack-proxy/secrets.conf"
 DEFAULT_LOG_DIR = "/var/log/nginx"
+#: The per-channel backstop: Slack's pace (1 message per second per channel), with a burst
+#: above the package's own (SLACK_RULES["CHANNEL_BURST"], 3 by default), so a channel the
+#: package paces is never refused. See docs/gateway.md, "Rate limit".
+DEFAULT_RATE = "1r/s"
+DEFAULT_BURST = 5
 
 # A value goes into nginx's configuration verbatim: no whitespace, quotes, comments,
 # variables or statement/block delimiters.
@@ -116,8 +121,8 @@ def render(
     ca_file: str = DEFAULT_CA_FILE,
     resolver: str | None = None,
     log_dir: str = DEFAULT_LOG_DIR,
-    rate: str = "1r/s",
-    burst: int = 5,
+    rate: str = DEFAULT_RATE,
+    burst: int = DEFAULT_BURST,
     connect_timeout: str = "3s",
     read_timeout: str = "8s",
     slack_address: str | None = None,
@@ -209,12 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resolver", help="DNS server for Slack's host name (default: from /etc/resolv.conf)"
     )
     parser.add_argument("--log-dir", default=DEFAULT_LOG_DIR, help="directory of the two logs")
-    parser.add_argument("--rate", default="1r/s", help="sustained rate (default: 1r/s)")
+    parser.add_argument(
+        "--rate",
+        default=DEFAULT_RATE,
+        help=f"sustained rate per channel (default: {DEFAULT_RATE}, Slack's pace)",
+    )
     parser.add_argument(
         "--burst",
         type=int,
-        default=5,
-        help="messages above the rate let through at once (default: 5)",
+        default=DEFAULT_BURST,
+        help=f"messages above the rate let through at once, per channel (default: {DEFAULT_BURST})",
     )
     parser.add_argument("--connect-timeout", default="3s", help="to Slack (default: 3s)")
     parser.add_argument(

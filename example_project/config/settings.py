@@ -8,6 +8,8 @@ broker, both under ``EXAMPLE_STATE_DIR``. The environment switches to services:
 - ``CELERY_TASK_DEFAULT_QUEUE``: the queue the worker listens to (default ``alerts``,
   as in SentryHub).
 - ``SLACK_INTERNAL_ENDPOINT``: the nginx location that holds the Slack secret.
+- ``SLACK_GATEWAY_MODE``: ``webhook`` (default) or ``bot``, the gateway's mode
+  (``SLACK_RULES["GATEWAY_MODE"]``); the demo's ``--bot`` sets it.
 - ``EXAMPLE_STATE_DIR``: where the SQLite file and the broker's folders live
   (default: ``example_project/.state``).
 - ``DJANGO_DEBUG`` (default ``1``), ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``.
@@ -129,6 +131,12 @@ else:
     for _folder in ("queue", "control"):
         (_broker / _folder).mkdir(parents=True, exist_ok=True)
 
+# The package's recovery (README, step 6): every minute, celery beat queues again what the
+# broker lost or a dead worker left (`celery -A config beat`; the demo needs none).
+CELERY_BEAT_SCHEDULE = {
+    "slack-rules-recovery": {"task": "django_slack_rules.tasks.recover_stranded", "schedule": 60.0},
+}
+
 # --- django-slack-rules --------------------------------------------------------------
 # The internal nginx location that holds the Slack secret; never the Slack webhook URL
 # itself. The default is where `python slack_printer.py` (the fake Slack) listens.
@@ -143,6 +151,8 @@ SLACK_RULES = {
     "BACKEND": "django_slack_rules.backends.InternalProxyBackend",
     "DEFAULT_CHANNEL": "#alerts",
     "BASE_TEMPLATE": "base.html",
+    # "bot": a bot token in the gateway, so resolutions can reply in a thread and update.
+    "GATEWAY_MODE": os.environ.get("SLACK_GATEWAY_MODE", "webhook"),
     # Quick retries for a demo; production keeps the defaults (2 s, capped at 600 s).
     "RETRY_BACKOFF_BASE": 1.0,
     "RETRY_BACKOFF_MAX": 30.0,

@@ -9,7 +9,6 @@ subclasses it (or :class:`BaseAlertAdapter`) and overrides what differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
@@ -17,9 +16,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .conf import slack_rules_settings
+from .context import build_context
 from .labels import normalize_labels
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
-from .rendering import to_plain_data
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise as StrPromise
@@ -85,6 +84,9 @@ class BaseAlertAdapter:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+__all__ = ["CONTEXT_KEYS", "AlertGroupAdapter", "BaseAlertAdapter", "build_context", "get_adapter"]
 
 
 class AlertGroupAdapter(BaseAlertAdapter):
@@ -190,63 +192,6 @@ CONTEXT_KEYS: dict[str, StrPromise] = {
     "alert_group": _("a dict mirror of the alert's fields, e.g. {{ alert_group.labels.job }}"),
     "latest_instance": _("the latest occurrence: annotations, started_at, ended_at, status"),
 }
-
-
-def build_context(
-    *,
-    labels: Mapping[str, Any] | None,
-    annotations: Mapping[str, Any] | None,
-    status: str,
-    rule: SlackIntegrationRule,
-    name: Any = "",
-    fingerprint: Any = "",
-    severity: Any = "",
-    source: Any = "",
-    instance: Any = "",
-    started_at: Any = None,
-    ended_at: Any = None,
-    occurrence_status: Any = "",
-    is_silenced: bool = False,
-    alert_group: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The template context for one alert: plain data, every string from the alert escaped.
-
-    Pure (no database): the task builds it from the host's alert through the adapter,
-    and the rule preview builds it from a sample alert typed into the page.
-    """
-    labels = normalize_labels(labels)
-    annotations = dict(annotations or {})
-    latest = {
-        "annotations": annotations,
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "status": _text(occurrence_status),
-    }
-    context = {
-        "labels": labels,
-        "annotations": annotations,
-        "status": status,
-        "alertname": labels.get("alertname", "") or _text(name),
-        "summary": _text(annotations.get("summary", "")),
-        "description": _text(annotations.get("description", "")),
-        "fingerprint": _text(fingerprint),
-        "severity": _text(severity or labels.get("severity", "")),
-        "source": _text(source),
-        "instance": _text(instance or labels.get("instance", "")),
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "is_silenced": bool(is_silenced),
-        "alert_group": dict(alert_group or {}),
-        "latest_instance": latest,
-    }
-    plain = to_plain_data(context)
-    # The rule is the operator's own data, not the alert's: kept unescaped.
-    plain["rule"] = {
-        "name": rule.name,
-        "channel": rule.slack_channel,
-        "priority": rule.priority,
-    }
-    return plain
 
 
 def model_to_plain_dict(obj: Any) -> dict[str, Any]:

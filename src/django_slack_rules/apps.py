@@ -26,6 +26,10 @@ class DjangoSlackRulesConfig(AppConfig):
 
         django_checks.register(checks.check_settings, django_checks.Tags.compatibility)
         django_checks.register(checks.check_recovery_scheduled, django_checks.Tags.compatibility)
+        # An unset endpoint stops a deployment (check --deploy), not migrate, test or runserver.
+        django_checks.register(
+            checks.check_endpoint_is_set, django_checks.Tags.compatibility, deploy=True
+        )
         # Reads the rules: run only when a database is asked for (check --database default).
         django_checks.register(checks.check_rules_fit_gateway_mode, django_checks.Tags.database)
 

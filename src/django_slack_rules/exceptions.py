@@ -82,7 +82,7 @@ class SlackDeliveryError(SlackRulesError):
         if self.status_code is not None:
             parts.append(f"http_status={self.status_code}")
         if self.error:
-            parts.append(f"slack_error={self.error}")
+            parts.append(f"error={self.error}")
         return " ".join(parts)
 
 

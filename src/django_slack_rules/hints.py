@@ -1,9 +1,37 @@
-"""What an operator can do about a failed send: a hint for each of Slack's (and the gateway's) errors."""
+"""What an operator can do about a failed send: which hop failed, and a hint for each of
+Slack's (and the gateway's) errors."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from .exceptions import (
+    REASON_GATEWAY_REFUSED,
+    REASON_GATEWAY_UNREACHABLE,
+    REASON_OTHER,
+    REASON_RATE_LIMITED,
+    REASON_SLACK_ERROR,
+    REASON_SLACK_UNAVAILABLE,
+    REASON_TIMEOUT,
+)
+
+#: Which hop failed, as the delivery log and the test send say it (by ``failure_reason``).
+HOPS = {
+    REASON_GATEWAY_UNREACHABLE: _("gateway unreachable"),
+    REASON_TIMEOUT: _("gateway timed out"),
+    REASON_GATEWAY_REFUSED: _("gateway refused"),
+    REASON_RATE_LIMITED: _("rate-limited"),
+    REASON_SLACK_UNAVAILABLE: _("Slack unavailable"),
+    REASON_SLACK_ERROR: _("Slack refused"),
+    REASON_OTHER: _("not sent"),
+}
+
+
+def hop_for(reason: str) -> str:
+    """Which hop failed, in words ("gateway refused"); "" for no reason or an unknown one."""
+    return str(HOPS[reason]) if reason in HOPS else ""
+
 
 _HINTS = {
     "channel_not_found": _(
@@ -36,12 +64,16 @@ _HINTS = {
     ),
     "ratelimited": _("Slack is rate-limiting this channel: wait a minute and try again."),
     "connection_error": _(
-        "The internal Slack endpoint did not answer: check "
-        "SLACK_INTERNAL_ENDPOINT and that the proxy (nginx) is running."
+        "Nothing answered at SLACK_INTERNAL_ENDPOINT, so nothing reached Slack: check the "
+        "setting, that the gateway (nginx) is running, and that this server may connect to it."
+    ),
+    "request_error": _(
+        "The request to the gateway (nginx) failed, so nothing reached Slack: check "
+        "SLACK_INTERNAL_ENDPOINT and the gateway."
     ),
     "timeout": _(
-        "The internal Slack endpoint timed out: check that the proxy (nginx) is running "
-        "and can reach Slack."
+        "The gateway (nginx) did not answer in time: check that it is running and can reach "
+        "Slack (GET /slack-proxy/check). Slack may have the message already."
     ),
     # The nginx gateway's own refusals (deploy/nginx/, docs/gateway.md).
     "proxy_caller_not_allowed": _(
@@ -72,16 +104,27 @@ _HINTS = {
 }
 
 
-def hint_for(slack_error: str, status_code: int | None = None) -> str:
-    """What an operator can do about a failed send, from Slack's error string or HTTP status."""
+def hint_for(slack_error: str, status_code: int | None = None, reason: str = "") -> str:
+    """What an operator can do about a failed send, from Slack's (or the gateway's) error
+    string, the HTTP status and which hop failed (``reason``, ``exceptions.FAILURE_REASONS``)."""
     if slack_error in _HINTS:
         return str(_HINTS[slack_error])
-    if status_code == 403:
-        return gettext("The proxy refused the request: is this server on the gateway's allow-list?")
-    if status_code == 404:
+    if reason == REASON_GATEWAY_REFUSED or (not reason and status_code in (403, 404)):
+        if status_code == 403:
+            return gettext(
+                "The gateway (nginx) refused this server: add it to the gateway's allow-list."
+            )
         return gettext(
-            "Nothing answers at SLACK_INTERNAL_ENDPOINT's path: check the proxy location."
+            "The gateway answered, not Slack: SLACK_INTERNAL_ENDPOINT must be the gateway's "
+            "/slack-proxy/ location (and GATEWAY_MODE the gateway's mode)."
         )
+    if reason == REASON_GATEWAY_UNREACHABLE:
+        return str(_HINTS["connection_error"])
+    if reason == REASON_TIMEOUT:
+        return str(_HINTS["timeout"])
     if status_code is not None and status_code >= 500:
-        return gettext("Slack or the proxy had a server error: try again later.")
-    return gettext("See the delivery log and the proxy's error log for details.")
+        return gettext(
+            "Slack, or the gateway's way to it, failed: it is retried. The gateway's access "
+            "log and GET /slack-proxy/check say which."
+        )
+    return gettext("See the delivery's error above, and the gateway's logs.")

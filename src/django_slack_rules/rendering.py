@@ -144,6 +144,37 @@ def undefined_variables(source: str, context: Mapping[str, Any]) -> list[str]:
     return found
 
 
+class _Empty(str):
+    """An empty context value for :func:`empty_variables`: false in ``{% if %}`` and to
+    ``|default`` (as "" is), but printed as a mark naming the variable."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_EMPTY_RE = re.compile("\x00dsr-empty:(.*?)\x00", re.DOTALL | re.IGNORECASE)
+
+
+def empty_variables(source: str, context: Mapping[str, Any]) -> list[str]:
+    """The context's variables that ``source`` prints while they are empty, e.g.
+    ``instance`` for an alert without an instance label: Slack gets "on ``". Only what the
+    template prints (not what an ``{% if %}`` skips, nor a ``|default``); [] if it fails."""
+    marked = {
+        key: _Empty(f"\x00dsr-empty:{key}\x00") if value == "" else value
+        for key, value in context.items()
+    }
+    try:
+        text = Template(source, engine=_checking_engine()).render(Context(marked, autoescape=False))
+    except Exception:
+        return []
+    # A filter may have changed the mark's case (|upper): name the key it came from.
+    keys = {str(key).lower(): str(key) for key in context}
+    found = [keys.get(name.lower(), name) for name in _EMPTY_RE.findall(text)]
+    return list(dict.fromkeys(found))
+
+
 def stray_markup(source: str) -> list[str]:
     """Lines of ``source`` with template syntax that Django reads as plain text.
 

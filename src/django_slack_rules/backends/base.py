@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,9 @@ RETRYABLE_SLACK_ERRORS = frozenset(
 
 #: How the gateway's own error words start (deploy/nginx/), e.g. "proxy_rate_limited".
 PROXY_ERROR_PREFIX = "proxy_"
+
+#: An incoming webhook's bare error word ("channel_not_found"), or the gateway's ("proxy_…").
+_SLACK_WORD = re.compile(r"^[a-z][a-z0-9_]{1,99}$")
 
 #: How much of Slack's answer is kept on the delivery record.
 RESPONSE_KEEP_CHARS = 2000
@@ -120,39 +124,50 @@ def classify_response(
     metadata = data.get("response_metadata") if data else None
     explained = metadata.get("messages") if isinstance(metadata, dict) else None
     details = "; ".join(str(m) for m in explained) if isinstance(explained, list) else ""
-    if not data and stripped and not stripped.startswith("<") and len(stripped) < 100:
+    if not data and _SLACK_WORD.match(stripped):
         # Incoming webhooks answer errors as a bare string: "channel_not_found".
         slack_error = "" if stripped == "ok" else stripped
 
-    # The gateway's own answers (deploy/nginx/) are bare words starting "proxy_"; an HTML page
-    # is nginx's own error page (a wrong path, a gateway without the location): Slack's answers
-    # are JSON or a bare word.
-    from_gateway = slack_error.startswith(PROXY_ERROR_PREFIX) or stripped.startswith("<")
-    who = "The Slack gateway (nginx)" if from_gateway else "Slack"
-    if from_gateway:
+    # Which hop answered. Slack answers JSON (Web API) or a bare word (incoming webhooks);
+    # the gateway's own refusals (deploy/nginx/) are bare words starting "proxy_". Anything
+    # else (nginx's HTML error page, an empty body, "Not Found") came from whatever answers at
+    # SLACK_INTERNAL_ENDPOINT, never from Slack: a wrong path or a gateway without the location.
+    from_slack = bool(data) or bool(slack_error and not slack_error.startswith(PROXY_ERROR_PREFIX))
+    who = "Slack" if from_slack else "The Slack gateway"
+    if not from_slack:
         common["reason"] = REASON_GATEWAY_REFUSED
     if status_code == 429:
         common.pop("reason", None)  # the gateway's own limit is a rate limit too
         retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
         raise SlackRateLimitedError(
-            f"{who} rate-limited the message"
+            f"{who} rate-limited the message (HTTP 429)"
             + (f"; retry after {retry_after:g}s" if retry_after is not None else ""),
             retry_after=retry_after,
             error=slack_error or "rate_limited",
             **common,
         )
     if status_code >= 500:
-        common.pop("reason", None)  # the gateway could not reach Slack: Slack is unavailable
-        message = (
-            f"The Slack gateway (nginx) got no answer from Slack: HTTP {status_code}"
-            if slack_error.startswith(PROXY_ERROR_PREFIX)
-            else f"Slack or the proxy failed with HTTP {status_code}"
-        )
+        common.pop("reason", None)  # Slack, or the gateway's way to it, is unavailable
+        if slack_error.startswith(PROXY_ERROR_PREFIX):
+            message = f"The Slack gateway could not get an answer from Slack (HTTP {status_code}"
+        elif from_slack:
+            message = f"Slack failed (HTTP {status_code}"
+        else:
+            message = f"The Slack gateway failed, or could not reach Slack (HTTP {status_code}"
+        message += f", {slack_error})" if slack_error else ")"
         raise SlackRetryableError(message, error=slack_error, **common)
     if status_code >= 400:
+        if from_slack:
+            message = f"Slack refused the message: {slack_error or 'no reason given'}"
+        elif slack_error:
+            message = f"The Slack gateway refused the message: {slack_error}"
+        else:
+            message = (
+                "The Slack gateway refused the message without Slack's answer: check that "
+                "SLACK_INTERNAL_ENDPOINT is the gateway's /slack-proxy/ location"
+            )
         raise SlackPermanentError(
-            f"{who} refused the message with HTTP {status_code}"
-            + (f" ({slack_error})" if slack_error else ""),
+            f"{message} (HTTP {status_code}{': ' + details if details else ''})",
             error=slack_error,
             **common,
         )
@@ -168,7 +183,7 @@ def classify_response(
                     headers.get("Retry-After") or headers.get("retry-after")
                 )
                 raise SlackRateLimitedError(
-                    f"Slack rate-limited the message ({error})",
+                    f"Slack rate-limited the message: {error}",
                     retry_after=retry_after,
                     error=error,
                     **common,
@@ -177,20 +192,24 @@ def classify_response(
                 SlackRetryableError if error in RETRYABLE_SLACK_ERRORS else SlackPermanentError
             )
             raise error_class(
-                f"Slack refused the message ({error}{': ' + details if details else ''})",
+                f"Slack refused the message: {error}{' (' + details + ')' if details else ''}",
                 error=error,
                 **common,
             )
         if stripped == "ok":
             return SlackResult(channel, status_code, text)
-        raise SlackPermanentError(
-            "Slack answered with something other than 'ok'"
-            + (f" ({slack_error})" if slack_error else ""),
-            error=slack_error,
-            **common,
-        )
+        if from_slack:
+            message = f"Slack refused the message: {slack_error}"
+        else:
+            common["reason"] = REASON_GATEWAY_REFUSED
+            message = (
+                "The Slack gateway answered HTTP 200 without Slack's answer: check that "
+                "SLACK_INTERNAL_ENDPOINT is the gateway's /slack-proxy/ location"
+            )
+        raise SlackPermanentError(message, error=slack_error, **common)
+    common["reason"] = REASON_GATEWAY_REFUSED
     raise SlackPermanentError(
-        f"The endpoint answered HTTP {status_code} (a redirect?) instead of Slack's answer; "
-        "set SLACK_INTERNAL_ENDPOINT to the proxy location itself",
+        f"The Slack gateway answered HTTP {status_code} (a redirect?) instead of Slack's answer: "
+        "set SLACK_INTERNAL_ENDPOINT to the gateway's location itself",
         **common,
     )

@@ -91,25 +91,26 @@ class InternalProxyBackend(BaseBackend):
             )
         except requests.Timeout as exc:
             raise SlackRetryableError(
-                f"Timed out posting to the internal Slack endpoint at {self.target} "
+                f"The Slack gateway at {self.target} did not answer in time "
                 f"({type(exc).__name__}; timeouts connect={self.timeout[0]:g}s "
-                f"read={self.timeout[1]:g}s)",
+                f"read={self.timeout[1]:g}s); Slack may or may not have the message;",
                 channel=channel,
                 error="timeout",
                 reason=REASON_TIMEOUT,
             ) from exc
         except requests.ConnectionError as exc:
             raise SlackRetryableError(
-                f"Could not connect to the internal Slack endpoint at {self.target} "
-                f"({type(exc).__name__}); is the proxy running and SLACK_INTERNAL_ENDPOINT right?",
+                f"The Slack gateway at {self.target} could not be reached "
+                f"({type(exc).__name__}): is it running, and is SLACK_INTERNAL_ENDPOINT right? "
+                "Nothing reached Slack;",
                 channel=channel,
                 error="connection_error",
                 reason=REASON_GATEWAY_UNREACHABLE,
             ) from exc
         except requests.RequestException as exc:
             raise SlackRetryableError(
-                f"Request to the internal Slack endpoint at {self.target} failed "
-                f"({type(exc).__name__})",
+                f"The Slack gateway at {self.target} could not be reached "
+                f"({type(exc).__name__}); nothing reached Slack;",
                 channel=channel,
                 error="request_error",
                 reason=REASON_GATEWAY_UNREACHABLE,

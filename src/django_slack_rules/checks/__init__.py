@@ -1,8 +1,9 @@
 """System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
 
 Registered by ``AppConfig.ready()``: :func:`check_settings` (``settings``: what the settings
-say), :func:`check_recovery_scheduled` (``recovery``: whether celery beat runs the recovery)
-and :func:`check_rules_fit_gateway_mode` (``database``: what the rules ask for).
+say), :func:`check_endpoint_is_set` (``settings``, only with ``check --deploy``),
+:func:`check_recovery_scheduled` (``recovery``: whether celery beat runs the recovery) and
+:func:`check_rules_fit_gateway_mode` (``database``: what the rules ask for).
 
 Ids are stable; a retired id stays reserved.
 
@@ -14,7 +15,7 @@ E002                  SLACK_RULES["ALERT_MODEL"] is not an installed model
 E003                  SLACK_RULES["ADAPTER"] does not import, or is not a class
 E004                  SLACK_RULES["BACKEND"] does not import, or is not a backend
 E005                  SLACK_INTERNAL_ENDPOINT is not an http(s) URL
-E006                  SLACK_INTERNAL_ENDPOINT is empty while the proxy backend is used
+E006                  SLACK_INTERNAL_ENDPOINT is empty while the proxy backend is used (--deploy)
 E007                  SLACK_RULES is not a dict
 E008                  a numeric setting is out of range
 E009                  SLACK_RULES["SIGNAL"] is set but ALERT_MODEL is not
@@ -36,6 +37,11 @@ W010                  the periodic recovery task is not scheduled
 
 from .database import check_rules_fit_gateway_mode
 from .recovery import check_recovery_scheduled
-from .settings import check_settings
+from .settings import check_endpoint_is_set, check_settings
 
-__all__ = ["check_recovery_scheduled", "check_rules_fit_gateway_mode", "check_settings"]
+__all__ = [
+    "check_endpoint_is_set",
+    "check_recovery_scheduled",
+    "check_rules_fit_gateway_mode",
+    "check_settings",
+]

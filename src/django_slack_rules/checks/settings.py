@@ -153,20 +153,33 @@ def _check_backend() -> list[checks.CheckMessage]:
                 gettext('Use "django_slack_rules.backends.InternalProxyBackend" in production.'),
             )
         )
-    if issubclass(backend, InternalProxyBackend) and not slack_rules_settings.ENDPOINT:
-        messages.append(
-            _error(
-                "E006",
-                gettext(
-                    "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send."
-                ),
-                gettext(
-                    "Set SLACK_INTERNAL_ENDPOINT (setting or environment variable) to the "
-                    "internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
-                ),
-            )
-        )
     return messages
+
+
+def check_endpoint_is_set(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E006, a deploy check (``manage.py check --deploy``): the proxy backend without an
+    endpoint. Not a start-up check: ``migrate``, ``test`` and ``runserver`` (a host's CI, a
+    developer without a gateway) work without one; a message sent meanwhile is recorded as
+    failed, naming the setting, and can be resent from the delivery log once it is set."""
+    try:
+        backend = get_backend_class()
+    except ImproperlyConfigured:
+        return []  # E004 says why
+    if not issubclass(backend, InternalProxyBackend) or slack_rules_settings.ENDPOINT:
+        return []
+    return [
+        _error(
+            "E006",
+            gettext(
+                "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send: "
+                "every message would be recorded as failed."
+            ),
+            gettext(
+                "Set SLACK_INTERNAL_ENDPOINT (setting or environment variable) to the "
+                "internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
+            ),
+        )
+    ]
 
 
 def _check_endpoint() -> list[checks.CheckMessage]:
@@ -175,11 +188,11 @@ def _check_endpoint() -> list[checks.CheckMessage]:
         return []
     try:
         parts = parse_endpoint(endpoint)
-    except ImproperlyConfigured as exc:
+    except ImproperlyConfigured:
         return [
             _error(
                 "E005",
-                str(exc),
+                gettext("SLACK_INTERNAL_ENDPOINT is not an http(s) URL with a host."),
                 gettext(
                     "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
                 ),

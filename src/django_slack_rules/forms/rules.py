@@ -17,21 +17,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..adapters import CONTEXT_KEYS
-from ..blocks import BlocksError, block_problems, render_blocks
 from ..conf import slack_rules_settings
 from ..labels import normalize_labels
 from ..matchers import CriteriaError
 from ..matching import Verdict, criteria_matchers
 from ..matching import regex_warnings as failing_regexes
-from ..models import (
-    RESOLVE_POST,
-    STATUS_FIRING,
-    STATUS_RESOLVED,
-    SlackIntegrationRule,
-)
-from ..rendering import template_error
-from ..services.preview import SAMPLE_ANNOTATIONS, sample_context, sample_labels
+from ..models import RESOLVE_POST, SlackIntegrationRule
 from .fields import TEMPLATE_PACK, CriteriaField, JSONObjectField
 
 
@@ -41,10 +32,6 @@ def _card(title: Any, *fields: Any) -> Div:
         Div(*fields, css_class="card-body"),
         css_class="card mb-3",
     )
-
-
-def context_keys_help() -> str:
-    return gettext("Context: %(keys)s.") % {"keys": ", ".join(CONTEXT_KEYS)}
 
 
 def gateway_help() -> str:
@@ -126,9 +113,6 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         self.regex_warnings = []
         if not self.is_bound and self.instance.pk is None:
             self.initial.setdefault("match_criteria", {})
-        for name in ("message_template", "resolved_message_template", "blocks_template"):
-            field = self.fields[name]
-            field.help_text = format_html("{} {}", field.help_text, context_keys_help())
         # Left out of a POST (a form of an older version, a script): a new message.
         self.fields["resolve_action"].required = False
         self.helper = FormHelper()
@@ -172,11 +156,8 @@ class SlackIntegrationRuleForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
         self._check_gateway_mode(cleaned)
-        source = cleaned.get("blocks_template") or ""
-        # A template that does not compile gets the model's error ("does not compile").
-        if source.strip() and "blocks_template" not in self.errors and not template_error(source):
-            for problem in self._blocks_problems(source, cleaned):
-                self.add_error("blocks_template", problem)
+        # The Block Kit template is checked by the model (SlackIntegrationRule.clean()), so the
+        # admin, the import commands and full_clean() refuse it with the same message.
         self.regex_warnings = []
         sample = cleaned.get("sample_labels")
         if sample and cleaned.get("match_criteria") is not None:
@@ -198,35 +179,6 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             self.add_error("resolve_action", webhook_mode_error())
         if cleaned.get("refire_in_thread") and "refire_in_thread" in self.changed_data:
             self.add_error("refire_in_thread", webhook_mode_error())
-
-    def _blocks_problems(self, source: str, cleaned: dict[str, Any]) -> list[str]:
-        """Render the blocks template for a sample alert the rule matches, firing and
-        resolved, and say what Slack would refuse (each problem names its block)."""
-        rule = SlackIntegrationRule(
-            name=cleaned.get("name") or "",
-            slack_channel=cleaned.get("slack_channel") or "",
-            priority=cleaned.get("priority") or 0,
-            match_criteria=cleaned.get("match_criteria") or {},
-        )
-        problems: list[str] = []
-        for status in (STATUS_FIRING, STATUS_RESOLVED):
-            context = sample_context(rule, sample_labels(rule), SAMPLE_ANNOTATIONS, status)
-            try:
-                found = block_problems(render_blocks(source, context))
-            except BlocksError as exc:
-                found = [str(exc)]
-            except Exception as exc:  # the template fails for this sample
-                found = [
-                    gettext("The template fails for a sample alert: %(error)s")
-                    % {"error": f"{type(exc).__name__}: {exc}"}
-                ]
-            for problem in found:
-                if status == STATUS_RESOLVED:
-                    if problem in problems:
-                        continue
-                    problem = gettext("For a resolved alert: %(problem)s") % {"problem": problem}
-                problems.append(problem)
-        return problems
 
     def save(self, commit: bool = True) -> Any:
         """Save; an edit only ever updates, so a rule deleted meanwhile is not re-created

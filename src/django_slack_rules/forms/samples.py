@@ -69,6 +69,9 @@ class MatchTesterForm(_LabelsMixin, forms.Form):
         self.helper = FormHelper()
         self.helper.template_pack = TEMPLATE_PACK
         self.helper.form_tag = False
+        # A GET form (a shareable URL): no CSRF token, which would land in the URL, the
+        # browser history and access logs.
+        self.helper.form_method = "get"
 
 
 class DeliveryFilterForm(forms.Form):

@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..samples import blocks_template_problems
 from ..validators import (
     CHANNEL_MAX_LENGTH,
     is_valid_channel,
@@ -202,6 +203,11 @@ class SlackIntegrationRule(models.Model):
         super().clean()
         if self.match_criteria is None:
             raise ValidationError({"match_criteria": _("Use {} to match every alert.")})
+        # Rendered for a sample alert the rule matches: every path that validates a rule
+        # (the form, the admin, the import commands) refuses what Slack would refuse.
+        problems = blocks_template_problems(self)
+        if problems:
+            raise ValidationError({"blocks_template": problems})
 
     def template_for(self, status: str) -> str:
         """The template for ``status``; "" when the rule sends nothing for it."""

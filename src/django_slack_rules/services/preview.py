@@ -9,15 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext
 
-from ..adapters import CONTEXT_KEYS, build_context
+from ..adapters import CONTEXT_KEYS
 from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..labels import normalize_labels
-from ..matchers import CriteriaError, Matcher
-from ..matching import Verdict, criteria_matchers, example_labels, explain_criteria
+from ..matching import Verdict, explain_criteria
 from ..models import (
     RESOLVE_POST,
     RESOLVE_REPLY,
@@ -29,39 +27,15 @@ from ..models import (
 from ..rendering import (
     STRAY_MARKERS,
     TRUNCATION_MARKER,
+    empty_variables,
     fallback_message,
     render_template,
     stray_markup,
     undefined_variables,
 )
+from ..samples import sample_context
 from .slack_matcher import SlackRuleMatcherService
 from .slack_service import prepare_message
-
-#: The sample alert's annotations when the page opens.
-SAMPLE_ANNOTATIONS = {
-    "summary": "CPU above 90% for 5 minutes",
-    "description": "Load average is 12.3 on web-1",
-}
-
-
-#: Labels every sample alert has, unless the rule's criteria refuse them.
-SAMPLE_LABELS = {"alertname": "HighCPU", "severity": "critical", "instance": "web-1:9100"}
-
-
-def sample_labels(rule: SlackIntegrationRule) -> dict[str, str]:
-    """Labels of a sample alert that this rule matches, as far as its criteria tell: their
-    equalities and the first word of a regex such as ``critical|page``, plus common labels
-    the criteria do not refuse."""
-    try:
-        matchers: tuple[Matcher, ...] = criteria_matchers(rule.match_criteria)
-    except CriteriaError:
-        matchers = ()
-    labels = example_labels(matchers)
-    for name, value in SAMPLE_LABELS.items():
-        own = [m for m in matchers if m.name == name]
-        if name not in labels and all(m.matches({name: value}) for m in own):
-            labels[name] = value
-    return {**{k: labels[k] for k in SAMPLE_LABELS if k in labels}, **labels}
 
 
 @dataclass
@@ -85,6 +59,8 @@ class Preview:
     #: Variables the template prints that this sample's context lacks, each with the
     #: context keys whose names are close: [("labels.sevrity", ["labels.severity"])].
     undefined: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: Variables the template prints that are empty for this sample (an absent label).
+    empty_variables: list[str] = field(default_factory=list)
     #: Lines of the template with ``{{``, ``}}`` or ``{%`` that were sent as plain text.
     stray: list[str] = field(default_factory=list)
     #: The Block Kit blocks sent with the text (None: text only), and why there are none.
@@ -149,51 +125,6 @@ def close_names(name: str, context: Mapping[str, Any]) -> list[str]:
     return difflib.get_close_matches(name, context_names(context), n=3, cutoff=0.75)
 
 
-def sample_context(
-    rule: SlackIntegrationRule,
-    labels: Mapping[str, Any],
-    annotations: Mapping[str, Any],
-    status: str,
-    *,
-    now: datetime.datetime | None = None,
-) -> dict[str, Any]:
-    """The template context for a sample alert, built like the task builds a real one's."""
-    now = now or timezone.now()
-    labels = normalize_labels(labels)
-    started_at = now - datetime.timedelta(minutes=5)
-    ended_at = now if status == STATUS_RESOLVED else None
-    name = labels.get("alertname", "")
-    alert_group = {
-        "id": 0,
-        "fingerprint": "preview",
-        "name": name,
-        "labels": labels,
-        "severity": labels.get("severity", ""),
-        "source": "preview",
-        "instance": labels.get("instance", ""),
-        "current_status": status,
-        "is_silenced": False,
-        "first_occurrence": started_at,
-        "last_occurrence": now,
-        "total_firing_count": 1,
-    }
-    return build_context(
-        labels=labels,
-        annotations=annotations,
-        status=status,
-        rule=rule,
-        name=name,
-        fingerprint="preview",
-        severity=alert_group["severity"],
-        source="preview",
-        instance=alert_group["instance"],
-        started_at=started_at,
-        ended_at=ended_at,
-        occurrence_status=status,
-        alert_group=alert_group,
-    )
-
-
 def preview_message(
     rule: SlackIntegrationRule,
     labels: Mapping[str, Any],
@@ -237,6 +168,11 @@ def preview_message(
         preview.undefined = [
             (name, close_names(name, preview.context))
             for name in undefined_variables(preview.template, preview.context)
+        ]
+        preview.empty_variables = [
+            name
+            for name in empty_variables(preview.template, preview.context)
+            if name not in dict(preview.undefined)
         ]
         preview.stray = [
             line

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
-from ..hints import hint_for
+from ..hints import hint_for, hop_for
 from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
 from . import pacing
 from .claim import failure_fields, settle
@@ -34,10 +34,16 @@ class TestSendOutcome:
     channel: str
     text: str
     delivery: SlackDelivery | None = None
-    error: str = ""  # Slack's error string, e.g. "channel_not_found"
+    error: str = ""  # Slack's (or the gateway's) error string, e.g. "channel_not_found"
     detail: str = ""  # the full description (never the endpoint URL)
     status_code: int | None = None
     hint: str = ""
+    reason: str = ""  # which hop failed (exceptions.FAILURE_REASONS), "" before any was tried
+
+    @property
+    def hop(self) -> str:
+        """Which hop failed, in words: "gateway refused", "Slack refused"…; "" when none."""
+        return hop_for(self.reason)
 
 
 def send_test_message(
@@ -122,7 +128,8 @@ def send_test_message(
             pacing.pause(channel, exc.retry_after, pace)
         settle(delivery, state=DeliveryState.FAILED, **failure_fields(exc))
         outcome.error, outcome.detail, outcome.status_code = exc.error, str(exc), exc.status_code
-        outcome.hint = hint_for(exc.error, exc.status_code)
+        outcome.reason = exc.reason
+        outcome.hint = hint_for(exc.error, exc.status_code, exc.reason)
         return outcome
     if state == str(DeliveryState.FAILED):  # a broken backend or receiver: shown, never a 500
         outcome.error, outcome.detail = "unexpected_error", delivery.last_error

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,7 +18,7 @@ from django.views.generic.base import View
 
 from ..conf import slack_rules_settings
 from ..forms import DeliveryFilterForm
-from ..hints import hint_for
+from ..hints import hint_for, hop_for
 from ..models import STATUS_DIGEST, SlackDelivery
 from ..services import pacing, status
 from ..services.claim import RESENDABLE_STATES
@@ -89,6 +90,10 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             queryset = queryset.annotate(followup_matches=Exists(in_thread)).filter(
                 wanted | Q(followup_matches=True)
             )
+        else:
+            # A storm's folded deliveries are listed under their digest, not as rows of their
+            # own (a filter, e.g. ?digest=N or a state, still shows them as rows).
+            queryset = queryset.filter(digest__isnull=True)
         return queryset
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -97,9 +102,11 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             for delivery in (root, *root.followups.all()):
                 delivery.is_digest = delivery.alert_status == STATUS_DIGEST
                 delivery.resendable = delivery.state in RESENDABLE_STATES
+                failed = delivery.state in RESENDABLE_STATES
+                delivery.hop = hop_for(delivery.failure_reason) if failed else ""
                 delivery.hint = (
-                    hint_for(delivery.slack_error, delivery.http_status)
-                    if delivery.state in RESENDABLE_STATES
+                    hint_for(delivery.slack_error, delivery.http_status, delivery.failure_reason)
+                    if failed
                     else ""
                 )
         mark_fan_out(context["object_list"])
@@ -121,22 +128,33 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         return context
 
 
+#: How many of a digest's folded deliveries the log lists under it (all: ``?digest=N``).
+FOLDED_SHOWN = 20
+
+
 def mark_folded(deliveries: Any) -> None:
-    """Give each digest on the page ``folded_count``: how many deliveries it folded (one
-    query for the page)."""
+    """Give each digest on the page ``folded_count`` (how many deliveries it folded) and
+    ``folded_shown`` (the first :data:`FOLDED_SHOWN` of them, oldest first): two queries for the
+    page, however many each digest folded."""
     digests = [d for d in deliveries if d.alert_status == STATUS_DIGEST]
-    counts = (
-        dict(
-            SlackDelivery.objects.filter(digest__in=digests)
-            .order_by()
-            .values_list("digest")
-            .annotate(n=Count("pk"))
-        )
-        if digests
-        else {}
-    )
     for delivery in digests:
-        delivery.folded_count = counts.get(delivery.pk, 0)
+        delivery.folded_count, delivery.folded_shown = 0, []
+    if not digests:
+        return
+    by_pk = {d.pk: d for d in digests}
+    mine = SlackDelivery.objects.filter(digest__in=digests)
+    for pk, count in mine.order_by().values_list("digest").annotate(n=Count("pk")):
+        by_pk[pk].folded_count = count
+    first = (
+        mine.annotate(
+            n=Window(RowNumber(), partition_by=[F("digest")], order_by=[F("created_at"), F("pk")])
+        )
+        .filter(n__lte=FOLDED_SHOWN)
+        .only("pk", "digest", "alertname", "fingerprint", "text", "created_at")
+        .order_by("created_at", "pk")
+    )
+    for folded in first:
+        by_pk[folded.digest_id].folded_shown.append(folded)
 
 
 def mark_fan_out(deliveries: Any) -> None:

@@ -20,11 +20,12 @@ from ..backends import get_backend
 from ..conf import slack_rules_settings
 from ..forms import SampleAlertForm
 from ..models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
-from ..services.preview import SAMPLE_ANNOTATIONS, preview_message, sample_labels
+from ..samples import SAMPLE_ANNOTATIONS, sample_labels
+from ..services.preview import preview_message
 from ..services.test_send import send_test_message
 from .base import APP, CHANGE_RULE, VIEW_RULE, RuleStillThereMixin, SlackRulesPageMixin
 
-#: The message that reports a test send (sent, or Slack's error with a hint).
+#: The message that reports a test send (sent, or which hop refused it, with a hint).
 OUTCOME_MESSAGE = "django_slack_rules/_test_send_message.html"
 
 

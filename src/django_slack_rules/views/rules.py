@@ -90,17 +90,32 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
 
     def form_valid(self, form: ModelForm[SlackIntegrationRule]) -> HttpResponse:
         self.sample_labels = form.cleaned_data.get("sample_labels") or {}
+        self.saved_warnings = self.warnings_after_saving(form)
         response = super().form_valid(form)
-        warnings = getattr(form, "regex_warnings", [])
-        if warnings:
-            messages.warning(self.request, render_to_string(REGEX_MESSAGE, {"warnings": warnings}))
+        for warning in self.saved_warnings:
+            messages.warning(self.request, warning)
+        return response
+
+    def warnings_after_saving(self, form: ModelForm[SlackIntegrationRule]) -> list[str]:
+        """What to say about a rule saved as asked that may not do what was meant."""
+        warnings: list[str] = []
+        verdicts = getattr(form, "regex_warnings", [])
+        if verdicts:
+            warnings.append(render_to_string(REGEX_MESSAGE, {"warnings": verdicts}))
         # Not an error: Django sends "{{ alertname }" as typed. Said once, after saving.
         for name in ("message_template", "resolved_message_template"):
             stray = stray_markup(form.cleaned_data.get(name) or "")
             if stray:
                 context = {"field": form.fields[name].label, "lines": stray}
-                messages.warning(self.request, render_to_string(STRAY_MESSAGE, context))
-        return response
+                warnings.append(render_to_string(STRAY_MESSAGE, context))
+        return warnings
+
+    def get_success_message(self, cleaned_data: dict[str, Any]) -> str:
+        # Saved with a warning is not a plain success: the warnings (each starting "Saved,
+        # but") are the only message, so nothing on the page looks like all went well.
+        if self.saved_warnings:
+            return ""
+        return str(super().get_success_message(cleaned_data))
 
 
 class RuleCreateView(RuleFormMixin, CreateView):

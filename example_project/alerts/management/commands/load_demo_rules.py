@@ -60,15 +60,31 @@ DEMO_SILENCES: list[dict[str, Any]] = [
 ]
 
 
+#: With a bot token (--bot): what the rules do in Slack when an alert resolves.
+BOT_MODE_CHANGES: dict[str, dict[str, Any]] = {
+    # The resolution replies in the firing message's thread and updates that message.
+    "Database team": {"resolve_action": "update_and_reply"},
+}
+
+
 class Command(BaseCommand):
     help = "Create (or reset) the demo's Slack rules and silence."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--bot",
+            action="store_true",
+            help="rules for a bot-token gateway: a resolution replies in the thread and updates",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             for data in DEMO_RULES:
                 rule = SlackIntegrationRule.objects.filter(name=data["name"]).first()
                 rule = rule or SlackIntegrationRule(name=data["name"])
-                for key, value in data.items():
+                changes = BOT_MODE_CHANGES.get(data["name"], {}) if options["bot"] else {}
+                rule.resolve_action = "post"
+                for key, value in {**data, **changes}.items():
                     setattr(rule, key, value)
                 rule.is_active = True
                 rule.full_clean()  # the same validation as the rule pages
