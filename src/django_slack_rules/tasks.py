@@ -128,9 +128,7 @@ def process_slack_for_alert_group(
     and sends it once. Returns the delivery's state (or why there is none)."""
     if delivery_id is not None:
         return send(self, delivery_id)
-    recorded = _with_database_retry(
-        self, outbox.record_one, alert_group_id, rule_id, status, occurrence
-    )
+    recorded = run_or_retry(self, outbox.record_one, alert_group_id, rule_id, status, occurrence)
     if isinstance(recorded, str):
         return recorded  # "no-alert", "no-rule", "no-template"
     # Retried, the task sends the row recorded now.
@@ -149,7 +147,7 @@ def send(task: Task, delivery_id: int, retry_kwargs: dict[str, Any] | None = Non
     queues the line's drain, then serves the line if its slot is free now."""
     paced = not task.request.is_eager
     try:
-        return _with_database_retry(
+        return run_or_retry(
             task, delivery.send_delivery, delivery_id, paced=paced, retry_kwargs=retry_kwargs
         )
     except pacing.WaitForSlot as waiting:
@@ -161,14 +159,14 @@ def send(task: Task, delivery_id: int, retry_kwargs: dict[str, Any] | None = Non
 def drain_destination(self: Task, /, destination: str, token: int) -> str:
     """At a destination's slot: send what waits for it (one message, or one digest), then
     queue the next drain, or end when nothing waits."""
-    outcome = _with_database_retry(self, drain.run, destination, token)
+    outcome = run_or_retry(self, drain.run, destination, token)
     _queue_outcome(outcome)
     return outcome.state
 
 
 def serve_line(task: Task, destination: str) -> str:
     """Use the slot of ``destination``'s line if it is free now; "waiting"."""
-    _queue_outcome(_with_database_retry(task, drain.serve, destination))
+    _queue_outcome(run_or_retry(task, drain.serve, destination))
     return "waiting"
 
 
@@ -185,7 +183,7 @@ def queue_drains(armed: Iterable[pacing.Drain | None]) -> None:
             enqueue(drain_destination, drain_.destination, drain_.token, countdown=drain_.countdown)
 
 
-def _with_database_retry(
+def run_or_retry(
     task: Task,
     function: Any,
     *args: Any,

@@ -101,7 +101,9 @@ def _not_recorded(deliveries: Sequence[SlackDelivery], using: str) -> list[Slack
     return [delivery for delivery in deliveries if delivery.idempotency_key not in recorded]
 
 
-def record_one(alert_id: Any, rule_id: Any, status: str | None, occurrence: str | None) -> Any:
+def record_one(
+    alert_id: Any, rule_id: Any, status: str | None, occurrence: str | None
+) -> int | str:
     """Record the notification of rule ``rule_id`` for alert ``alert_id``; its delivery's id,
     or why there is none ("no-alert", "no-rule", "no-template").
 
