@@ -75,18 +75,18 @@ def run(destination: str, token: int) -> Outcome:
     """The drain of ``destination`` holding ``token``: serve the slot, then hand over to the
     next drain, or let go when nothing waits."""
     outcome = serve(destination)
-    if outcome.state == "unpaced":
+    pace = pacing.current()
+    if pace is None:
         return outcome  # nothing to hand over: without pacing there is no line
     if DestinationPace.let_go(destination, token, Exists(pacing.waiting(destination))):
         return outcome
-    new_token = random.getrandbits(62)
-    pace = pacing.current()
     now = time.time()
-    due = pacing.next_slot(destination, pace, now) if pace is not None else now
+    due = pacing.next_slot(destination, pace, now)
+    new_token = random.getrandbits(62)
     if DestinationPace.hand_over(destination, token, due=due, new_token=new_token):
         outcome.drains.append(pacing.Drain(destination, new_token, max(0.0, due - now)))
-    elif not outcome.drains:
-        outcome.state = "superseded" if outcome.state in ("no-slot", "idle") else outcome.state
+    elif outcome.state in ("no-slot", "idle"):
+        outcome.state = "superseded"  # another drain holds the destination: it goes on
     return outcome
 
 
@@ -115,26 +115,26 @@ def _use_slot(destination: str, line: list[Waiting]) -> Outcome:
                 len(line),
                 message.pk,
             )
-            return _send(message, slot_taken=True, state="digest")
+            return _send(message, state="digest")
     for item in line[:5]:
         # The oldest still waiting: another task may have just taken the one before.
         oldest = SlackDelivery.objects.filter(
             pk=item.pk, state=DeliveryState.PENDING, waiting_since__isnull=False
         ).first()
         if oldest is not None:
-            return _send(oldest, slot_taken=True)
+            return _send(oldest)
     return Outcome("gone")
 
 
-def _send(delivery: SlackDelivery, *, slot_taken: bool, state: str = "") -> Outcome:
-    """Send ``delivery`` with the slot taken; one that can succeed later leaves the line for
+def _send(delivery: SlackDelivery, *, state: str = "") -> Outcome:
+    """Send ``delivery`` in the slot taken; one that can succeed later leaves the line for
     its own retry, and one Slack rate-limited is back in the line."""
     outcome = Outcome(state)
     try:
         if delivery.state == str(DeliveryState.SENDING):  # a digest, claimed as it was folded
             send_and_settle(delivery)
         else:
-            deliver(delivery, slot_taken=slot_taken)
+            deliver(delivery, slot_taken=True)
             send_companion(delivery)
     except RetryLater as later:
         SlackDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
