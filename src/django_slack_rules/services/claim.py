@@ -11,10 +11,8 @@ act on the same row at once:
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, router, transaction
@@ -35,27 +33,6 @@ RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
 def log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
     """The arguments of the "Rule %r, alert %s (fingerprint=%s) to %s" prefix."""
     return (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
-
-
-@contextlib.contextmanager
-def claiming() -> Iterator[None]:
-    """The transaction that takes a delivery's slot and claims it: one commit for both.
-
-    On PostgreSQL that commit does not wait for the disk (``synchronous_commit`` off for
-    this transaction alone, when it is not inside another): the outcome's commit, after
-    the send, waits for it, and PostgreSQL writes its log in order, so the claim is on
-    disk by the time its outcome is. A crash of PostgreSQL in between can lose the claim:
-    the delivery is then pending again and is sent again, as after a worker killed while
-    sending. What it buys: one wait for the disk per delivery instead of two, the largest
-    cost of a delivery on a fresh connection (bench/README.md, "the claim's commit")."""
-    using = router.db_for_write(SlackDelivery)
-    connection = transaction.get_connection(using)
-    outermost = not connection.in_atomic_block
-    with transaction.atomic(using=using):
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
 
 
 def claim(delivery: SlackDelivery) -> bool:

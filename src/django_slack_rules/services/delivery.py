@@ -32,14 +32,14 @@ import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import ACTION_POST, FINAL_STATES, DeliveryState, DestinationPause, SlackDelivery
 from . import conversation, pacing
-from .claim import claim, claiming, failure_fields, log_args, sent_fields, settle
+from .claim import claim, failure_fields, log_args, sent_fields, settle
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = F
             wait,
         )
         raise postpone(delivery, wait + random.uniform(0, 0.5))
-    with claiming():  # the slot and the claim commit together, or neither
+    with transaction.atomic(using=router.db_for_write(SlackDelivery)):
+        # The slot and the claim commit together (one commit), or neither.
         slot = pacing.Slot(True) if slot_taken else take_slot(delivery, paced)
         claimed = slot.granted and claim(delivery)
         if slot.granted and not claimed:
