@@ -329,7 +329,8 @@ def setup_django(database: dict[str, Any]) -> None:
         SECRET_KEY="bench-only-not-a-secret",
         USE_TZ=True,
         TIME_ZONE="UTC",
-        INSTALLED_APPS=["django.contrib.contenttypes", "django_slack_rules"],
+        # auth: the package's clicks from Slack and their user links refer to users.
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_slack_rules"],
         DATABASES={"default": database},
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     )

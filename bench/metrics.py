@@ -50,7 +50,8 @@ def setup_django(database: dict[str, Any]) -> None:
         SECRET_KEY="bench-only-not-a-secret",
         USE_TZ=True,
         TIME_ZONE="UTC",
-        INSTALLED_APPS=["django.contrib.contenttypes", "django_slack_rules"],
+        # auth: the package's clicks from Slack and their user links refer to users.
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_slack_rules"],
         DATABASES={"default": database},
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         SLACK_RULES={"METRICS": {"ENABLED": True}},
@@ -103,7 +104,8 @@ def fresh_log(size: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE django_slack_rules_slackdelivery, django_slack_rules_metricscount, "
-            "django_slack_rules_metricsopendelivery, django_slack_rules_metricstally"
+            "django_slack_rules_metricsopendelivery, django_slack_rules_metricstally, "
+            "django_slack_rules_slackaction"
         )
     insert(1, size, created="now() - interval '10 minutes' - (2000000 - g) * interval '2 s'")
     insert(4_000_000, 4_000_000 + STUCK - 1, created="now() - interval '1 hour'", state="'pending'")

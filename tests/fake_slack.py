@@ -23,6 +23,14 @@ unknown type, more than 50, section text over 3,000 characters) are answered
         [reply] = slack.replies("#web", first.ts)  # its thread
         assert first.edits                         # texts it had before each update
 
+In api_mode it also answers what a click on a button needs: ``users.info`` (a form
+body ``user=U…``) from the users added with :meth:`FakeSlack.add_user` (else
+``user_not_found``), and ``chat.postEphemeral``, kept apart as :meth:`FakeSlack.ephemerals`::
+
+    slack.add_user("U0ALICE", email="alice@example.com", name="alice")
+    ...
+    [answer] = slack.ephemerals()                # to one user, never a message in the channel
+
 With ``channel_limit=ChannelLimit(rate=1, burst=5)`` (or :meth:`FakeSlack.limit_channels`)
 it paces each channel as Slack does: beyond the burst, more than ``rate`` messages per
 second get ``429`` with ``Retry-After``, and a request for a channel during its
@@ -58,7 +66,14 @@ from urllib.parse import parse_qs
 
 from tests.processes import Service
 
-__all__ = ["CannedResponse", "ChannelLimit", "FakeMessage", "FakeSlack", "RecordedRequest"]
+__all__ = [
+    "CannedResponse",
+    "ChannelLimit",
+    "FakeEphemeral",
+    "FakeMessage",
+    "FakeSlack",
+    "RecordedRequest",
+]
 
 _HOST = "127.0.0.1"
 # Upper bound for how long stop() waits for the serving thread.
@@ -94,6 +109,15 @@ class FakeMessage:
     reply_broadcast: bool = False
     #: (text, blocks) the message had before each chat.update, oldest first.
     edits: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FakeEphemeral:
+    """A ``chat.postEphemeral``: shown to ``user`` alone, in ``channel`` (an id)."""
+
+    channel: str
+    user: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -342,6 +366,8 @@ class FakeSlack(Service):
         self._queue: deque[CannedResponse] = deque()
         self._ts_micros = _TS_START_MICROS
         self._messages: dict[tuple[str, str], FakeMessage] = {}
+        self._users: dict[str, dict[str, Any]] = {}
+        self._ephemerals: list[FakeEphemeral] = []
         self._stop_event = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -448,9 +474,36 @@ class FakeSlack(Service):
             self._requests.clear()
             self._queue.clear()
             self._messages.clear()
+            self._users.clear()
+            self._ephemerals.clear()
             self._limiter = None
             self._rate_limited.clear()
             self._inside_retry_after.clear()
+
+    # -- users and ephemeral answers (api_mode) ----------------------------
+
+    def add_user(
+        self, user_id: str, *, email: str | None = None, name: str = "", real_name: str = ""
+    ) -> None:
+        """A workspace member ``users.info`` knows; without ``email`` it answers as Slack
+        does when the app lacks ``users:read.email`` (no ``profile.email``)."""
+        profile: dict[str, Any] = {"real_name": real_name or name, "display_name": name}
+        if email is not None:
+            profile["email"] = email
+        with self._cond:
+            self._users[user_id] = {
+                "id": user_id,
+                "team_id": "T0FAKE",
+                "name": name,
+                "real_name": real_name or name,
+                "deleted": False,
+                "profile": profile,
+            }
+
+    def ephemerals(self) -> list[FakeEphemeral]:
+        """The ephemeral messages posted so far, oldest first."""
+        with self._cond:
+            return list(self._ephemerals)
 
     # -- Slack's pace per channel ------------------------------------------
 
@@ -605,8 +658,13 @@ class FakeSlack(Service):
                         "response_metadata": {"messages": problems},
                     }
                 )
-            if request.path.split("?", 1)[0].endswith("chat.update"):
+            path = request.path.split("?", 1)[0]
+            if path.endswith("chat.update"):
                 return self._update(data)
+            if path.endswith("users.info"):
+                return self._user_info(request)
+            if path.endswith("chat.postEphemeral"):
+                return self._ephemeral(data)
             return self._post(request, data)
 
     def _limit(self, request: RecordedRequest) -> CannedResponse | None:
@@ -670,6 +728,23 @@ class FakeSlack(Service):
             "message": _shown(message),
         }
         return _json_response(answer)
+
+    def _user_info(self, request: RecordedRequest) -> CannedResponse:
+        """users.info (called with the lock held): a form body ``user=U…``."""
+        values = parse_qs(request.body.decode("utf-8", errors="replace")).get("user") or [""]
+        user = self._users.get(values[0])
+        if user is None:
+            return _json_response({"ok": False, "error": "user_not_found"})
+        return _json_response({"ok": True, "user": user})
+
+    def _ephemeral(self, data: dict[str, Any]) -> CannedResponse:
+        """chat.postEphemeral (called with the lock held)."""
+        channel, user = str(data.get("channel") or ""), str(data.get("user") or "")
+        if not _CHANNEL_ID_RE.match(channel) or user not in self._users:
+            error = "channel_not_found" if user in self._users else "user_not_in_channel"
+            return _json_response({"ok": False, "error": error})
+        self._ephemerals.append(FakeEphemeral(channel, user, str(data.get("text") or "")))
+        return _json_response({"ok": True, "message_ts": self._next_ts()})
 
     def _register_connection(self, conn: socket.socket) -> None:
         with self._cond:

@@ -17,8 +17,23 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connections
 
-from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
+from django_slack_rules.backends import locmem
+from django_slack_rules.models import (
+    DeliveryState,
+    SlackAction,
+    SlackDelivery,
+    SlackIntegrationRule,
+)
+from tests.actions_support import (
+    SIGNING_SECRET,
+    firing_alert,
+    host_user,
+    rule_with_buttons,
+    send_with_buttons,
+)
 from tests.factories import RuleFactory
+from tests.processes import wait_until
+from tests.slack_clicks import ALICE, BOB, Click, post
 from tests.ui_users import ALL_UI_PERMISSIONS, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -573,3 +588,84 @@ def test_an_operator_watches_a_storm_being_absorbed(
     expect(page.locator(".dsr-digest-filter")).to_contain_text("every alert it folded")
     expect(page.locator("tr.dsr-delivery")).to_have_count(18)  # the digest and its 17
     expect(page.locator("tr[data-state='digested']")).to_have_count(17)
+
+
+# -- buttons in Slack -------------------------------------------------------------------
+
+
+@pytest.fixture
+def bot_with_buttons(slack_rules, outbox, eager, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    slack_rules(GATEWAY_MODE="bot", SITE_URL="https://alerts.example.com", CHANNEL_RATE=None)
+    locmem.users.clear()
+    locmem.users[ALICE.id] = {
+        "id": ALICE.id,
+        "name": "alice",
+        "profile": {"email": "alice@example.com"},
+    }
+    locmem.users[BOB.id] = {
+        "id": BOB.id,
+        "name": "bob",
+        "profile": {"email": "bob@elsewhere.example"},
+    }
+    yield outbox
+    locmem.users.clear()
+
+
+def test_the_preview_shows_the_buttons_and_the_log_shows_each_click(
+    page, live_server, client, screenshots, bot_with_buttons
+):
+    from playwright.sync_api import expect
+
+    log_in(page, live_server, client, username="ops")
+    rule = rule_with_buttons(
+        message_template=":fire: *{{ alertname }}* on `{{ instance }}`: {{ summary }}"
+    )
+
+    page.goto(f"{live_server.url}/slack/rules/{rule.pk}/preview/")
+    slack = page.locator(".dsr-slack")
+    expect(slack.locator(".dsr-section-text strong")).to_have_text("HighCPU")
+    buttons = slack.locator(".dsr-block-actions")
+    expect(buttons.get_by_text("Acknowledge", exact=True)).to_be_visible()
+    expect(buttons.locator(".dsr-select")).to_have_text("Silence for… ▾")
+    expect(buttons.get_by_role("link", name="Open in SentryHub")).to_have_attribute(
+        "href", "https://alerts.example.com/alerts/preview/"
+    )
+    shot(page, screenshots, "rule-preview-buttons")
+
+    # Alice acknowledges; Bob, whom SentryHub does not know, tries to silence it.
+    host_user("alice")
+    alert, instance = firing_alert(instance="web-7:9100")
+    delivery = send_with_buttons(rule, alert, instance)
+    actions_url = f"{live_server.url}/slack/actions/"
+    for user, action, option in ((ALICE, "acknowledge", None), (BOB, "silence", "3600")):
+        click = Click.on_message(
+            "C0WEB0000",  # Slack's id of #web (the locmem backend answers with no channel id)
+            delivery.message_ts,
+            delivery.text,
+            delivery.blocks,
+            action,
+            user=user,
+            option=option,
+        )
+        assert post(actions_url, click.body(), click.headers(SIGNING_SECRET))[0] == 200
+        wait_until(
+            lambda action=action: SlackAction.objects.filter(
+                action=action, notice_state="sent"
+            ).exists(),
+            what=f"the {action} click settled",
+        )
+
+    page.goto(f"{live_server.url}/slack/deliveries/")
+    rows = page.locator("tr.dsr-action")
+    expect(rows).to_have_count(2)
+    done = page.locator('tr.dsr-action[data-state="done"]')
+    expect(done).to_contain_text("Acknowledge")
+    expect(done).to_contain_text("by @alice (as alice)")
+    refused = page.locator('tr.dsr-action[data-state="refused"]')
+    expect(refused).to_contain_text("Silence")
+    expect(refused).to_contain_text("for 1 hour")
+    expect(refused).to_contain_text(
+        "No SentryHub user has your email address (bob@elsewhere.example)"
+    )
+    shot(page, screenshots, "delivery-log-actions")

@@ -6,4 +6,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("slack/", include("django_slack_rules.urls")),
+    path("alerts/", include("tests.alerts.urls", namespace="alerts")),
 ]

@@ -256,25 +256,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RenderError as exc:
         parser.error(str(exc))
     if args.output:
-        path = Path(args.output)
-        if not path.parent.is_dir():
-            parser.error(
-                f"--output {args.output}: the directory {path.parent} does not exist; create "
-                f"it (mkdir -p {path.parent}) or name a file in nginx's conf.d"
-            )
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_text(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except OSError as exc:
-            parser.error(
-                f"--output {args.output}: cannot write it ({exc.strerror}); run render.py as "
-                "a user who may write there (root, for /etc/nginx/conf.d)"
-            )
+        write_output(parser, args.output, text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def write_output(parser: argparse.ArgumentParser, output: str, text: str) -> None:
+    """Write ``text`` to ``output`` at once (a temporary file, then a rename), or exit
+    through ``parser`` naming what is wrong."""
+    path = Path(output)
+    if not path.parent.is_dir():
+        parser.error(
+            f"--output {output}: the directory {path.parent} does not exist; create "
+            f"it (mkdir -p {path.parent}) or name a file in nginx's conf.d"
+        )
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        parser.error(
+            f"--output {output}: cannot write it ({exc.strerror}); run {parser.prog} as "
+            "a user who may write there (root, for /etc/nginx/conf.d)"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ The package never assumes a host's models. An adapter class, named by
 silence, latest occurrence, and the template context. The default,
 :class:`AlertGroupAdapter`, reads SentryHub's ``AlertGroup``; another host
 subclasses it (or :class:`BaseAlertAdapter`) and overrides what differs.
+
+Actions from Slack use four more methods, each optional: ``acknowledge(alert, user,
+comment=None)``, ``silence(alert, user, until, comment=None)``, ``get_url(alert)`` and
+``can(user, action, alert)``. An adapter without one offers no such button
+(:mod:`django_slack_rules.services.actions.offer`); :class:`AlertGroupAdapter` has them, doing what
+SentryHub's own pages do (:mod:`django_slack_rules.sentryhub_actions`).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import slack_rules_settings
 from .context import build_context
 from .labels import normalize_labels
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
+from .sentryhub_actions import SentryHubActions
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise as StrPromise
@@ -89,8 +97,9 @@ def _text(value: Any) -> str:
 __all__ = ["CONTEXT_KEYS", "AlertGroupAdapter", "BaseAlertAdapter", "build_context", "get_adapter"]
 
 
-class AlertGroupAdapter(BaseAlertAdapter):
-    """Reads SentryHub's ``AlertGroup`` (and its ``instances``, the AlertInstance rows)."""
+class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter):
+    """Reads SentryHub's ``AlertGroup`` (and its ``instances``, the AlertInstance rows), and
+    acknowledges and silences it as SentryHub does (:class:`SentryHubActions`)."""
 
     #: Related name of the occurrences on the alert.
     instances_attribute = "instances"
@@ -103,7 +112,12 @@ class AlertGroupAdapter(BaseAlertAdapter):
         return STATUS_RESOLVED if status == STATUS_RESOLVED else STATUS_FIRING
 
     def is_silenced(self, alert: Any) -> bool:
-        return bool(getattr(alert, "is_silenced", False))
+        """``is_silenced``, unless ``silenced_until`` has passed: SentryHub re-checks its
+        silences only when a silence rule changes, so an ended one may still be flagged."""
+        if not getattr(alert, "is_silenced", False):
+            return False
+        until = getattr(alert, "silenced_until", None)
+        return until is None or until > timezone.now()
 
     def get_occurrence(self, alert: Any, instance: Any = None) -> Any:
         if instance is not None:

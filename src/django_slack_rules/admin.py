@@ -8,7 +8,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import DestinationPause, SlackDelivery, SlackIntegrationRule
+from .models import (
+    DestinationPause,
+    SlackAction,
+    SlackDelivery,
+    SlackIntegrationRule,
+    SlackUserLink,
+)
 from .tasks import resend_deliveries
 
 
@@ -47,6 +53,7 @@ class SlackIntegrationRuleAdmin(admin.ModelAdmin):
             _("Threads and updates"),
             {"fields": ("resolve_action", "reply_broadcast", "refire_in_thread")},
         ),
+        (_("Buttons in Slack"), {"fields": ("actions",)}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
 
@@ -112,4 +119,46 @@ class DestinationPauseAdmin(admin.ModelAdmin):
     list_display = ("destination", "paused_until", "updated_at")
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+
+@admin.register(SlackUserLink)
+class SlackUserLinkAdmin(admin.ModelAdmin):
+    """Which host user each Slack user is: found by email, or set here by hand (a Slack user
+    without a host user is listed once they have clicked a button)."""
+
+    list_display = ("slack_name", "slack_user_id", "email", "user", "source", "updated_at")
+    list_filter = ("source",)
+    search_fields = ("slack_name", "slack_user_id", "email")
+    raw_id_fields = ("user",)
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: SlackUserLink, form: Any, change: bool) -> None:
+        if "user" in form.changed_data:
+            obj.source = str(SlackUserLink.Source.ADMIN)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(SlackAction)
+class SlackActionAdmin(admin.ModelAdmin):
+    """The clicks from Slack, as recorded: read-only (the audit)."""
+
+    list_display = (
+        "clicked_at",
+        "action",
+        "slack_user_name",
+        "user",
+        "state",
+        "notice_state",
+        "delivery",
+    )
+    list_filter = ("state", "action", "notice_state")
+    search_fields = ("slack_user_name", "slack_user_id", "message_ref", "reason")
+    date_hierarchy = "clicked_at"
+    readonly_fields = [f.name for f in SlackAction._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

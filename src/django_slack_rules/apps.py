@@ -22,7 +22,13 @@ class DjangoSlackRulesConfig(AppConfig):
         from django.core.signals import setting_changed
         from django.db.models.signals import post_delete, post_save
 
-        from . import checks, conf, handlers, models
+        from . import (
+            action_tasks,  # noqa: F401 - workers register its task
+            checks,
+            conf,
+            handlers,
+            models,
+        )
 
         django_checks.register(checks.check_settings, django_checks.Tags.compatibility)
         django_checks.register(checks.check_recovery_scheduled, django_checks.Tags.compatibility)
@@ -30,8 +36,10 @@ class DjangoSlackRulesConfig(AppConfig):
         django_checks.register(
             checks.check_endpoint_is_set, django_checks.Tags.compatibility, deploy=True
         )
-        # Reads the rules: run only when a database is asked for (check --database default).
+        django_checks.register(checks.check_action_settings, django_checks.Tags.compatibility)
+        # Read the rules: run only when a database is asked for (check --database default).
         django_checks.register(checks.check_rules_fit_gateway_mode, django_checks.Tags.database)
+        django_checks.register(checks.check_rules_actions, django_checks.Tags.database)
 
         # Every rule change moves the rule-set version, so each process rebuilds its index.
         rule = models.SlackIntegrationRule

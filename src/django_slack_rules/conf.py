@@ -74,6 +74,12 @@ DEFAULTS: dict[str, Any] = {
     # it answers a bearer token (the file TOKEN_FILE, else the environment variable
     # SLACK_RULES_METRICS_TOKEN) or the addresses in ALLOW. Keys left out take their default.
     "METRICS": {},
+    # Actions from Slack (buttons, bot mode): the file that holds the Slack app's signing
+    # secret; None: the environment variable SLACK_SIGNING_SECRET. Never the secret itself.
+    "SIGNING_SECRET_FILE": None,
+    # Dotted path of a callable(slack_user: dict) -> host user or None, which maps the
+    # Slack user who clicked; None: the Slack user's email (users.info) finds the user.
+    "USER_RESOLVER": None,
 }
 
 #: Defaults of the keys of ``SLACK_RULES["METRICS"]`` (docs/metrics.md).
@@ -92,11 +98,14 @@ METRICS_DEFAULTS: dict[str, Any] = {
 #: The environment variable holding the metrics token when ``TOKEN_FILE`` is not set.
 METRICS_TOKEN_ENV = "SLACK_RULES_METRICS_TOKEN"
 
+#: The environment variable read for the signing secret when no file is named.
+SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
+
 #: The values of ``SLACK_RULES["GATEWAY_MODE"]``.
 GATEWAY_MODES = ("webhook", "bot")
 
 #: The keys whose values are dotted import paths.
-IMPORT_STRINGS = ("SIGNAL", "ADAPTER", "BACKEND")
+IMPORT_STRINGS = ("SIGNAL", "ADAPTER", "BACKEND", "USER_RESOLVER")
 
 ENDPOINT_SETTING = "SLACK_INTERNAL_ENDPOINT"
 
@@ -256,6 +265,15 @@ class SlackRulesSettings:
             with open(path, encoding="utf-8") as token_file:
                 return token_file.read().strip()
         return os.environ.get(METRICS_TOKEN_ENV, "").strip()
+
+    @property
+    def SIGNING_SECRET_FILE(self) -> str | None:
+        value = self.get("SIGNING_SECRET_FILE")
+        return None if value is None else str(value)
+
+    @property
+    def USER_RESOLVER(self) -> Any:
+        return self.get("USER_RESOLVER")
 
     # -- derived ------------------------------------------------------------
     @property

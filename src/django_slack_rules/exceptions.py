@@ -11,7 +11,8 @@ that catches delivery failures can never hide a misconfiguration.
     │   ├── SlackRetryableError       connection errors, timeouts, 5xx: try again later
     │   │   └── SlackRateLimitedError 429: try again after ``retry_after`` seconds
     │   └── SlackPermanentError       other 4xx, Slack error strings: never retried
-    └── SlackSendCancelled            a pre_send receiver cancelled the message
+    ├── SlackSendCancelled            a pre_send receiver cancelled the message
+    └── SlackActionRefused            the host will not do an action from Slack (says why)
     SlackRulesConfigurationError(ImproperlyConfigured)
 """
 
@@ -110,6 +111,12 @@ class SlackPermanentError(SlackDeliveryError):
 
 class SlackSendCancelled(SlackRulesError):
     """Raised by a ``pre_send`` receiver to cancel one message (it is recorded as cancelled)."""
+
+
+class SlackActionRefused(SlackRulesError):
+    """Raised by an adapter's ``acknowledge`` or ``silence`` to refuse the action: nothing
+    was changed, and the message (shown to the Slack user who clicked) says why and, where
+    it can, what to do instead."""
 
 
 class SlackRulesConfigurationError(ImproperlyConfigured):

@@ -20,4 +20,6 @@ urlpatterns = [
     path("deliveries/resend/", views.DeliveryResendView.as_view(), name="delivery-resend"),
     # Prometheus metrics: off unless SLACK_RULES["METRICS"]["ENABLED"] (docs/metrics.md).
     path("metrics/", metrics_view, name="metrics"),
+    # The Slack app's Request URL (interactivity): a click on a message's button.
+    path("actions/", views.SlackActionsView.as_view(), name="slack-actions"),
 ]

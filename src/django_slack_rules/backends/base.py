@@ -83,6 +83,25 @@ class BaseBackend:
             error="update_not_supported",
         )
 
+    def post_ephemeral(self, channel: str, user: str, text: str) -> SlackResult:
+        """Show ``text`` to ``user`` only, in ``channel`` (``chat.postEphemeral``; bot mode):
+        the answer to a click that did nothing, saying why. A backend that cannot raises
+        :class:`SlackPermanentError` with the error ``ephemeral_not_supported``."""
+        raise SlackPermanentError(
+            f"{type(self).__name__} cannot post an ephemeral message",
+            channel=channel,
+            error="ephemeral_not_supported",
+        )
+
+    def user_info(self, user: str) -> dict[str, Any]:
+        """Slack's ``user`` object for a user id (``users.info``; bot mode), with
+        ``profile.email`` when the app has ``users:read.email``. A backend that cannot
+        raises :class:`SlackPermanentError` with the error ``users_info_not_supported``."""
+        raise SlackPermanentError(
+            f"{type(self).__name__} cannot look a Slack user up",
+            error="users_info_not_supported",
+        )
+
 
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (Slack sends an integer); None when absent or unreadable."""

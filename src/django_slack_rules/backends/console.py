@@ -35,3 +35,11 @@ class ConsoleBackend(BaseBackend):
             )
             stream.flush()
         return SlackResult(channel=channel, response_text="ok", ts=ts)
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> SlackResult:
+        stream = self.stream or sys.stdout
+        rule = "-" * 72
+        with _lock:
+            stream.write(f"{rule}\nTo {user} only, in {channel}\n{rule}\n{text}\n{rule}\n")
+            stream.flush()
+        return SlackResult(channel=channel, response_text="ok")

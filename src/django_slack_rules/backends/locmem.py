@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..exceptions import SlackPermanentError
 from .base import BaseBackend, SlackResult
 
 
@@ -13,13 +14,17 @@ class OutboxMessage:
     channel: str
     text: str
     extra: dict[str, Any] = field(default_factory=dict)
-    #: "post" (chat.postMessage, or a webhook) or "update" (chat.update of ``ts``).
+    #: "post" (chat.postMessage, or a webhook), "update" (chat.update of ``ts``) or
+    #: "ephemeral" (chat.postEphemeral to ``extra["user"]``).
     method: str = "post"
     ts: str = ""
 
 
 #: Messages "sent" through :class:`LocmemBackend` in this process, oldest first.
 outbox: list[OutboxMessage] = []
+
+#: Slack users :meth:`LocmemBackend.user_info` knows, by id (Slack's ``user`` objects).
+users: dict[str, dict[str, Any]] = {}
 
 
 class LocmemBackend(BaseBackend):
@@ -39,3 +44,16 @@ class LocmemBackend(BaseBackend):
         return SlackResult(
             channel=channel, response_text="ok", ts=ts, data={"ok": True, "channel": channel}
         )
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> SlackResult:
+        outbox.append(
+            OutboxMessage(channel=channel, text=text, extra={"user": user}, method="ephemeral")
+        )
+        return SlackResult(channel=channel, response_text="ok", data={"ok": True})
+
+    def user_info(self, user: str) -> dict[str, Any]:
+        if user not in users:
+            raise SlackPermanentError(
+                f"Slack refused the message (user_not_found: {user})", error="user_not_found"
+            )
+        return dict(users[user])

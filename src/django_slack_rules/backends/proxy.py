@@ -21,6 +21,17 @@ from .base import BaseBackend, SlackResult, classify_response
 #: The header that carries the channel, so nginx can route on it (webhook mode).
 CHANNEL_HEADER = "X-Slack-Channel"
 
+#: Every Slack Web API method the package calls in bot mode: the gateway's location for it
+#: (after ``SLACK_INTERNAL_ENDPOINT``; deploy/nginx/ relays these and no other) and the
+#: OAuth scopes the Slack app needs for it (docs/slack.md's manifest; a test keeps the three
+#: in step).
+WEB_API_METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "chat.postMessage": ("", ("chat:write",)),
+    "chat.update": ("chat.update", ("chat:write",)),
+    "chat.postEphemeral": ("chat.postEphemeral", ("chat:write",)),
+    "users.info": ("users.info", ("users:read", "users:read.email")),
+}
+
 _local = threading.local()
 
 
@@ -41,8 +52,10 @@ class InternalProxyBackend(BaseBackend):
     """POSTs ``{"channel": …, "text": …}`` to ``SLACK_INTERNAL_ENDPOINT``.
 
     The channel also travels in the ``X-Slack-Channel`` header (UTF-8), so the proxy
-    can pick the right incoming webhook without reading the body. An update
-    (``chat.update``, bot mode) goes to ``SLACK_INTERNAL_ENDPOINT + "chat.update"``.
+    can pick the right incoming webhook without reading the body. In bot mode, an update
+    goes to ``SLACK_INTERNAL_ENDPOINT + "chat.update"``, and the answers to a click from
+    Slack to ``… + "chat.postEphemeral"`` and ``… + "users.info"`` (the gateway's other
+    locations).
     """
 
     def __init__(self, endpoint: str | None = None, **options: Any) -> None:
@@ -61,9 +74,10 @@ class InternalProxyBackend(BaseBackend):
             slack_rules_settings.CONNECT_TIMEOUT,
             slack_rules_settings.READ_TIMEOUT,
         )
-        self.update_endpoint = (
-            self.endpoint if self.endpoint.endswith("/") else self.endpoint + "/"
-        ) + "chat.update"
+        base = self.endpoint if self.endpoint.endswith("/") else self.endpoint + "/"
+        self.update_endpoint = base + WEB_API_METHODS["chat.update"][0]
+        self.ephemeral_endpoint = base + WEB_API_METHODS["chat.postEphemeral"][0]
+        self.users_info_endpoint = base + WEB_API_METHODS["users.info"][0]
 
     def build_payload(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {"channel": channel, "text": text}
@@ -78,11 +92,24 @@ class InternalProxyBackend(BaseBackend):
         payload.update(extra.get("payload") or {})
         return self._post(self.update_endpoint, channel, payload)
 
-    def _post(self, url: str, channel: str, payload: dict[str, Any]) -> SlackResult:
+    def post_ephemeral(self, channel: str, user: str, text: str) -> SlackResult:
+        payload = {"channel": channel, "user": user, "text": text}
+        return self._post(self.ephemeral_endpoint, channel, payload)
+
+    def user_info(self, user: str) -> dict[str, Any]:
+        """``users.info`` through the gateway, as a form (Slack's read methods take no JSON)."""
+        result = self._post(self.users_info_endpoint, "", {"user": user}, form=True)
+        found = result.data.get("user")
+        return found if isinstance(found, dict) else {}
+
+    def _post(
+        self, url: str, channel: str, payload: dict[str, Any], *, form: bool = False
+    ) -> SlackResult:
+        body: dict[str, Any] = {"data": payload} if form else {"json": payload}
         try:
             response = get_session().post(
                 url,
-                json=payload,
+                **body,
                 # UTF-8 bytes: Slack channel names may be non-Latin ("#アラート"), and
                 # nginx matches the header byte for byte against the secrets map.
                 headers={CHANNEL_HEADER: channel.encode("utf-8")},

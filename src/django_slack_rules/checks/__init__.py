@@ -1,9 +1,10 @@
 """System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
 
-Registered by ``AppConfig.ready()``: :func:`check_settings` (``settings``: what the settings
-say), :func:`check_endpoint_is_set` (``settings``, only with ``check --deploy``),
-:func:`check_recovery_scheduled` (``recovery``: whether celery beat runs the recovery) and
-:func:`check_rules_fit_gateway_mode` (``database``: what the rules ask for).
+Registered by ``AppConfig.ready()``: :func:`check_settings` and :func:`check_action_settings`
+(``settings``: what the settings say), :func:`check_endpoint_is_set` (``settings``, only with
+``check --deploy``), :func:`check_recovery_scheduled` (``recovery``: whether celery beat runs
+the recovery), :func:`check_rules_fit_gateway_mode` and :func:`check_rules_actions`
+(``database``: what the rules ask for).
 
 Ids are stable; a retired id stays reserved.
 
@@ -24,6 +25,8 @@ E011                  SLACK_RULES["GATEWAY_MODE"] is not "webhook" or "bot"
 E012                  SLACK_RULES["SITE_URL"] is not an http(s) URL
 E013                  SLACK_RULES["METRICS"] is not valid (a key, a value, an address)
 E014                  the metrics token file cannot be read, or is empty, while metrics are on
+E015                  SLACK_RULES["SIGNING_SECRET_FILE"] cannot be read, or is empty
+E016                  SLACK_RULES["USER_RESOLVER"] does not import, or is not callable
 W001                  a test or console backend while DEBUG is off
 W002                  an unknown key in SLACK_RULES (a typo?)
 W003                  SLACK_INTERNAL_ENDPOINT points at Slack itself
@@ -31,17 +34,21 @@ W004                  the rule pages are mounted but crispy-forms is not set up 
 W005                  rules ask for threads or updates webhook mode cannot do (--database)
 W006                  ROOT_URLCONF does not load, so the rule pages' setup was not checked
 W007                  metrics are on with no token and no allowed address: nobody can scrape
+W008                  rules chose buttons that cannot be offered here; which can (--database)
 W010                  the periodic recovery task is not scheduled
 ====================  ==========================================================
 """
 
+from .actions import check_action_settings, check_rules_actions
 from .database import check_rules_fit_gateway_mode
 from .recovery import check_recovery_scheduled
 from .settings import check_endpoint_is_set, check_settings
 
 __all__ = [
+    "check_action_settings",
     "check_endpoint_is_set",
     "check_recovery_scheduled",
+    "check_rules_actions",
     "check_rules_fit_gateway_mode",
     "check_settings",
 ]

@@ -23,6 +23,7 @@ from ..matchers import CriteriaError
 from ..matching import Verdict, criteria_matchers
 from ..matching import regex_warnings as failing_regexes
 from ..models import RESOLVE_POST, SlackIntegrationRule
+from .actions import action_choices, actions_help, clean_actions
 from .fields import TEMPLATE_PACK, CriteriaField, JSONObjectField
 
 
@@ -70,6 +71,11 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         ),
         widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace", "spellcheck": "false"}),
     )
+    actions = forms.MultipleChoiceField(
+        label=_("Buttons on the firing message"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
     sample_labels = JSONObjectField(
         label=_("Sample labels"),
         what=_("Sample labels"),
@@ -98,6 +104,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "resolve_action",
             "reply_broadcast",
             "refire_in_thread",
+            "actions",
         )
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -115,6 +122,8 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             self.initial.setdefault("match_criteria", {})
         # Left out of a POST (a form of an older version, a script): a new message.
         self.fields["resolve_action"].required = False
+        self.fields["actions"].choices = action_choices()  # type: ignore[attr-defined]
+        self.fields["actions"].help_text = actions_help()
         self.helper = FormHelper()
         self.helper.template_pack = TEMPLATE_PACK
         self.helper.form_tag = False
@@ -148,10 +157,14 @@ class SlackIntegrationRuleForm(forms.ModelForm):
                 "reply_broadcast",
                 "refire_in_thread",
             ),
+            _card(_("Buttons in Slack"), "actions"),
         )
 
     def clean_resolve_action(self) -> str:
         return str(self.cleaned_data.get("resolve_action") or RESOLVE_POST)
+
+    def clean_actions(self) -> list[str]:
+        return clean_actions(self.cleaned_data.get("actions") or [], self.instance.actions or [])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data

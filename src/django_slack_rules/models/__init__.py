@@ -3,8 +3,16 @@
 One module each (``rules``, ``ruleset`` (the log of rule changes), ``deliveries``,
 ``coordination``, ``choices``, ``metrics``); every name is importable from
 ``django_slack_rules.models``, as Django and the rest of the package expect.
+``actions`` holds the clicks on a message's buttons and the Slack user links.
 """
 
+from .actions import (
+    FINAL_ACTION_STATES,
+    ActionState,
+    NoticeState,
+    SlackAction,
+    SlackUserLink,
+)
 from .choices import (
     ACTION_POST,
     ACTION_REPLY,
@@ -36,6 +44,7 @@ __all__ = [
     "ACTION_POST",
     "ACTION_REPLY",
     "ACTION_UPDATE",
+    "FINAL_ACTION_STATES",
     "FINAL_STATES",
     "RESOLVE_POST",
     "RESOLVE_REPLY",
@@ -44,6 +53,7 @@ __all__ = [
     "STATUS_DIGEST",
     "STATUS_FIRING",
     "STATUS_RESOLVED",
+    "ActionState",
     "DeliveryAction",
     "DeliveryState",
     "DestinationPace",
@@ -52,12 +62,15 @@ __all__ = [
     "MetricsCount",
     "MetricsOpenDelivery",
     "MetricsTally",
+    "NoticeState",
     "ResolveAction",
     "RuleChange",
     "RuleSetVersion",
+    "SlackAction",
     "SlackDelivery",
     "SlackIntegrationRule",
     "SlackIntegrationRuleQuerySet",
+    "SlackUserLink",
     "note_change",
     "rules_changed",
 ]

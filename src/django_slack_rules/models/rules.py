@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..buttons import validate_actions
 from ..samples import blocks_template_problems
 from ..validators import (
     CHANNEL_MAX_LENGTH,
@@ -181,6 +182,17 @@ class SlackIntegrationRule(models.Model):
             "In an alert storm, when more messages wait for the channel than "
             "SLACK_RULES['DIGEST_AFTER'], they are folded into one digest. Tick this to send "
             "this rule's alerts one by one instead, paced (e.g. a paging channel)."
+        ),
+    )
+    actions = models.JSONField(
+        _("buttons"),
+        default=list,
+        blank=True,
+        validators=[validate_actions],
+        help_text=_(
+            "What the firing message offers in Slack (bot mode): acknowledge the alert, "
+            "silence it (1, 4 or 24 hours), open it in the host. Each needs the host's "
+            "adapter to support it."
         ),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

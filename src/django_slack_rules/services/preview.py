@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils.translation import gettext
 
-from ..adapters import CONTEXT_KEYS
+from ..adapters import CONTEXT_KEYS, get_adapter
 from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..labels import normalize_labels
@@ -34,6 +34,7 @@ from ..rendering import (
     undefined_variables,
 )
 from ..samples import sample_context
+from .actions.offer import preview_actions
 from .slack_matcher import SlackRuleMatcherService
 from .slack_service import prepare_message
 
@@ -66,6 +67,8 @@ class Preview:
     #: The Block Kit blocks sent with the text (None: text only), and why there are none.
     blocks: list[Any] | None = None
     blocks_note: str = ""
+    #: Why a button the rule chose is not on this message (webhook mode, the adapter…).
+    action_notes: list[str] = field(default_factory=list)
     #: What goes to Slack: (method, payload) per call, e.g. ("chat.postMessage", {...}).
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -163,6 +166,10 @@ def preview_message(
         text = fallback_message(preview.context)
     preview.text = prepare_message(text)
     preview.blocks, preview.blocks_note = blocks_for_message(rule.blocks_template, preview.context)
+    # The buttons a real message of this sample carries, as the task adds them.
+    preview.blocks, preview.action_notes = preview_actions(
+        rule, get_adapter(), preview.text, preview.blocks, status, plain_labels
+    )
     preview.calls = slack_calls(rule, status, preview.channel, preview.text, preview.blocks)
     if not preview.render_error:
         preview.undefined = [

@@ -62,6 +62,16 @@ class SlackService:
         (``chat.update``; bot mode). ``extra["payload"]``: more fields (``blocks``)."""
         return self._call("update", channel, message, delivery, extra, ts=ts)
 
+    def post_ephemeral(self, channel: str, user: str, text: str) -> SlackResult:
+        """Show ``text`` to ``user`` only, in ``channel`` (a channel id): the answer to a
+        click from Slack that did nothing (``chat.postEphemeral``; bot mode). Not a
+        notification: no ``pre_send``/``post_send``."""
+        return self.backend.post_ephemeral(channel, user, self.prepare_message(text))
+
+    def user_info(self, user: str) -> dict[str, Any]:
+        """Slack's ``user`` object for a user id (``users.info``; bot mode)."""
+        return self.backend.user_info(user)
+
     def _call(
         self,
         method: str,

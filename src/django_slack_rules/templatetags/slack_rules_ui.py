@@ -11,6 +11,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy
 
+from ..buttons import action_label as _action_label
+from ..buttons import duration_label, silence_seconds
 from ..matchers import EQUAL, NOT_EQUAL, NOT_REGEX, REGEX, CriteriaError, Matcher
 from ..matching import criteria_matchers
 from ..models import DeliveryState
@@ -33,6 +35,35 @@ _STATE_CLASSES = {
 def state_badge(state: Any) -> str:
     """The Bootstrap badge class for a delivery state."""
     return _STATE_CLASSES.get(str(state), "text-bg-light")
+
+
+_ACTION_CLASSES = {
+    "done": "text-bg-success",
+    "failed": "text-bg-danger",
+    "refused": "text-bg-warning",
+    "pending": "text-bg-info",
+    "taking": "text-bg-info",
+    "duplicate": "text-bg-secondary",
+}
+
+
+@register.filter
+def action_badge(state: Any) -> str:
+    """The Bootstrap badge class for the state of a click from Slack."""
+    return _ACTION_CLASSES.get(str(state), "text-bg-light")
+
+
+@register.filter
+def action_label(action: Any) -> str:
+    """An action's name in the active language ("acknowledge" → "Acknowledge")."""
+    return _action_label(str(action))
+
+
+@register.filter
+def silence_duration(value: Any) -> str:
+    """A silence's duration chosen in Slack ("3600" → "1 hour"); "" for one not offered."""
+    seconds = silence_seconds(str(value))
+    return "" if seconds is None else duration_label(seconds)
 
 
 @register.filter

@@ -1,10 +1,11 @@
-"""The rule pages, one module per page family.
+"""The rule pages, one module per page family, and the Slack app's Request URL (``actions``).
 
 Every page needs a logged-in user with the model permission it names (anonymous users
 are sent to ``LOGIN_URL``; others get 403) and renders inside
 ``SLACK_RULES["BASE_TEMPLATE"]`` through ``django_slack_rules/page.html``.
 """
 
+from .actions import SlackActionsView
 from .deliveries import DeliveryListView, DeliveryResendView
 from .match import MatchTesterView
 from .preview import RulePreviewView
@@ -19,4 +20,5 @@ __all__ = [
     "RuleListView",
     "RulePreviewView",
     "RuleUpdateView",
+    "SlackActionsView",
 ]

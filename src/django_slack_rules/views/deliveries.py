@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, 
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +21,7 @@ from django.views.generic.base import View
 from ..conf import slack_rules_settings
 from ..forms import DeliveryFilterForm
 from ..hints import hint_for, hop_for
-from ..models import STATUS_DIGEST, SlackDelivery
+from ..models import STATUS_DIGEST, SlackAction, SlackDelivery
 from ..services import pacing, status
 from ..services.claim import RESENDABLE_STATES
 from ..services.test_send import TEST_STATUS
@@ -111,6 +113,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
                 )
         mark_fan_out(context["object_list"])
         mark_folded(context["object_list"])
+        stray_actions = mark_actions(context["object_list"])
         # Where a resend comes back to: this list without its page, which may be gone by then.
         query = self.request.GET.copy()
         query.pop("page", None)
@@ -124,8 +127,38 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             busy_destinations=status.destinations(),
             pace=pacing.current(),
             digest_after=slack_rules_settings.DIGEST_AFTER,
+            stray_actions=stray_actions,
         )
         return context
+
+
+#: How far back the log lists clicks on messages it does not have, and how many at most.
+STRAY_ACTIONS_DAYS, STRAY_ACTIONS_SHOWN = 7, 20
+
+
+def mark_actions(deliveries: Any) -> list[SlackAction]:
+    """Give each delivery on the page ``clicks``: the clicks on its buttons, oldest first;
+    return the recent clicks on messages the log does not have (newest first). One query."""
+    for delivery in deliveries:
+        delivery.clicks = []
+    by_id = {delivery.pk: delivery for delivery in deliveries}
+    since = timezone.now() - datetime.timedelta(days=STRAY_ACTIONS_DAYS)
+    found = (
+        SlackAction.objects.filter(
+            Q(delivery_id__in=list(by_id)) | Q(delivery__isnull=True, created_at__gte=since)
+        )
+        .select_related("user")
+        .order_by("created_at", "pk")
+    )
+    stray = []
+    for action in found:
+        action.channel_name = ""  # the log names channels as the rules do: #name
+        if action.delivery_id is None:
+            stray.append(action)
+        else:
+            by_id[action.delivery_id].clicks.append(action)
+            action.channel_name = by_id[action.delivery_id].channel
+    return stray[::-1][:STRAY_ACTIONS_SHOWN]
 
 
 #: How many of a digest's folded deliveries the log lists under it (all: ``?digest=N``).
