@@ -126,11 +126,6 @@ def test_a_message_carries_only_what_the_adapter_can_do(bot, slack_rules):
     assert with_actions(adapter, alert, rule, "firing", "1", "t", None) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the delivery path does not add the buttons yet: services/message._render is to "
-    "call services.actions.offer.with_actions (the lead's one line, issue 20's report)",
-)
 def test_a_fired_alert_of_a_rule_with_buttons_is_sent_with_them(outbox, bot):
     rule = rule_with_buttons()
     alert, instance = firing_alert()

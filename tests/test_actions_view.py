@@ -265,3 +265,17 @@ def test_an_admin_links_a_slack_user_the_email_did_not_find_and_the_next_click_a
     actions = admin_client.get(reverse("admin:django_slack_rules_slackaction_changelist"))
     assert actions.status_code == 200
     assert "Add Slack action" not in actions.content.decode()
+
+
+def test_the_periodic_recovery_does_a_click_the_broker_never_took(slack):
+    """``recover_stranded`` (celery beat, every minute) takes the clicks too."""
+    from django_slack_rules.models import SlackAction as Action
+    from django_slack_rules.tasks import requeue_stranded
+
+    host_user("alice")
+    click = message_click(slack)
+    answer = intake.take(click.body(), *signed(click))
+    long_ago = timezone.now() - datetime.timedelta(minutes=5)
+    Action.objects.filter(pk=answer.action_id).update(created_at=long_ago)
+    requeue_stranded()
+    assert Action.objects.get(pk=answer.action_id).state == "done"

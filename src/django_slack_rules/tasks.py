@@ -23,6 +23,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
 from kombu import Connection
 
+from . import action_tasks
 from .conf import slack_rules_settings
 from .models import SlackDelivery
 from .services import claim, delivery, drain, outbox, pacing, recovery, tally
@@ -220,15 +221,19 @@ def recover_stranded() -> str:
 
 def requeue_stranded(*, quiet_for: float | None = None, dry_run: bool = False) -> recovery.Stranded:
     """Find what is stranded (:func:`~.recovery.find_stranded`) and queue it again: each
-    delivery's task, and a drain for each line without a live one."""
+    delivery's task, a drain for each line without a live one, and the clicks on Slack
+    buttons with work left that no worker holds (:func:`~.action_tasks.recover_actions`)."""
     found = recovery.find_stranded(quiet_for=quiet_for, arm=not dry_run)
     if dry_run:
         return found
     for stranded in found.deliveries:
         enqueue(send_slack_delivery, stranded.pk)
     queue_drains(found.drains)
-    if found.deliveries or found.drains:
-        logger.warning("Slack rules recovery: %s", found.summary())
+    clicks = action_tasks.recover_actions()
+    if found.deliveries or found.drains or clicks:
+        logger.warning(
+            "Slack rules recovery: %s; %d click(s) queued again", found.summary(), clicks
+        )
     return found
 
 

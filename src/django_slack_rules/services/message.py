@@ -18,6 +18,7 @@ from ..models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
 from ..models.rules import channel_from_label
 from ..rendering import fallback_message, render_template, to_plain_data, unescape_slack
 from . import conversation
+from .actions.offer import with_actions
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def _render(
         )
         return fallback_message(context), None, [], context
     blocks, note = blocks_for_message(rule.blocks_template, context)
+    # The buttons the rule offers (bot mode), under the text or after its blocks.
+    blocks = with_actions(adapter, alert, rule, status, occurrence, text, blocks)
     if note and blocks is None:
         logger.warning(
             "Rule %r: %s (fingerprint=%s). Fix the Block Kit template in the rule.",
