@@ -376,15 +376,11 @@ def run_story(demo: Demo, printer: Any, web_url: str, clicker: Clicker | None = 
 def click_acknowledge(demo: Demo, printer: Any, web_url: str, clicker: Clicker) -> bool:
     """The fake Slack's user clicks Acknowledge on the message that has the button, as Slack
     posts a click; True when the host acknowledged the alert and the message was updated."""
-    from slack_click import click, element_of
+    from slack_click import click, find_element
     from slack_printer import format_message
 
-    def has_button(message: Any) -> bool:
-        with contextlib.suppress(LookupError):
-            return bool(element_of(message, ACKNOWLEDGE))
-        return False
-
-    message = next((m for m in printer.messages if m.kind == "post" and has_button(m)), None)
+    posted = [m for m in printer.messages if m.kind == "post"]
+    message = next((m for m in posted if find_element(m, ACKNOWLEDGE)), None)
     if message is None:
         say(style("    MISSING: a message with an Acknowledge button", "31"))
         return False

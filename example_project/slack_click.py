@@ -23,20 +23,24 @@ from urllib.parse import urlencode
 from slack_web_api import SlackMessage, SlackUser
 
 
-def element_of(message: SlackMessage, action_id: str) -> tuple[str, dict[str, Any]]:
-    """The block id and the element ``action_id`` (e.g. ``dsr_acknowledge``) of a message."""
+def find_element(message: SlackMessage, action_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The block id and the element ``action_id`` (e.g. ``dsr_acknowledge``) of a message's
+    buttons, or None when it has no such element."""
     for block in message.blocks or []:
         if block.get("type") != "actions":
             continue
         for element in block.get("elements") or []:
             if element.get("action_id") == action_id:
                 return str(block.get("block_id") or ""), element
-    raise LookupError(f"the message {message.ts} has no button {action_id!r}")
+    return None
 
 
 def click_payload(message: SlackMessage, action_id: str, user: SlackUser) -> dict[str, Any]:
     """What Slack posts when ``user`` clicks the button ``action_id`` of ``message``."""
-    block_id, element = element_of(message, action_id)
+    found = find_element(message, action_id)
+    if found is None:
+        raise LookupError(f"the message {message.ts} has no element {action_id!r}")
+    block_id, element = found
     now = f"{time.time():.6f}"
     return {
         "type": "block_actions",
