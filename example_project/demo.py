@@ -17,10 +17,13 @@ posts to the fake Slack, which stands where nginx and Slack stand in production.
 With ``--bot`` the gateway is in bot mode (``SLACK_RULES["GATEWAY_MODE"] = "bot"``): the
 fake Slack speaks the Web API (``chat.postMessage``, ``chat.update``, with ts and channel
 ids), and the database alert's resolution is a reply in its firing message's thread and an
-update of that message.
+update of that message. The critical alert's message has buttons, and the fake Slack's user
+clicks *Acknowledge*: a signed click to the example's ``/slack/actions/`` (with a signing
+secret made up for this run), which acknowledges the alert in the host and updates the
+message.
 
-Exit status with --no-serve: 0 when exactly the expected messages arrived, 1 when
-not, 130 on Ctrl-C. Ctrl-C stops everything the demo started.
+Exit status with --no-serve: 0 when exactly the expected messages arrived (and, with
+--bot, the click acknowledged the alert), 1 when not, 130 on Ctrl-C. Ctrl-C stops everything the demo started.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ START_TIMEOUT = 90.0  # seconds for the worker or the web app to come up
 MESSAGE_TIMEOUT = 45.0  # seconds for the expected Slack messages of one step
 SETTLE = 2.0  # seconds to wait for unexpected extra messages at the end
 DEMO_USER = "demo"
+DEMO_EMAIL = "demo@example.com"
+ACTIONS_PATH = "/slack/actions/"  # django_slack_rules:slack-actions (config/urls.py)
+ACKNOWLEDGE = "dsr_acknowledge"  # the action_id of the package's Acknowledge button
 
 
 # --- bootstrap: the virtualenv -------------------------------------------------------
@@ -292,14 +298,24 @@ STEPS = (
 SILENCED_ALERT = "NodeExporterNotScrapeNew"
 
 
-def run_story(demo: Demo, printer: Any, web_url: str, bot: bool = False) -> bool:
+@dataclass(frozen=True)
+class Clicker:
+    """Bot mode: who clicks in the fake Slack, and the signing secret Slack signs with."""
+
+    user: Any  # a slack_web_api.SlackUser
+    secret: str
+
+
+def run_story(demo: Demo, printer: Any, web_url: str, clicker: Clicker | None = None) -> bool:
     from slack_printer import format_message
 
+    bot = clicker is not None
     ok = True
     expected_total = 0
+    steps = len(STEPS) + bot  # bot mode: and a click
     for number, step in enumerate(STEPS, 1):
         why = step.why_bot if bot and step.why_bot else step.why
-        heading(f"[{number}/{len(STEPS)}] {step.title}: {why}")
+        heading(f"[{number}/{steps}] {step.title}: {why}")
         expect = step.expected(bot)
         before = len(printer.messages)
         status, answer = post_json(web_url + WEBHOOK_PATH, (SAMPLES / step.sample).read_bytes())
@@ -321,13 +337,18 @@ def run_story(demo: Demo, printer: Any, web_url: str, bot: bool = False) -> bool
         demo.check_alive()
         say("    Slack received:")
         for message in received:
-            say(indent(format_message(message, color=COLOR), "    "))
+            say(indent(format_message(message, color=COLOR, names=printer.names), "    "))
         for channel, text, kind in expect:
             if not any(
                 m.channel == channel and text in m.text and m.kind == kind for m in received
             ):
                 say(style(f"    MISSING: a {kind} to {channel} containing {text!r}", "31"))
                 ok = False
+
+    if clicker is not None:
+        heading(f"[{steps}/{steps}] Someone in #oncall clicks Acknowledge on the critical alert")
+        ok = click_acknowledge(demo, printer, web_url, clicker) and ok
+        expected_total += 1  # the message's update
 
     time.sleep(SETTLE)  # anything unexpected would arrive now
     messages = list(printer.messages)
@@ -350,6 +371,67 @@ def run_story(demo: Demo, printer: Any, web_url: str, bot: bool = False) -> bool
     else:
         say(style("\nFAILED: Slack did not receive exactly the expected messages.", "1;31"))
     return ok
+
+
+def click_acknowledge(demo: Demo, printer: Any, web_url: str, clicker: Clicker) -> bool:
+    """The fake Slack's user clicks Acknowledge on the message that has the button, as Slack
+    posts a click; True when the host acknowledged the alert and the message was updated."""
+    from slack_click import click, find_element
+    from slack_printer import format_message
+
+    posted = [m for m in printer.messages if m.kind == "post"]
+    message = next((m for m in posted if find_element(m, ACKNOWLEDGE)), None)
+    if message is None:
+        say(style("    MISSING: a message with an Acknowledge button", "31"))
+        return False
+    before = len(printer.messages)
+    user = clicker.user
+    status, answer = click(web_url + ACTIONS_PATH, message, ACKNOWLEDGE, user, clicker.secret)
+    say(
+        f"    @{user.name} ({user.id}) clicks [ Acknowledge ] on {message.ts} in "
+        f"{message.channel}: Slack posts the click to {ACTIONS_PATH}, signed with the app's "
+        f"signing secret -> HTTP {status}"
+    )
+    if status != 200:
+        say(style(f"    unexpected answer: {answer.strip()}", "31"))
+        return False
+    received = printer.wait_for(before + 1, MESSAGE_TIMEOUT)[before:]
+    demo.check_alive()
+    say(
+        f"    A worker maps {user.id} to the user {DEMO_USER!r} by email (users.info), "
+        "acknowledges, and updates the message (chat.update):"
+    )
+    for shown in received:
+        say(indent(format_message(shown, color=COLOR, names=printer.names), "    "))
+    host = demo.manage("shell", "-v", "0", "-c", ACKNOWLEDGED).rstrip()
+    say("    In the host (admin: Alerts -> Alert groups, and Slack rules -> Slack actions):")
+    say(indent(host, "    "))
+    updated = [m for m in received if m.kind == "update" and m.ts == message.ts]
+    blocks = json.dumps(updated[0].blocks) if updated else ""
+    ok = True
+    if "Acknowledged by" not in blocks or ACKNOWLEDGE in blocks:
+        say(
+            style("    MISSING: the message updated to say who acknowledged, its button gone", "31")
+        )
+        ok = False
+    if f"acknowledged by {DEMO_USER}" not in host:
+        say(style(f"    MISSING: the alert acknowledged by {DEMO_USER} in the host", "31"))
+        ok = False
+    return ok
+
+
+#: What the host shows once the click is done: the alert, its history, the click's record.
+ACKNOWLEDGED = """
+from alerts.models import AlertGroup
+from django_slack_rules.models import SlackAction
+for a in AlertGroup.objects.filter(acknowledged=True):
+    print(f"{a.name}: acknowledged by {a.acknowledged_by} at {a.acknowledgement_time:%H:%M:%S}")
+    for h in a.acknowledgement_history.all():
+        print(f"  history: {h.acknowledged_by}, {h.comment!r}")
+for c in SlackAction.objects.order_by("pk"):
+    print(f"click {c.pk}: {c.action} by @{c.slack_user_name} as {c.user}: {c.state}, "
+          f"Slack told: {c.notice_state}")
+"""
 
 
 DELIVERY_LOG = """
@@ -384,9 +466,17 @@ def stop_on_sigterm() -> Iterator[None]:
 def run(no_serve: bool, bot: bool = False) -> int:
     sys.path.insert(0, str(HERE))
     from slack_printer import SlackPrinter, format_message
+    from slack_web_api import SlackUser
 
+    # The demo's login user in Slack: users.info gives their email, which maps them.
+    slack_user = SlackUser("U0DEMO", DEMO_USER, DEMO_EMAIL)
     state = Path(tempfile.mkdtemp(prefix="django-slack-rules-demo-"))
-    printer = SlackPrinter(bot=bot).start()
+    printer = SlackPrinter(bot=bot, users=[slack_user]).start()
+    port = free_port(8000)
+    web_url = f"http://127.0.0.1:{port}"
+    # The Slack app's signing secret, made up for this run: the web app verifies the clicks
+    # with it (SLACK_SIGNING_SECRET), the fake Slack signs them.
+    secret = secrets.token_hex(32)
     env = {
         key: value
         for key, value in os.environ.items()
@@ -398,6 +488,8 @@ def run(no_serve: bool, bot: bool = False) -> int:
         CELERY_TASK_DEFAULT_QUEUE=QUEUE,
         SLACK_INTERNAL_ENDPOINT=f"{printer.url}/slack-proxy/",
         SLACK_GATEWAY_MODE="bot" if bot else "webhook",
+        SLACK_SIGNING_SECRET=secret,
+        SITE_URL=web_url,
         DJANGO_DEBUG="1",
         PYTHONUNBUFFERED="1",
     )
@@ -417,7 +509,7 @@ def run(no_serve: bool, bot: bool = False) -> int:
         demo.env.update(
             DJANGO_SUPERUSER_USERNAME=DEMO_USER,
             DJANGO_SUPERUSER_PASSWORD=password,
-            DJANGO_SUPERUSER_EMAIL="demo@example.com",
+            DJANGO_SUPERUSER_EMAIL=DEMO_EMAIL,
         )
         demo.manage("createsuperuser", "--noinput")
 
@@ -430,8 +522,6 @@ def run(no_serve: bool, bot: bool = False) -> int:
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],
         )  # fmt: skip
-        port = free_port(8000)
-        web_url = f"http://127.0.0.1:{port}"
         demo.start(
             "web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
         )
@@ -446,13 +536,16 @@ def run(no_serve: bool, bot: bool = False) -> int:
         )
         say(f"    worker ready; web app at {web_url}")
 
-        ok = run_story(demo, printer, web_url, bot)
+        clicker = Clicker(slack_user, secret) if bot else None
+        ok = run_story(demo, printer, web_url, clicker)
         if no_serve:
             return 0 if ok else 1
 
         heading("The web UI is running")
         say(f"    Rules:  {web_url}/slack/")
-        say(f"    Log:    {web_url}/slack/deliveries/  (each message, its replies and updates)")
+        say(
+            f"    Log:    {web_url}/slack/deliveries/  (each message, its replies, updates, clicks)"
+        )
         say(f"    Admin:  {web_url}/admin/  (alerts, silences)")
         say(f"    Log in: {DEMO_USER} / {password}")
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -480,7 +573,7 @@ def run(no_serve: bool, bot: bool = False) -> int:
 
         def show(message: Any) -> None:
             with lock:
-                say(format_message(message, color=COLOR))
+                say(format_message(message, color=COLOR, names=printer.names))
 
         printer.on_message = show
         while True:

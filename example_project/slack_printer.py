@@ -3,10 +3,11 @@
 It plays the role of nginx and Slack together. In webhook mode (the default) it answers the
 package's POST to ``SLACK_INTERNAL_ENDPOINT`` (``{"channel": …, "text": …}``) with an
 incoming webhook's ``200 ok``; in bot mode (``--bot``) it answers ``chat.postMessage`` there
-and ``chat.update`` at ``…/chat.update`` as Slack's Web API does (``slack_web_api.py``), so
-thread replies and updates show. It renders each message: mentions (``<!here>``), links
-(``<url|label>``), ``*bold*``, quotes, a few emoji, and Slack's ``&amp;``/``&lt;``/``&gt;``
-escapes.
+and ``chat.update``, ``chat.postEphemeral`` and ``users.info`` at ``…/<method>`` as Slack's
+Web API does (``slack_web_api.py``), so thread replies, updates and the answers to a click
+show. It renders each message: mentions (``<!here>``), links (``<url|label>``), dates
+(``<!date^…|fallback>``), ``*bold*``, quotes, a few emoji, Slack's ``&amp;``/``&lt;``/``&gt;``
+escapes, and a message's buttons and context lines.
 
 Standalone: ``python slack_printer.py [--port 8787] [--bot]``, then point
 ``SLACK_INTERNAL_ENDPOINT`` at ``http://127.0.0.1:8787/slack-proxy/`` (and, with ``--bot``,
@@ -23,8 +24,9 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.parse import parse_qsl
 
-from slack_web_api import REPLY, UPDATE, SlackMessage, WebAPI, WebAPIError
+from slack_web_api import EPHEMERAL, REPLY, UPDATE, SlackMessage, SlackUser, WebAPI, WebAPIError
 
 EMOJI = {
     "rotating_light": "🚨",
@@ -34,27 +36,34 @@ EMOJI = {
     "warning": "⚠️",
     "fire": "🔥",
     "bell": "🔔",
+    "no_bell": "🔕",
 }
 MENTIONS = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
+FORM = "application/x-www-form-urlencoded"
 
 
 #: Where the gateway takes each Web API method (bot mode): the path after /slack-proxy/.
-API_PATHS = {"": "chat.postMessage", "chat.update": "chat.update"}
+API_PATHS = {
+    "": "chat.postMessage",
+    **{method: method for method in ("chat.update", "chat.postEphemeral", "users.info")},
+}
 
 
-def render(text: str, *, color: bool = False) -> str:
-    """Slack's mrkdwn as a terminal shows it."""
+def render(text: str, *, color: bool = False, names: dict[str, str] | None = None) -> str:
+    """Slack's mrkdwn as a terminal shows it; ``names``: user id → name, for ``<@U…>``."""
     bold = ("\033[1m", "\033[0m") if color else ("", "")
     link = ("\033[4m", "\033[0m") if color else ("", "")
 
     def special(match: re.Match[str]) -> str:
         inner = match.group(1)
+        if inner.startswith("!date^"):  # a date each reader sees in their time zone
+            return inner.rsplit("|", 1)[-1]
         if inner.startswith("!"):
             name = inner[1:].split("|", 1)[0]
             return bold[0] + MENTIONS.get(name, "@" + name) + bold[1]
         if inner.startswith(("#", "@")):  # <#C123|general>, <@U123>
-            label = inner.split("|", 1)[-1]
-            return inner[0] + label.lstrip("#@")
+            label = inner.split("|", 1)[-1].lstrip("#@")
+            return inner[0] + (names or {}).get(label, label)
         url, _, label = inner.partition("|")
         return f"{link[0]}{label}{link[1]} ({url})" if label else f"{link[0]}{url}{link[1]}"
 
@@ -69,12 +78,15 @@ def render(text: str, *, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def format_message(message: SlackMessage, *, color: bool = False) -> str:
+def format_message(
+    message: SlackMessage, *, color: bool = False, names: dict[str, str] | None = None
+) -> str:
     """A message block: the channel, the app's name and time, then the rendered text."""
     when = message.received_at.strftime("%H:%M:%S")
     what = {
         REPLY: f"  ↳ thread reply to {message.thread_ts}",
         UPDATE: f"  ✎ update of {message.ts}",
+        EPHEMERAL: f"  (only visible to @{message.user})",
     }.get(message.kind, f"  (ts {message.ts})" if message.ts else "")
     head = f"{message.channel}  ·  django-slack-rules  APP  {when}{what}"
     if color:
@@ -82,8 +94,34 @@ def format_message(message: SlackMessage, *, color: bool = False) -> str:
             f"\033[1;35m{message.channel}\033[0m  ·  \033[1mdjango-slack-rules\033[0m  APP  "
             f"{when}{what}"
         )
-    body = render(message.text, color=color).split("\n")
+    body = render(message.text, color=color, names=names).split("\n")
+    body += block_lines(message.blocks, color, names)
     return "\n".join([f"┌ {head}", *[f"│ {line}" for line in body], "└"])
+
+
+def block_lines(blocks: list[Any] | None, color: bool, names: dict[str, str] | None) -> list[str]:
+    """What a message's blocks add below its text: its context lines, and its buttons as
+    ``[ Acknowledge ]  [ Silence for… ▾ ]``. (Its sections repeat the text here.)"""
+    lines = []
+    for block in blocks or []:
+        if block.get("type") == "context":
+            for element in block.get("elements") or []:
+                lines += render(str(element.get("text") or ""), color=color, names=names).split(
+                    "\n"
+                )
+        elif block.get("type") == "actions":
+            lines.append("  ".join(button(element) for element in block.get("elements") or []))
+    return lines
+
+
+def button(element: dict[str, Any]) -> str:
+    text = element.get("text") or element.get("placeholder") or {}
+    label = str(text.get("text") if isinstance(text, dict) else text)
+    if element.get("type") == "static_select":
+        label += " ▾"
+    elif element.get("url"):
+        label += " ↗"
+    return f"[ {label} ]"
 
 
 class SlackPrinter:
@@ -95,19 +133,25 @@ class SlackPrinter:
         on_message: Callable[[SlackMessage], None] | None = None,
         *,
         bot: bool = False,
+        users: list[SlackUser] | None = None,
     ):
         self.on_message = on_message
         self.messages: list[SlackMessage] = []
-        #: Bot mode: Slack's Web API (chat.postMessage, chat.update); else incoming webhooks.
-        self.api = WebAPI() if bot else None
+        #: Bot mode: Slack's Web API (chat.postMessage, chat.update…), with the workspace's
+        #: ``users``; else incoming webhooks.
+        self.api = WebAPI(users) if bot else None
         self._cond = threading.Condition()
         printer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
                 try:
-                    data: Any = json.loads(self.rfile.read(length))
+                    if self.headers.get("Content-Type", "").startswith(FORM):
+                        data: Any = dict(parse_qsl(body.decode()))  # Slack's read methods
+                    else:
+                        data = json.loads(body)
                     if not isinstance(data, dict):
                         raise ValueError
                 except ValueError:
@@ -140,8 +184,8 @@ class SlackPrinter:
                 try:
                     answer, message = printer.api.call(method, data)
                 except WebAPIError as exc:
-                    answer = {"ok": False, "error": exc.error}
-                else:
+                    answer, message = {"ok": False, "error": exc.error}, None
+                if message is not None:
                     printer._record(message)
                 self._answer(200, json.dumps(answer).encode(), "application/json")
 
@@ -158,6 +202,11 @@ class SlackPrinter:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The workspace's user names by id (bot mode), for :func:`format_message`."""
+        return {user.id: user.name for user in self.api.users.values()} if self.api else {}
 
     @property
     def url(self) -> str:

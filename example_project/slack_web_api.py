@@ -1,14 +1,15 @@
 """The demo's fake Slack Web API: what a bot token's calls get from Slack, in memory.
 
 Bot mode (``SLACK_RULES["GATEWAY_MODE"] = "bot"``): the package POSTs ``chat.postMessage``
-to ``SLACK_INTERNAL_ENDPOINT`` and ``chat.update`` to ``SLACK_INTERNAL_ENDPOINT +
-"chat.update"``; nginx adds the token and forwards them to Slack. Here each call is answered
-as Slack answers it: ``{"ok": true, "channel": "C…", "ts": "…"}``, a thread reply keeps its
-``thread_ts``, an update replaces a message found by channel id and ``ts``.
+to ``SLACK_INTERNAL_ENDPOINT`` and the other methods to ``SLACK_INTERNAL_ENDPOINT +
+"<method>"`` (``chat.update``; for a click on a button, ``users.info`` and
+``chat.postEphemeral``); nginx adds the token and forwards them to Slack. Here each call is
+answered as Slack answers it: ``{"ok": true, "channel": "C…", "ts": "…"}``, a thread reply
+keeps its ``thread_ts``, an update replaces a message found by channel id and ``ts``,
+``users.info`` tells the profile (and email) of one of the workspace's :class:`SlackUser`.
 
 One method per Slack API method, dispatched by name (:data:`WebAPI.methods`): to fake another
-one (``chat.postEphemeral``, a button's ``response_url``...), add a method and a line there.
-Standard library only.
+one, add a method and a line there. Standard library only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: What each kind of call did, as the printer shows it.
-POST, REPLY, UPDATE = "post", "reply", "update"
+POST, REPLY, UPDATE, EPHEMERAL = "post", "reply", "update", "ephemeral"
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    """A person in the workspace, as ``users.info`` describes them."""
+
+    id: str
+    name: str
+    email: str
+    team_id: str = "T0DEMO"
 
 
 @dataclass
@@ -36,9 +47,10 @@ class SlackMessage:
     ts: str = ""
     channel_id: str = ""
     thread_ts: str = ""  # a thread reply: the ts of the message it replies to
-    kind: str = POST  # POST, REPLY or UPDATE
+    kind: str = POST  # POST, REPLY, UPDATE or EPHEMERAL
     blocks: list[Any] | None = None
     edits: list[str] = field(default_factory=list)  # earlier texts of an updated message
+    user: str = ""  # an ephemeral message: the only user who sees it
 
 
 class WebAPIError(Exception):
@@ -47,6 +59,10 @@ class WebAPIError(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(error)
         self.error = error
+
+
+#: Slack's JSON answer to a call, and the message it made or changed (None: it made none).
+Answer = tuple[dict[str, Any], "SlackMessage | None"]
 
 
 def channel_id(name: str) -> str:
@@ -59,18 +75,23 @@ def channel_id(name: str) -> str:
 class WebAPI:
     """Slack's Web API for one workspace: channels by name and id, messages by ts."""
 
-    def __init__(self) -> None:
+    def __init__(self, users: list[SlackUser] | None = None) -> None:
         self.messages: dict[tuple[str, str], SlackMessage] = {}
         self.names: dict[str, str] = {}  # channel id -> the name it was first posted as
+        self.users = {user.id: user for user in users or []}
         self._lock = threading.Lock()
         self._last_ts = 0.0
         #: Slack API method name -> the method that answers it.
-        self.methods: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], SlackMessage]]]
-        self.methods = {"chat.postMessage": self.post_message, "chat.update": self.update}
+        self.methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
+            "chat.postMessage": self.post_message,
+            "chat.update": self.update,
+            "chat.postEphemeral": self.post_ephemeral,
+            "users.info": self.users_info,
+        }
 
-    def call(self, method: str, payload: dict[str, Any]) -> tuple[dict[str, Any], SlackMessage]:
-        """Answer one call: Slack's JSON answer and the message it made or changed.
-        Raises :class:`WebAPIError` (``unknown_method``, ``channel_not_found``...)."""
+    def call(self, method: str, payload: dict[str, Any]) -> Answer:
+        """Answer one call: Slack's JSON answer and the message it made or changed (None for
+        a method that reads). Raises :class:`WebAPIError` (``unknown_method``...)."""
         answer = self.methods.get(method)
         if answer is None:
             raise WebAPIError("unknown_method")
@@ -82,7 +103,7 @@ class WebAPI:
         self._last_ts = now
         return f"{now:.6f}"
 
-    def post_message(self, payload: dict[str, Any]) -> tuple[dict[str, Any], SlackMessage]:
+    def post_message(self, payload: dict[str, Any]) -> Answer:
         """``chat.postMessage``: a new message, or a reply when ``thread_ts`` names one."""
         name = str(payload.get("channel") or "")
         text = str(payload.get("text") or "")
@@ -109,7 +130,7 @@ class WebAPI:
         answer = {"ok": True, "channel": cid, "ts": message.ts, "message": {"text": text}}
         return answer, message
 
-    def update(self, payload: dict[str, Any]) -> tuple[dict[str, Any], SlackMessage]:
+    def update(self, payload: dict[str, Any]) -> Answer:
         """``chat.update``: replace the text of the message ``ts`` in the channel id."""
         cid, ts = str(payload.get("channel") or ""), str(payload.get("ts") or "")
         original = self.messages.get((cid, ts))
@@ -126,5 +147,33 @@ class WebAPI:
             ts=ts,
             channel_id=cid,
             kind=UPDATE,
+            blocks=original.blocks,
         )
         return {"ok": True, "channel": cid, "ts": ts, "text": original.text}, shown
+
+    def post_ephemeral(self, payload: dict[str, Any]) -> Answer:
+        """``chat.postEphemeral``: a message only ``user`` sees, in a channel (by id), never
+        kept."""
+        cid, user = str(payload.get("channel") or ""), str(payload.get("user") or "")
+        if cid not in self.names:
+            raise WebAPIError("channel_not_found")
+        if user not in self.users:
+            raise WebAPIError("user_not_found")
+        message = SlackMessage(
+            channel=self.names[cid],
+            text=str(payload.get("text") or ""),
+            received_at=datetime.datetime.now(),
+            channel_id=cid,
+            kind=EPHEMERAL,
+            user=user,
+        )
+        return {"ok": True, "message_ts": self._next_ts()}, message
+
+    def users_info(self, payload: dict[str, Any]) -> Answer:
+        """``users.info``: who a user id is, with the email (scope ``users:read.email``)."""
+        user = self.users.get(str(payload.get("user") or ""))
+        if user is None:
+            raise WebAPIError("user_not_found")
+        profile = {"email": user.email, "real_name": user.name, "display_name": user.name}
+        info = {"id": user.id, "team_id": user.team_id, "name": user.name, "profile": profile}
+        return {"ok": True, "user": info}, None

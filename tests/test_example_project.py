@@ -175,14 +175,17 @@ def test_the_readme_demo_command_prints_the_expected_slack_messages(fresh_tree):
         ["#db-team", "post"],
     ]
     assert "NodeExporterNotScrapeNew" not in result
+    assert "[ Acknowledge ]" not in output  # buttons need bot mode
     assert output.count("sent     new message  attempts=1") == 4  # the delivery log
     assert processes_running_from(fresh_tree) == []
 
 
-def test_the_readme_demo_in_bot_mode_shows_a_thread_reply_and_an_update(fresh_tree):
+def test_the_readme_demo_in_bot_mode_shows_replies_updates_and_an_acknowledgement(fresh_tree):
     """README's demo command with --bot: the fake Slack speaks the Web API, and the database
     alert's resolution is a reply in its firing message's thread and an update of it, each
-    recorded in the delivery log under the firing message's delivery."""
+    recorded in the delivery log under the firing message's delivery. The critical alert's
+    message has buttons; the fake Slack clicks Acknowledge (signed as Slack signs), and the
+    host acknowledges the alert for the demo's user and the message is updated."""
     readme = (ROOT / "README.md").read_text()
     assert " ".join([*DEMO_COMMAND, "--bot"]) in readme
     done = subprocess.run(
@@ -203,9 +206,26 @@ def test_the_readme_demo_in_bot_mode_shows_a_thread_reply_and_an_update(fresh_tr
         f"↳ thread reply to {firing_ts}\n    │ 🟢 *DatabaseConnectionFailure* on "
         "`db-server-03:3306` is resolved (16:00 UTC)",
         f"✎ update of {firing_ts}\n    │ 🟢 *DatabaseConnectionFailure*",
-        "OK: Slack received the 5 expected messages.",
+        "OK: Slack received the 6 expected messages.",
     ):
         assert expected in output, f"{expected!r} not in the demo's output:\n{output}"
+    # The round trip: the buttons, the click, the host's acknowledgement, the message updated.
+    oncall = output.split("┌ #oncall  ·  django-slack-rules  APP  ", 1)[1]
+    oncall_ts = oncall.split("(ts ", 1)[1].split(")", 1)[0]
+    assert "│ [ Acknowledge ]  [ Silence for… ▾ ]  [ Open in Example ↗ ]\n" in oncall
+    click = output.split("Someone in #oncall clicks Acknowledge", 1)[1].split("==> Result")[0]
+    for expected in (
+        f"@demo (U0DEMO) clicks [ Acknowledge ] on {oncall_ts} in #oncall: Slack posts the "
+        "click to /slack/actions/, signed with the app's signing secret -> HTTP 200",
+        f"✎ update of {oncall_ts}\n    │ 🚨 @here *HighCPUUsage* on `webserver01:9100`",
+        "│ [ Silence for… ▾ ]  [ Open in Example ↗ ]\n    │ ✅ Acknowledged by @demo at ",
+        "HighCPUUsage: acknowledged by demo at ",
+        "history: demo, 'Acknowledged from Slack by @demo.'",
+        "click 1: acknowledge by @demo as demo: done, Slack told: sent",
+    ):
+        assert expected in click, f"{expected!r} not in the click's output:\n{click}"
+    assert "[ Acknowledge ]" not in click.split("✎ update of", 1)[1]  # the button is gone
+    assert "only visible to" not in output  # no answer to the clicker: it was done
     result = output.split("==> Result", 1)[1].split("No message for", 1)[0]
     assert [line.split()[:2] for line in result.strip().splitlines()] == [
         ["#oncall", "post"],
@@ -213,6 +233,7 @@ def test_the_readme_demo_in_bot_mode_shows_a_thread_reply_and_an_update(fresh_tr
         ["#db-team", "post"],
         ["#db-team", "reply"],
         ["#db-team", "update"],
+        ["#oncall", "update"],
     ]
     log = output.split("Delivery log", 1)[1]
     firing = next(line for line in log.splitlines() if "(firing)" in line and "#db-team" in line)

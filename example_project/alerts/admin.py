@@ -2,13 +2,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import AlertGroup, AlertInstance, Silence
+from .models import AlertAcknowledgementHistory, AlertGroup, AlertInstance, Silence
 
 
 class AlertInstanceInline(admin.TabularInline):
     model = AlertInstance
     extra = 0
     fields = ("status", "started_at", "ended_at", "annotations")
+    readonly_fields = fields
+
+
+class AcknowledgementInline(admin.TabularInline):
+    model = AlertAcknowledgementHistory
+    extra = 0
+    fields = ("acknowledged_at", "acknowledged_by", "comment")
     readonly_fields = fields
 
 
@@ -20,13 +27,14 @@ class AlertGroupAdmin(admin.ModelAdmin):
         "instance",
         "current_status",
         "is_silenced",
+        "acknowledged",
         "last_occurrence",
     )
-    list_filter = ("current_status", "is_silenced", "severity")
+    list_filter = ("current_status", "is_silenced", "acknowledged", "severity")
     search_fields = ("name", "fingerprint", "instance")
-    inlines = [AlertInstanceInline]
+    inlines = [AlertInstanceInline, AcknowledgementInline]
 
 
 @admin.register(Silence)
 class SilenceAdmin(admin.ModelAdmin):
-    list_display = ("name", "matchers", "starts_at", "ends_at")
+    list_display = ("__str__", "matchers", "starts_at", "ends_at", "created_by")

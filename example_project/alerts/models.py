@@ -1,8 +1,10 @@
 """Alerts as SentryHub stores them: one AlertGroup per fingerprint, one AlertInstance per
-firing; and a small silence table that marks matching alerts as silenced."""
+firing, who acknowledged what (AlertAcknowledgementHistory); and a small silence table
+that marks matching alerts as silenced."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -19,6 +21,15 @@ class AlertGroup(models.Model):
     first_occurrence = models.DateTimeField(auto_now_add=True)
     last_occurrence = models.DateTimeField(auto_now=True)
     total_firing_count = models.PositiveIntegerField(default=0)
+    acknowledged = models.BooleanField(default=False)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="acknowledged_alerts",
+    )
+    acknowledgement_time = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_occurrence"]
@@ -44,6 +55,29 @@ class AlertInstance(models.Model):
         return f"{self.alert_group.name} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class AlertAcknowledgementHistory(models.Model):
+    """One row per acknowledgement, from the host's pages or from Slack."""
+
+    alert_group = models.ForeignKey(
+        AlertGroup, on_delete=models.CASCADE, related_name="acknowledgement_history"
+    )
+    alert_instance = models.ForeignKey(
+        AlertInstance, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(auto_now_add=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-acknowledged_at"]
+        verbose_name_plural = "alert acknowledgement history"
+
+    def __str__(self) -> str:
+        return f"{self.alert_group.name} acknowledged by {self.acknowledged_by}"
+
+
 class SilenceQuerySet(models.QuerySet):
     def active(self, now=None) -> SilenceQuerySet:
         now = now or timezone.now()
@@ -63,21 +97,25 @@ class Silence(models.Model):
     """Alerts whose labels contain every ``matchers`` pair are stored as silenced.
 
     SentryHub keeps its own silence table the same way; a silenced alert is still
-    stored and shown, and django-slack-rules sends nothing for it.
+    stored and shown, and django-slack-rules sends nothing for it. A click on *Silence*
+    in Slack adds one on the alert's labels (``created_by`` is who clicked).
     """
 
-    name = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255, blank=True)  # blank: made from Slack
     matchers = models.JSONField(
         default=dict, help_text='Labels to match, e.g. {"instance": "10.1.1.11:9100"}.'
     )
     comment = models.TextField(blank=True)
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Blank: until deleted.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
 
     objects = SilenceQuerySet.as_manager()
 
     def __str__(self) -> str:
-        return self.name
+        return self.name or f"Silence of {self.matchers}"
 
     def matches(self, labels: dict[str, str]) -> bool:
         return bool(self.matchers) and all(

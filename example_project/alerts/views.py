@@ -7,7 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .alertmanager import PayloadError, parse_body
-from .services import store_alerts
+from .services.alerts_processor import store_alerts
 
 
 # A machine endpoint: Alertmanager sends no CSRF token. In production it sits behind

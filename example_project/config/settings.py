@@ -10,6 +10,10 @@ broker, both under ``EXAMPLE_STATE_DIR``. The environment switches to services:
 - ``SLACK_INTERNAL_ENDPOINT``: the nginx location that holds the Slack secret.
 - ``SLACK_GATEWAY_MODE``: ``webhook`` (default) or ``bot``, the gateway's mode
   (``SLACK_RULES["GATEWAY_MODE"]``); the demo's ``--bot`` sets it.
+- ``SLACK_SIGNING_SECRET``: the Slack app's signing secret, which verifies the clicks on
+  the messages' buttons (bot mode) at ``slack/actions/``; the demo makes one up.
+- ``SITE_URL``: the example's address, for the messages' *Open* button (default
+  ``http://127.0.0.1:8000``).
 - ``EXAMPLE_STATE_DIR``: where the SQLite file and the broker's folders live
   (default: ``example_project/.state``).
 - ``DJANGO_DEBUG`` (default ``1``), ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``.
@@ -147,12 +151,16 @@ SLACK_INTERNAL_ENDPOINT = os.environ.get(
 SLACK_RULES = {
     "SIGNAL": "alerts.signals.alert_processed",
     "ALERT_MODEL": "alerts.AlertGroup",
-    "ADAPTER": "django_slack_rules.adapters.AlertGroupAdapter",
+    # SentryHub's adapter, with this host's silence model and alert page (alerts/slack_adapter.py).
+    "ADAPTER": "alerts.slack_adapter.ExampleAdapter",
     "BACKEND": "django_slack_rules.backends.InternalProxyBackend",
     "DEFAULT_CHANNEL": "#alerts",
     "BASE_TEMPLATE": "base.html",
     # "bot": a bot token in the gateway, so resolutions can reply in a thread and update.
     "GATEWAY_MODE": os.environ.get("SLACK_GATEWAY_MODE", "webhook"),
+    # Where the messages' "Open" button links to. The buttons' clicks are verified with the
+    # signing secret in the environment variable SLACK_SIGNING_SECRET (never in settings).
+    "SITE_URL": os.environ.get("SITE_URL", "http://127.0.0.1:8000"),
     # Quick retries for a demo; production keeps the defaults (2 s, capped at 600 s).
     "RETRY_BACKOFF_BASE": 1.0,
     "RETRY_BACKOFF_MAX": 30.0,

@@ -60,10 +60,13 @@ DEMO_SILENCES: list[dict[str, Any]] = [
 ]
 
 
-#: With a bot token (--bot): what the rules do in Slack when an alert resolves.
+#: With a bot token (--bot): what the rules do in Slack when an alert resolves, and the
+#: buttons their messages offer.
 BOT_MODE_CHANGES: dict[str, dict[str, Any]] = {
     # The resolution replies in the firing message's thread and updates that message.
     "Database team": {"resolve_action": "update_and_reply"},
+    # The on-call people acknowledge, silence or open the alert from Slack.
+    "Critical alerts": {"actions": ["acknowledge", "silence", "open"]},
 }
 
 
@@ -74,7 +77,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bot",
             action="store_true",
-            help="rules for a bot-token gateway: a resolution replies in the thread and updates",
+            help="rules for a bot-token gateway: a resolution replies in the thread and "
+            "updates, and the critical alerts' messages have buttons",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -83,7 +87,7 @@ class Command(BaseCommand):
                 rule = SlackIntegrationRule.objects.filter(name=data["name"]).first()
                 rule = rule or SlackIntegrationRule(name=data["name"])
                 changes = BOT_MODE_CHANGES.get(data["name"], {}) if options["bot"] else {}
-                rule.resolve_action = "post"
+                rule.resolve_action, rule.actions = "post", []
                 for key, value in {**data, **changes}.items():
                     setattr(rule, key, value)
                 rule.is_active = True

@@ -1,15 +1,19 @@
-"""Storing Alertmanager's alerts the way SentryHub does, and sending ``alert_processed``."""
+"""Storing Alertmanager's alerts the way SentryHub does, and sending ``alert_processed``;
+acknowledging an alert as SentryHub's alert page does (``acknowledge_alert``, which
+django-slack-rules' adapter calls for a click on *Acknowledge* in Slack)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from .alertmanager import Alert
-from .models import AlertGroup, AlertInstance, Silence
-from .signals import alert_processed
+from ..alertmanager import Alert
+from ..models import AlertAcknowledgementHistory, AlertGroup, AlertInstance, Silence
+from ..signals import alert_processed
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +71,25 @@ def store_alert(alert: Alert) -> Stored:
         sender=AlertGroup, alert_group=group, instance=instance, status=alert.status
     )
     return Stored(group=group, instance=instance, silence=silence)
+
+
+def acknowledge_alert(alert_group: AlertGroup, user: Any, comment: str | None = None) -> AlertGroup:
+    """Mark the alert acknowledged by ``user`` now, with a history row for its current firing
+    (the same name and arguments as SentryHub's, so the package's adapter finds it)."""
+    alert_group.acknowledged = True
+    alert_group.acknowledged_by = user
+    alert_group.acknowledgement_time = timezone.now()
+    alert_group.save(update_fields=["acknowledged", "acknowledged_by", "acknowledgement_time"])
+    AlertAcknowledgementHistory.objects.create(
+        alert_group=alert_group,
+        alert_instance=alert_group.instances.filter(status="firing", ended_at=None).first(),
+        acknowledged_by=user,
+        comment=comment or "",
+    )
+    logger.info(
+        "Alert %s acknowledged by %s (fingerprint=%s)",
+        alert_group.name,
+        user,
+        alert_group.fingerprint,
+    )
+    return alert_group
