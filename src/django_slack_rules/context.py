@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .labels import normalize_labels
+from .matching.labels import normalize_labels
 from .rendering import to_plain_data
 
 

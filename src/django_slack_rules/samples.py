@@ -17,9 +17,9 @@ from django.utils.translation import gettext
 
 from .blocks import BlocksError, block_problems, render_blocks
 from .context import build_context
-from .labels import normalize_labels
-from .matchers import CriteriaError, Matcher
-from .matching import criteria_matchers, example_labels
+from .matching.compiled import criteria_matchers, example_labels
+from .matching.labels import normalize_labels
+from .matching.matchers import CriteriaError, Matcher
 from .rendering import template_error
 
 #: The statuses a rule renders for (``models.STATUS_FIRING``, ``STATUS_RESOLVED``).

@@ -14,8 +14,8 @@ from django.utils.translation import gettext
 from ..adapters import CONTEXT_KEYS, get_adapter
 from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
-from ..labels import normalize_labels
-from ..matching import Verdict, explain_criteria
+from ..matching.explain import Verdict, explain_criteria
+from ..matching.labels import normalize_labels
 from ..models import (
     RESOLVE_POST,
     RESOLVE_REPLY,
