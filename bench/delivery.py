@@ -163,7 +163,7 @@ def make_baseline() -> Callable[[Notification], None]:
 
     from django_slack_rules.adapters import get_adapter
     from django_slack_rules.conf import slack_rules_settings
-    from django_slack_rules.rendering import render_template
+    from django_slack_rules.rendering.templates import render_template
     from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
     from django_slack_rules.services.slack_service import SlackService
 

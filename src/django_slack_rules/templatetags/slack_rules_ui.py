@@ -16,8 +16,8 @@ from ..buttons import duration_label, silence_seconds
 from ..matching.compiled import criteria_matchers
 from ..matching.matchers import EQUAL, NOT_EQUAL, NOT_REGEX, REGEX, CriteriaError, Matcher
 from ..models import DeliveryState
-from ..mrkdwn import render_mrkdwn, render_plain_text
-from ..mrkdwn import safe_url as _safe_url
+from ..rendering.mrkdwn import render_mrkdwn, render_plain_text
+from ..rendering.mrkdwn import safe_url as _safe_url
 
 register = template.Library()
 
