@@ -1,88 +1,39 @@
-"""Benchmark one notification through the package against a "render and send" baseline.
+"""One notification through the package, against the least any implementation must do.
 
-Run from the repository root with the dev virtualenv::
-
-    .venv/bin/python bench/delivery.py              # SQLite; 200 and 2,000 alerts
-    .venv/bin/python bench/delivery.py --quick      # smaller samples: a few seconds
-    .venv/bin/python bench/delivery.py --postgres   # PostgreSQL on 127.0.0.1:5432
-    .venv/bin/python bench/delivery.py --queries    # also print the SQL of one notification
-    .venv/bin/python bench/delivery.py --worker     # msg/s through a real Celery worker
-                                                    # against SentryHub's own task
-
-``--worker`` is described in ``bench/worker_mode.py``; the rest of this docstring is about
-the in-process benchmark.
-
-Django is set up with the test suite's settings (``tests/settings.py``: the host's
-``alerts`` app and its ``alert_processed`` signal), the ``LocmemBackend`` (no network)
-and Celery in eager mode (no broker: ``apply_async`` runs the task in this process).
-Rules and alerts are created beforehand; what is timed, per alert:
-
-* the package: inside the host's ``transaction.atomic()``, ``alert_processed.send(…)``
-  → the handler matches the alert and registers ``on_commit`` → at commit the task runs:
-  it reloads the rule and the alert, renders the message, records the ``SlackDelivery``
-  row, claims it, sends it to the locmem outbox and marks it sent;
-* the baseline, the minimum any implementation must do: in the same kind of host
-  transaction, match with the same matcher; then build the same context, render the same
-  template on the same Django template engine and send it through the same
-  ``SlackService`` to the same outbox. No record, no claim, no queue;
-* a redelivery: the same task run again for a delivery already sent (what a broker
-  redelivering the message costs): it finds the record sent and stops.
-
-Each pass is timed over every alert; the result is the median over several passes,
-after a warm-up. After every pass the outbox must hold exactly one message per alert,
-the package's messages must equal the baseline's, and every delivery must be recorded
-as sent after one attempt (exit 2 otherwise). SQL queries per notification are counted
-in a separate, untimed pass (``CaptureQueriesContext``), for the handler and the task.
+In one process (Celery eager, the locmem backend), per alert: the **package** (the host's
+transaction sends ``alert_processed``; the receiver matches, renders and records; at commit
+the task claims, sends and settles), the **baseline** (the same matcher, template engine,
+service and outbox; nothing recorded, claimed or queued) and a **redelivery** (the task run
+again for a delivery already sent). ``--worker`` compares msg/s through a real Celery worker
+with SentryHub's own task instead (``delivery_worker.py``). See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
-import os
 import platform
 import random
 import statistics
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import django
-from databases import postgres_database, sqlite_database
-from django.conf import settings
+from data import STATUS, Notification, create_alerts, create_rules
 from scenario import (
-    STATUS,
     TIMES,
     BenchmarkError,
-    Notification,
     Queries,
-    create_alerts,
-    create_rules,
-    is_transaction_control,
+    database,
+    host_settings,
+    main,
+    numbers,
+    options,
+    progress,
+    table,
+    us_per_call,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # the test suite's settings and host app (tests/)
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How much to sample (the default run, or ``--quick``)."""
-
-    sizes: tuple[int, ...]
-    rounds: int
-    warmup: int
-    query_sample: int
-
-
-DEFAULT_PROFILE = Profile(sizes=(200, 2000), rounds=5, warmup=50, query_sample=50)
-QUICK_PROFILE = Profile(sizes=(40,), rounds=2, warmup=10, query_sample=10)
 
 
 @dataclass
@@ -101,51 +52,9 @@ class SizeResult:
         return self.package_us / self.baseline_us
 
 
-# -- Django ----------------------------------------------------------------------------
-
-
-def setup_django(database: dict[str, Any]) -> None:
-    """The test suite's settings, with ``database``, the locmem backend and quiet logs."""
-    from django.core.management import call_command
-
-    from tests import settings as test_settings
-
-    values = {name: getattr(test_settings, name) for name in dir(test_settings) if name.isupper()}
-    values.update(
-        DEBUG=False,
-        DATABASES={"default": database},
-        SLACK_RULES={
-            **test_settings.SLACK_RULES,
-            "BACKEND": "django_slack_rules.backends.LocmemBackend",
-            "QUEUE": None,
-        },
-        # The package logs each delivery at INFO; a production log level is assumed.
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "loggers": {"django_slack_rules": {"level": "WARNING"}},
-        },
-    )
-    settings.configure(**values)
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    logging.getLogger("django_slack_rules").setLevel(logging.WARNING)
-
-    from django_slack_rules.tasks import process_slack_for_alert_group
-    from tests.celery_app import app  # the host's Celery app, as the eager test fixture uses
-
-    if process_slack_for_alert_group.app is not app:
-        raise RuntimeError("the package's task is not bound to the host's Celery app")
-    app.conf.task_always_eager = True  # no broker: apply_async runs the task here
-    app.conf.task_eager_propagates = True  # an error in the task fails the benchmark
-
-
-# -- the two paths ---------------------------------------------------------------------
-
-
 def package_notify(item: Notification) -> None:
-    """The host processes an alert in a transaction and sends its signal; the package
-    matches it there and, at commit, runs the task (eagerly: no broker)."""
+    """The host processes an alert in a transaction and sends its signal; the package's
+    receiver records the delivery and, at commit, its task runs (eagerly: no broker)."""
     from django.db import transaction
 
     from tests.alerts.models import AlertGroup
@@ -167,8 +76,7 @@ def make_baseline() -> Callable[[Notification], None]:
     from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
     from django_slack_rules.services.slack_service import SlackService
 
-    adapter = get_adapter()
-    matcher = SlackRuleMatcherService()
+    adapter, matcher = get_adapter(), SlackRuleMatcherService()
 
     def baseline_notify(item: Notification) -> None:
         labels = adapter.get_labels(item.alert)
@@ -196,13 +104,19 @@ def redeliver(item: Notification, rule_id: int) -> None:
         raise BenchmarkError(f"redelivery of alert {item.alert.pk} returned {state!r}")
 
 
-# -- measurements ----------------------------------------------------------------------
-
-
 def outbox() -> list[Any]:
     from django_slack_rules.backends import locmem
 
     return locmem.outbox
+
+
+def sent_messages(what: str, expected: int) -> list[tuple[str, str]]:
+    """The outbox's (channel, text), emptied; it must hold ``expected`` messages."""
+    messages = [(m.channel, m.text) for m in outbox()]
+    if len(messages) != expected:
+        raise BenchmarkError(f"{what}: {len(messages)} messages in the outbox, expected {expected}")
+    outbox().clear()
+    return messages
 
 
 def reset_deliveries() -> None:
@@ -210,23 +124,6 @@ def reset_deliveries() -> None:
 
     SlackDelivery.objects.all().delete()
     outbox().clear()
-
-
-def timed_pass(fn: Callable[[Notification], Any], items: Sequence[Notification]) -> float:
-    """Mean microseconds per call over one pass."""
-    gc.collect()
-    start = time.perf_counter()
-    for item in items:
-        fn(item)
-    return (time.perf_counter() - start) / len(items) * 1e6
-
-
-def sent_messages(what: str, expected: int) -> list[tuple[str, str]]:
-    messages = [(m.channel, m.text) for m in outbox()]
-    if len(messages) != expected:
-        raise BenchmarkError(f"{what}: {len(messages)} messages in the outbox, expected {expected}")
-    outbox().clear()
-    return messages
 
 
 def check_deliveries(items: Sequence[Notification], rule_ids: dict[Any, int]) -> None:
@@ -246,73 +143,53 @@ def check_deliveries(items: Sequence[Notification], rule_ids: dict[Any, int]) ->
             )
 
 
-@contextmanager
-def capture() -> Iterator[list[str]]:
-    """The SQL run inside the block (Django's CaptureQueriesContext)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    statements: list[str] = []
-    with CaptureQueriesContext(connection) as ctx:
-        yield statements
-    statements.extend(q["sql"] for q in ctx.captured_queries)
-
-
 def count_queries(
     items: Sequence[Notification],
     baseline: Callable[[Notification], None],
     rule_ids: dict[Any, int],
-) -> tuple[Queries, Queries, Queries, Queries]:
-    """Untimed: the queries of the handler (until commit), of the task (at commit), of the
-    baseline and of a redelivery, for each sampled notification."""
+) -> dict[str, Queries]:
+    """Untimed: the queries of the handler (until the task starts, at commit), of the task,
+    of the baseline and of a redelivery, for each sampled notification."""
     from celery.signals import task_prerun
-    from django.db import connection, transaction
+    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tests.alerts.models import AlertGroup
-    from tests.alerts.signals import alert_processed
-
-    handler_q, task_q, baseline_q, redelivery_q = Queries(), Queries(), Queries(), Queries()
-    reset_deliveries()
+    found = {name: Queries() for name in ("handler", "task", "baseline", "redelivery")}
+    variants = {
+        "package": (package_notify, len(items)),
+        "baseline": (baseline, len(items)),
+        "redelivery": (lambda item: redeliver(item, rule_ids[item.alert.pk]), 0),
+    }
     marks: list[int] = []
-    for item in items:
-        with CaptureQueriesContext(connection) as ctx:
 
-            def mark(ctx: CaptureQueriesContext = ctx, **kwargs: Any) -> None:
-                marks.append(len(ctx.captured_queries))
+    def mark(**kwargs: Any) -> None:  # the task starts: the handler's statements end here
+        marks.append(len(connection.queries_log))
 
-            task_prerun.connect(mark, weak=False)
-            try:
-                with transaction.atomic():
-                    alert_processed.send(
-                        sender=AlertGroup,
-                        alert_group=item.alert,
-                        instance=item.instance,
-                        status=STATUS,
-                    )
-            finally:
-                task_prerun.disconnect(mark)
-        if len(marks) != 1:
-            raise BenchmarkError(f"the task ran {len(marks)} times for one alert")
-        statements = [q["sql"] for q in ctx.captured_queries]
-        handler_q.add(statements[: marks[0]])
-        task_q.add(statements[marks.pop() :])
-    sent_messages("query count, package", len(items))
-    check_deliveries(items, rule_ids)
-    for item in items:
-        with capture() as statements:
-            baseline(item)
-        baseline_q.add(statements)
-    sent_messages("query count, baseline", len(items))
-    for item in items:
-        with capture() as statements:
-            redeliver(item, rule_ids[item.alert.pk])
-        redelivery_q.add(statements)
-    sent_messages("query count, redelivery", 0)
-    return handler_q, task_q, baseline_q, redelivery_q
+    reset_deliveries()
+    task_prerun.connect(mark, weak=False)
+    try:
+        for name, (fn, expected) in variants.items():
+            for item in items:
+                marks.clear()
+                with CaptureQueriesContext(connection) as ctx:
+                    fn(item)
+                statements = [q["sql"] for q in ctx.captured_queries]
+                if name != "package":
+                    found[name].add(statements)
+                    continue
+                if len(marks) != 1:
+                    raise BenchmarkError(f"the task ran {len(marks)} times for one alert")
+                found["handler"].add(statements[: marks[0] - ctx.initial_queries])
+                found["task"].add(statements[marks[0] - ctx.initial_queries :])
+            sent_messages(f"query count, {name}", expected)
+            if name == "package":
+                check_deliveries(items, rule_ids)
+    finally:
+        task_prerun.disconnect(mark)
+    return found
 
 
-def run_size(n: int, profile: Profile, rng: random.Random) -> SizeResult:
+def run_size(n: int, args: argparse.Namespace, rng: random.Random) -> SizeResult:
     from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
 
     progress(f"{n:>6,} alerts: creating…")
@@ -320,7 +197,7 @@ def run_size(n: int, profile: Profile, rng: random.Random) -> SizeResult:
     matcher = SlackRuleMatcherService()
     rule_ids = {item.alert.pk: matcher.find_matching_rule(item.alert.labels).pk for item in items}
     baseline = make_baseline()
-    warmup = create_alerts(f"warmup{n}", profile.warmup, rng)
+    warmup = create_alerts(f"warmup{n}", args.warmup, rng)
 
     progress(f"{n:>6,} alerts: warming up…")
     for fn in (package_notify, baseline):
@@ -329,17 +206,16 @@ def run_size(n: int, profile: Profile, rng: random.Random) -> SizeResult:
             fn(item)
     reset_deliveries()
 
-    package_samples, baseline_samples, redelivery_samples = [], [], []
-    for round_ in range(1, profile.rounds + 1):
-        progress(f"{n:>6,} alerts: round {round_}/{profile.rounds}…")
+    samples: dict[str, list[float]] = {"package": [], "baseline": [], "redelivery": []}
+    for round_ in range(1, args.rounds + 1):
+        progress(f"{n:>6,} alerts: round {round_}/{args.rounds}…")
         reset_deliveries()
         # Alternate the order, so that neither path always runs on a warmer cache.
-        order = ("baseline", "package") if round_ % 2 else ("package", "baseline")
-        sent: dict[str, list[tuple[str, str]]] = {}
-        for name in order:
-            fn = package_notify if name == "package" else baseline
-            samples = package_samples if name == "package" else baseline_samples
-            samples.append(timed_pass(fn, items))
+        sent = {}
+        for name in ("baseline", "package") if round_ % 2 else ("package", "baseline"):
+            samples[name].append(
+                us_per_call(package_notify if name == "package" else baseline, items)
+            )
             sent[name] = sent_messages(name, n)
         if sent["package"] != sent["baseline"]:
             first = next(
@@ -350,125 +226,123 @@ def run_size(n: int, profile: Profile, rng: random.Random) -> SizeResult:
                 f"the baseline {sent['baseline'][first]!r}"
             )
         check_deliveries(items, rule_ids)
-        redelivery_samples.append(
-            timed_pass(lambda item: redeliver(item, rule_ids[item.alert.pk]), items)
+        samples["redelivery"].append(
+            us_per_call(lambda item: redeliver(item, rule_ids[item.alert.pk]), items)
         )
         sent_messages("redelivery", 0)
 
-    progress(f"{n:>6,} alerts: counting queries on {min(n, profile.query_sample)} alerts…")
-    queries = count_queries(items[: profile.query_sample], baseline, rule_ids)
+    sample = items[: args.query_sample]
+    progress(f"{n:>6,} alerts: counting queries on {len(sample)} alerts…")
+    queries = count_queries(sample, baseline, rule_ids)
     reset_deliveries()
     return SizeResult(
         n,
-        statistics.median(package_samples),
-        statistics.median(baseline_samples),
-        statistics.median(redelivery_samples),
-        *queries,
+        *(statistics.median(samples[name]) for name in ("package", "baseline", "redelivery")),
+        *(queries[name] for name in ("handler", "task", "baseline", "redelivery")),
     )
 
 
-# -- report ----------------------------------------------------------------------------
-
-
-def progress(message: str) -> None:
-    print(f"  … {message}", file=sys.stderr, flush=True)
-
-
-def print_table(results: Sequence[SizeResult]) -> None:
-    header = (
-        f"{'alerts':>7}  {'package µs/notif':>16}  {'baseline µs/notif':>17}  "
-        f"{'ratio':>7}  {'redelivery µs':>13}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        print(
-            f"{r.alerts:>7,}  {r.package_us:>16,.0f}  {r.baseline_us:>17,.0f}  "
-            f"{r.ratio:>6.1f}{TIMES}  {r.redelivery_us:>13,.0f}"
-        )
+def report(results: Sequence[SizeResult], args: argparse.Namespace) -> None:
+    table(
+        [("alerts", 7), ("package µs/notif", 16), ("baseline µs/notif", 17), ("ratio", 7), ("redelivery µs", 13)],
+        ([f"{r.alerts:,}", f"{r.package_us:,.0f}", f"{r.baseline_us:,.0f}", f"{r.ratio:.1f}{TIMES}", f"{r.redelivery_us:,.0f}"] for r in results),
+    )  # fmt: skip
     print()
-    header = (
-        f"{'queries per notification':<24}  {'handler':>7}  {'task':>8}  {'total':>8}  "
-        f"{'baseline':>8}  {'redelivery':>10}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        print(
-            f"{f'{r.alerts:,} alerts':<24}  {r.handler_q!s:>7}  {r.task_q!s:>8}  "
-            f"{r.handler_q + r.task_q!s:>8}  {r.baseline_q!s:>8}  {r.redelivery_q!s:>10}"
-        )
+    table(
+        [("queries per notification", -24), ("handler", 7), ("task", 8), ("total", 8), ("baseline", 8), ("redelivery", 10)],
+        ([f"{r.alerts:,} alerts", r.handler_q, r.task_q, r.handler_q + r.task_q, r.baseline_q, r.redelivery_q] for r in results),
+    )  # fmt: skip
     print(
         "(n (+t): n queries, t transaction-control statements that Django logs: BEGIN, "
         "COMMIT, SAVEPOINT, RELEASE; the handler's and the baseline's include the host "
         "transaction's)"
     )
-
-
-def print_queries(result: SizeResult) -> None:
-    for title, queries in (
-        ("handler (before commit)", result.handler_q),
-        ("task (at commit)", result.task_q),
-        ("baseline", result.baseline_q),
-        ("redelivery", result.redelivery_q),
-    ):
-        control = sum(1 for statement in queries.example if is_transaction_control(statement))
-        print(
-            f"\n{title}: {len(queries.example) - control} queries (+{control} transaction control)"
-        )
-        for i, statement in enumerate(queries.example, 1):
-            text = " ".join(statement.split())
-            print(f"  {i:>2}. {text[:220]}{'…' if len(text) > 220 else ''}")
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--alerts",
-        help="comma-separated numbers of alerts per size (default: 200,2000; --quick: 40)",
+    largest = results[-1]
+    print(
+        f"\nexactly-once bookkeeping at {largest.alerts:,} alerts: {largest.ratio:.1f}{TIMES} "
+        f"the baseline (+{largest.package_us - largest.baseline_us:,.0f} µs per notification); "
+        f"a redelivery costs {largest.redelivery_us:,.0f} µs and {largest.redelivery_q.queries} "
+        "queries"
     )
+    if args.queries:
+        largest.handler_q.print("handler (before commit)", width=220)
+        largest.task_q.print("task (at commit)", width=220)
+        largest.baseline_q.print("baseline", width=220)
+        largest.redelivery_q.print("redelivery", width=220)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.worker:
+        from delivery_worker import run as run_worker
+
+        return run_worker(args)  # always on PostgreSQL
+    started = time.perf_counter()
+    settings = host_settings(
+        SLACK_RULES={
+            **host_settings()["SLACK_RULES"],
+            "BACKEND": "django_slack_rules.backends.LocmemBackend",
+            "QUEUE": None,
+        },
+        # The package logs each delivery at INFO; a production log level is assumed.
+        LOGGING={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "loggers": {"django_slack_rules": {"level": "WARNING"}},
+        },
+    )
+    with database(args, settings) as description:
+        import django
+
+        from django_slack_rules.tasks import process_slack_for_alert_group
+        from tests.celery_app import app  # the host's Celery app, as the eager test fixture uses
+
+        logging.getLogger("django_slack_rules").setLevel(logging.WARNING)
+        if process_slack_for_alert_group.app is not app:
+            raise RuntimeError("the package's task is not bound to the host's Celery app")
+        app.conf.task_always_eager = True  # no broker: apply_async runs the task here
+        app.conf.task_eager_propagates = True  # an error in the task fails the benchmark
+        print(
+            f"django-slack-rules delivery benchmark: Python {platform.python_version()}, "
+            f"Django {django.get_version()}, {description}"
+        )
+        print(
+            f"{args.rules} active rules, LocmemBackend, Celery eager; median of {args.rounds} "
+            f"passes after {args.warmup} warm-up alerts; seed {args.seed}"
+            f"{'; --quick' if args.quick else ''}\n"
+        )
+        rng = random.Random(args.seed)
+        create_rules(args.rules, rng)
+        results = [run_size(n, args, rng) for n in args.alerts]
+    report(results, args)
+    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = options(
+        __doc__, pg_db="dsr_bench_delivery", quick="40 alerts, 2 passes", sqlite=True, redis=True
+    )
+    parser.add_argument("--alerts", help="alerts per size, comma-separated (200,2000; --quick: 40)")
     parser.add_argument("--rules", type=int, default=100, help="active rules (default: 100)")
     parser.add_argument(
-        "--rounds",
-        type=int,
-        help="timed passes per size (default: 5; --quick: 2); with --worker, A/B rounds "
-        "(default: 3; --quick: 2)",
+        "--rounds", type=int, help="timed passes (5; --quick: 2); --worker: A/B rounds (3; 2)"
     )
-    parser.add_argument("--quick", action="store_true", help="smaller samples: a few seconds")
     parser.add_argument(
         "--queries", action="store_true", help="print the SQL of one notification of each kind"
     )
-    parser.add_argument(
-        "--seed", type=int, default=20240611, help="random seed (default: %(default)s)"
-    )
-    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL instead of SQLite")
-    parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
-    parser.add_argument("--pg-port", type=int, default=int(os.environ.get("PGPORT", "5432")))
-    parser.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
-    parser.add_argument(
-        "--pg-db",
-        help="database to create and drop (default: dsr_bench_delivery; with --worker: "
-        "dsr_bench_worker)",
-    )
     worker = parser.add_argument_group(
-        "through a Celery worker, against SentryHub's own task (bench/worker_mode.py)"
+        "through a Celery worker, against SentryHub's task (delivery_worker.py)"
     )
     worker.add_argument(
         "--worker",
         action="store_true",
-        help="measure msg/s through a real prefork worker on Redis and PostgreSQL",
+        help="msg/s through a prefork worker on Redis and PostgreSQL",
     )
     worker.add_argument(
-        "--messages", type=int, help="messages per variant and round (default: 300; --quick: 20)"
+        "--messages", type=int, help="messages per variant and round (300; --quick: 20)"
     )
     worker.add_argument(
         "--nginx", action="store_true", help="post through the shipped nginx gateway"
-    )
-    worker.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/14",
-        help="broker and result store (default: %(default)s); the run uses queues of its own "
-        "and deletes its keys",
     )
     worker.add_argument(
         "--debug", action="store_true", help="DEBUG = True in the worker, as SentryHub's settings"
@@ -476,9 +350,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     worker.add_argument(
         "--no-pacing",
         action="store_true",
-        help='SLACK_RULES["CHANNEL_RATE"] = None in the worker: no slot to take (by default '
-        "pacing is on at a rate no batch reaches, so each delivery pays for its slot but "
-        "never waits)",
+        help='SLACK_RULES["CHANNEL_RATE"] = None in the worker (default: a pace no batch reaches)',
     )
     worker.add_argument(
         "--profile", action="store_true", help="cProfile the probed tasks and print the top"
@@ -488,88 +360,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         metavar="SECONDS",
-        help="CONN_MAX_AGE of the worker, for both variants (default 0, as SentryHub)",
+        help="the worker's CONN_MAX_AGE (0, as SentryHub)",
     )
-    args = parser.parse_args(argv)
-    if args.pg_db is None:
-        args.pg_db = "dsr_bench_worker" if args.worker else "dsr_bench_delivery"
-    if args.messages is not None and args.messages < 1:
-        parser.error("--messages: at least 1")
+    return parser  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
+    parse = parser()
+    args = parse.parse_args()
+    if args.worker:  # always on PostgreSQL
+        args.postgres = True
+        args.pg_db = "dsr_bench_worker" if args.pg_db == "dsr_bench_delivery" else args.pg_db
+    worker_only = ("messages", "nginx", "debug", "profile", "no_pacing", "conn_max_age")
+    only = [f"--{name.replace('_', '-')}" for name in worker_only if getattr(args, name)]
+    if only and not args.worker:
+        parse.error(f"{', '.join(only)}: only with --worker")
+    if args.worker and args.alerts:
+        parse.error("--alerts is for the in-process benchmark; with --worker use --messages")
+    if args.rules < 1 or min(args.rounds or 1, args.messages or 1) < 1:
+        parse.error("--rules, --rounds and --messages: at least 1")
+    args.alerts = numbers(parse, "alerts", args.alerts) or ([40] if args.quick else [200, 2000])
     if not args.worker:
-        only = [
-            f"--{name.replace('_', '-')}"
-            for name in ("messages", "nginx", "debug", "profile", "no_pacing", "conn_max_age")
-            if getattr(args, name)
-        ]
-        if only:
-            parser.error(f"{', '.join(only)}: only with --worker")
-    if args.alerts is not None:
-        try:
-            args.alerts = sorted({int(s.replace("_", "")) for s in args.alerts.split(",") if s})
-        except ValueError:
-            parser.error("--alerts: comma-separated integers, e.g. 200,2000")
-        if not args.alerts or min(args.alerts) < 1:
-            parser.error("--alerts: give positive numbers")
-    if args.rules < 1:
-        parser.error("--rules: at least 1 (the catch-all)")
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds: at least 1")
+        args.rounds = args.rounds or (2 if args.quick else 5)
+    args.warmup, args.query_sample = (10, 10) if args.quick else (50, 50)
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.worker:
-        if args.alerts is not None:
-            print("--alerts is for the in-process benchmark; with --worker use --messages")
-            return 1
-        from worker_mode import run
-
-        return run(args)  # always on PostgreSQL (--postgres is implied)
-    profile = QUICK_PROFILE if args.quick else DEFAULT_PROFILE
-    sizes = args.alerts or profile.sizes
-    rounds = args.rounds or profile.rounds
-    profile = Profile(
-        sizes=tuple(sizes), rounds=rounds, warmup=profile.warmup, query_sample=profile.query_sample
-    )
-    database = (
-        postgres_database(setup_django, args.pg_host, args.pg_port, args.pg_user, args.pg_db)
-        if args.postgres
-        else sqlite_database(setup_django)
-    )
-    started = time.perf_counter()
-    rng = random.Random(args.seed)
-    results: list[SizeResult] = []
-    with database as description:
-        print(
-            f"django-slack-rules delivery benchmark: Python {platform.python_version()}, "
-            f"Django {django.get_version()}, {description}"
-        )
-        print(
-            f"{args.rules} active rules, LocmemBackend, Celery eager; median of {rounds} "
-            f"passes after {profile.warmup} warm-up alerts; seed {args.seed}"
-            f"{'; --quick' if args.quick else ''}\n"
-        )
-        create_rules(args.rules, rng)
-        try:
-            for n in sizes:
-                results.append(run_size(n, profile, rng))
-        except BenchmarkError as exc:
-            print(f"\nFAILED: {exc}", file=sys.stderr)
-            return 2
-    print_table(results)
-    largest = results[-1]
-    extra = largest.package_us - largest.baseline_us
-    print(
-        f"\nexactly-once bookkeeping at {largest.alerts:,} alerts: {largest.ratio:.1f}{TIMES} "
-        f"the baseline (+{extra:,.0f} µs per notification); a redelivery costs "
-        f"{largest.redelivery_us:,.0f} µs and {largest.redelivery_q.queries} queries"
-    )
-    if args.queries:
-        print_queries(largest)
-    print(f"\n(total {time.perf_counter() - started:.1f} s)")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main(run, parse_args())
