@@ -21,10 +21,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import scenario
+from cpu import database_cpu_seconds, proc_stats
 from data import create_alerts, create_rules, create_sentryhub_rules
 from receivers import PACKAGE, SENTRYHUB, TASKS, VARIANTS, signal_path
 from scenario import BenchmarkError
-from worker import database_cpu_seconds, proc_stats, slack_target, worker_run
+from worker import slack_target, worker_run
 
 #: Slack's pace in the run: every delivery takes its slot (one UPDATE), none waits.
 PACE = {"CHANNEL_RATE": 1_000_000.0, "CHANNEL_BURST": 1_000_000}

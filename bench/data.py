@@ -61,6 +61,20 @@ class Notification:
     instance: Any
 
 
+def notify(item: Notification) -> None:
+    """The host processes an alert: in a transaction of its own it sends ``alert_processed``,
+    whose receivers match and queue their tasks at commit."""
+    from django.db import transaction
+
+    from tests.alerts.models import AlertGroup
+    from tests.alerts.signals import alert_processed
+
+    with transaction.atomic():
+        alert_processed.send(
+            sender=AlertGroup, alert_group=item.alert, instance=item.instance, status=STATUS
+        )
+
+
 def create_rules(count: int, rng: random.Random) -> None:
     """``count`` active rules: specific ones on alertname/team/namespace/severity, and a
     catch-all (lowest priority), so every alert matches a rule and is notified."""

@@ -16,82 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import scenario
+from cpu import CpuUse
 from data import create_alerts, create_fan_out, create_rules, create_sentryhub_rules
-from receivers import PACKAGE, SENTRYHUB, VARIANTS, Message, signal_path
-from report_worker import TIME_PARTS, report
-from scenario import BenchmarkError, Queries, database, load_average, progress
-from worker import CpuUse, Run, celery_worker, redact, slack_target, tail, wait_for, worker_run
+from delivery_worker_report import Probe, Round, print_profiles, report
+from receivers import PACKAGE, VARIANTS, Message, signal_path
+from scenario import BenchmarkError, database, load_average, progress
+from worker import Run, celery_worker, redact, slack_target, tail, wait_for, worker_run
 
 PROBE_HEADER = "dsr_bench_probe"  # bench/worker_probe.py
 BATCH_TIMEOUT_MIN = 60.0  # seconds a batch may take at least, before it counts as stuck
 #: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes its
 #: destination's slot (one UPDATE, as in production) and none ever waits.
 UNREACHED_PACE = ("1000000", "1000000")
-
-
-@dataclass
-class Probe:
-    """What the worker measured for the probed tasks of one variant."""
-
-    queries: Queries = field(default_factory=Queries)
-    connections: list[int] = field(default_factory=list)
-    ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in TIME_PARTS})
-    #: per task: the ms of each SQL statement, and of each commit, in order
-    statement_ms: list[list[float]] = field(default_factory=list)
-    commit_ms: list[list[float]] = field(default_factory=list)
-    profiles: list[str] = field(default_factory=list)
-
-    def add(self, report: dict[str, Any]) -> None:
-        self.queries.add(report["statements"])
-        self.connections.append(report["connections"])
-        seconds = report["seconds"]
-        seconds["rest"] = seconds["task"] - sum(
-            seconds[part] for part in TIME_PARTS if part not in ("task", "rest")
-        )
-        for part in TIME_PARTS:
-            self.ms[part].append(seconds[part] * 1e3)
-        self.statement_ms.append([t * 1e3 for t in report["each"].get("sql", [])])
-        self.commit_ms.append([t * 1e3 for t in report["each"].get("commit", [])])
-        if report["profile"]:
-            self.profiles.append(report["profile"])
-
-    def example_times(self) -> list[str]:
-        """The median ms of each statement of ``queries.example`` ("" for BEGIN and the
-        like), when every probed task ran the same statements."""
-        from scenario import is_transaction_control, median
-
-        shapes = {(len(s), len(c)) for s, c in zip(self.statement_ms, self.commit_ms)}
-        if len(shapes) != 1:
-            return [""] * len(self.queries.example)
-        statements, commits = iter(zip(*self.statement_ms)), iter(zip(*self.commit_ms))
-        times = []
-        for statement in self.queries.example:
-            if not is_transaction_control(statement):
-                times.append(f"{median(next(statements, ())):.2f} ms")
-            elif statement.strip().upper().startswith("COMMIT"):
-                times.append(f"{median(next(commits, ())):.2f} ms")
-            else:
-                times.append("")
-        return times
-
-
-@dataclass
-class Round:
-    number: int
-    order: tuple[str, ...]
-    rate: dict[str, float] = field(default_factory=dict)
-    cpu: dict[str, CpuUse] = field(default_factory=dict)
-
-    @property
-    def ratio(self) -> float:
-        return self.rate[PACKAGE] / self.rate[SENTRYHUB]
 
 
 class Batches:
@@ -200,7 +142,6 @@ class Batches:
 
 def run(args: argparse.Namespace) -> int:
     import celery
-    import django
     import requests
     import sentryhub_baseline
 
@@ -215,10 +156,11 @@ def run(args: argparse.Namespace) -> int:
             from tests.celery_app import app
 
             app.conf.task_always_eager = False
-            print(
-                f"django-slack-rules delivery benchmark, through a Celery worker: Python "
-                f"{platform.python_version()}, Django {django.get_version()}, Celery "
-                f"{celery.__version__}, requests {requests.__version__}, {description}"
+            scenario.header(
+                "delivery benchmark, through a Celery worker",
+                f"Celery {celery.__version__}",
+                f"requests {requests.__version__}",
+                description,
             )
             print(
                 f"worker: prefork, 2 processes, CONN_MAX_AGE {args.conn_max_age}, DEBUG "
@@ -313,13 +255,29 @@ def describe_pace(args: argparse.Namespace) -> str:
     )
 
 
-def print_profiles(probes: dict[str, Probe], limit: int = 30) -> None:
-    import io
-    import pstats
+def add_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("through a Celery worker, against SentryHub's task")
+    group.add_argument("--worker", action="store_true", help="msg/s through a prefork worker")
+    group.add_argument("--messages", type=int, help="per variant and round (300; --quick: 20)")
+    group.add_argument("--nginx", action="store_true", help="post through the nginx gateway")
+    group.add_argument("--debug", action="store_true", help="DEBUG = True in the worker")
+    group.add_argument("--no-pacing", action="store_true", help="CHANNEL_RATE None in the worker")
+    group.add_argument("--profile", action="store_true", help="cProfile the probed tasks")
+    group.add_argument("--conn-max-age", type=int, default=0, help="the worker's (0, as SentryHub)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="broker, results")
 
-    for variant in VARIANTS:
-        if files := probes[variant].profiles:
-            out = io.StringIO()
-            pstats.Stats(*files, stream=out).sort_stats("cumulative").print_stats(limit)
-            print(f"\ncProfile of {len(files)} probed {variant} tasks (cumulative):")
-            print(out.getvalue().rstrip())
+
+def checked_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether ``--worker`` is asked for, refusing its options without it."""
+    names = ("messages", "nginx", "debug", "profile", "no_pacing", "conn_max_age")
+    if not args.worker:
+        if only := [f"--{n.replace('_', '-')}" for n in names if getattr(args, n)]:
+            parser.error(f"{', '.join(only)}: only with --worker")
+        return False
+    if args.alerts:
+        parser.error("--alerts is for the in-process benchmark; with --worker use --messages")
+    if args.messages is not None and args.messages < 1:
+        parser.error("--messages: at least 1")
+    args.postgres = True  # always on PostgreSQL
+    args.pg_db = "dsr_bench_worker" if args.pg_db == "dsr_bench_delivery" else args.pg_db
+    return True

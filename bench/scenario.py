@@ -190,6 +190,18 @@ def postgres(args: argparse.Namespace) -> Iterator[tuple[dict[str, Any], str]]:
 # -- timing and reporting ------------------------------------------------------------------
 
 
+def header(name: str, *parts: str) -> None:
+    """The benchmark's first line: what runs, on which Python, Django and database."""
+    import platform
+
+    import django
+
+    print(
+        f"django-slack-rules {name}: Python {platform.python_version()}, Django "
+        f"{django.get_version()}, {', '.join(parts)}"
+    )
+
+
 def progress(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 

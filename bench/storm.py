@@ -1,11 +1,10 @@
 """An alert storm through a real Celery worker: the package against a naive per-alert task.
 
-``--alerts`` firing alerts spread evenly over ``--seconds``, to 1 channel then to 5, against
-a fake Slack that paces like Slack (1 message/s per channel, bursts of 5, ``429`` with
-``Retry-After`` beyond). The **package** at its default pacing (digests when a line grows),
-timed until every alert is accounted for (sent alone, or in a digest Slack accepted); the
-**naive** task (``storm_naive.py``) posts each alert once and drops what Slack refuses. Exit 2
-when the package lost or duplicated an alert; ``--check``: 1 when it missed another target.
+``--alerts`` alerts over ``--seconds``, to 1 channel then 5, against a fake Slack paced like
+Slack (1 message/s per channel, bursts of 5, then ``429``): the **package** at its default
+pacing, until every alert is sent or in a digest Slack accepted; the **naive** task
+(``storm_naive.py``) posts each once and drops what Slack refuses. Exit 2 when the package
+lost or duplicated an alert; ``--check``: 1 when it missed another target.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import platform
 import random
 import threading
 import time
@@ -22,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import scenario
-from data import Notification, bulk_alerts
+from data import Notification, bulk_alerts, notify
 from worker import celery_worker, redact, slack_target, worker_run
 
 SLACK_RATE, SLACK_BURST = 1.0, 5
@@ -54,7 +52,8 @@ class Figures:
     digests: int = 0
     lost: int = 0
     duplicates: int = 0
-    notes: list[str] = field(default_factory=list)
+    texts: collections.Counter[str] = field(default_factory=collections.Counter)  # accepted
+    notes: str = ""
 
 
 def create_alerts(prefix: str, count: int, channels: int, rng: random.Random) -> list[Notification]:
@@ -86,7 +85,7 @@ def storm(
     done: Callable[[], bool],
 ) -> Figures:
     """Slack paced afresh, ``process`` each alert, evenly over ``--seconds``, then wait until
-    ``done``: the time from the first alert, and whether it was done before ``--timeout``."""
+    ``done`` (at most ``--timeout``): the time from the first alert, and what Slack saw."""
     figures = Figures(len(alerts))
     slack.reset()
     slack.limit_channels(SLACK_RATE, SLACK_BURST)
@@ -99,43 +98,26 @@ def storm(
     while not (finished := done()) and time.monotonic() <= deadline:
         pause.wait(0.1)
     figures.seconds, figures.finished = time.perf_counter() - started, finished
-    return figures
-
-
-def slack_saw(figures: Figures, slack: Any) -> collections.Counter[str]:
-    """Fill in what Slack saw; the texts it accepted, with how often."""
     limited = {id(r) for r in slack.rate_limited}
     per_channel = collections.Counter(r.json().get("channel") for r in slack.requests)
-    figures.requests = len(slack.requests)
+    figures.requests, figures.rate_limited = len(slack.requests), len(limited)
     figures.most_to_one_channel = max(per_channel.values(), default=0)
-    figures.rate_limited = len(limited)
     figures.inside_retry_after = len(slack.inside_retry_after)
-    texts = collections.Counter(
-        r.json().get("text", "") for r in slack.requests if id(r) not in limited
-    )
-    figures.duplicates = sum(n - 1 for n in texts.values())
-    return texts
+    figures.texts.update(r.json().get("text", "") for r in slack.requests if id(r) not in limited)
+    figures.duplicates = sum(n - 1 for n in figures.texts.values())
+    return figures
 
 
 def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack: Any) -> Figures:
     """The host sends its signal for each alert in a transaction of its own; the package's
     receiver queues its task at commit. Done when every alert is accounted for."""
-    from django.db import transaction
     from django.db.models import Q
 
     from django_slack_rules.models import SlackDelivery
-    from tests.alerts.models import AlertGroup
-    from tests.alerts.signals import alert_processed
 
     before = SlackDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     mine = SlackDelivery.objects.filter(pk__gt=before)
     ids = [str(a.alert.pk) for a in alerts]
-
-    def process(item: Notification) -> None:
-        with transaction.atomic():  # the host's transaction: the task is queued at commit
-            alert_processed.send(
-                sender=AlertGroup, alert_group=item.alert, instance=item.instance, status="firing"
-            )
 
     def accounted() -> bool:  # sent alone, or folded into a digest that was sent
         done = mine.filter(alert_id__in=ids).filter(
@@ -143,8 +125,8 @@ def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack:
         )
         return done.exclude(alert_status="digest").count() == len(alerts)
 
-    figures = storm(alerts, args, slack, process, accounted)
-    texts = slack_saw(figures, slack)
+    figures = storm(alerts, args, slack, notify, accounted)
+    texts = figures.texts
     digests = {d.pk: d.text for d in mine.filter(alert_status="digest")}
     figures.digests = len(digests)
     shown = sum(
@@ -157,7 +139,7 @@ def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack:
     )
     figures.lost = len(alerts) - shown
     singles = mine.filter(alert_id__in=ids, state="sent").count()
-    figures.notes.append(f"{singles} sent alone, {len(alerts) - singles} in digests")
+    figures.notes = f"{singles} sent alone, {len(alerts) - singles} in digests"
     return figures
 
 
@@ -184,13 +166,12 @@ def run_naive(
             transaction.on_commit(lambda: queue(item.alert.pk))
 
     figures = storm(alerts, args, slack, process, lambda: len(slack.requests) >= len(alerts))
-    figures.lost = len(alerts) - len(slack_saw(figures, slack))
+    figures.lost = len(alerts) - len(figures.texts)
     return figures
 
 
 def run(args: argparse.Namespace) -> int:
     import celery
-    import django
 
     started = time.perf_counter()
     results: list[tuple[Figures, Figures]] = []
@@ -206,10 +187,7 @@ def run(args: argparse.Namespace) -> int:
         from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
 
         app.conf.task_always_eager = False
-        print(
-            f"django-slack-rules storm benchmark: Python {platform.python_version()}, "
-            f"Django {django.get_version()}, Celery {celery.__version__}, {description}"
-        )
+        scenario.header("storm benchmark", f"Celery {celery.__version__}", description)
         print(
             f"worker: prefork, 2 processes; Redis {redact(args.redis_url)}; package pacing at "
             f"its defaults: CHANNEL_RATE {dsr.CHANNEL_RATE:g}/s, CHANNEL_BURST "
@@ -223,11 +201,7 @@ def run(args: argparse.Namespace) -> int:
         SlackIntegrationRule.objects.create(
             name="storm", match_criteria={"team": "storm"}, message_template=TEMPLATE
         )
-        legacy = LegacyRule.objects.create(
-            name="storm",
-            match_criteria={"labels__team": "storm"},
-            message_template=NAIVE_TEMPLATE,
-        )
+        legacy = LegacyRule.objects.create(name="storm", match_criteria={"labels__team": "storm"}, message_template=NAIVE_TEMPLATE)  # fmt: skip
         with (
             slack_target(False, run.workdir) as (slack, endpoint, _),
             celery_worker(args, run, endpoint, "storm_naive"),
@@ -274,9 +248,7 @@ def report(results: Sequence[tuple[Figures, Figures]], args: argparse.Namespace)
         for variant, figures in (("package", package), ("naive", naive)):
             if not figures.finished:
                 print(f"({variant}: stopped waiting after --timeout {args.timeout:g} s)")
-        print(
-            f"(package: {'; '.join(package.notes)}; naive: every alert posted once, a 429 dropped)"
-        )
+        print(f"(package: {package.notes}; naive: every alert posted once, a 429 dropped)")
         targets = {
             f"accounted for within {TARGET_SECONDS:g} s": package.seconds <= TARGET_SECONDS,
             f"at most about {TARGET_REQUESTS} requests to a channel": package.most_to_one_channel
@@ -307,12 +279,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.alerts = args.alerts or (60 if args.quick else 2000)
     args.seconds = args.seconds or (2.0 if args.quick else 10.0)
-    try:
-        args.channels = [int(c) for c in args.channels.split(",") if c]
-    except ValueError:
-        parser.error("--channels: comma-separated numbers, e.g. 1,5")
-    if args.alerts < 1 or args.seconds <= 0 or not args.channels or min(args.channels) < 1:
-        parser.error("--alerts, --seconds and --channels must be positive")
+    args.channels = scenario.numbers(parser, "channels", args.channels)
+    if args.alerts < 1 or args.seconds <= 0:
+        parser.error("--alerts and --seconds must be positive")
     return args
 
 

@@ -1,14 +1,17 @@
 """What ``bench/delivery.py --worker`` prints: throughput per round and its medians, the CPU
-per message, inside the worker per delivery, and the host's signal path."""
+per message, inside the worker per delivery (what the probe measured), and the host's signal
+path."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from cpu import CpuUse
 from receivers import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS, SignalTimes
-from scenario import TIMES, median, spread, table
+from scenario import TIMES, Queries, is_transaction_control, median, spread, table
 
 #: CpuUse's fields, in the report's words
 CPU_PARTS = {
@@ -26,6 +29,62 @@ TIME_PARTS = {
     "rest": "  the rest (Python)",
 }
 BOTH = [("", -34), ("package", 14), ("SentryHub", 14)]
+
+
+@dataclass
+class Probe:
+    """What the worker measured for the probed tasks of one variant."""
+
+    queries: Queries = field(default_factory=Queries)
+    connections: list[int] = field(default_factory=list)
+    ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in TIME_PARTS})
+    #: per task: the ms of each SQL statement, and of each commit, in order
+    statement_ms: list[list[float]] = field(default_factory=list)
+    commit_ms: list[list[float]] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
+
+    def add(self, report: dict[str, Any]) -> None:
+        self.queries.add(report["statements"])
+        self.connections.append(report["connections"])
+        seconds = report["seconds"]
+        seconds["rest"] = seconds["task"] - sum(
+            seconds[part] for part in TIME_PARTS if part not in ("task", "rest")
+        )
+        for part in TIME_PARTS:
+            self.ms[part].append(seconds[part] * 1e3)
+        self.statement_ms.append([t * 1e3 for t in report["each"].get("sql", [])])
+        self.commit_ms.append([t * 1e3 for t in report["each"].get("commit", [])])
+        if report["profile"]:
+            self.profiles.append(report["profile"])
+
+    def example_times(self) -> list[str]:
+        """The median ms of each statement of ``queries.example`` ("" for BEGIN and the
+        like), when every probed task ran the same statements."""
+        shapes = {(len(s), len(c)) for s, c in zip(self.statement_ms, self.commit_ms)}
+        if len(shapes) != 1:
+            return [""] * len(self.queries.example)
+        statements, commits = iter(zip(*self.statement_ms)), iter(zip(*self.commit_ms))
+        times = []
+        for statement in self.queries.example:
+            if not is_transaction_control(statement):
+                times.append(f"{median(next(statements, ())):.2f} ms")
+            elif statement.strip().upper().startswith("COMMIT"):
+                times.append(f"{median(next(commits, ())):.2f} ms")
+            else:
+                times.append("")
+        return times
+
+
+@dataclass
+class Round:
+    number: int
+    order: tuple[str, ...]
+    rate: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, CpuUse] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.rate[PACKAGE] / self.rate[SENTRYHUB]
 
 
 def cpu(value: float | None) -> str:
@@ -136,3 +195,15 @@ def report(
             probe.queries.print(title, probe.example_times())
         for variant in VARIANTS:
             signal_times[variant].queries.print(f"{variant}: the host's transaction", [])
+
+
+def print_profiles(probes: dict[str, Probe], limit: int = 30) -> None:
+    import io
+    import pstats
+
+    for variant in VARIANTS:
+        if files := probes[variant].profiles:
+            out = io.StringIO()
+            pstats.Stats(*files, stream=out).sort_stats("cumulative").print_stats(limit)
+            print(f"\ncProfile of {len(files)} probed {variant} tasks (cumulative):")
+            print(out.getvalue().rstrip())
