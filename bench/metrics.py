@@ -1,63 +1,28 @@
-"""The metrics scrape on PostgreSQL at 10k, 100k and 1M delivery records, against counting the
-whole delivery log at each scrape (one GROUP BY, what a scrape without the tally would do).
+"""A metrics scrape on PostgreSQL at 10k, 100k and 1M delivery records, against counting the
+whole delivery log at each scrape (one GROUP BY: what a scrape without the tally would do).
 
-Run from the repository root with an env that has psycopg (and prometheus-client)::
-
-    python -m tox -e py311-django52-postgres --notest                        # once
-    .tox/py311-django52-postgres/bin/python bench/metrics.py                 # about a minute
-    .tox/py311-django52-postgres/bin/python bench/metrics.py --quick         # seconds (CI)
-    .tox/py311-django52-postgres/bin/python bench/metrics.py --check         # exit 1 over 100 ms
-
-The records are made by ``INSERT ... SELECT generate_series`` (not the ORM, so a million
-take seconds): 30 rules over 20 channels, spread over the last 23 days, 92% sent, 4% failed
-(five reasons), 1% cancelled, 3% folded into a digest, a digest every 200, and 20 pending
-that nothing works on. Before each timed scrape, 10 new deliveries are recorded and sent (the
-traffic since the last scrape). A scrape is the whole answer of the metrics view: the tally
-brought up to date, every counter, the histogram, the gauges of now, the matcher, encoded.
-
-Printed for each size: the first scrape (metrics turned on with the log already that long:
-the tally counts it once), the median and the slowest of the scrapes after it, and the naive GROUP BY (median).
-Exit 2 when the tally's counts disagree with the log's; with ``--check``, 1 when a scrape at
-the largest size takes more than 100 ms.
+For each size a fresh log (``INSERT ... SELECT generate_series``: 30 rules over 20 channels,
+92% sent, 4% failed, 1% cancelled, 3% digested, 20 pending nothing works on); the first scrape
+(metrics turned on with the log already there), then scrapes each after 10 new deliveries,
+and the naive GROUP BY. Exit 2 when the tally's counts disagree with the log's; ``--check``:
+1 when a scrape at the largest size takes more than 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
-import django
-from databases import postgres_database
+import scenario
 
 TARGET_MS = 100.0
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 10_000)
 TRAFFIC = 10  # deliveries recorded and sent between two scrapes
 STUCK = 20  # pending deliveries nothing works on
-
-
-def setup_django(database: dict[str, Any]) -> None:
-    from django.conf import settings
-    from django.core.management import call_command
-
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="bench-only-not-a-secret",
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        # auth: the package's clicks from Slack and their user links refer to users.
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_slack_rules"],
-        DATABASES={"default": database},
-        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-        SLACK_RULES={"METRICS": {"ENABLED": True}},
-    )
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -196,35 +161,16 @@ def run(sizes: Sequence[int], rounds: int, naive_rounds: int) -> tuple[list[str]
     return lines, last_median, agreed
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 and 10,000 records (CI)")
-    parser.add_argument("--sizes", help="comma-separated record counts (default 10k,100k,1M)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    parser.add_argument("--pg-port", type=int, default=5432)
-    parser.add_argument("--pg-user", default="postgres")
-    parser.add_argument("--pg-db", default="dsr_bench_metrics", help="created and dropped")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    sizes = (
-        tuple(int(n) for n in args.sizes.split(","))
-        if args.sizes
-        else (QUICK_SIZES if args.quick else SIZES)
-    )
+def main(args: argparse.Namespace) -> int:
     rounds, naive_rounds = (5, 2) if args.quick else (15, 3)
-    with postgres_database(
-        setup_django, args.pg_host, args.pg_port, args.pg_user, args.pg_db
-    ) as database:
+    settings = scenario.package_settings(SLACK_RULES={"METRICS": {"ENABLED": True}})
+    with scenario.database(args, settings) as database:
         print(f"database: {database}")
         print(
             f"each size: the first scrape, then {rounds} scrapes with {TRAFFIC} new deliveries "
             f"before each, and the naive GROUP BY ({naive_rounds} runs)"
         )
-        lines, median, agreed = run(sizes, rounds, naive_rounds)
+        lines, median, agreed = run(args.sizes, rounds, naive_rounds)
     print("\n".join(lines))
     if not agreed:
         print("FAIL: the tally's counts disagree with the delivery log")
@@ -232,10 +178,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("the tally's counts agree with the delivery log at every size")
     verdict = "PASS" if median <= TARGET_MS else "FAIL"
     print(
-        f"{verdict}: a scrape at {sizes[-1]:,} records takes {median:.1f} ms (target ≤ {TARGET_MS:.0f} ms)"
+        f"{verdict}: a scrape at {args.sizes[-1]:,} records takes {median:.1f} ms "
+        f"(target ≤ {TARGET_MS:.0f} ms)"
     )
     return 1 if args.check and verdict == "FAIL" else 0
 
 
+def parse_args() -> argparse.Namespace:
+    parser = scenario.options(
+        __doc__, pg_db="dsr_bench_metrics", quick="2,000 and 10,000 records (CI)"
+    )
+    parser.add_argument("--sizes", help="comma-separated record counts (default 10k,100k,1M)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    args.sizes = scenario.numbers(parser, "sizes", args.sizes) or (
+        QUICK_SIZES if args.quick else SIZES
+    )
+    return args
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    scenario.main(main, parse_args())

@@ -1,17 +1,9 @@
-"""The naive side of ``bench/storm.py``: one task per alert that posts at once.
+"""The naive task of ``bench/storm.py``: SentryHub's Slack task, first attempt only.
 
-Shaped like SentryHub's Slack task (``bench/sentryhub_baseline.py``, which follows
-ghanad/sentryHub's ``integrations/tasks.py``): it loads the alert group, the rule and the
-latest occurrence, renders the rule's template on Django's engine, masks IP addresses and
-posts with one ``requests.post`` to ``SLACK_INTERNAL_ENDPOINT``. No pacing, no digest, no
-record. Slack's 429 is not handled: like any answer other than ``ok``, it is logged and
-the alert is dropped (as Alertmanager drops a notification Slack refuses).
-
-SentryHub's own task would instead try again in the task, sleeping 1 s and then 2 s, and
-then through Celery 3 minutes later, three times: in a storm every refused alert would
-hold a worker process for 3 s (2,000 alerts: about 50 minutes of a 2-process worker) and
-keep hitting the channel while Slack asks it to wait. This task is the optimistic
-version of that: the same first attempt, without the waiting.
+It renders and posts like ``sentryhub_baseline``'s task, and drops what Slack refuses (as
+Alertmanager drops a notification Slack refuses), where SentryHub's task would sleep 1 s and
+2 s in the task, then retry through Celery 3 minutes later: in a storm every refused alert
+would hold a worker process for 3 s and keep hitting the channel while Slack asks it to wait.
 """
 
 # SentryHub formats its log messages with f-strings; this task does the same.
@@ -20,7 +12,6 @@ version of that: the same first attempt, without the waiting.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import requests
 from celery import shared_task
@@ -31,42 +22,32 @@ from sentryhub_baseline import (
     normalize_channel,
     render_template_safe,
     resolve_channel,
+    template_context,
 )
 
 logger = logging.getLogger(__name__)
-
 TASK_NAME = "storm_naive.post_alert"
 
 
-@shared_task(bind=True, name=TASK_NAME)
-def post_alert(self: Any, alert_group_id: int, rule_id: int, alert_status: str = "firing") -> str:
+@shared_task(name=TASK_NAME)
+def post_alert(alert_group_id: int, rule_id: int) -> str:
     """Render the rule's message for the alert group and post it once: "sent" or "dropped"."""
     from tests.alerts.models import AlertGroup
     from tests.legacy_integrations.models import SlackIntegrationRule
 
     alert_group = AlertGroup.objects.get(pk=alert_group_id)
     rule = SlackIntegrationRule.objects.get(pk=rule_id)
-    latest = alert_group.instances.order_by("-started_at").first()
-    annotations = latest.annotations if latest else {}
-    context = {
-        "alert_group": alert_group,
-        "latest_instance": latest,
-        "annotations": annotations,
-        "summary": annotations.get("summary", alert_group.name),
-        "description": annotations.get("description", "No description provided."),
-    }
+    context = template_context(alert_group)
     message = mask_ip_addresses(render_template_safe(rule.message_template, context))
-    channel = normalize_channel(resolve_channel(alert_group, rule)[0])
-    fingerprint = alert_group.fingerprint
+    channel, fp = normalize_channel(resolve_channel(alert_group, rule)[0]), alert_group.fingerprint
     try:
-        response = requests.post(
+        requests.post(
             settings.SLACK_INTERNAL_ENDPOINT,
             json={"channel": channel, "text": message},
             timeout=SEND_TIMEOUT,
-        )
-        response.raise_for_status()
+        ).raise_for_status()
     except requests.RequestException as exc:
-        logger.error(f"Slack (FP: {fingerprint}): not posted to {channel!r}, dropped: {exc}")
+        logger.error(f"Slack (FP: {fp}): not posted to {channel!r}, dropped: {exc}")
         return "dropped"
-    logger.info(f"Slack (FP: {fingerprint}): posted to {channel!r}")
+    logger.info(f"Slack (FP: {fp}): posted to {channel!r}")
     return "sent"

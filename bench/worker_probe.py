@@ -1,19 +1,11 @@
 """Measures the benchmark's probed tasks inside the worker (``bench/delivery.py --worker``).
 
-A task message sent with the header ``dsr_bench_probe`` (its value names the variant) is
-measured from Celery's ``task_prerun`` to its ``task_postrun``:
-
-* every SQL statement Django runs, with the transaction-control statements Django logs;
-* the database connections it opened;
-* where its wall time went: opening the database connection, executing SQL statements
-  (``connection.execute_wrapper``), commits of ``atomic`` blocks, HTTP requests (requests'
-  ``HTTPAdapter.send``: connecting, sending and reading the answer), and the rest; and the
-  duration of each statement and commit.
-
-With ``DSR_BENCH_PROFILE_DIR`` set, the task also runs under cProfile and its stats are
-written there. The result goes to the Redis list named by ``DSR_BENCH_PROBE_KEY`` (one JSON
-object per task). Tasks without the header only pay for a check of this module's state, so
-the timed rounds run without the measuring.
+A task sent with the header ``dsr_bench_probe`` (naming the variant) is measured from
+``task_prerun`` to ``task_postrun``: its SQL (with the transaction control Django logs), the
+database connections it opened, and where its time went (opening the connection, each SQL
+statement, each commit of an ``atomic`` block, HTTP through requests' adapter, the rest);
+under cProfile with ``DSR_BENCH_PROFILE_DIR``. One JSON report per task goes to the Redis
+list ``DSR_BENCH_PROBE_KEY``. Other tasks only pay for a check of this module's state.
 """
 
 from __future__ import annotations
@@ -37,7 +29,6 @@ PARTS = ("connect", "sql", "commit", "http")
 
 #: The probed task running in this (single-threaded) pool process, if any.
 _current: dict[str, Any] = {}
-_redis: list[Any] = []
 
 
 def _variant(task: Any) -> str | None:
@@ -81,15 +72,8 @@ def _patch_database(connection: Any) -> None:
         _patched.add(backend)
 
 
-def _time_statement(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-    started = time.perf_counter()
-    try:
-        return execute(sql, params, many, context)
-    finally:
-        if _current:
-            elapsed = time.perf_counter() - started
-            _current["seconds"]["sql"] += elapsed
-            _current["each"].setdefault("sql", []).append(elapsed)
+#: A ``connection.execute_wrapper`` timing each statement.
+_time_statement = _timed("sql", lambda execute, *args: execute(*args))
 
 
 @task_prerun.connect(weak=False)
@@ -159,9 +143,8 @@ def finish(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     _client().rpush(os.environ["DSR_BENCH_PROBE_KEY"], json.dumps(report))
 
 
+@functools.cache
 def _client() -> Any:
-    if not _redis:
-        import redis
+    import redis
 
-        _redis.append(redis.Redis.from_url(os.environ["DSR_BENCH_BROKER"]))
-    return _redis[0]
+    return redis.Redis.from_url(os.environ["DSR_BENCH_BROKER"])

@@ -1,22 +1,9 @@
-"""Django settings of the Celery worker that ``bench/delivery.py --worker`` starts.
-
-The test host's settings (``tests/settings.py``: the ``alerts`` app, SentryHub's in-tree rule
-model, the package), with what the benchmark passes in the environment and what SentryHub's
-own settings do for a worker:
-
-* PostgreSQL with ``CONN_MAX_AGE = 0`` (SentryHub sets none): a new database connection
-  for every task, closed by Celery's Django fix-up when the task ends;
-* Celery results stored in Redis (SentryHub's ``CELERY_RESULT_BACKEND``), on the broker's
-  database; the package's task ignores results, SentryHub's stores them;
-* every logger at INFO into the worker's log file (SentryHub logs the root logger at INFO);
-* the package's ``SLACK_RULES`` at their defaults, apart from the host's signal and model
-  and the pace the benchmark asks for (``DSR_BENCH_CHANNEL_RATE``: a number, or "none";
-  ``DSR_BENCH_CHANNEL_BURST``);
-* ``DEBUG`` off (SentryHub's settings.py has it on; ``--debug`` turns it on here too).
-
-Environment (set by the benchmark): ``DSR_BENCH_DB``, ``PGHOST``/``PGPORT``/``PGUSER``,
-``DSR_BENCH_BROKER``, ``DSR_BENCH_QUEUE``, ``SLACK_INTERNAL_ENDPOINT``, ``DSR_BENCH_DEBUG``,
-``DSR_BENCH_CHANNEL_RATE``, ``DSR_BENCH_CHANNEL_BURST``.
+"""Django settings of the benchmarks' Celery worker (``bench/worker.py``): the test host's
+(``tests/settings.py``), with what SentryHub's settings do for a worker: PostgreSQL at
+``CONN_MAX_AGE = 0`` (a new connection per task), Celery results in Redis, every logger at
+INFO into the worker's log file, ``DEBUG`` off (``--debug``: on, as SentryHub's). The package's
+``SLACK_RULES`` at their defaults, but the host's signal and model and the pace asked for.
+The benchmark passes the rest in ``DSR_BENCH_*``, ``PG*`` and ``SLACK_INTERNAL_ENDPOINT``.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from django_slack_rules.contrib.alertmanager import (
     plan_import,
 )
 from django_slack_rules.matchers import parse_criteria
-from django_slack_rules.rendering import template_error
+from django_slack_rules.rendering.templates import template_error
 from django_slack_rules.validators import CHANNEL_ID_RE, CHANNEL_NAME_RE
 
 CONFIGS = Path(__file__).resolve().parent / "alertmanager_configs"

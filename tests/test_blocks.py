@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from django_slack_rules.blocks import (
+from django_slack_rules.rendering.blocks import (
     BlocksError,
     block_problems,
     blocks_for_message,
@@ -125,7 +125,7 @@ def test_blocks_for_message_falls_back_to_text_and_says_why():
 def test_the_documented_example_renders_to_blocks_slack_takes(db):
     from pathlib import Path
 
-    from django_slack_rules.samples import sample_context
+    from django_slack_rules.rendering.samples import sample_context
     from tests.factories import RuleFactory
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "templates.md").read_text()

@@ -6,7 +6,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from slack_sdk.models.blocks import Block
 
-from django_slack_rules.blocks import MAX_BLOCKS, block_problems
 from django_slack_rules.buttons import (
     action_of,
     actions_block,
@@ -15,6 +14,7 @@ from django_slack_rules.buttons import (
     validate_actions,
     with_buttons,
 )
+from django_slack_rules.rendering.blocks import MAX_BLOCKS, block_problems
 
 REF = "rule:3|alert:42|firing|occ:7"
 URL = "https://alerts.example.com/alerts/fp1/"

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 import django_slack_rules
-from django_slack_rules.criteria_text import criteria_from_text, criteria_to_text
+from django_slack_rules.matching.criteria_text import criteria_from_text, criteria_to_text
 from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
 from tests.factories import RuleFactory
 from tests.utils import url

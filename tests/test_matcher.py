@@ -10,15 +10,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from django_slack_rules.matchers import CriteriaError, PlainRule, select_rules
-from django_slack_rules.matching import (
-    compile_rule,
-    example_labels,
-    explain_criteria,
-    reference_match,
-    regex_warnings,
-)
+from django_slack_rules.matching.compiled import compile_rule, example_labels, reference_match
+from django_slack_rules.matching.explain import explain_criteria, regex_warnings
+from django_slack_rules.matching.index import RuleIndex
 from django_slack_rules.models import SlackIntegrationRule
-from django_slack_rules.rule_index import RuleIndex
 from django_slack_rules.services.slack_matcher import SlackRuleMatcherService, build_index
 from tests.factories import RuleFactory
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from django_slack_rules.mrkdwn import render_mrkdwn, render_plain_text
+from django_slack_rules.rendering.mrkdwn import render_mrkdwn, render_plain_text
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import datetime
 import pytest
 from django.template import TemplateSyntaxError
 
-from django_slack_rules.rendering import (
+from django_slack_rules.rendering.templates import (
     TRUNCATION_MARKER,
     empty_variables,
     escape_slack,

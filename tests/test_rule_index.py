@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_slack_rules.matchers import positive_equalities
-from django_slack_rules.matching import compile_rule
+from django_slack_rules.matching.compiled import compile_rule
+from django_slack_rules.matching.index import RuleIndex
 from django_slack_rules.models import (
     RuleChange,
     RuleSetVersion,
@@ -28,7 +29,6 @@ from django_slack_rules.models import (
     note_change,
 )
 from django_slack_rules.models.ruleset import MAX_RULES
-from django_slack_rules.rule_index import RuleIndex
 from django_slack_rules.services.slack_matcher import SlackRuleMatcherService, build_index
 from tests.factories import RuleFactory
 

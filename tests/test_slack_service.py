@@ -18,7 +18,7 @@ from django_slack_rules.exceptions import (
     SlackRulesError,
     SlackSendCancelled,
 )
-from django_slack_rules.rendering import TRUNCATION_MARKER
+from django_slack_rules.rendering.templates import TRUNCATION_MARKER
 from django_slack_rules.services.slack_service import SlackService
 from django_slack_rules.signals import post_send, pre_send
 from tests.fake_slack import FakeSlack

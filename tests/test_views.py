@@ -15,8 +15,8 @@ from django.urls import reverse
 from django_slack_rules.adapters import AlertGroupAdapter
 from django_slack_rules.forms import SlackIntegrationRuleForm
 from django_slack_rules.models import DeliveryState, SlackDelivery, SlackIntegrationRule
-from django_slack_rules.rendering import TRUNCATION_MARKER
-from django_slack_rules.samples import sample_context
+from django_slack_rules.rendering.samples import sample_context
+from django_slack_rules.rendering.templates import TRUNCATION_MARKER
 from tests.factories import AlertInstanceFactory, RuleFactory
 from tests.ui_users import ALL_UI_PERMISSIONS, make_user
 from tests.utils import url

@@ -23,9 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import slack_rules_settings
-from .context import build_context
-from .labels import normalize_labels
+from .matching.labels import normalize_labels
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
+from .rendering.context import build_context
 from .sentryhub_actions import SentryHubActions
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils.translation import gettext, ngettext
 
-from .blocks import MAX_BLOCKS, fit_blocks
+from .rendering.blocks import MAX_BLOCKS, fit_blocks
 
 ACKNOWLEDGE, SILENCE, OPEN = "acknowledge", "silence", "open"
 #: Every action a rule can offer, in the order its buttons are shown.

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .matchers import CriteriaError, MatcherRegexError, MatcherSyntaxError, parse_matcher
-from .rendering import template_error
+from .matching.matchers import CriteriaError, MatcherRegexError, MatcherSyntaxError, parse_matcher
+from .rendering.templates import template_error
 
 # "#name" (Slack: lower-case letters, digits, '-', '_', '.', at most 80 characters)
 # or a conversation id (C…, G… or D… followed by upper-case letters and digits).

@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 
 from ..backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
 from ..conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
-from ..rendering import SLACK_MAX_MESSAGE_LENGTH
+from ..rendering.templates import SLACK_MAX_MESSAGE_LENGTH
 from ..validators import is_valid_channel
 from .common import error as _error
 from .metrics import check_metrics

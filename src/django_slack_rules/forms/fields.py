@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..criteria_text import CriteriaTextError, criteria_from_text, criteria_to_text
+from ..matching.criteria_text import CriteriaTextError, criteria_from_text, criteria_to_text
 from ..validators import describe_type, matcher_error
 
 #: The template pack the package's forms are written for (set on each helper, so a host
@@ -79,7 +79,7 @@ class JSONObjectField(forms.JSONField):
 
 class CriteriaField(forms.Field):
     """A rule's criteria typed as text: a JSON object or list, or Alertmanager matchers one a
-    line (:mod:`django_slack_rules.criteria_text`). Errors say where the text breaks."""
+    line (:mod:`django_slack_rules.matching.criteria_text`). Errors say where the text breaks."""
 
     widget = forms.Textarea
     #: Only no text is empty: {} and [] are criteria (they match every alert).

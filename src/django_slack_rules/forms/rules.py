@@ -18,10 +18,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import slack_rules_settings
-from ..labels import normalize_labels
-from ..matchers import CriteriaError
-from ..matching import Verdict, criteria_matchers
-from ..matching import regex_warnings as failing_regexes
+from ..matching.compiled import criteria_matchers
+from ..matching.explain import Verdict
+from ..matching.explain import regex_warnings as failing_regexes
+from ..matching.labels import normalize_labels
+from ..matching.matchers import CriteriaError
 from ..models import RESOLVE_POST, SlackIntegrationRule
 from .actions import action_choices, actions_help, clean_actions
 from .fields import TEMPLATE_PACK, CriteriaField, JSONObjectField

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..buttons import validate_actions
-from ..samples import blocks_template_problems
+from ..rendering.samples import blocks_template_problems
 from ..validators import (
     CHANNEL_MAX_LENGTH,
     is_valid_channel,

@@ -32,7 +32,7 @@ from django.utils.translation import gettext, ngettext
 
 from ..conf import slack_rules_settings
 from ..models import STATUS_DIGEST, DeliveryState, SlackDelivery
-from ..rendering import escape_slack
+from ..rendering.templates import escape_slack
 from .pacing import waiting
 
 logger = logging.getLogger(__name__)

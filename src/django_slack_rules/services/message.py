@@ -12,11 +12,11 @@ import logging
 from typing import Any
 
 from ..adapters import NOT_LOADED, BaseAlertAdapter
-from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
 from ..models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
 from ..models.rules import channel_from_label
-from ..rendering import fallback_message, render_template, to_plain_data, unescape_slack
+from ..rendering.blocks import blocks_for_message
+from ..rendering.templates import fallback_message, render_template, to_plain_data, unescape_slack
 from . import conversation
 from .actions.offer import with_actions
 

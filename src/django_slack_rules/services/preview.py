@@ -12,10 +12,9 @@ from typing import Any
 from django.utils.translation import gettext
 
 from ..adapters import CONTEXT_KEYS, get_adapter
-from ..blocks import blocks_for_message
 from ..conf import slack_rules_settings
-from ..labels import normalize_labels
-from ..matching import Verdict, explain_criteria
+from ..matching.explain import Verdict, explain_criteria
+from ..matching.labels import normalize_labels
 from ..models import (
     RESOLVE_POST,
     RESOLVE_REPLY,
@@ -24,7 +23,9 @@ from ..models import (
     STATUS_RESOLVED,
     SlackIntegrationRule,
 )
-from ..rendering import (
+from ..rendering.blocks import blocks_for_message
+from ..rendering.samples import sample_context
+from ..rendering.templates import (
     STRAY_MARKERS,
     TRUNCATION_MARKER,
     empty_variables,
@@ -33,7 +34,6 @@ from ..rendering import (
     stray_markup,
     undefined_variables,
 )
-from ..samples import sample_context
 from .actions.offer import preview_actions
 from .slack_matcher import SlackRuleMatcherService
 from .slack_service import prepare_message

@@ -5,7 +5,7 @@ or a list of Alertmanager matchers; empty criteria match every alert). The match
 active rules are ranked by ``priority`` (highest first), then ``name``: the first one gets
 the alert, and while the rule just taken has ``continue_matching``, the next one too.
 
-:class:`SlackRuleMatcherService` keeps one :class:`~django_slack_rules.rule_index.RuleIndex`
+:class:`SlackRuleMatcherService` keeps one :class:`~django_slack_rules.matching.index.RuleIndex`
 per process, at the rule set's version (a random value in the database, changed in the same
 transaction as every rule change), so a rule edited in a web process is seen by a worker's
 next match. When the version has moved, the index is updated with the rules changed since
@@ -25,19 +25,12 @@ from typing import Any
 
 from django.db import router
 
-from ..labels import Labels, normalize_labels
-from ..matchers import CriteriaError
-from ..matching import (
-    CompiledRule,
-    ParseCache,
-    Verdict,
-    compile_rule,
-    explain_criteria,
-    legacy_values,
-)
+from ..matching.compiled import compile_rules
+from ..matching.explain import Verdict, explain_criteria
+from ..matching.index import RuleIndex
+from ..matching.labels import Labels, normalize_labels
 from ..models import RuleChange, RuleSetVersion, SlackIntegrationRule
 from ..models.ruleset import Position
-from ..rule_index import RuleIndex
 
 logger = logging.getLogger(__name__)
 
@@ -257,52 +250,14 @@ def update_index(index: RuleIndex, rule_ids: Iterable[Any], alias: str) -> RuleI
     the others (deleted, deactivated) taken out."""
     rule_ids = list(rule_ids)
     rows = SlackIntegrationRule.objects.using(alias).filter(pk__in=rule_ids, is_active=True)
-    compiled, skipped = _compile(rows)
+    compiled, skipped = compile_rules(rows)
     return index.updated(rule_ids, compiled, skipped)
 
 
 def build_index(rules: Any) -> RuleIndex:
     """Compile ``rules`` into an index. A rule whose criteria do not parse (a row written
     around validation) is left out and logged, so it cannot stop the other rules."""
-    return RuleIndex.build(*_compile(rules))
-
-
-def _compile(rules: Any) -> tuple[list[CompiledRule], dict[Any, tuple[str, str]]]:
-    """The compiled rules, and the ones left out (id → name, why)."""
-    cache: ParseCache = {}
-    compiled: list[CompiledRule] = []
-    skipped: dict[Any, tuple[str, str]] = {}
-    for rule in rules:
-        try:
-            compiled.append(
-                compile_rule(
-                    rule.pk,
-                    rule.priority,
-                    rule.name,
-                    rule.match_criteria,
-                    rule=rule,
-                    continue_matching=rule.continue_matching,
-                    cache=cache,
-                )
-            )
-        except CriteriaError as exc:
-            skipped[rule.pk] = (rule.name, str(exc))
-            logger.error(
-                "Slack rule %r is left out of matching: its match criteria are invalid (%s). "
-                "Open it in the rule pages and save it with valid criteria.",
-                rule.name,
-                exc,
-            )
-            continue
-        legacy = legacy_values(rule.match_criteria)
-        if legacy:
-            logger.warning(
-                "Slack rule %r has match criteria values that are not strings (%s); they are "
-                "compared as text, as before. Save them as strings (the rule form says how).",
-                rule.name,
-                ", ".join(legacy),
-            )
-    return compiled, skipped
+    return RuleIndex.build(*compile_rules(rules))
 
 
 def _rule_in(index: RuleIndex, rule_id: Any) -> SlackIntegrationRule | None:

@@ -11,7 +11,7 @@ from ..backends import BaseBackend, SlackResult, get_backend
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackSendCancelled
 from ..models import SlackDelivery
-from ..rendering import truncate
+from ..rendering.templates import truncate
 from ..signals import post_send, pre_send
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from django.utils.translation import gettext, gettext_lazy
 
 from ..buttons import action_label as _action_label
 from ..buttons import duration_label, silence_seconds
-from ..matchers import EQUAL, NOT_EQUAL, NOT_REGEX, REGEX, CriteriaError, Matcher
-from ..matching import criteria_matchers
+from ..matching.compiled import criteria_matchers
+from ..matching.matchers import EQUAL, NOT_EQUAL, NOT_REGEX, REGEX, CriteriaError, Matcher
 from ..models import DeliveryState
-from ..mrkdwn import render_mrkdwn, render_plain_text
-from ..mrkdwn import safe_url as _safe_url
+from ..rendering.mrkdwn import render_mrkdwn, render_plain_text
+from ..rendering.mrkdwn import safe_url as _safe_url
 
 register = template.Library()
 

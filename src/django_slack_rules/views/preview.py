@@ -20,7 +20,7 @@ from ..backends import get_backend
 from ..conf import slack_rules_settings
 from ..forms import SampleAlertForm
 from ..models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
-from ..samples import SAMPLE_ANNOTATIONS, sample_labels
+from ..rendering.samples import SAMPLE_ANNOTATIONS, sample_labels
 from ..services.preview import preview_message
 from ..services.test_send import send_test_message
 from .base import APP, CHANGE_RULE, VIEW_RULE, RuleStillThereMixin, SlackRulesPageMixin

@@ -21,7 +21,7 @@ from django.views.generic import CreateView, DeleteView, ListView, UpdateView
 from ..adapters import CONTEXT_KEYS
 from ..forms import SlackIntegrationRuleForm
 from ..models import SlackIntegrationRule
-from ..rendering import stray_markup
+from ..rendering.templates import stray_markup
 from .base import (
     ADD_RULE,
     APP,

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...matchers import Matcher
+from ...matching.matchers import Matcher
 from .config import AlertmanagerConfigError, _receivers, _sequence, load_config
 from .result import ImportPlan, PlannedRule, ReportLine, _merge_notes
 from .routes import _build_tree, _Route

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...matchers import Matcher, format_matchers, select_rules
+from ...matching.matchers import Matcher, format_matchers, select_rules
 
 # Report levels.
 INEXACT = "inexact"  # the rules may pick other receivers than Alertmanager

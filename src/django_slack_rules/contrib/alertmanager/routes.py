@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...matchers import EQUAL, CriteriaError, Matcher, parse_matchers
+from ...matching.matchers import EQUAL, CriteriaError, Matcher, parse_matchers
 from .config import AlertmanagerConfigError, _bool, _mapping, _sequence, _string, at
 
 _LEGACY_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from ...matchers import EQUAL, NOT_EQUAL, Matcher
+from ...matching.matchers import EQUAL, NOT_EQUAL, Matcher
 from .result import INEXACT, NOTE, ReportLine
 from .routes import _Route
 

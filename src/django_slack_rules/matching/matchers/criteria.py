@@ -6,9 +6,45 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import CriteriaError, MatcherSyntaxError, _Failure
-from .matcher import _EXAMPLE, EQUAL, NOT_REGEX, REGEX, Criteria, Matcher
+from .matcher import (
+    _CLASSIC_NAME,
+    _EXAMPLE,
+    EQUAL,
+    NOT_REGEX,
+    REGEX,
+    Criteria,
+    Matcher,
+    _is_reserved,
+)
 from .regex import _compile_regex, _RegexFailure
-from .syntax import _parse, _Parsed
+from .syntax import _parse_classic, _Parsed
+from .utf8 import _parse_utf8, _skip_go_space
+
+
+def _parse(text: str) -> _Parsed | _Failure:
+    """Alertmanager's default: the classic parser, else the UTF-8 one. When both refuse,
+    the error is the one of the parser the label name is written for."""
+    stripped = text.strip()
+    if stripped.startswith("{") or stripped.endswith("}"):
+        position = text.index("{") if stripped.startswith("{") else text.rindex("}")
+        brace = text[position]
+        return _Failure(
+            position,
+            f'unexpected "{brace}" at position {position}: write each matcher as its own entry '
+            f"without braces, e.g. {_EXAMPLE}",
+        )
+    classic = _parse_classic(text)
+    if isinstance(classic, _Parsed):
+        return classic
+    utf8 = _parse_utf8(text)
+    if isinstance(utf8, _Parsed):
+        return utf8
+    start = _skip_go_space(text, 0)
+    name = _CLASSIC_NAME.match(text, start)
+    written_classic = name is not None and (
+        name.end() >= len(text) or _is_reserved(text[name.end()])
+    )
+    return classic if written_classic else utf8
 
 
 def _build(parsed: _Parsed, text: str, index: int | None) -> Matcher:

@@ -8,7 +8,7 @@ The box takes either form of ``match_criteria``:
   Alertmanager writes them in a ``matchers:`` entry (``{team="db", env=~"prod|eu"}``,
   ``team="db", env="prod"``). They are stored as the list form, each matcher canonical.
 
-Pure: the standard library and :mod:`django_slack_rules.matchers`.
+Pure: the standard library and :mod:`.matchers`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .labels import normalize_labels
-from .rendering import to_plain_data
+from ..matching.labels import normalize_labels
+from .templates import to_plain_data
 
 
 def _text(value: Any) -> str:

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .compiled import CompiledRule
 from .matchers import fan_out, positive_equalities
-from .matching import CompiledRule
 
 Pair = tuple[str, str]
 #: ``(-priority, name, n)``: ``n`` tells apart rules with the same priority and name (only

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.utils.translation import gettext
 
-from .rendering import render_template
+from .templates import render_template
 
 #: Slack takes at most this many blocks in one message.
 MAX_BLOCKS = 50

@@ -1,19 +1,18 @@
-"""Matching rules to an alert's labels, without the database: the rule index.
+"""A rule's criteria compiled for matching, without the database.
 
-A rule's ``match_criteria`` are matchers (:mod:`django_slack_rules.matchers`): the
-object form ``{"team": "db"}`` is equality with the label present, the list form holds
-Alertmanager matchers (``'severity=~"critical|page"'``, ``'team!="db"'``). A rule matches
-when every matcher does; empty criteria match every alert.
+A rule's ``match_criteria`` are matchers (:mod:`.matchers`): the object form
+``{"team": "db"}`` is equality with the label present, the list form holds Alertmanager
+matchers (``'severity=~"critical|page"'``, ``'team!="db"'``). A rule matches when every
+matcher does; empty criteria match every alert.
 
 The matching active rules are ranked best first (highest ``priority``, then ``name``).
 The first one gets the alert; while the rule just taken has ``continue_matching``, the
 next matching one gets it too (Alertmanager's ``continue``).
 
-This module compiles rules (:class:`CompiledRule`) and explains a match to people
-(:class:`Verdict`); :class:`~django_slack_rules.rule_index.RuleIndex` files the compiled
-rules for fast matching. Matchers are parsed, and their regexes compiled, once per distinct
-text (a :data:`ParseCache`). :func:`matchers.select_rules
-<django_slack_rules.matchers.select_rules>` is the same definition written plainly.
+This module compiles rules (:class:`CompiledRule`); :class:`~.index.RuleIndex` files them
+for fast matching and :mod:`.explain` says why a rule matches or not. Matchers are parsed,
+and their regexes compiled, once per distinct text (a :data:`ParseCache`).
+:func:`.matchers.select_rules` is the same definition written plainly.
 """
 
 from __future__ import annotations
@@ -23,21 +22,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import re2
-
-from .matchers import (
-    EQUAL,
-    NOT_REGEX,
-    REGEX,
-    CriteriaError,
-    Matcher,
-    failing_matchers,
-    parse_matcher,
-)
+from .matchers import EQUAL, REGEX, CriteriaError, Matcher, parse_matcher
 
 logger = logging.getLogger(__name__)
 
-Pair = tuple[str, str]
 #: Parsed matchers by their text, shared by the rules of one index build.
 ParseCache = dict[str, Matcher]
 
@@ -45,7 +33,7 @@ ParseCache = dict[str, Matcher]
 def criteria_matchers(criteria: Any, *, cache: ParseCache | None = None) -> tuple[Matcher, ...]:
     """A rule's ``match_criteria`` as matchers, as the index reads them.
 
-    The list form is parsed strictly (:class:`~django_slack_rules.matchers.CriteriaError`
+    The list form is parsed strictly (:class:`~.matchers.CriteriaError`
     names the entry). The object form is read as it always was: every value compared as
     text, so a row saved before values had to be strings (``{"code": 500}``, written by
     ``update()`` or a data migration) keeps matching ``code="500"``. ``None`` (JSON null)
@@ -119,7 +107,7 @@ def compile_rule(
     cache: ParseCache | None = None,
 ) -> CompiledRule:
     """``rule`` is the model instance a match returns (None in pure use). Raises
-    :class:`~django_slack_rules.matchers.CriteriaError` for criteria that do not parse."""
+    :class:`~.matchers.CriteriaError` for criteria that do not parse."""
     return CompiledRule(
         id=id,
         priority=int(priority),
@@ -130,91 +118,55 @@ def compile_rule(
     )
 
 
+def compile_rules(rules: Iterable[Any]) -> tuple[list[CompiledRule], dict[Any, tuple[str, str]]]:
+    """The active rules (model instances) compiled, and the ones left out: id → (name, why).
+
+    A rule whose criteria do not parse (a row written around validation) is left out and
+    logged, so it cannot stop the other rules; object-form values that are not strings are
+    compared as text, with a warning naming the rule.
+    """
+    cache: ParseCache = {}
+    compiled: list[CompiledRule] = []
+    skipped: dict[Any, tuple[str, str]] = {}
+    for rule in rules:
+        try:
+            compiled.append(
+                compile_rule(
+                    rule.pk,
+                    rule.priority,
+                    rule.name,
+                    rule.match_criteria,
+                    rule=rule,
+                    continue_matching=rule.continue_matching,
+                    cache=cache,
+                )
+            )
+        except CriteriaError as exc:
+            skipped[rule.pk] = (rule.name, str(exc))
+            logger.error(
+                "Slack rule %r is left out of matching: its match criteria are invalid (%s). "
+                "Open it in the rule pages and save it with valid criteria.",
+                rule.name,
+                exc,
+            )
+            continue
+        legacy = legacy_values(rule.match_criteria)
+        if legacy:
+            logger.warning(
+                "Slack rule %r has match criteria values that are not strings (%s); they are "
+                "compared as text, as before. Save them as strings (the rule form says how).",
+                rule.name,
+                ", ".join(legacy),
+            )
+    return compiled, skipped
+
+
 def reference_match(
     rules: Iterable[CompiledRule], labels: Mapping[str, str]
 ) -> CompiledRule | None:
     """The rule that gets an alert first, written plainly: check every rule."""
     matching = [r for r in rules if r.matches(labels)]
     return min(matching, key=lambda r: r.sort_key, default=None)
-
-
-# -- explaining a match ----------------------------------------------------------------
-
-
-_UNANCHORED = re2.Options()
-_UNANCHORED.log_errors = False
-_UNANCHORED.never_capture = True
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One matcher of a rule against an alert's labels, for the match tester and the
-    preview: whether it ``passed`` and the label's ``actual`` value (None: absent)."""
-
-    matcher: Matcher
-    passed: bool
-    actual: str | None
-    #: A failing ``=~`` whose regex matches part of the value: regexes are anchored.
-    partial: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.matcher.name
-
-    @property
-    def op(self) -> str:
-        return self.matcher.op
-
-    @property
-    def value(self) -> str:
-        return self.matcher.value
-
-    @property
-    def text(self) -> str:
-        return str(self.matcher)
-
-
-def _partial(matcher: Matcher, value: str | None) -> bool:
-    """Whether an ``=~`` regex that does not match ``value`` finds it unanchored."""
-    if matcher.op != REGEX or not value:
-        return False
-    try:
-        return re2.compile(matcher.value, _UNANCHORED).search(value) is not None
-    except (re2.error, UnicodeEncodeError):
-        return False
-
-
-def verdicts(
-    matchers: Iterable[Matcher], labels: Mapping[str, str], *, failing_only: bool = False
-) -> list[Verdict]:
-    """Each matcher's verdict for ``labels`` (only the failing ones with ``failing_only``)."""
-    matchers = tuple(matchers)
-    failing = {id(m) for m in failing_matchers(matchers, labels)}
-    found = []
-    for matcher in matchers:
-        passed = id(matcher) not in failing
-        if passed and failing_only:
-            continue
-        actual = labels.get(matcher.name)
-        found.append(Verdict(matcher, passed, actual, not passed and _partial(matcher, actual)))
-    return found
-
-
-def explain_criteria(
-    criteria: Any, labels: Mapping[str, str], *, failing_only: bool = False
-) -> list[Verdict]:
-    """:func:`verdicts` for a rule's ``match_criteria``; criteria that do not parse have none."""
-    try:
-        matchers = criteria_matchers(criteria)
-    except CriteriaError:
-        return []
-    return verdicts(matchers, labels, failing_only=failing_only)
-
-
-def regex_warnings(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> list[Verdict]:
-    """The regex matchers (``=~``, ``!~``) that the sample ``labels`` fail."""
-    regexes = [m for m in matchers if m.op in (REGEX, NOT_REGEX)]
-    return verdicts(regexes, labels, failing_only=True)
 
 
 def example_labels(matchers: Iterable[Matcher]) -> dict[str, str]:
