@@ -25,6 +25,9 @@ from django_slack_rules.matchers import NOT_EQUAL, NOT_REGEX
 from tests.alertmanager_labels import Labels, label_sets
 from tests.test_alertmanager_import import CONFIGS, amtool_receivers, slack_receivers
 
+# Thousands of amtool runs whose outcome depends on no Django, database or broker: one env.
+pytestmark = pytest.mark.single_env
+
 REAL = CONFIGS / "real"
 REAL_CONFIGS = sorted(path.name for path in REAL.glob("*.yml"))
 #: The hand-made configurations compared the same way.

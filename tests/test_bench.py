@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The benchmarks run whole scenarios; what they show depends on no Django version: one env.
+pytestmark = pytest.mark.single_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
