@@ -6,6 +6,7 @@ changed; and an edit in another process is seen by the next match, as before.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import subprocess
@@ -161,6 +162,10 @@ DB_OPS = st.lists(
 )
 
 
+#: Names no two bulk-created rules share, across the steps of a sequence.
+BULK_NAMES = itertools.count()
+
+
 def apply(op: str, pick: int, priority: int, criteria, cont: bool) -> None:
     rules = list(SlackIntegrationRule.objects.order_by("pk"))
     rule = rules[pick % len(rules)] if rules else None
@@ -179,8 +184,10 @@ def apply(op: str, pick: int, priority: int, criteria, cont: bool) -> None:
     elif op == "bulk":
         SlackIntegrationRule.objects.bulk_create(
             [
-                SlackIntegrationRule(name=f"bulk {rule.pk} {i}", message_template="x", **fields)
-                for i in range(2)
+                SlackIntegrationRule(
+                    name=f"bulk {next(BULK_NAMES)}", message_template="x", **fields
+                )
+                for _ in range(2)
             ]
         )
     elif op == "update":
