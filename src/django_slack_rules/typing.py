@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Protocol, Union
+from typing import Any, Protocol, Union
 
 #: A value as :func:`json.loads` gives it (and :func:`json.dumps` takes it).
 JSONValue = Union[str, int, float, bool, None, list["JSONValue"], dict[str, "JSONValue"]]
@@ -36,6 +36,10 @@ PlainValue = Union[
     list["PlainValue"],
     dict[str, "PlainValue"],
 ]
+
+#: A value argparse parsed for a management command's option: of the type its argument
+#: declares (``type=int``, ``action="store_true"``...), which argparse does not tell mypy.
+OptionValue = Any  # Any: see above; one name for every command's options
 
 #: A template context: names to values (a Django ``Context`` takes any value).
 TemplateContext = dict[str, object]
