@@ -80,11 +80,11 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         if "rule" in data:
             wanted &= Q(rule=data["rule"])
         if "rule_name" in data:
-            wanted &= Q(rule_name__icontains=data["rule_name"].strip())
+            wanted &= Q(rule_name__icontains=str(data["rule_name"]).strip())
         if "channel" in data:
-            wanted &= Q(channel=data["channel"].strip())
+            wanted &= Q(channel=str(data["channel"]).strip())
         if "alert" in data:
-            wanted &= Q(alert_id=data["alert"].strip())
+            wanted &= Q(alert_id=str(data["alert"]).strip())
         if "digest" in data:
             wanted &= Q(digest=data["digest"]) | Q(pk=data["digest"], alert_status=STATUS_DIGEST)
         if wanted:
