@@ -52,7 +52,7 @@ class SentryHubActions:
         config = apps.get_app_config(model._meta.app_label)
         return config.label, config.name
 
-    def _acknowledger(self) -> Callable[..., object]:
+    def _acknowledger(self) -> Callable[[models.Model, object, str | None], object]:
         _, module = self._app_module()
         return import_string(f"{module}.{self.acknowledge_function}")
 

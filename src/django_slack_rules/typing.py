@@ -1,7 +1,9 @@
-"""The package's named types, each defined once: what a JSON value, a rule's id, a template
-context and a Block Kit block are, so a signature says what it holds instead of ``Any``.
+"""The package's named types, each defined once: what a JSON value, a primary key, a
+template context and the rule the pure modules read are, so a signature says what it holds
+instead of ``Any``.
 
-Plain aliases (no runtime cost); written with ``Union`` since Python 3.9 evaluates them.
+Aliases and a Protocol (no runtime cost); written with ``Union`` since Python 3.9 evaluates
+module-level aliases. Nothing here imports the package: every layer may use it.
 """
 
 from __future__ import annotations

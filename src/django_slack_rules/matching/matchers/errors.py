@@ -22,7 +22,10 @@ class CriteriaError(ValueError):
 
     def __reduce__(
         self,
-    ) -> tuple[Callable[..., CriteriaError], tuple[type[CriteriaError], dict[str, object]]]:
+    ) -> tuple[
+        Callable[[type[CriteriaError], dict[str, object]], CriteriaError],
+        tuple[type[CriteriaError], dict[str, object]],
+    ]:
         return (_rebuild_error, (type(self), dict(self.__dict__)))
 
 
