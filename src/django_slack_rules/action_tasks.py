@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any
+from typing import TypedDict
 
 from celery import Task, shared_task
 from django.db.models import Q
@@ -45,7 +45,13 @@ def perform_slack_action(self: Task, /, action_id: int) -> str:
         raise self.retry(countdown=later.countdown) from None
 
 
-def _options() -> dict[str, Any]:
+class _Options(TypedDict, total=False):
+    """The options of a click's task: its queue, when ``SLACK_RULES["QUEUE"]`` names one."""
+
+    queue: str
+
+
+def _options() -> _Options:
     queue = slack_rules_settings.QUEUE
     return {"queue": queue} if queue else {}
 

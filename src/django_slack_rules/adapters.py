@@ -15,7 +15,8 @@ SentryHub's own pages do (:mod:`django_slack_rules.sentryhub_actions`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import enum
+from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar, Union, cast
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
@@ -27,29 +28,46 @@ from .matching.labels import normalize_labels
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
 from .rendering.context import build_context
 from .sentryhub_actions import SentryHubActions
+from .typing import Id, TemplateContext
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise as StrPromise
 
 
+class _Missing(enum.Enum):
+    """A value that was not read (an enum member, so ``is`` narrows it away)."""
+
+    NOT_LOADED = "not loaded"
+
+
 #: What :meth:`BaseAlertAdapter.load` returns for an occurrence it did not read.
-NOT_LOADED: Any = object()
+NOT_LOADED: Final = _Missing.NOT_LOADED
+
+#: The host's alert object (SentryHub: an ``AlertGroup``). The package only hands it back to
+#: the adapter, so an adapter names its own type: ``class MyAdapter(BaseAlertAdapter[Alert])``.
+AlertT = TypeVar("AlertT")
+#: An occurrence of an alert (SentryHub: an ``AlertInstance``), or None; only the adapter
+#: reads one.
+Occurrence = object
+#: An occurrence as :meth:`BaseAlertAdapter.load` gives it: read, or ``NOT_LOADED``.
+MaybeLoaded = Union[Occurrence, Literal[_Missing.NOT_LOADED]]
 
 
-def get_adapter() -> BaseAlertAdapter:
+def get_adapter() -> BaseAlertAdapter[object]:
     """A new instance of the adapter class named by ``SLACK_RULES["ADAPTER"]``."""
     return slack_rules_settings.import_setting("ADAPTER")()
 
 
-class BaseAlertAdapter:
+class BaseAlertAdapter(Generic[AlertT]):
     """What the package needs to know about an alert. Override every method."""
 
-    def get_alert(self, alert_id: Any) -> Any:
+    def get_alert(self, alert_id: Id) -> AlertT:
         """Load the alert by id; raise ``ObjectDoesNotExist`` when it is gone."""
         model = slack_rules_settings.get_alert_model()
-        return model._default_manager.get(pk=alert_id)
+        # The model named by ALERT_MODEL is the adapter's alert type.
+        return cast(AlertT, model._default_manager.get(pk=alert_id))
 
-    def load(self, alert_id: Any, occurrence_key: str | None) -> tuple[Any, Any]:
+    def load(self, alert_id: Id, occurrence_key: str | None) -> tuple[AlertT, MaybeLoaded]:
         """The alert, and its occurrence if read in the same query (else ``NOT_LOADED``).
 
         Raises ``ObjectDoesNotExist`` when the alert is gone. The task calls it once per
@@ -57,61 +75,61 @@ class BaseAlertAdapter:
         """
         return self.get_alert(alert_id), NOT_LOADED
 
-    def get_labels(self, alert: Any) -> dict[str, str]:
+    def get_labels(self, alert: AlertT) -> dict[str, str]:
         raise NotImplementedError
 
-    def get_status(self, alert: Any) -> str:
+    def get_status(self, alert: AlertT) -> str:
         """``"firing"`` or ``"resolved"``."""
         raise NotImplementedError
 
-    def is_silenced(self, alert: Any) -> bool:
+    def is_silenced(self, alert: AlertT) -> bool:
         return False
 
-    def get_fingerprint(self, alert: Any) -> str:
+    def get_fingerprint(self, alert: AlertT) -> str:
         return str(getattr(alert, "fingerprint", "") or "")
 
-    def get_occurrence(self, alert: Any, instance: Any = None) -> Any:
+    def get_occurrence(self, alert: AlertT, instance: Occurrence = None) -> Occurrence:
         """The occurrence being notified (SentryHub: an AlertInstance), or None."""
         return instance
 
-    def get_occurrence_key(self, alert: Any, instance: Any = None) -> str:
+    def get_occurrence_key(self, alert: AlertT, instance: Occurrence = None) -> str:
         """Identifies the occurrence, so a new firing notifies again and a repeat does not."""
         occurrence = self.get_occurrence(alert, instance)
         return "" if occurrence is None else str(getattr(occurrence, "pk", occurrence))
 
-    def load_occurrence(self, alert: Any, key: str | None) -> Any:
+    def load_occurrence(self, alert: AlertT, key: str | None) -> Occurrence:
         """The occurrence named by ``key`` (from :meth:`get_occurrence_key`), or None."""
         return None
 
     def get_context(
-        self, alert: Any, *, rule: SlackIntegrationRule, status: str, instance: Any = None
-    ) -> dict[str, Any]:
+        self, alert: AlertT, *, rule: SlackIntegrationRule, status: str, instance: Occurrence = None
+    ) -> TemplateContext:
         """The template context: plain data only, every string from the alert escaped."""
         raise NotImplementedError
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
 __all__ = ["CONTEXT_KEYS", "AlertGroupAdapter", "BaseAlertAdapter", "build_context", "get_adapter"]
 
 
-class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter):
+class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter[models.Model]):
     """Reads SentryHub's ``AlertGroup`` (and its ``instances``, the AlertInstance rows), and
     acknowledges and silences it as SentryHub does (:class:`SentryHubActions`)."""
 
     #: Related name of the occurrences on the alert.
     instances_attribute = "instances"
 
-    def get_labels(self, alert: Any) -> dict[str, str]:
+    def get_labels(self, alert: models.Model) -> dict[str, str]:
         return normalize_labels(getattr(alert, "labels", None))
 
-    def get_status(self, alert: Any) -> str:
+    def get_status(self, alert: models.Model) -> str:
         status = _text(getattr(alert, "current_status", "")).lower()
         return STATUS_RESOLVED if status == STATUS_RESOLVED else STATUS_FIRING
 
-    def is_silenced(self, alert: Any) -> bool:
+    def is_silenced(self, alert: models.Model) -> bool:
         """``is_silenced``, unless ``silenced_until`` has passed: SentryHub re-checks its
         silences only when a silence rule changes, so an ended one may still be flagged."""
         if not getattr(alert, "is_silenced", False):
@@ -119,7 +137,7 @@ class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter):
         until = getattr(alert, "silenced_until", None)
         return until is None or until > timezone.now()
 
-    def get_occurrence(self, alert: Any, instance: Any = None) -> Any:
+    def get_occurrence(self, alert: models.Model, instance: Occurrence = None) -> Occurrence:
         if instance is not None:
             return instance
         manager = getattr(alert, self.instances_attribute, None)
@@ -127,7 +145,7 @@ class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter):
             return None
         return manager.order_by("-started_at", "-pk").first()
 
-    def load(self, alert_id: Any, occurrence_key: str | None) -> tuple[Any, Any]:
+    def load(self, alert_id: Id, occurrence_key: str | None) -> tuple[models.Model, MaybeLoaded]:
         """The occurrence and its alert in one query (``select_related``), when the
         occurrence is still there; else as :meth:`BaseAlertAdapter.load` does."""
         relation = self._occurrences_relation()
@@ -155,7 +173,7 @@ class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter):
             return None
         return relation if isinstance(relation, models.ManyToOneRel) else None
 
-    def load_occurrence(self, alert: Any, key: str | None) -> Any:
+    def load_occurrence(self, alert: models.Model, key: str | None) -> Occurrence:
         manager = getattr(alert, self.instances_attribute, None)
         if not key or manager is None:
             return None
@@ -165,8 +183,13 @@ class AlertGroupAdapter(SentryHubActions, BaseAlertAdapter):
             return None
 
     def get_context(
-        self, alert: Any, *, rule: SlackIntegrationRule, status: str, instance: Any = None
-    ) -> dict[str, Any]:
+        self,
+        alert: models.Model,
+        *,
+        rule: SlackIntegrationRule,
+        status: str,
+        instance: Occurrence = None,
+    ) -> TemplateContext:
         occurrence = self.get_occurrence(alert, instance)
         return build_context(
             labels=self.get_labels(alert),
@@ -208,7 +231,7 @@ CONTEXT_KEYS: dict[str, StrPromise] = {
 }
 
 
-def model_to_plain_dict(obj: Any) -> dict[str, Any]:
+def model_to_plain_dict(obj: object) -> dict[str, object]:
     """A dict mirror of a model instance's concrete fields (foreign keys as ``<name>_id``).
 
     Values stay as they are; :func:`~django_slack_rules.rendering.to_plain_data`

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -118,7 +117,7 @@ class SlackDeliveryAdmin(admin.ModelAdmin):
 class DestinationPauseAdmin(admin.ModelAdmin):
     list_display = ("destination", "paused_until", "updated_at")
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
         return False
 
 
@@ -133,7 +132,13 @@ class SlackUserLinkAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     readonly_fields = ("created_at", "updated_at")
 
-    def save_model(self, request: HttpRequest, obj: SlackUserLink, form: Any, change: bool) -> None:
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: SlackUserLink,
+        form: forms.ModelForm[SlackUserLink],
+        change: bool,
+    ) -> None:
         if "user" in form.changed_data:
             obj.source = str(SlackUserLink.Source.ADMIN)
         super().save_model(request, obj, form, change)
@@ -160,5 +165,5 @@ class SlackActionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

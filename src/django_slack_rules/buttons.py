@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from django.utils.translation import gettext, ngettext
 
 from .rendering.blocks import MAX_BLOCKS, fit_blocks
+from .typing import JSONObject, JSONValue
 
 ACKNOWLEDGE, SILENCE, OPEN = "acknowledge", "silence", "open"
 #: Every action a rule can offer, in the order its buttons are shown.
@@ -75,7 +75,7 @@ def silence_seconds(value: str) -> int | None:
 
 def actions_block(
     actions: Sequence[str], *, ref: str, url: str | None = None, host_name: str = ""
-) -> dict[str, Any] | None:
+) -> JSONObject | None:
     """The ``actions`` block offering ``actions`` for the message ``ref``, as a dict.
 
     ``url``: the alert's page in the host (the ``open`` button links there; without one
@@ -92,7 +92,7 @@ def actions_block(
 
     if len(ref) > BLOCK_ID_MAX:
         raise ValueError(f"a message reference is at most {BLOCK_ID_MAX} characters: {ref!r}")
-    elements: list[Any] = []
+    elements: list[ButtonElement | StaticSelectElement | LinkButtonElement] = []
     if ACKNOWLEDGE in actions:
         elements.append(
             ButtonElement(
@@ -118,11 +118,11 @@ def actions_block(
         elements.append(LinkButtonElement(text=text, url=url, action_id=action_id(OPEN)))
     if not elements:
         return None
-    block: dict[str, Any] = ActionsBlock(block_id=ref, elements=elements).to_dict()
+    block: JSONObject = ActionsBlock(block_id=ref, elements=elements).to_dict()
     return block
 
 
-def with_buttons(text: str, blocks: list[Any] | None, block: dict[str, Any]) -> list[Any]:
+def with_buttons(text: str, blocks: list[JSONValue] | None, block: JSONObject) -> list[JSONValue]:
     """The blocks of a message with ``block`` (the actions) at the end.
 
     A text-only message gets a section with its text first, since buttons need blocks and
@@ -136,32 +136,33 @@ def with_buttons(text: str, blocks: list[Any] | None, block: dict[str, Any]) -> 
     return [*base, block]
 
 
-def is_our_block(block: Any, ref: str) -> bool:
+def is_our_block(block: JSONValue, ref: str) -> bool:
     return (
         isinstance(block, dict) and block.get("type") == "actions" and block.get("block_id") == ref
     )
 
 
 def after_actions(
-    blocks: list[Any], ref: str, done: Sequence[str], lines: Sequence[str]
-) -> list[Any]:
+    blocks: list[JSONValue], ref: str, done: Sequence[str], lines: Sequence[str]
+) -> list[JSONValue]:
     """The message's blocks once ``done`` actions are done: their elements gone from the
     actions block ``ref`` (the block too when nothing is left), and ``lines`` (who did what,
     and until when) added below as one context block."""
-    kept: list[Any] = []
-    for block in json.loads(json.dumps(blocks)):
-        if is_our_block(block, ref):
+    kept: list[JSONValue] = []
+    copy: list[JSONValue] = json.loads(json.dumps(blocks))
+    for block in copy:
+        if isinstance(block, dict) and is_our_block(block, ref):
             elements = [
                 element
-                for element in block.get("elements") or []
-                if action_of(str(element.get("action_id") or "")) not in done
+                for element in _list(block.get("elements"))
+                if action_of(str(_dict(element).get("action_id") or "")) not in done
             ]
             if not elements:
                 continue
             block["elements"] = elements
         kept.append(block)
     if lines:
-        outcome = {
+        outcome: JSONObject = {
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": "\n".join(lines)}],
         }
@@ -169,7 +170,15 @@ def after_actions(
     return kept
 
 
-def validate_actions(value: Any) -> None:
+def _list(value: JSONValue) -> list[JSONValue]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: JSONValue) -> JSONObject:
+    return value if isinstance(value, dict) else {}
+
+
+def validate_actions(value: object) -> None:
     """A rule's ``actions``: a list of ``acknowledge``, ``silence`` and ``open``, each once."""
     from django.core.exceptions import ValidationError
 

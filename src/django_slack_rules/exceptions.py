@@ -18,9 +18,12 @@ that catches delivery failures can never hide a misconfiguration.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 #: Why a send failed, by hop (``SlackDeliveryError.reason``, recorded on the delivery as
 #: ``failure_reason`` and counted by the metrics):
@@ -63,7 +66,7 @@ class SlackDeliveryError(SlackRulesError):
         status_code: int | None = None,
         error: str = "",
         response_text: str = "",
-        rule: Any = None,
+        rule: object = None,
         reason: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -87,6 +90,17 @@ class SlackDeliveryError(SlackRulesError):
         return " ".join(parts)
 
 
+class DeliveryErrorFields(TypedDict, total=False):
+    """The keyword arguments of :class:`SlackDeliveryError` after its message."""
+
+    channel: str
+    status_code: int | None
+    error: str
+    response_text: str
+    rule: object
+    reason: str | None
+
+
 class SlackRetryableError(SlackDeliveryError):
     """A failure that can succeed later: connection error, timeout, 5xx."""
 
@@ -100,7 +114,13 @@ class SlackRateLimitedError(SlackRetryableError):
 
     reason = REASON_RATE_LIMITED
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        **kwargs: Unpack[DeliveryErrorFields],
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 

@@ -52,7 +52,7 @@ class SentryHubActions:
         config = apps.get_app_config(model._meta.app_label)
         return config.label, config.name
 
-    def _acknowledger(self) -> Callable[..., Any]:
+    def _acknowledger(self) -> Callable[[models.Model, object, str | None], object]:
         _, module = self._app_module()
         return import_string(f"{module}.{self.acknowledge_function}")
 
@@ -103,13 +103,17 @@ class SentryHubActions:
 
     # -- the four adapter methods -------------------------------------------------------
 
-    def acknowledge(self, alert: Any, user: Any, comment: str | None = None) -> None:
+    def acknowledge(self, alert: models.Model, user: object, comment: str | None = None) -> None:
         """Acknowledge with the host's service, as its alert page does (again, for a new
         firing: SentryHub keeps one history row per acknowledgement)."""
         self._acknowledger()(alert, user, comment)
 
     def silence(
-        self, alert: Any, user: Any, until: datetime.datetime, comment: str | None = None
+        self,
+        alert: models.Model,
+        user: object,
+        until: datetime.datetime,
+        comment: str | None = None,
     ) -> None:
         """A silence rule on exactly the alert's labels, from now until ``until``."""
         labels = getattr(alert, "labels", None)
@@ -128,7 +132,7 @@ class SentryHubActions:
             comment=comment or gettext("Silenced from Slack."),
         )
 
-    def get_url(self, alert: Any) -> str | None:
+    def get_url(self, alert: models.Model) -> str | None:
         """The alert's page: ``SITE_URL`` and the host's URL of it; None without either."""
         site = slack_rules_settings.SITE_URL.rstrip("/")
         if not site:
@@ -139,14 +143,20 @@ class SentryHubActions:
         except NoReverseMatch:
             return None
 
-    def can(self, user: Any, action: str, alert: Any) -> bool:
+    def can(
+        self,
+        # Any: the host's user model, whose has_perm() comes from PermissionsMixin or its own.
+        user: Any,
+        action: str,
+        alert: models.Model,
+    ) -> bool:
         """An active account, and the action's permission when one is named."""
         if not getattr(user, "is_active", False):
             return False
         permission = self.action_permissions.get(action)
         return permission is None or bool(user.has_perm(permission))
 
-    def cannot_reason(self, user: Any, action: str) -> str:
+    def cannot_reason(self, user: object, action: str) -> str:
         """Why ``user`` may not (for the answer in Slack)."""
         if not getattr(user, "is_active", False):
             return gettext("the account is inactive")

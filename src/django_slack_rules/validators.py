@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
@@ -40,7 +39,7 @@ def validate_channel(value: str) -> None:
         )
 
 
-def describe_type(value: Any) -> str:
+def describe_type(value: object) -> str:
     """What a JSON value is, for an error message: "a number", "a list", "null"…"""
     if isinstance(value, str):  # also forms.JSONField's JSONString
         return gettext("a string")
@@ -55,7 +54,7 @@ def describe_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def validate_match_criteria(value: Any) -> None:
+def validate_match_criteria(value: object) -> None:
     """Criteria are a JSON object of label → value (equality), or a list of Alertmanager
     matcher strings (``['severity=~"critical|page"', 'team!="db"']``)."""
     if isinstance(value, list):
@@ -102,7 +101,7 @@ def matcher_error(exc: CriteriaError, *, line: int | None = None) -> ValidationE
     text and what is wrong at which position (that part is the parser's, in English)."""
     if isinstance(exc, MatcherSyntaxError):
         quote = "'" if '"' in exc.text else '"'
-        params: dict[str, Any] = {"text": f"{quote}{exc.text}{quote}", "detail": exc.detail}
+        params: dict[str, object] = {"text": f"{quote}{exc.text}{quote}", "detail": exc.detail}
         if line is not None:
             message = _("Line %(line)s (%(text)s): %(detail)s")
             params["line"] = line
@@ -114,7 +113,7 @@ def matcher_error(exc: CriteriaError, *, line: int | None = None) -> ValidationE
     return ValidationError(str(exc), code="criteria_invalid")
 
 
-def validate_matcher_list(value: list[Any]) -> None:
+def validate_matcher_list(value: list[object]) -> None:
     """Each entry of the list form is one Alertmanager matcher that parses (RE2 regexes)."""
     errors = []
     for index, text in enumerate(value):

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..conf import slack_rules_settings
 from ..exceptions import SlackRulesConfigurationError
 from .base import BaseBackend, SlackResult
@@ -33,7 +31,7 @@ def get_backend_class() -> type[BaseBackend]:
     return backend
 
 
-def get_backend(**options: Any) -> BaseBackend:
+def get_backend(**options: object) -> BaseBackend:
     """A new instance of the backend named by ``SLACK_RULES["BACKEND"]``."""
     return get_backend_class()(**options)
 

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from ..exceptions import (
     REASON_GATEWAY_REFUSED,
@@ -14,6 +14,7 @@ from ..exceptions import (
     SlackRateLimitedError,
     SlackRetryableError,
 )
+from ..typing import JSONObject
 from ..validators import CHANNEL_ID_RE
 
 #: Slack Web API error strings that mean "rate-limited" even in a 200 answer: the
@@ -48,7 +49,7 @@ class SlackResult:
     status_code: int | None = None
     response_text: str = ""
     ts: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JSONObject = field(default_factory=dict)
 
     @property
     def channel_id(self) -> str:
@@ -64,13 +65,13 @@ class BaseBackend:
     a :class:`~django_slack_rules.exceptions.SlackDeliveryError` subclass otherwise.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: object) -> None:
         self.options = options
 
-    def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
+    def send(self, channel: str, text: str, **extra: object) -> SlackResult:
         raise NotImplementedError
 
-    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
+    def update(self, channel: str, ts: str, text: str, **extra: object) -> SlackResult:
         """Replace the message ``ts`` in ``channel`` (a channel id) with ``text`` (``chat.update``).
 
         ``extra["payload"]`` holds more fields (``blocks``). A backend that cannot update
@@ -93,7 +94,7 @@ class BaseBackend:
             error="ephemeral_not_supported",
         )
 
-    def user_info(self, user: str) -> dict[str, Any]:
+    def user_info(self, user: str) -> JSONObject:
         """Slack's ``user`` object for a user id (``users.info``; bot mode), with
         ``profile.email`` when the app has ``users:read.email``. A backend that cannot
         raises :class:`SlackPermanentError` with the error ``users_info_not_supported``."""
@@ -101,6 +102,15 @@ class BaseBackend:
             f"{type(self).__name__} cannot look a Slack user up",
             error="users_info_not_supported",
         )
+
+
+class _Answer(TypedDict, total=False):
+    """What every error :func:`classify_response` raises says of the answer."""
+
+    channel: str
+    status_code: int
+    response_text: str
+    reason: str
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -128,8 +138,12 @@ def classify_response(
       the error string is one Slack documents as transient.
     """
     text = body[:RESPONSE_KEEP_CHARS]
-    common: dict[str, Any] = {"channel": channel, "status_code": status_code, "response_text": text}
-    data: dict[str, Any] = {}
+    common: _Answer = {
+        "channel": channel,
+        "status_code": status_code,
+        "response_text": text,
+    }
+    data: JSONObject = {}
     stripped = body.strip()
     if stripped.startswith("{"):
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import IO, Any
+from typing import IO
 
 from .base import BaseBackend, SlackResult
 
@@ -14,11 +14,11 @@ _lock = threading.Lock()
 class ConsoleBackend(BaseBackend):
     """Writes each message to ``stream`` (default: standard output)."""
 
-    def __init__(self, stream: IO[str] | None = None, **options: Any) -> None:
+    def __init__(self, stream: IO[str] | None = None, **options: object) -> None:
         super().__init__(**options)
         self.stream = stream
 
-    def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
+    def send(self, channel: str, text: str, **extra: object) -> SlackResult:
         stream = self.stream or sys.stdout
         rule = "-" * 72
         with _lock:
@@ -26,7 +26,7 @@ class ConsoleBackend(BaseBackend):
             stream.flush()
         return SlackResult(channel=channel, response_text="ok")
 
-    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
+    def update(self, channel: str, ts: str, text: str, **extra: object) -> SlackResult:
         stream = self.stream or sys.stdout
         rule = "-" * 72
         with _lock:

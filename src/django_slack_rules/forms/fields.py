@@ -42,13 +42,15 @@ class JSONObjectField(forms.JSONField):
 
     widget = forms.Textarea
 
-    def __init__(self, *, what: Any = None, **kwargs: Any) -> None:
+    # Any: forms.JSONField's own arguments (label, required, widget...), passed on as they are.
+    def __init__(self, *, what: object = None, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}))
         super().__init__(**kwargs)
         #: What the field holds, for its errors ("Labels must be a JSON object…"); may be lazy.
         self.what = what or self.label or _("This")
 
-    def to_python(self, value: Any) -> Any:
+    # Any: the parsed JSON value (the stubs give JSONField CharField's str).
+    def to_python(self, value: object) -> Any:
         if isinstance(value, str) and value.strip():
             try:
                 json.loads(value)
@@ -56,7 +58,7 @@ class JSONObjectField(forms.JSONField):
                 raise ValidationError(describe_json_error(value, exc), code="invalid") from exc
         return super().to_python(value)
 
-    def validate(self, value: Any) -> None:
+    def validate(self, value: object) -> None:
         super().validate(value)
         if value is not None and not isinstance(value, dict):
             raise ValidationError(
@@ -69,7 +71,7 @@ class JSONObjectField(forms.JSONField):
                 },
             )
 
-    def prepare_value(self, value: Any) -> Any:
+    def prepare_value(self, value: object) -> str:
         if value is None:
             return ""
         if isinstance(value, dict) and value:
@@ -85,7 +87,7 @@ class CriteriaField(forms.Field):
     #: Only no text is empty: {} and [] are criteria (they match every alert).
     empty_values = [None, ""]
 
-    def to_python(self, value: Any) -> Any:
+    def to_python(self, value: object) -> object:
         if not isinstance(value, str):
             return value
         try:
@@ -99,10 +101,10 @@ class CriteriaField(forms.Field):
                 matcher_error(error, line=exc.line) if error else ValidationError(str(exc))
             ) from exc
 
-    def prepare_value(self, value: Any) -> Any:
+    def prepare_value(self, value: object) -> object:
         return value if isinstance(value, str) else criteria_to_text(value)
 
-    def has_changed(self, initial: Any, data: Any) -> bool:
+    def has_changed(self, initial: object, data: object) -> bool:
         try:
             return bool(self.to_python(data) != initial)
         except ValidationError:

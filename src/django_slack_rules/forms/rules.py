@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from crispy_forms.helper import FormHelper  # type: ignore[import-untyped]
@@ -28,7 +29,7 @@ from .actions import action_choices, actions_help, clean_actions
 from .fields import TEMPLATE_PACK, CriteriaField, JSONObjectField
 
 
-def _card(title: Any, *fields: Any) -> Div:
+def _card(title: object, *fields: object) -> Div:
     return Div(
         HTML(format_html('<div class="card-header fw-semibold">{}</div>', title)),
         Div(*fields, css_class="card-body"),
@@ -116,6 +117,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             "blocks_template": forms.Textarea(attrs={"rows": 8, "class": "font-monospace"}),
         }
 
+    # Any: ModelForm's own arguments (data, files, instance...), passed on as they are.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.regex_warnings = []
@@ -167,14 +169,14 @@ class SlackIntegrationRuleForm(forms.ModelForm):
     def clean_actions(self) -> list[str]:
         return clean_actions(self.cleaned_data.get("actions") or [], self.instance.actions or [])
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, object]:
         cleaned = super().clean() or self.cleaned_data
         self._check_gateway_mode(cleaned)
         # The Block Kit template is checked by the model (SlackIntegrationRule.clean()), so the
         # admin, the import commands and full_clean() refuse it with the same message.
         self.regex_warnings = []
         sample = cleaned.get("sample_labels")
-        if sample and cleaned.get("match_criteria") is not None:
+        if isinstance(sample, Mapping) and sample and cleaned.get("match_criteria") is not None:
             try:
                 matchers = criteria_matchers(cleaned["match_criteria"])
             except CriteriaError:
@@ -182,7 +184,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
             self.regex_warnings = failing_regexes(matchers, normalize_labels(sample))
         return cleaned
 
-    def _check_gateway_mode(self, cleaned: dict[str, Any]) -> None:
+    def _check_gateway_mode(self, cleaned: dict[str, object]) -> None:
         """Webhook mode cannot reply in a thread or update: a rule asking for it is refused
         (one saved in bot mode before a switch keeps working, posting new messages, and
         ``check --database default`` lists it: W005)."""
@@ -194,7 +196,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         if cleaned.get("refire_in_thread") and "refire_in_thread" in self.changed_data:
             self.add_error("refire_in_thread", webhook_mode_error())
 
-    def save(self, commit: bool = True) -> Any:
+    def save(self, commit: bool = True) -> SlackIntegrationRule:
         """Save; an edit only ever updates, so a rule deleted meanwhile is not re-created
         (Django's DatabaseError "Forced update did not affect any rows" instead)."""
         if not commit or self.instance._state.adding:

@@ -20,7 +20,7 @@ from .fields import TEMPLATE_PACK, JSONObjectField
 
 
 class _LabelsMixin:
-    def clean_labels(self) -> dict[str, Any]:
+    def clean_labels(self) -> dict[str, object]:
         return self.cleaned_data["labels"] or {}  # type: ignore[attr-defined]
 
 
@@ -48,6 +48,7 @@ class SampleAlertForm(_LabelsMixin, forms.Form):
         widget=forms.RadioSelect,
     )
 
+    # Any: Form's own arguments (data, initial...), passed on as they are.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
@@ -64,6 +65,7 @@ class MatchTesterForm(_LabelsMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
     )
 
+    # Any: Form's own arguments (data, initial...), passed on as they are.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
@@ -104,6 +106,7 @@ class DeliveryFilterForm(forms.Form):
         label=_("Digest"), required=False, min_value=1, widget=forms.HiddenInput
     )
 
+    # Any: Form's own arguments (data, initial...), passed on as they are.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         delivered = SlackDelivery.objects.filter(rule__isnull=False).values("rule")
@@ -128,7 +131,7 @@ class DeliveryFilterForm(forms.Form):
                 widget.attrs["class"] += " is-invalid"
                 widget.attrs["aria-describedby"] = f"{self[name].auto_id}_error"
 
-    def valid_filters(self) -> dict[str, Any]:
+    def valid_filters(self) -> dict[str, object]:
         """The values of the fields that are valid, even if another one is not."""
         if not self.is_bound:
             return {}

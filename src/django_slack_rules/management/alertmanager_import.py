@@ -7,8 +7,6 @@ in one transaction, or none.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import router, transaction
@@ -22,9 +20,10 @@ from ..contrib.alertmanager import (
     plan_file,
 )
 from ..models import SlackIntegrationRule
+from ..typing import OptionValue
 
 
-def import_alertmanager(command: BaseCommand, path: str, options: dict[str, Any]) -> None:
+def import_alertmanager(command: BaseCommand, path: str, options: dict[str, OptionValue]) -> None:
     """Print the plan for ``path`` and its report; with ``options["apply"]``, write it."""
     write = command.stdout.write
     style = command.style

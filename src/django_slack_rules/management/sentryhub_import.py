@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
-from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -30,9 +29,10 @@ from ..contrib.sentryhub.rules_import import (
     ranking_changes,
 )
 from ..models import SlackIntegrationRule
+from ..typing import OptionValue
 
 
-def import_model(command: BaseCommand, options: dict[str, Any]) -> None:
+def import_model(command: BaseCommand, options: dict[str, OptionValue]) -> None:
     """Print the plan for the rules of ``options["model"]``; with ``--apply``, save it."""
     ModelImport(command).run(options)
 
@@ -44,7 +44,7 @@ class ModelImport:
         self.stdout: OutputWrapper = command.stdout
         self.style: Style = command.style
 
-    def run(self, options: dict[str, Any]) -> None:
+    def run(self, options: dict[str, OptionValue]) -> None:
         source = self.source_model(options["model"])
         label = source._meta.label
         if options["deactivate_source"] and not has_field(source, "is_active"):

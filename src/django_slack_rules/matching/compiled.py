@@ -20,17 +20,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, Union
 
+from ..typing import Id
 from .matchers import EQUAL, REGEX, CriteriaError, Matcher, parse_matcher
 
 logger = logging.getLogger(__name__)
 
 #: Parsed matchers by their text, shared by the rules of one index build.
 ParseCache = dict[str, Matcher]
+#: What a left-out rule is filed under: its id, or ``("skipped", n)`` in pure use.
+SkippedKey = Union[Id, tuple[str, int]]
 
 
-def criteria_matchers(criteria: Any, *, cache: ParseCache | None = None) -> tuple[Matcher, ...]:
+class RuleRow(Protocol):
+    """What :func:`compile_rules` reads of a rule (a ``SlackIntegrationRule``)."""
+
+    @property
+    def pk(self) -> Id: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def match_criteria(self) -> object: ...
+    @property
+    def continue_matching(self) -> bool: ...
+
+
+def criteria_matchers(criteria: object, *, cache: ParseCache | None = None) -> tuple[Matcher, ...]:
     """A rule's ``match_criteria`` as matchers, as the index reads them.
 
     The list form is parsed strictly (:class:`~.matchers.CriteriaError`
@@ -65,7 +83,7 @@ def criteria_matchers(criteria: Any, *, cache: ParseCache | None = None) -> tupl
     )
 
 
-def legacy_values(criteria: Any) -> list[str]:
+def legacy_values(criteria: object) -> list[str]:
     """The labels of object-form criteria whose value is not a string (compared as text)."""
     if not isinstance(criteria, Mapping):
         return []
@@ -76,13 +94,13 @@ def legacy_values(criteria: Any) -> list[str]:
 class CompiledRule:
     """What matching needs of a rule: its id, rank, matchers and ``continue_matching``."""
 
-    id: Any
+    id: Id
     priority: int
     name: str
     matchers: tuple[Matcher, ...]
     continue_matching: bool = False
     #: What a match returns (the model instance; None in pure use).
-    rule: Any = field(default=None, compare=False, repr=False)
+    rule: object = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -97,11 +115,11 @@ class CompiledRule:
 
 
 def compile_rule(
-    id: Any,
+    id: Id,
     priority: int,
     name: str,
-    criteria: Any,
-    rule: Any = None,
+    criteria: object,
+    rule: object = None,
     continue_matching: bool = False,
     *,
     cache: ParseCache | None = None,
@@ -118,7 +136,9 @@ def compile_rule(
     )
 
 
-def compile_rules(rules: Iterable[Any]) -> tuple[list[CompiledRule], dict[Any, tuple[str, str]]]:
+def compile_rules(
+    rules: Iterable[RuleRow],
+) -> tuple[list[CompiledRule], dict[SkippedKey, tuple[str, str]]]:
     """The active rules (model instances) compiled, and the ones left out: id → (name, why).
 
     A rule whose criteria do not parse (a row written around validation) is left out and
@@ -127,7 +147,7 @@ def compile_rules(rules: Iterable[Any]) -> tuple[list[CompiledRule], dict[Any, t
     """
     cache: ParseCache = {}
     compiled: list[CompiledRule] = []
-    skipped: dict[Any, tuple[str, str]] = {}
+    skipped: dict[SkippedKey, tuple[str, str]] = {}
     for rule in rules:
         try:
             compiled.append(

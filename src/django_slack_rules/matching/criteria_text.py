@@ -14,9 +14,9 @@ Pure: the standard library and :mod:`.matchers`.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from .matchers import CriteriaError, MatcherSyntaxError, parse_matcher, parse_matchers
+from ..typing import JSONValue
+from .matchers import CriteriaError, Matcher, MatcherSyntaxError, parse_matcher, parse_matchers
 
 
 class CriteriaTextError(ValueError):
@@ -36,7 +36,7 @@ class CriteriaTextError(ValueError):
         self.line = line
 
 
-def criteria_from_text(text: str) -> Any:
+def criteria_from_text(text: str) -> JSONValue:
     """The ``match_criteria`` value ``text`` stands for (not validated beyond parsing: a JSON
     value of the wrong shape comes back as it is, for the validators to name).
 
@@ -52,19 +52,20 @@ def criteria_from_text(text: str) -> Any:
     if stripped.startswith("{"):
         # Alertmanager's own way of writing several matchers: {team="db", env="prod"}.
         try:
-            return [str(m) for m in parse_matchers(stripped)]
+            texts: list[JSONValue] = [str(m) for m in parse_matchers(stripped)]
+            return texts
         except CriteriaError:
             raise CriteriaTextError(json_error=json_error) from None
     if stripped.startswith("["):
         raise CriteriaTextError(json_error=json_error)
-    found: list[str] = []
+    found: list[JSONValue] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             found += [str(m) for m in _line_matchers(line.strip(), number)]
     return found
 
 
-def _line_matchers(line: str, number: int) -> Any:
+def _line_matchers(line: str, number: int) -> tuple[Matcher, ...]:
     try:
         return (parse_matcher(line),)
     except MatcherSyntaxError as exc:
@@ -75,7 +76,7 @@ def _line_matchers(line: str, number: int) -> Any:
         raise CriteriaTextError(matcher_error=first, line=number) from None
 
 
-def criteria_to_text(criteria: Any) -> str:
+def criteria_to_text(criteria: object) -> str:
     """The text the box shows for stored criteria: JSON for an object, one matcher a line
     for a list (JSON when an entry would not fit on its line), ``[]``/``{}`` when empty."""
     if isinstance(criteria, list) and criteria:

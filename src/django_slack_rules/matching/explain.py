@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import re2
 
@@ -72,7 +71,7 @@ def verdicts(
 
 
 def explain_criteria(
-    criteria: Any, labels: Mapping[str, str], *, failing_only: bool = False
+    criteria: object, labels: Mapping[str, str], *, failing_only: bool = False
 ) -> list[Verdict]:
     """:func:`verdicts` for a rule's ``match_criteria``; criteria that do not parse have none."""
     try:

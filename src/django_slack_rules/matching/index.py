@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .compiled import CompiledRule
+from ..typing import Id
+from .compiled import CompiledRule, SkippedKey
 from .matchers import fan_out, positive_equalities
 
 Pair = tuple[str, str]
@@ -31,6 +32,7 @@ Pair = tuple[str, str]
 Rank = tuple[int, str, int]
 Ranked = tuple[Rank, CompiledRule]
 #: A rank after every rule's.
+# Any: (inf,) compares above every Rank, and no Rank type holds it.
 _LAST: Any = (math.inf,)
 #: Where a rule is filed: its bucket's pair, or None for the unanchored list.
 Anchor = Optional[Pair]
@@ -42,11 +44,11 @@ class RuleIndex:
 
     buckets: dict[Pair, list[Ranked]] = field(default_factory=dict)
     unanchored: list[Ranked] = field(default_factory=list)
-    by_id: dict[Any, CompiledRule] = field(default_factory=dict)
+    by_id: dict[Id, CompiledRule] = field(default_factory=dict)
     #: Active rules left out because their criteria do not parse: id → (name, why).
-    skipped_by_id: dict[Any, tuple[str, str]] = field(default_factory=dict)
+    skipped_by_id: dict[SkippedKey, tuple[str, str]] = field(default_factory=dict)
     #: Each rule's rank and anchor, by id.
-    placed: dict[Any, tuple[Rank, Anchor]] = field(default_factory=dict)
+    placed: dict[Id, tuple[Rank, Anchor]] = field(default_factory=dict)
     #: How many rules have each positive equality (to file a new rule under its rarest).
     frequency: dict[Pair, int] = field(default_factory=dict)
     filed: int = 0
@@ -64,7 +66,7 @@ class RuleIndex:
     def build(
         cls,
         rules: Iterable[CompiledRule],
-        skipped: Iterable[tuple[str, str]] | Mapping[Any, tuple[str, str]] = (),
+        skipped: Iterable[tuple[str, str]] | Mapping[SkippedKey, tuple[str, str]] = (),
     ) -> RuleIndex:
         """An index of ``rules``, each under the pair the fewest of them share."""
         ranked = sorted(rules, key=lambda r: r.sort_key)
@@ -86,9 +88,9 @@ class RuleIndex:
 
     def updated(
         self,
-        changed: Iterable[Any],
+        changed: Iterable[Id],
         rules: Iterable[CompiledRule],
-        skipped: Mapping[Any, tuple[str, str]] | None = None,
+        skipped: Mapping[SkippedKey, tuple[str, str]] | None = None,
     ) -> RuleIndex:
         """A new index: the rules with ids in ``changed`` taken out (deleted, deactivated or
         edited), then ``rules`` (their active versions) and ``skipped`` (those that do not
@@ -194,8 +196,8 @@ class RuleIndex:
 
 
 def _skipped(
-    skipped: Iterable[tuple[str, str]] | Mapping[Any, tuple[str, str]],
-) -> dict[Any, tuple[str, str]]:
+    skipped: Iterable[tuple[str, str]] | Mapping[SkippedKey, tuple[str, str]],
+) -> dict[SkippedKey, tuple[str, str]]:
     if isinstance(skipped, Mapping):
         return dict(skipped)
     return {("skipped", i): pair for i, pair in enumerate(skipped)}

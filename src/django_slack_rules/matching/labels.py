@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 Labels = dict[str, str]
 
 
-def normalize_labels(labels: Mapping[str, Any] | None) -> Labels:
+def normalize_labels(labels: Mapping[str, object] | None) -> Labels:
     """Labels as str → str (what Alertmanager sends); None values are dropped."""
     return {str(k): str(v) for k, v in (labels or {}).items() if v is not None}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
 from django.db.models import Exists, F, Q, Value
@@ -37,8 +36,8 @@ class RuleSetVersion(models.Model):
         return f"rule set version {self.version}"
 
     @classmethod
-    def current(cls, using: str | None = None) -> Any:
-        """The version (opaque), or None when the row is missing (nothing is cached).
+    def current(cls, using: str | None = None) -> uuid.UUID | str | None:
+        """The version (opaque: a UUID, or its text, as the driver gives it), or None when the row is missing (nothing is cached).
 
         Read on every match, so it is one plain query without the ORM's overhead, on one
         small table."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import FAILURE_REASONS
+from ..typing import Id
 from ..validators import CHANNEL_MAX_LENGTH
 from .choices import ACTION_POST, DeliveryAction, DeliveryState
 
@@ -123,7 +123,7 @@ class SlackDelivery(models.Model):
         return f"{self.rule_name or 'rule'} → {self.channel or '?'} ({self.state})"
 
     @staticmethod
-    def make_key(rule_id: Any, alert_id: Any, status: str, occurrence: str) -> str:
+    def make_key(rule_id: Id | None, alert_id: Id, status: str, occurrence: str) -> str:
         key = f"rule:{rule_id}|alert:{alert_id}|{status}|occ:{occurrence}"
         if len(key) > 255:
             key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..buttons import validate_actions
 from ..rendering.samples import blocks_template_problems
+from ..typing import Id
 from ..validators import (
     CHANNEL_MAX_LENGTH,
     is_valid_channel,
@@ -26,7 +27,7 @@ from .deliveries import SlackDelivery
 from .ruleset import MAX_RULES, RuleChange
 
 
-def note_change(using: str, rule_ids: Iterable[Any] | None) -> None:
+def note_change(using: str, rule_ids: Iterable[Id | None] | None) -> None:
     """Move the rule set's version and log which rules changed (None: any), in that order
     and in one transaction (the version's row lock orders the log: ``models.ruleset``).
 
@@ -46,7 +47,7 @@ class SlackIntegrationRuleQuerySet(models.QuerySet):
     """Bulk changes move the rule-set version and log the rules they change too (they send
     no model signals)."""
 
-    def update(self, **kwargs: Any) -> int:
+    def update(self, **kwargs: object) -> int:
         if "updated_at" not in kwargs:
             kwargs["updated_at"] = timezone.now()
         with transaction.atomic(using=self.db):
@@ -62,12 +63,15 @@ class SlackIntegrationRuleQuerySet(models.QuerySet):
 
     update.alters_data = True  # type: ignore[attr-defined]
 
+    # Any: what QuerySet.bulk_create takes and gives (its model is unknown to the stubs in a
+    # QuerySet subclass), passed on as it is.
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
             note_change(self.db, [obj.pk for obj in created])
         return created
 
+    # Any: as for bulk_create.
     def bulk_update(self, objs: Any, *args: Any, **kwargs: Any) -> int:
         objs = list(objs)
         with transaction.atomic(using=self.db):
@@ -263,8 +267,8 @@ def channel_from_label(labels: Mapping[str, str] | None) -> str:
     return named if is_valid_channel(named) else ""
 
 
-def rules_changed(sender: type[models.Model], using: str, **kwargs: Any) -> None:
+def rules_changed(sender: type[models.Model], using: str, **kwargs: object) -> None:
     """``post_save``/``post_delete`` receiver of rules (connected in ``AppConfig.ready()``):
     the version moves and the rule's change is logged, so each process updates its index."""
     instance = kwargs.get("instance")
-    note_change(using, None if instance is None else [instance.pk])
+    note_change(using, None if not isinstance(instance, models.Model) else [instance.pk])

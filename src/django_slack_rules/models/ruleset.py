@@ -22,11 +22,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import models
 from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
+
+from ..typing import Id
 
 #: Changes kept in the log; a process further behind rebuilds its index.
 KEEP = 2000
@@ -36,7 +37,7 @@ PRUNE_EVERY = 200
 MAX_RULES = 500
 
 #: Where a process is in the log: the id and the version of the last change it read.
-Position = tuple[int, Any]
+Position = tuple[int, object]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Changes:
     """The rules changed since a position, and the new position (whose version the index is
     at once they are reloaded)."""
 
-    rule_ids: frozenset[Any]
+    rule_ids: frozenset[int]
     position: Position
 
 
@@ -66,7 +67,9 @@ class RuleChange(models.Model):
         return f"change {self.id}: rule {self.rule_id if self.rule_id is not None else 'all'}"
 
     @classmethod
-    def record(cls, using: str, rule_ids: Iterable[Any] | None, version: Any) -> None:
+    def record(
+        cls, using: str, rule_ids: Iterable[Id | None] | None, version: uuid.UUID | str | None
+    ) -> None:
         """Log a change of ``rule_ids`` (None: of any rule) to ``version``. Call it inside the
         transaction of the change, right after ``RuleSetVersion.bump`` (whose row lock
         orders the ids)."""
@@ -94,10 +97,10 @@ class RuleChange(models.Model):
         return None if row is None else (row[0], row[1])
 
     @classmethod
-    def since(cls, using: str, position: Position, version: Any) -> Changes | None:
+    def since(cls, using: str, position: Position, version: object) -> Changes | None:
         """The rules changed after ``position``, up to (at least) the rule set's ``version``
         just read; None when the index must be rebuilt."""
-        rows: Sequence[tuple[int, Any, Any]] = list(
+        rows: Sequence[tuple[int, object, int | None]] = list(
             cls.objects.using(using)
             .filter(id__gte=position[0])
             .order_by("id")
@@ -111,4 +114,4 @@ class RuleChange(models.Model):
         if len(later) > MAX_RULES or any(row[2] is None for row in later):
             return None  # too many, or every rule
         last = rows[-1]
-        return Changes(frozenset(row[2] for row in later), (last[0], last[1]))
+        return Changes(frozenset(row[2] for row in later if row[2] is not None), (last[0], last[1]))

@@ -18,10 +18,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from django.utils.translation import gettext
 
+from ..typing import JSONObject, JSONValue
 from .templates import render_template
 
 #: Slack takes at most this many blocks in one message.
@@ -42,7 +42,7 @@ def json_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: object) -> object:
     """Escape every string in ``value`` (keys too) for the inside of a JSON string.
 
     ``value`` is the plain template context (already escaped for Slack); numbers,
@@ -57,7 +57,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def parse_blocks(text: str) -> list[Any]:
+def parse_blocks(text: str) -> list[JSONValue]:
     """The blocks in ``text`` (a rendered blocks template); [] when it renders to nothing.
 
     Raises :class:`BlocksError`. A line break typed inside a JSON string is accepted
@@ -66,7 +66,7 @@ def parse_blocks(text: str) -> list[Any]:
     if not text.strip():
         return []
     try:
-        data = json.loads(text, strict=False)
+        data: JSONValue = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         line = text.splitlines()[exc.lineno - 1] if exc.lineno <= len(text.splitlines()) else ""
         raise BlocksError(
@@ -94,12 +94,17 @@ def parse_blocks(text: str) -> list[Any]:
     return data
 
 
-def render_blocks(source: str, context: Mapping[str, Any]) -> list[Any]:
+def render_blocks(source: str, context: Mapping[str, object]) -> list[JSONValue]:
     """Render a blocks template against ``context`` (plain, Slack-escaped data) and parse it.
 
     Raises the template's errors, and :class:`BlocksError` when the output is not blocks.
     """
-    return parse_blocks(render_template(source, json_safe(context)))
+    return parse_blocks(render_template(source, _json_safe_context(context)))
+
+
+def _json_safe_context(context: Mapping[str, object]) -> dict[str, object]:
+    """:func:`json_safe` of a whole context (its names escaped too)."""
+    return {json_string(str(k)): json_safe(v) for k, v in context.items()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,14 +123,14 @@ def known_block_types() -> frozenset[str]:
     return frozenset(found)
 
 
-def _label(number: int, block: Any) -> str:
+def _label(number: int, block: JSONValue) -> str:
     kind = block.get("type") if isinstance(block, dict) else None
     if isinstance(kind, str) and kind:
         return gettext("Block %(number)d (%(type)s)") % {"number": number, "type": kind}
     return gettext("Block %(number)d") % {"number": number}
 
 
-def block_problems(blocks: list[Any]) -> list[str]:
+def block_problems(blocks: list[JSONValue]) -> list[str]:
     """What Slack would refuse in ``blocks``: one message per problem, naming the block."""
     from slack_sdk.errors import SlackObjectFormationError
     from slack_sdk.models.blocks import Block
@@ -176,11 +181,12 @@ def block_problems(blocks: list[Any]) -> list[str]:
     return problems
 
 
-def _field_problem(block: dict[str, Any]) -> str | None:
+def _field_problem(block: JSONObject) -> str | None:
     """Section fields over Slack's 2,000 characters (slack-sdk does not check them)."""
-    if block.get("type") != "section" or not isinstance(block.get("fields"), list):
+    fields = block.get("fields")
+    if block.get("type") != "section" or not isinstance(fields, list):
         return None
-    for number, field in enumerate(block["fields"], start=1):
+    for number, field in enumerate(fields, start=1):
         text = field.get("text") if isinstance(field, dict) else None
         if isinstance(text, str) and len(text) > SECTION_FIELD_MAX:
             return gettext("field %(number)d has %(length)d characters; Slack allows %(max)d") % {
@@ -191,38 +197,45 @@ def _field_problem(block: dict[str, Any]) -> str | None:
     return None
 
 
-def _cut(text: Any, limit: int) -> Any:
+def _cut(text: JSONValue, limit: int) -> JSONValue:
     if isinstance(text, str) and len(text) > limit:
         return text[: limit - len(CUT_MARKER)].rstrip() + CUT_MARKER
     return text
 
 
-def _cut_text_object(obj: Any, limit: int) -> None:
+def _cut_text_object(obj: JSONValue, limit: int) -> None:
     if isinstance(obj, dict) and "text" in obj:
         obj["text"] = _cut(obj["text"], limit)
 
 
-def fit_blocks(blocks: list[Any]) -> list[Any]:
+def fit_blocks(blocks: list[JSONValue]) -> list[JSONValue]:
     """A copy of ``blocks`` cut to Slack's limits: at most 50 blocks, and over-long texts
     (an alert's long annotation in a section, header, field or context) cut with "…"."""
-    fitted: list[Any] = json.loads(json.dumps(blocks[:MAX_BLOCKS]))
+    fitted: list[JSONValue] = json.loads(json.dumps(blocks[:MAX_BLOCKS]))
     for block in fitted:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
         if kind == "section":
             _cut_text_object(block.get("text"), TEXT_LIMITS["section"])
-            for field in block.get("fields") or []:
+            for field in _items(block.get("fields")):
                 _cut_text_object(field, TEXT_LIMITS["field"])
         elif kind == "header":
             _cut_text_object(block.get("text"), TEXT_LIMITS["header"])
         elif kind == "context":
-            for element in block.get("elements") or []:
+            for element in _items(block.get("elements")):
                 _cut_text_object(element, TEXT_LIMITS["context"])
     return fitted
 
 
-def blocks_for_message(source: str, context: Mapping[str, Any]) -> tuple[list[Any] | None, str]:
+def _items(value: JSONValue) -> list[JSONValue]:
+    """``value`` when it is a list; else none (``[]``)."""
+    return value if isinstance(value, list) else []
+
+
+def blocks_for_message(
+    source: str, context: Mapping[str, object]
+) -> tuple[list[JSONValue] | None, str]:
     """The blocks to send for a rule's blocks template, and a note when there are none.
 
     Never raises: a template that fails, renders to something that is not blocks, or

@@ -5,33 +5,33 @@ the preview and the rule's own validation (``samples``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ..matching.labels import normalize_labels
+from ..typing import RawLabels, RuleFields, TemplateContext
 from .templates import to_plain_data
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
 def build_context(
     *,
-    labels: Mapping[str, Any] | None,
-    annotations: Mapping[str, Any] | None,
+    labels: RawLabels | None,
+    annotations: RawLabels | None,
     status: str,
-    rule: Any,
-    name: Any = "",
-    fingerprint: Any = "",
-    severity: Any = "",
-    source: Any = "",
-    instance: Any = "",
-    started_at: Any = None,
-    ended_at: Any = None,
-    occurrence_status: Any = "",
+    rule: RuleFields,
+    name: object = "",
+    fingerprint: object = "",
+    severity: object = "",
+    source: object = "",
+    instance: object = "",
+    started_at: object = None,
+    ended_at: object = None,
+    occurrence_status: object = "",
     is_silenced: bool = False,
-    alert_group: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    alert_group: Mapping[str, object] | None = None,
+) -> TemplateContext:
     """The template context for one alert: plain data, every string from the alert escaped.
 
     Pure (no database): the task builds it from the host's alert through the adapter,
@@ -46,7 +46,7 @@ def build_context(
         "ended_at": ended_at,
         "status": _text(occurrence_status),
     }
-    context = {
+    context: dict[str, object] = {
         "labels": labels,
         "annotations": annotations,
         "status": status,
@@ -63,7 +63,7 @@ def build_context(
         "alert_group": dict(alert_group or {}),
         "latest_instance": latest,
     }
-    plain = to_plain_data(context)
+    plain: TemplateContext = dict(to_plain_data(context))
     # The rule is the operator's own data, not the alert's: kept unescaped.
     plain["rule"] = {
         "name": rule.name,

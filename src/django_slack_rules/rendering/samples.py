@@ -9,8 +9,6 @@ refuse, with the same message everywhere. Pure: no database, no settings.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
-from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -18,6 +16,7 @@ from django.utils.translation import gettext
 from ..matching.compiled import criteria_matchers, example_labels
 from ..matching.labels import normalize_labels
 from ..matching.matchers import CriteriaError, Matcher
+from ..typing import RawLabels, RuleFields, TemplateContext
 from .blocks import BlocksError, block_problems, render_blocks
 from .context import build_context
 from .templates import template_error
@@ -35,7 +34,7 @@ SAMPLE_ANNOTATIONS = {
 SAMPLE_LABELS = {"alertname": "HighCPU", "severity": "critical", "instance": "web-1:9100"}
 
 
-def sample_labels(rule: Any) -> dict[str, str]:
+def sample_labels(rule: RuleFields) -> dict[str, str]:
     """Labels of a sample alert that ``rule`` matches, as far as its criteria tell: their
     equalities and the first word of a regex such as ``critical|page``, plus common labels
     the criteria do not refuse."""
@@ -52,20 +51,20 @@ def sample_labels(rule: Any) -> dict[str, str]:
 
 
 def sample_context(
-    rule: Any,
-    labels: Mapping[str, Any],
-    annotations: Mapping[str, Any],
+    rule: RuleFields,
+    labels: RawLabels,
+    annotations: RawLabels,
     status: str,
     *,
     now: datetime.datetime | None = None,
-) -> dict[str, Any]:
+) -> TemplateContext:
     """The template context for a sample alert, built like the task builds a real one's."""
     now = now or timezone.now()
     labels = normalize_labels(labels)
     started_at = now - datetime.timedelta(minutes=5)
     ended_at = now if status == RESOLVED else None
     name = labels.get("alertname", "")
-    alert_group = {
+    alert_group: dict[str, object] = {
         "id": 0,
         "fingerprint": "preview",
         "name": name,
@@ -96,7 +95,7 @@ def sample_context(
     )
 
 
-def blocks_template_problems(rule: Any) -> list[str]:
+def blocks_template_problems(rule: RuleFields) -> list[str]:
     """What Slack would refuse in ``rule.blocks_template`` rendered for a sample alert the
     rule matches, firing and resolved (each problem names its block); [] when it renders
     valid Block Kit, or when it is empty or does not compile (the field's own error)."""

@@ -15,7 +15,7 @@ import functools
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import overload
 
 from django.template import (
     Context,
@@ -28,6 +28,8 @@ from django.template import (
     loader_tags,
 )
 from django.template.base import TextNode, VariableNode
+
+from ..typing import PlainValue
 
 TRUNCATION_MARKER = "\n… (message truncated)"
 
@@ -57,7 +59,13 @@ def unescape_slack(text: str) -> str:
     return _SLACK_UNESCAPE_RE.sub(lambda m: _SLACK_UNESCAPES[m.group(1)], text)
 
 
-def to_plain_data(value: Any, *, escape: bool = True) -> Any:
+@overload
+def to_plain_data(value: str, *, escape: bool = True) -> str: ...
+@overload
+def to_plain_data(value: Mapping[str, object], *, escape: bool = True) -> dict[str, PlainValue]: ...
+@overload
+def to_plain_data(value: object, *, escape: bool = True) -> PlainValue: ...
+def to_plain_data(value: object, *, escape: bool = True) -> PlainValue:
     """Turn ``value`` into plain, template-safe data, Slack-escaping every string.
 
     Allowed through: str, int, float, bool, None, dates and datetimes, and dicts,
@@ -120,7 +128,7 @@ def _checking_engine() -> Engine:
     return _build_engine(string_if_invalid=_UNDEFINED_MARK)
 
 
-def undefined_variables(source: str, context: Mapping[str, Any]) -> list[str]:
+def undefined_variables(source: str, context: Mapping[str, object]) -> list[str]:
     """The variables ``source`` prints that ``context`` does not have, e.g. ``labels.sevrity``.
 
     Each renders as nothing in the real message. Found by rendering ``source`` a second
@@ -157,7 +165,7 @@ class _Empty(str):
 _EMPTY_RE = re.compile("\x00dsr-empty:(.*?)\x00", re.DOTALL | re.IGNORECASE)
 
 
-def empty_variables(source: str, context: Mapping[str, Any]) -> list[str]:
+def empty_variables(source: str, context: Mapping[str, object]) -> list[str]:
     """The context's variables that ``source`` prints while they are empty, e.g.
     ``instance`` for an alert without an instance label: Slack gets "on ``". Only what the
     template prints (not what an ``{% if %}`` skips, nor a ``|default``); [] if it fails."""
@@ -219,7 +227,7 @@ def template_error(source: str) -> str | None:
     return None
 
 
-def render_template(source: str, context: Mapping[str, Any]) -> str:
+def render_template(source: str, context: Mapping[str, object]) -> str:
     """Render ``source`` against ``context`` (already plain, escaped data).
 
     Raises whatever the template raises (``TemplateSyntaxError`` and friends);
@@ -228,9 +236,10 @@ def render_template(source: str, context: Mapping[str, Any]) -> str:
     return compile_template(source).render(Context(dict(context), autoescape=False)).strip()
 
 
-def fallback_message(context: Mapping[str, Any]) -> str:
+def fallback_message(context: Mapping[str, object]) -> str:
     """A plain message naming the alert, used when a rule's template fails at render time."""
-    name = context.get("alertname") or context.get("alert_group", {}).get("name") or "alert"
+    group = context.get("alert_group", {})
+    name = context.get("alertname") or _get(group, "name") or "alert"
     status = str(context.get("status") or "").upper() or "ALERT"
     parts = [f"[{status}] {name}"]
     for key in ("severity", "instance", "summary"):
@@ -238,10 +247,15 @@ def fallback_message(context: Mapping[str, Any]) -> str:
             parts.append(f"{key}: {context[key]}")
     if context.get("fingerprint"):
         parts.append(f"fingerprint: {context['fingerprint']}")
-    rule = context.get("rule") or {}
-    if rule.get("name"):
-        parts.append(f"(rule {rule['name']!s}: its template failed to render; see the logs)")
+    rule_name = _get(context.get("rule") or {}, "name")
+    if rule_name:
+        parts.append(f"(rule {rule_name!s}: its template failed to render; see the logs)")
     return "\n".join(parts)
+
+
+def _get(mapping: object, key: str) -> object:
+    """``mapping[key]``, or None when it has no such key (or is not a mapping)."""
+    return mapping.get(key) if isinstance(mapping, Mapping) else None
 
 
 def truncate(text: str, limit: int) -> str:

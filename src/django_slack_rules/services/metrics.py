@@ -10,8 +10,8 @@ of one process tells what every worker did. docs/metrics.md explains each.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from django.db.models import BooleanField, Case, Count, Min, Q, Value, When
 from django.utils import timezone
@@ -216,12 +216,15 @@ def _le(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
-def _add(into: dict[Any, int], key: Any, n: int) -> None:
+_Key = TypeVar("_Key", bound=Sequence[str])
+
+
+def _add(into: dict[_Key, int], key: _Key, n: int) -> None:
     into[key] = into.get(key, 0) + n
 
 
 def _counter(
-    name: str, documentation: str, names: Iterable[str], values: dict[Any, int]
+    name: str, documentation: str, names: Iterable[str], values: dict[_Key, int]
 ) -> CounterMetricFamily:
     family = CounterMetricFamily(PREFIX + name, documentation, labels=list(names))
     for key, value in sorted(values.items()):
@@ -230,7 +233,7 @@ def _counter(
 
 
 def _gauge(
-    name: str, documentation: str, names: Iterable[str], values: dict[Any, int]
+    name: str, documentation: str, names: Iterable[str], values: dict[_Key, int]
 ) -> GaugeMetricFamily:
     family = GaugeMetricFamily(PREFIX + name, documentation, labels=list(names))
     for key, value in sorted(values.items()):

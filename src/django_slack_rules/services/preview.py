@@ -7,7 +7,6 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.utils.translation import gettext
 
@@ -34,6 +33,7 @@ from ..rendering.templates import (
     stray_markup,
     undefined_variables,
 )
+from ..typing import JSONObject, JSONValue, RawLabels, TemplateContext
 from .actions.offer import preview_actions
 from .slack_matcher import SlackRuleMatcherService
 from .slack_service import prepare_message
@@ -50,7 +50,7 @@ class Preview:
     template: str
     text: str = ""
     render_error: str = ""
-    context: dict[str, Any] = field(default_factory=dict)
+    context: TemplateContext = field(default_factory=dict)
     #: The rule's matchers that the sample's labels fail.
     mismatches: list[Verdict] = field(default_factory=list)
     #: The active rules that get this sample, best first (several with continue_matching).
@@ -65,12 +65,12 @@ class Preview:
     #: Lines of the template with ``{{``, ``}}`` or ``{%`` that were sent as plain text.
     stray: list[str] = field(default_factory=list)
     #: The Block Kit blocks sent with the text (None: text only), and why there are none.
-    blocks: list[Any] | None = None
+    blocks: list[JSONValue] | None = None
     blocks_note: str = ""
     #: Why a button the rule chose is not on this message (webhook mode, the adapter…).
     action_notes: list[str] = field(default_factory=list)
     #: What goes to Slack: (method, payload) per call, e.g. ("chat.postMessage", {...}).
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    calls: list[tuple[str, JSONObject]] = field(default_factory=list)
 
     @property
     def sends(self) -> bool:
@@ -115,23 +115,24 @@ class Preview:
         return len(self.selected) > 1
 
 
-def context_names(context: Mapping[str, Any]) -> list[str]:
+def context_names(context: Mapping[str, object]) -> list[str]:
     """The names a template can print: the context keys, and the sample's labels and annotations."""
     names = list(CONTEXT_KEYS)
     for key in ("labels", "annotations"):
-        names.extend(f"{key}.{sub}" for sub in context.get(key) or {})
+        values = context.get(key)
+        names.extend(f"{key}.{sub}" for sub in (values if isinstance(values, Mapping) else {}))
     return names
 
 
-def close_names(name: str, context: Mapping[str, Any]) -> list[str]:
+def close_names(name: str, context: Mapping[str, object]) -> list[str]:
     """Names in ``context`` close to ``name``, best first: ``labels.sevrity`` → ``labels.severity``."""
     return difflib.get_close_matches(name, context_names(context), n=3, cutoff=0.75)
 
 
 def preview_message(
     rule: SlackIntegrationRule,
-    labels: Mapping[str, Any],
-    annotations: Mapping[str, Any],
+    labels: RawLabels,
+    annotations: RawLabels,
     status: str,
     *,
     now: datetime.datetime | None = None,
@@ -194,14 +195,14 @@ def slack_calls(
     status: str,
     channel: str,
     text: str,
-    blocks: list[Any] | None,
-) -> list[tuple[str, dict[str, Any]]]:
+    blocks: list[JSONValue] | None,
+) -> list[tuple[str, JSONObject]]:
     """The calls a notification makes, with their payloads, as the gateway gets them.
 
     A resolution's thread reply or update refers to the firing message, whose ts and
     channel id Slack gives only when it is sent: shown as placeholders.
     """
-    payload: dict[str, Any] = {"channel": channel, "text": text}
+    payload: JSONObject = {"channel": channel, "text": text}
     if blocks:
         payload["blocks"] = blocks
     if not slack_rules_settings.BOT_MODE:
@@ -217,6 +218,11 @@ def slack_calls(
             reply["reply_broadcast"] = True
         calls.append(("chat.postMessage", reply))
     if rule.resolve_action in (RESOLVE_UPDATE, RESOLVE_UPDATE_AND_REPLY):
-        update = {"channel": firing_channel, "ts": firing_ts, "text": text, "blocks": blocks or []}
+        update: JSONObject = {
+            "channel": firing_channel,
+            "ts": firing_ts,
+            "text": text,
+            "blocks": blocks or [],
+        }
         calls.append(("chat.update", update))
     return calls

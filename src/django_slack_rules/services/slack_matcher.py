@@ -16,12 +16,13 @@ own rule, not a rebuild. It is rebuilt only when the log cannot say what changed
 from __future__ import annotations
 
 import copy
+import enum
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Final, cast
 
 from django.db import router
 
@@ -31,6 +32,7 @@ from ..matching.index import RuleIndex
 from ..matching.labels import Labels, normalize_labels
 from ..models import RuleChange, RuleSetVersion, SlackIntegrationRule
 from ..models.ruleset import Position
+from ..typing import Id, RawLabels
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ class _IndexCache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.key: tuple[str, Any] | None = None
+        #: The database alias and the rule-set version the index is at.
+        self.key: tuple[str, object] | None = None
         self.index = RuleIndex()
         #: How many times this process built or updated its index (the metrics show it).
         self.rebuilds = 0
@@ -50,8 +53,15 @@ class _IndexCache:
 
 _cache = _IndexCache()
 
+
+class _Version(enum.Enum):
+    """A version not passed (an enum member, so ``is`` tells it from any version)."""
+
+    UNREAD = "unread"
+
+
 #: ``get_index()`` reads the rule set's version itself unless the caller passes it.
-_UNREAD: Any = object()
+_UNREAD: Final = _Version.UNREAD
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,7 @@ class MatchReport:
 class SlackRuleMatcherService:
     """Finds the active rules that get an alert's labels."""
 
-    def find_matching_rules(
-        self, alert_labels: Mapping[str, Any] | None
-    ) -> list[SlackIntegrationRule]:
+    def find_matching_rules(self, alert_labels: RawLabels | None) -> list[SlackIntegrationRule]:
         """The rules that get the alert, best first: the first matching active rule, and
         while the rule just taken has ``continue_matching``, the next matching one too.
 
@@ -112,7 +120,7 @@ class SlackRuleMatcherService:
         return self.match(alert_labels)[0]
 
     def match(
-        self, alert_labels: Mapping[str, Any] | None
+        self, alert_labels: RawLabels | None
     ) -> tuple[list[SlackIntegrationRule], str | None]:
         """:meth:`find_matching_rules`, and the rule-set version they were matched at, as
         text (None when the version row is missing): the handler passes it to the task,
@@ -122,19 +130,17 @@ class SlackRuleMatcherService:
         rules = [_copy_rule(compiled.rule) for compiled in selected]
         return rules, None if version is None else str(version)
 
-    def find_matching_rule(
-        self, alert_labels: Mapping[str, Any] | None
-    ) -> SlackIntegrationRule | None:
+    def find_matching_rule(self, alert_labels: RawLabels | None) -> SlackIntegrationRule | None:
         """The first of :meth:`find_matching_rules`, or None when no active rule matches."""
         compiled = self.get_index().match(normalize_labels(alert_labels))
         return None if compiled is None else _copy_rule(compiled.rule)
 
-    def explain(self, alert_labels: Mapping[str, Any] | None) -> list[SlackIntegrationRule]:
+    def explain(self, alert_labels: RawLabels | None) -> list[SlackIntegrationRule]:
         """All active rules that match, best first (the first one gets the alert)."""
         candidates = self.get_index().candidates(normalize_labels(alert_labels))
         return [_copy_rule(c.rule) for c in candidates]
 
-    def report(self, alert_labels: Mapping[str, Any] | None, *, others_limit: int) -> MatchReport:
+    def report(self, alert_labels: RawLabels | None, *, others_limit: int) -> MatchReport:
         """The rules that match and get the alert, and the reasons of the ``others_limit``
         best that do not."""
         labels = normalize_labels(alert_labels)
@@ -165,12 +171,12 @@ class SlackRuleMatcherService:
             skipped=list(index.skipped),
         )
 
-    def get_rule(self, rule_id: Any, version: Any) -> SlackIntegrationRule | None:
+    def get_rule(self, rule_id: Id, version: object) -> SlackIntegrationRule | None:
         """The active rule ``rule_id`` from the index of the rule set ``version`` (which the
         caller has just read with ``RuleSetVersion.read()``), as a copy; None if not active."""
         return _rule_in(self.get_index(version), rule_id)
 
-    def cached_rule(self, rule_id: Any, version: str) -> SlackIntegrationRule | None:
+    def cached_rule(self, rule_id: Id, version: str) -> SlackIntegrationRule | None:
         """The active rule ``rule_id`` from this process's index, without a query, when the
         index is cached at the rule set ``version`` (text, as :meth:`match` gave it), as a
         copy; None when the index is at another version (or none), or has no such rule."""
@@ -186,11 +192,11 @@ class SlackRuleMatcherService:
         index = self.get_index()
         return IndexStats(rules=index.size, skipped=len(index.skipped), rebuilds=_cache.rebuilds)
 
-    def get_index(self, version: Any = _UNREAD) -> RuleIndex:
+    def get_index(self, version: object = _UNREAD) -> RuleIndex:
         """The index of the active rules, rebuilt when the rule set's version has moved."""
         return self._indexed(version)[0]
 
-    def _indexed(self, version: Any = _UNREAD) -> tuple[RuleIndex, Any]:
+    def _indexed(self, version: object = _UNREAD) -> tuple[RuleIndex, object]:
         """The index, and the version read (or passed) for it; None when there is no version
         row (then nothing is cached)."""
         alias = router.db_for_read(SlackIntegrationRule)
@@ -211,8 +217,8 @@ class SlackRuleMatcherService:
 
 
 def _updated(
-    alias: str, key: tuple[str, Any] | None
-) -> tuple[RuleIndex, Position | None, tuple[str, Any] | None]:
+    alias: str, key: tuple[str, object] | None
+) -> tuple[RuleIndex, Position | None, tuple[str, object] | None]:
     """The cached index with the rules changed since its position, or a new build; its
     position in the log, and the version it is at."""
     cached, position = _cache.index, _cache.position
@@ -235,7 +241,7 @@ def _updated(
     return index, position, key
 
 
-def _as_uuid(version: Any) -> Any:
+def _as_uuid(version: object) -> object:
     """The version as a UUID, whatever the database driver returned (a UUID, or its hex)."""
     if version is None or isinstance(version, uuid.UUID):
         return version
@@ -245,7 +251,7 @@ def _as_uuid(version: Any) -> Any:
         return version
 
 
-def update_index(index: RuleIndex, rule_ids: Iterable[Any], alias: str) -> RuleIndex:
+def update_index(index: RuleIndex, rule_ids: Iterable[Id], alias: str) -> RuleIndex:
     """``index`` with the rules ``rule_ids`` reloaded: the active ones put back (edited),
     the others (deleted, deactivated) taken out."""
     rule_ids = list(rule_ids)
@@ -254,20 +260,24 @@ def update_index(index: RuleIndex, rule_ids: Iterable[Any], alias: str) -> RuleI
     return index.updated(rule_ids, compiled, skipped)
 
 
-def build_index(rules: Any) -> RuleIndex:
+def build_index(rules: Iterable[SlackIntegrationRule]) -> RuleIndex:
     """Compile ``rules`` into an index. A rule whose criteria do not parse (a row written
     around validation) is left out and logged, so it cannot stop the other rules."""
     return RuleIndex.build(*compile_rules(rules))
 
 
-def _rule_in(index: RuleIndex, rule_id: Any) -> SlackIntegrationRule | None:
+def _rule_in(index: RuleIndex, rule_id: Id) -> SlackIntegrationRule | None:
     """A copy of the active rule ``rule_id`` of ``index``; None if it has none."""
     compiled = index.by_id.get(rule_id)
     return None if compiled is None else _copy_rule(compiled.rule)
 
 
-def _copy_rule(rule: SlackIntegrationRule) -> SlackIntegrationRule:
-    """A copy of a cached rule that a caller may change without touching the index."""
+def _copy_rule(compiled: object) -> SlackIntegrationRule:
+    """A copy of a cached rule that a caller may change without touching the index.
+
+    ``compiled`` is a :class:`~django_slack_rules.matching.compiled.CompiledRule`'s ``rule``:
+    this module's indexes are built from model instances only (:func:`build_index`)."""
+    rule = cast(SlackIntegrationRule, compiled)
     duplicate = copy.copy(rule)
     criteria = rule.match_criteria
     duplicate.match_criteria = (

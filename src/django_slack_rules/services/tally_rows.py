@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from django.conf import settings
 from django.db.models import (
@@ -71,7 +71,12 @@ ROW_FIELDS = (
 )
 
 
-def open_settled(using: str) -> list[tuple[Any, ...]]:
+#: One delivery's record, its fields as ``ROW_FIELDS``: pk, channel, rule name, alert status,
+#: state, failure reason, created, sent (or None).
+Row = tuple[int, str, str, str, str, str, datetime.datetime, Optional[datetime.datetime]]
+
+
+def open_settled(using: str) -> list[Row]:
     """The remembered deliveries that have settled since (their records, read once).
 
     Usually few are remembered: their ids are read first and looked up by primary key (a
@@ -81,7 +86,7 @@ def open_settled(using: str) -> list[tuple[Any, ...]]:
     settled = SlackDelivery.objects.using(using).filter(state__in=FINAL_STATES).order_by()
     if len(ids) > FEW:  # a storm's line: join
         return list(settled.filter(pk__in=Subquery(remembered)).values_list(*ROW_FIELDS))
-    found: list[tuple[Any, ...]] = []
+    found: list[Row] = []
     for start in range(0, len(ids), CHUNK):
         chunk = settled.filter(pk__in=ids[start : start + CHUNK])
         found += chunk.values_list(*ROW_FIELDS)
@@ -148,7 +153,7 @@ def aggregate(
 
 def grouped(
     using: str, start: datetime.datetime, split: datetime.datetime
-) -> QuerySet[SlackDelivery, dict[str, Any]]:
+) -> QuerySet[SlackDelivery, dict[str, Any]]:  # Any: the ORM's .values() rows
     """:func:`aggregate`'s query. Every state is named, so PostgreSQL reads the span from
     the (state, created) index."""
     sent = Q(state=DeliveryState.SENT, sent_at__isnull=False) & ~Q(alert_status=STATUS_DIGEST)
@@ -211,7 +216,7 @@ def _last() -> datetime.datetime:
     return _moment(9000)  # nor newer
 
 
-def _seconds(total: Any) -> float:
+def _seconds(total: datetime.timedelta | float | None) -> float:
     """A sum of latencies as the database gives it: an interval (PostgreSQL), or a number of
     microseconds (SQLite, MariaDB)."""
     if total is None:
@@ -221,7 +226,7 @@ def _seconds(total: Any) -> float:
     return float(total) / 1_000_000
 
 
-def grouped_rows(rows: Iterable[tuple[Any, ...]]) -> Iterable[Group]:
+def grouped_rows(rows: Iterable[Row]) -> Iterable[Group]:
     """Records read one by one (their fields as ``ROW_FIELDS``), as groups of one."""
     for _pk, channel, rule, alert_status, state, reason, created, sent_at in rows:
         digest = alert_status == STATUS_DIGEST

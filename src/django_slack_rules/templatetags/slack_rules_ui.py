@@ -3,10 +3,12 @@ string, sorting."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django import template
+from django.template import Context
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy
@@ -32,7 +34,7 @@ _STATE_CLASSES = {
 
 
 @register.filter
-def state_badge(state: Any) -> str:
+def state_badge(state: object) -> str:
     """The Bootstrap badge class for a delivery state."""
     return _STATE_CLASSES.get(str(state), "text-bg-light")
 
@@ -48,29 +50,29 @@ _ACTION_CLASSES = {
 
 
 @register.filter
-def action_badge(state: Any) -> str:
+def action_badge(state: object) -> str:
     """The Bootstrap badge class for the state of a click from Slack."""
     return _ACTION_CLASSES.get(str(state), "text-bg-light")
 
 
 @register.filter
-def action_label(action: Any) -> str:
+def action_label(action: object) -> str:
     """An action's name in the active language ("acknowledge" → "Acknowledge")."""
     return _action_label(str(action))
 
 
 @register.filter
-def silence_duration(value: Any) -> str:
+def silence_duration(value: object) -> str:
     """A silence's duration chosen in Slack ("3600" → "1 hour"); "" for one not offered."""
     seconds = silence_seconds(str(value))
     return "" if seconds is None else duration_label(seconds)
 
 
 @register.filter
-def state_label(state: Any) -> str:
+def state_label(state: object) -> str:
     """A delivery state's label in the active language ("sent" → "gesendet"); unknown: as is."""
     try:
-        return str(DeliveryState(state).label)
+        return str(DeliveryState(str(state)).label)
     except ValueError:
         return str(state)
 
@@ -93,7 +95,7 @@ class Chips:
 
 
 @register.filter
-def criteria_chips(criteria: Any) -> Chips:
+def criteria_chips(criteria: object) -> Chips:
     """A rule's ``match_criteria`` as matchers (``.matchers``), or ``.error`` when they do
     not parse (a row written around validation)."""
     try:
@@ -115,20 +117,20 @@ def op_label(op: str) -> str:
 
 
 @register.filter
-def code_or(values: Any) -> SafeString:
+def code_or(values: Iterable[object]) -> SafeString:
     """Each value in ``<code>``, joined with a translated "or": ``<code>a</code> or <code>b</code>``."""
     separator = format_html(" {} ", gettext("or"))
     return format_html_join(separator, "<code>{}</code>", ((value,) for value in values))
 
 
 @register.filter
-def mrkdwn(text: Any) -> SafeString:
+def mrkdwn(text: object) -> SafeString:
     """Message text as Slack shows it (bold, links, mentions, emoji…), as safe HTML."""
     return render_mrkdwn("" if text is None else str(text))
 
 
 @register.filter
-def slack_text(value: Any) -> SafeString:
+def slack_text(value: object) -> SafeString:
     """A Block Kit text object (``mrkdwn`` or ``plain_text``), or a string, as Slack shows it."""
     if isinstance(value, dict):
         text = str(value.get("text", ""))
@@ -139,13 +141,17 @@ def slack_text(value: Any) -> SafeString:
 
 
 @register.filter
-def safe_url(value: Any) -> str:
+def safe_url(value: object) -> str:
     """An http(s) or mailto URL for ``href``/``src``, else "" (never ``javascript:``)."""
     return _safe_url(value) if isinstance(value, str) else ""
 
 
 @register.simple_tag(takes_context=True)
-def query_with(context: dict[str, Any], **changes: Any) -> str:
+def query_with(
+    context: Context,
+    # Any: a template's values (a page number, an ordering), kept by QueryDict as given.
+    **changes: Any,
+) -> str:
     """The current query string with ``changes`` applied (None removes a key), e.g. pages."""
     query = context["request"].GET.copy()
     for key, value in changes.items():
@@ -162,14 +168,14 @@ def reverse_ordering(key: str) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def sort_query(context: dict[str, Any], key: str) -> str:
+def sort_query(context: Context, key: str) -> str:
     """A link that sorts by ``key``, or reverses the order when it already sorts by it."""
     current = context.get("ordering", "")
     value = reverse_ordering(key) if current == key else key
     return query_with(context, ordering=value, page=None)
 
 
-def _sort_direction(context: dict[str, Any], key: str) -> str:
+def _sort_direction(context: Context, key: str) -> str:
     """The direction ("ascending", "descending") the list is sorted by ``key`` in, or ""."""
     current = context.get("ordering", "")
     if current not in (key, reverse_ordering(key)):
@@ -179,13 +185,13 @@ def _sort_direction(context: dict[str, Any], key: str) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def sort_arrow(context: dict[str, Any], key: str) -> str:
+def sort_arrow(context: Context, key: str) -> str:
     """▴ or ▾ when the list is sorted by ``key`` (ascending or descending), else ""."""
     return {"ascending": "▴", "descending": "▾"}.get(_sort_direction(context, key), "")
 
 
 @register.simple_tag(takes_context=True)
-def sort_header(context: dict[str, Any], key: str, label: str) -> str:
+def sort_header(context: Context, key: str, label: str) -> str:
     """A sortable column header: a link that sorts by ``key``, ``aria-sort`` and an arrow."""
     direction = _sort_direction(context, key)
     return format_html(

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -25,8 +26,10 @@ from ..tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
-def _login_not_required() -> Callable[[Any], Any]:
+
+def _login_not_required() -> Callable[[_View], _View]:
     """Django 5.1+'s ``login_not_required`` (so ``LoginRequiredMiddleware`` lets Slack in);
     before 5.1 there is no such middleware, and nothing to do."""
     try:
@@ -55,7 +58,9 @@ def queue_click(action_id: int) -> None:
 class AnswerThenQueue(HttpResponse):
     """A response that runs ``then`` once it has been sent (when the server closes it)."""
 
-    def __init__(self, *args: Any, then: Callable[[], Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: object, then: Callable[[], object] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._then = then
 
@@ -74,7 +79,7 @@ class SlackActionsView(View):
 
     http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         answer = intake.take(
             request.body,
             request.headers.get("X-Slack-Request-Timestamp"),

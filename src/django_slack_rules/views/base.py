@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, Union
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -14,6 +14,14 @@ from django.views.generic.base import ContextMixin
 
 from ..conf import slack_rules_settings
 from ..models import SlackIntegrationRule
+
+if TYPE_CHECKING:
+    from django.core.paginator import Page, Paginator, _SupportsPagination
+    from django.utils.functional import _StrPromise
+
+#: A page's title: text, or text translated when the page is shown.
+Title = Union[str, "_StrPromise"]
+_Row = TypeVar("_Row")
 
 APP = "django_slack_rules"
 VIEW_RULE = f"{APP}.view_slackintegrationrule"
@@ -28,12 +36,12 @@ class SlackRulesPageMixin(PermissionRequiredMixin, ContextMixin):
     """Login and a permission (anonymous → login page, without it → 403); the page context."""
 
     request: HttpRequest
-    page_title: Any = ""
+    page_title: Title = ""
     #: The end of every page's <title>: "Delivery log · Slack rules".
-    site_title: Any = _("Slack rules")
+    site_title: Title = _("Slack rules")
     section = "rules"  # the highlighted tab: rules, match or deliveries
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
         user = self.request.user
         context.update(
@@ -75,10 +83,12 @@ class ClampedPaginationMixin:
     """
 
     request: HttpRequest
-    kwargs: dict[str, Any]
+    kwargs: dict[str, object]
     page_kwarg = "page"
 
-    def paginate_queryset(self, queryset: Any, page_size: int) -> tuple[Any, Any, Any, bool]:
+    def paginate_queryset(
+        self, queryset: _SupportsPagination[_Row], page_size: int
+    ) -> tuple[Paginator[_Row], Page[_Row], _SupportsPagination[_Row], bool]:
         paginator = self.get_paginator(  # type: ignore[attr-defined]
             queryset,
             page_size,
@@ -95,9 +105,9 @@ class ClampedPaginationMixin:
 class RuleStillThereMixin:
     """A POST for a rule deleted meanwhile (in another tab) goes back to the list, and says so."""
 
-    kwargs: dict[str, Any]
+    kwargs: dict[str, object]
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not SlackIntegrationRule.objects.filter(pk=self.kwargs["pk"]).exists():
             return self.rule_gone(request)
         return super().post(request, *args, **kwargs)  # type: ignore[misc]

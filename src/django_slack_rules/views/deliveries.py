@@ -80,11 +80,11 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         if "rule" in data:
             wanted &= Q(rule=data["rule"])
         if "rule_name" in data:
-            wanted &= Q(rule_name__icontains=data["rule_name"].strip())
+            wanted &= Q(rule_name__icontains=str(data["rule_name"]).strip())
         if "channel" in data:
-            wanted &= Q(channel=data["channel"].strip())
+            wanted &= Q(channel=str(data["channel"]).strip())
         if "alert" in data:
-            wanted &= Q(alert_id=data["alert"].strip())
+            wanted &= Q(alert_id=str(data["alert"]).strip())
         if "digest" in data:
             wanted &= Q(digest=data["digest"]) | Q(pk=data["digest"], alert_status=STATUS_DIGEST)
         if wanted:
@@ -98,8 +98,10 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
             queryset = queryset.filter(digest__isnull=True)
         return queryset
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        # Any: its object_list (the page's deliveries) gets display attributes the model does
+        # not declare (clicks, fan_out, folded_shown...).
+        context: dict[str, Any] = super().get_context_data(**kwargs)
         for root in context["object_list"]:
             for delivery in (root, *root.followups.all()):
                 delivery.is_digest = delivery.alert_status == STATUS_DIGEST
@@ -136,6 +138,7 @@ class DeliveryListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
 STRAY_ACTIONS_DAYS, STRAY_ACTIONS_SHOWN = 7, 20
 
 
+# Any: in these three, the page's deliveries, given attributes the model does not declare.
 def mark_actions(deliveries: Any) -> list[SlackAction]:
     """Give each delivery on the page ``clicks``: the clicks on its buttons, oldest first;
     return the recent clicks on messages the log does not have (newest first). One query."""
@@ -220,7 +223,7 @@ class DeliveryResendView(PermissionRequiredMixin, View):
     permission_required = CHANGE_DELIVERY
     http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         ids = [value for value in request.POST.getlist("delivery") if value.isdigit()]
         chosen = SlackDelivery.objects.filter(pk__in=ids)
         count = resend_deliveries(chosen)

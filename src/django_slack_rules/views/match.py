@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -27,20 +27,20 @@ class MatchTesterView(SlackRulesPageMixin, FormView):
     #: How many of the rules that do not match are listed, with their reasons.
     others_shown = 50
 
-    def get_form_kwargs(self) -> dict[str, Any]:
+    def get_form_kwargs(self) -> dict[str, object]:
         kwargs = super().get_form_kwargs()
         if "labels" in self.request.GET:
             kwargs["data"] = self.request.GET
         return kwargs
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         form = self.get_form()
         context = self.get_context_data(form=form)
         if form.is_bound and form.is_valid():
             context.update(self.explain(form.cleaned_data["labels"]))
         return self.render_to_response(context)
 
-    def explain(self, labels: dict[str, Any]) -> dict[str, Any]:
+    def explain(self, labels: Mapping[str, object]) -> dict[str, object]:
         report = SlackRuleMatcherService().report(labels, others_limit=self.others_shown)
         winner = report.winner
         default = slack_rules_settings.DEFAULT_CHANNEL

@@ -15,9 +15,10 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Callable, TypeVar
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.views.generic.base import View
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -27,11 +28,13 @@ from ..services.metrics import SlackRulesCollector
 
 logger = logging.getLogger(__name__)
 
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
+
 
 class MetricsView(View):
     http_method_names = ["get", "head"]
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not slack_rules_settings.METRICS_ENABLED:
             raise Http404("The metrics are off.")
         if not scrape_allowed(request):
@@ -77,7 +80,7 @@ def same_secret(given: str, expected: str) -> bool:
     )
 
 
-def address_allowed(address: str, allowed: Iterable[Any]) -> bool:
+def address_allowed(address: str, allowed: Iterable[object]) -> bool:
     """Whether ``address`` is one of the addresses or networks ``allowed``."""
     try:
         ip = ipaddress.ip_address(address)
@@ -95,7 +98,7 @@ def address_allowed(address: str, allowed: Iterable[Any]) -> bool:
     return False
 
 
-def _login_not_required(view: Any) -> Any:
+def _login_not_required(view: _View) -> _View:
     """Let the view through Django's LoginRequiredMiddleware (5.1+): it checks a token."""
     try:
         from django.contrib.auth.decorators import login_not_required

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -40,7 +39,7 @@ def _endpoint_target() -> str:
     return f"{name} → {target}" if target else name
 
 
-def _json_query(value: Any) -> Any:
+def _json_query(value: str | None) -> dict[str, object] | None:
     """A JSON object from the query string, or None."""
     if not value:
         return None
@@ -63,7 +62,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
     template_name = "django_slack_rules/slackintegrationrule_preview.html"
     page_title = _("Preview")
 
-    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+    def setup(self, request: HttpRequest, *args: object, **kwargs: object) -> None:
         super().setup(request, *args, **kwargs)
         self.object: SlackIntegrationRule | None = None
 
@@ -72,7 +71,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
             self.object = get_object_or_404(SlackIntegrationRule, pk=self.kwargs["pk"])
         return self.object
 
-    def get_initial(self) -> dict[str, Any]:
+    def get_initial(self) -> dict[str, object]:
         # The sample comes from the query string when there is one (the match tester's
         # link, the redirect after a test send), else it is one the rule matches.
         query = self.request.GET
@@ -85,7 +84,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
             "status": status if status in (STATUS_FIRING, STATUS_RESOLVED) else STATUS_FIRING,
         }
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         # Bound to the sample, so the page opens with its preview already rendered.
         initial = self.get_initial()
         data = {
@@ -96,7 +95,7 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
         form = self.get_form_class()(data=data)
         return self.render_to_response(self.get_context_data(form=form))
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if "send" in request.POST and not request.user.has_perm(CHANGE_RULE):
             raise PermissionDenied("Test send needs the permission to change the rule.")
         return super().post(request, *args, **kwargs)
@@ -129,21 +128,21 @@ class RulePreviewView(RuleStillThereMixin, SlackRulesPageMixin, FormView):
         target = reverse(f"{APP}:rule-preview", args=[rule.pk]) + "?" + urlencode(sample)
         return HttpResponseRedirect(target)
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
         rule = self.get_rule()
         form = context["form"]
         context["rule"] = context["object"] = rule
         context["page_title"] = gettext("Preview: %(name)s") % {"name": rule.name}
-        if form.is_bound and form.is_valid():
-            context["preview"] = preview_message(
+        if isinstance(form, SampleAlertForm) and form.is_bound and form.is_valid():
+            context["preview"] = preview = preview_message(
                 rule,
                 form.cleaned_data["labels"],
                 form.cleaned_data["annotations"] or {},
                 form.cleaned_data["status"],
             )
             context["context_json"] = json.dumps(
-                context["preview"].context, indent=2, default=str, ensure_ascii=False
+                preview.context, indent=2, default=str, ensure_ascii=False
             )
         context["backend_target"] = _endpoint_target()
         context["bot_mode"] = slack_rules_settings.BOT_MODE

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.messages.views import SuccessMessageMixin
@@ -62,7 +61,7 @@ class RuleListView(ClampedPaginationMixin, SlackRulesPageMixin, ListView):
         ordering = RULE_ORDERINGS[get_ordering_key(self.request, RULE_ORDERINGS, "priority")]
         return SlackIntegrationRule.objects.order_by(*ordering).with_last_delivery()
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
         context["ordering"] = get_ordering_key(self.request, RULE_ORDERINGS, "priority")
         context["sort_directions"] = sort_directions(RULE_ORDERINGS)
@@ -83,7 +82,7 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
             return target
         return reverse(f"{APP}:rule-list")
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
         context["context_keys"] = CONTEXT_KEYS
         return context
@@ -110,7 +109,7 @@ class RuleFormMixin(SuccessMessageMixin, SlackRulesPageMixin):
                 warnings.append(render_to_string(STRAY_MESSAGE, context))
         return warnings
 
-    def get_success_message(self, cleaned_data: dict[str, Any]) -> str:
+    def get_success_message(self, cleaned_data: dict[str, str]) -> str:
         # Saved with a warning is not a plain success: the warnings (each starting "Saved,
         # but") are the only message, so nothing on the page looks like all went well.
         if self.saved_warnings:
@@ -148,10 +147,10 @@ class RuleDeleteView(RuleStillThereMixin, SuccessMessageMixin, SlackRulesPageMix
     page_title = _("Delete Slack rule")
     success_url = reverse_lazy(f"{APP}:rule-list")
 
-    def get_success_message(self, cleaned_data: dict[str, Any]) -> str:
+    def get_success_message(self, cleaned_data: dict[str, str]) -> str:
         return gettext("Rule “%(name)s” deleted.") % {"name": self.object.name}
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
         context["delivery_count"] = self.object.deliveries.count()
         return context

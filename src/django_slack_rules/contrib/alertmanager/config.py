@@ -5,8 +5,13 @@ names the place (and the line, when the YAML was read here) and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Generator, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from yaml import SafeLoader
+    from yaml.nodes import MappingNode, SequenceNode
 
 PIP_COMMAND = 'pip install "django-slack-rules[alertmanager]"'
 _GO_BOOL = {
@@ -35,8 +40,8 @@ class YamlMap(dict):  # type: ignore[type-arg,unused-ignore]
     line: int = 0
     key_lines: dict[str, int]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
+        super().__init__()
         self.key_lines = {}
 
 
@@ -46,15 +51,21 @@ class YamlList(list):  # type: ignore[type-arg,unused-ignore]
     line: int = 0
     item_lines: list[int]
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self) -> None:
+        super().__init__()
         self.item_lines = []
 
 
-def line_of(container: Any, key: Any = None) -> int:
+#: A key of a YAML mapping (a str) or an index in a YAML list.
+Key = Union[str, int, None]
+
+
+def line_of(container: object, key: Key = None) -> int:
     """The line of ``container[key]`` (of the container itself without a key); 0: unknown."""
     if isinstance(container, YamlMap):
-        return container.key_lines.get(key, container.line) if key is not None else container.line
+        return (
+            container.key_lines.get(key, container.line) if isinstance(key, str) else container.line
+        )
     if isinstance(container, YamlList):
         if isinstance(key, int) and 0 <= key < len(container.item_lines):
             return container.item_lines[key]
@@ -62,7 +73,7 @@ def line_of(container: Any, key: Any = None) -> int:
     return 0
 
 
-def at(container: Any, key: Any = None) -> str:
+def at(container: object, key: Key = None) -> str:
     """``"line 12: "`` for ``container[key]``, or ``""`` when the line is unknown."""
     line = line_of(container, key)
     return f"line {line}: " if line else ""
@@ -72,7 +83,7 @@ class MissingDependency(ImportError):
     """PyYAML is not installed."""
 
 
-def _yaml() -> Any:
+def _yaml() -> ModuleType:
     try:
         import yaml
     except ImportError as exc:
@@ -82,13 +93,13 @@ def _yaml() -> Any:
     return yaml
 
 
-def load_config(text: str, *, source: str = "the configuration") -> dict[str, Any]:
+def load_config(text: str, *, source: str = "the configuration") -> dict[str, object]:
     """Parse Alertmanager's YAML. Every scalar stays a string (as Go reads them into
     string fields: ``match: {code: 500}`` is ``"500"``, not a number)."""
     yaml = _yaml()
 
     try:
-        data = yaml.load(text, Loader=_string_loader(yaml))
+        data = yaml.load(text, Loader=_string_loader())
     except yaml.YAMLError as exc:
         raise AlertmanagerConfigError(f"{source} is not valid YAML: {exc}") from exc
     except AlertmanagerConfigError as exc:  # a key given twice
@@ -103,23 +114,25 @@ def load_config(text: str, *, source: str = "the configuration") -> dict[str, An
     return data
 
 
-def _string_loader(yaml: Any) -> Any:
+def _string_loader() -> type[SafeLoader]:
     """A SafeLoader that reads every scalar as a string (only the merge key ``<<`` is
     resolved: no ints, floats, booleans or nulls), builds :class:`YamlMap` and
     :class:`YamlList` with their lines, and refuses a key given twice, as Go's strict
     unmarshalling does."""
 
-    class StringLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
+    from yaml import SafeLoader  # load_config() has imported it (or said how to install it)
+
+    class StringLoader(SafeLoader):
         yaml_implicit_resolvers = {
             first: [(tag, regexp) for tag, regexp in resolvers if tag.endswith(":merge")]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+            for first, resolvers in SafeLoader.yaml_implicit_resolvers.items()
         }
 
-        def construct_yaml_map(self, node: Any) -> Any:
+        def construct_yaml_map(self, node: MappingNode) -> Generator[YamlMap, None, None]:
             data = YamlMap()
             data.line = node.start_mark.line + 1
             yield data
-            seen: dict[Any, int] = {}
+            seen: dict[str, int] = {}
             for key_node, _ in node.value:
                 key = key_node.value
                 if key_node.tag.endswith(":merge") or not isinstance(key, str):
@@ -138,7 +151,7 @@ def _string_loader(yaml: Any) -> Any:
                 data.key_lines.setdefault(key_node.value, key_node.start_mark.line + 1)
             data.key_lines.update(seen)
 
-        def construct_yaml_seq(self, node: Any) -> Any:
+        def construct_yaml_seq(self, node: SequenceNode) -> Generator[YamlList, None, None]:
             data = YamlList()
             data.line = node.start_mark.line + 1
             yield data
@@ -150,7 +163,7 @@ def _string_loader(yaml: Any) -> Any:
     return StringLoader
 
 
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+def _mapping(value: object, where: str) -> Mapping[str, object]:
     if value is None or value == "":
         return {}
     if not isinstance(value, Mapping):
@@ -158,7 +171,7 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _sequence(value: Any, where: str) -> Sequence[Any]:
+def _sequence(value: object, where: str) -> Sequence[object]:
     if value is None or value == "":
         return []
     if not isinstance(value, list):
@@ -166,7 +179,7 @@ def _sequence(value: Any, where: str) -> Sequence[Any]:
     return value
 
 
-def _string(value: Any, where: str) -> str:
+def _string(value: object, where: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -174,7 +187,7 @@ def _string(value: Any, where: str) -> str:
     return value
 
 
-def _bool(value: Any, where: str) -> bool:
+def _bool(value: object, where: str) -> bool:
     if value is None or value == "":
         return False
     if isinstance(value, bool):
@@ -184,8 +197,8 @@ def _bool(value: Any, where: str) -> bool:
     raise AlertmanagerConfigError(f"{where} must be true or false, not {value!r}")
 
 
-def _receivers(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    found: dict[str, Mapping[str, Any]] = {}
+def _receivers(config: Mapping[str, object]) -> dict[str, Mapping[str, object]]:
+    found: dict[str, Mapping[str, object]] = {}
     for i, raw in enumerate(_sequence(config.get("receivers"), "receivers")):
         if not isinstance(raw, Mapping):
             raise AlertmanagerConfigError(f"receivers[{i}] must be a mapping")

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ...matching.matchers import Matcher
 from .config import AlertmanagerConfigError, _receivers, _sequence, load_config
 from .result import ImportPlan, PlannedRule, ReportLine, _merge_notes
 from .routes import _build_tree, _Route
-from .slack_configs import _slack_rules_for
+from .slack_configs import SlackSpec, _slack_rules_for
 from .strict import check_structure
 from .unsupported import _report_configuration
 from .validation import check_values
@@ -52,14 +51,26 @@ from .variants import _exact_variants
 NAME_LENGTH = 255
 
 
-def plan_file(path: str | Path, **options: Any) -> ImportPlan:
+def plan_file(
+    path: str | Path,
+    *,
+    lowest_priority: int = 10,
+    priority_step: int = 10,
+    name_prefix: str = "",
+) -> ImportPlan:
     """:func:`plan_import` for a configuration file (e.g. ``alertmanager.yml``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AlertmanagerConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return plan_import(load_config(text, source=str(path)), source=str(path), **options)
+    return plan_import(
+        load_config(text, source=str(path)),
+        source=str(path),
+        lowest_priority=lowest_priority,
+        priority_step=priority_step,
+        name_prefix=name_prefix,
+    )
 
 
 def _rule_name(prefix: str, receiver: str, path: str, extra: str, taken: set[str]) -> str:
@@ -77,7 +88,7 @@ def _rule_name(prefix: str, receiver: str, path: str, extra: str, taken: set[str
 
 
 def plan_import(
-    config: Mapping[str, Any],
+    config: Mapping[str, object],
     *,
     source: str = "",
     lowest_priority: int = 10,
@@ -103,7 +114,7 @@ def plan_import(
     def is_slack(route: _Route) -> bool:
         return bool(_sequence(receivers[route.receiver].get("slack_configs"), "slack_configs"))
 
-    slack_specs: dict[str, list[dict[str, Any]]] = {}
+    slack_specs: dict[str, list[SlackSpec]] = {}
     for name, raw in receivers.items():
         configs = _sequence(raw.get("slack_configs"), f"receiver {name!r} slack_configs")
         if configs:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...matching.matchers import Matcher, format_matchers, select_rules
 
@@ -52,7 +51,7 @@ class PlannedRule:
     def match_criteria(self) -> list[str]:
         return format_matchers(self.matchers)
 
-    def model_fields(self) -> dict[str, Any]:
+    def model_fields(self) -> dict[str, object]:
         """Keyword arguments for ``SlackIntegrationRule(**fields)``."""
         return {
             "name": self.name,

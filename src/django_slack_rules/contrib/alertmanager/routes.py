@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...matching.matchers import EQUAL, CriteriaError, Matcher, parse_matchers
 from .config import AlertmanagerConfigError, _bool, _mapping, _sequence, _string, at
@@ -23,7 +22,7 @@ class _Route:
     receiver: str
     own: tuple[Matcher, ...]
     cont: bool
-    raw: Mapping[str, Any]
+    raw: Mapping[str, object]
     parent: _Route | None = None
     children: list[_Route] = field(default_factory=list)
 
@@ -58,7 +57,7 @@ class _Route:
         return siblings[: siblings.index(self)]
 
 
-def _route_matchers(raw: Mapping[str, Any], path: str) -> tuple[Matcher, ...]:
+def _route_matchers(raw: Mapping[str, object], path: str) -> tuple[Matcher, ...]:
     """``match``, ``match_re`` and ``matchers`` of one route, as Alertmanager reads them."""
     found: list[Matcher] = []
     for kind, op in (("match", EQUAL), ("match_re", "=~")):
@@ -83,14 +82,14 @@ def _route_matchers(raw: Mapping[str, Any], path: str) -> tuple[Matcher, ...]:
     return tuple(found)
 
 
-def _build_tree(config: Mapping[str, Any], receivers: Mapping[str, Any]) -> _Route:
+def _build_tree(config: Mapping[str, object], receivers: Mapping[str, object]) -> _Route:
     raw_root = config.get("route")
     if not isinstance(raw_root, Mapping):
         raise AlertmanagerConfigError(
             "the configuration has no 'route': Alertmanager needs a root route with a receiver"
         )
 
-    def build(raw: Mapping[str, Any], path: str, parent: _Route | None) -> _Route:
+    def build(raw: Mapping[str, object], path: str, parent: _Route | None) -> _Route:
         receiver = _string(raw.get("receiver"), f"{path}.receiver")
         if not receiver:
             if parent is None:

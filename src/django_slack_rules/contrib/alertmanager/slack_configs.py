@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TypedDict
 
 from .config import AlertmanagerConfigError, _bool, _string
 from .result import NOT_IMPORTED, NOTE, ReportLine
@@ -20,7 +20,18 @@ _SLACK_KEYS_CONVERTED = frozenset(
 )
 
 
-def _channel(config: Mapping[str, Any], where: str, report: list[ReportLine]) -> str:
+class SlackSpec(TypedDict):
+    """What one of a receiver's ``slack_configs`` becomes (the rule's part of it)."""
+
+    channel: str
+    message: str
+    resolved: str
+    go_source: str
+    #: Its place in the receiver's ``slack_configs``.
+    index: int
+
+
+def _channel(config: Mapping[str, object], where: str, report: list[ReportLine]) -> str:
     channel = _string(config.get("channel"), f"{where}.channel").strip()
     if not channel:
         report.append(
@@ -59,7 +70,7 @@ def _channel(config: Mapping[str, Any], where: str, report: list[ReportLine]) ->
 
 
 def _message(
-    config: Mapping[str, Any], receiver: str, where: str, report: list[ReportLine]
+    config: Mapping[str, object], receiver: str, where: str, report: list[ReportLine]
 ) -> tuple[str, str]:
     """The rule's message template and, for the description, the Go source."""
     title = config.get("title")
@@ -97,10 +108,10 @@ def _message(
 
 
 def _slack_rules_for(
-    receiver: str, configs: Sequence[Any], report: list[ReportLine]
-) -> list[dict[str, Any]]:
+    receiver: str, configs: Sequence[object], report: list[ReportLine]
+) -> list[SlackSpec]:
     """What each Slack config of a receiver becomes: channel and templates."""
-    specs = []
+    specs: list[SlackSpec] = []
     for i, raw in enumerate(configs):
         where = f"receiver {receiver!r} slack_configs[{i}]"
         if not isinstance(raw, Mapping):

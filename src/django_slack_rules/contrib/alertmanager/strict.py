@@ -9,9 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from typing import Any
 
-from .config import _GO_BOOL, AlertmanagerConfigError, at, line_of
+from .config import _GO_BOOL, AlertmanagerConfigError, Key, at, line_of
 from .schema import (
     ALERTMANAGER_VERSION,
     ANY,
@@ -48,7 +47,7 @@ def refuse(problems: list[str], source: str) -> None:
     raise AlertmanagerConfigError(message + "\nNothing was imported.", problems)
 
 
-def check_structure(config: Mapping[str, Any], source: str = "") -> None:
+def check_structure(config: Mapping[str, object], source: str = "") -> None:
     """Raise :class:`AlertmanagerConfigError` naming every key Alertmanager would not read
     and every value of a shape it cannot unmarshal, each with its line when known."""
     problems: list[str] = []
@@ -56,7 +55,7 @@ def check_structure(config: Mapping[str, Any], source: str = "") -> None:
     refuse(problems, source)
 
 
-def _tag(value: Any) -> str:
+def _tag(value: object) -> str:
     if isinstance(value, Mapping):
         return "!!map"
     if isinstance(value, list):
@@ -64,19 +63,19 @@ def _tag(value: Any) -> str:
     return f"!!str `{value}`"
 
 
-def _says(container: Any, key: Any, text: str) -> str:
+def _says(container: object, key: Key, text: str) -> str:
     line = line_of(container, key)
     return f'Alertmanager {ALERTMANAGER_VERSION} says "{f"line {line}: " if line else ""}{text}"'
 
 
-def _join(where: str, key: Any) -> str:
+def _join(where: str, key: Key) -> str:
     if isinstance(key, int):
         return f"{where}[{key}]"
     return f"{where}.{key}" if where else str(key)
 
 
 def _check(
-    value: Any, kind: Kind, where: str, container: Any, key: Any, problems: list[str]
+    value: object, kind: Kind, where: str, container: object, key: Key, problems: list[str]
 ) -> None:
     """Check ``value`` (``container[key]``, at ``where``) against ``kind``."""
     if value is None or value == "" or kind == ANY:
@@ -96,39 +95,31 @@ def _check(
                 _check(item, kind.fields[name], _join(where, name), value, name, problems)
         return
     if isinstance(kind, ListOf):
-        if _shape(value, list, "a list", kind.go, where, container, key, problems):
+        if isinstance(value, list):
             for i, item in enumerate(value):
                 _check(item, kind.item, _item_place(where, i, item), value, i, problems)
+        else:
+            problems.append(_wrong_shape(value, "a list", kind.go, where, container, key))
         return
     if isinstance(kind, MapOf):
-        if _shape(value, Mapping, "a mapping", kind.go, where, container, key, problems):
+        if isinstance(value, Mapping):
             for name, item in value.items():
                 _check(item, kind.value, _join(where, name), value, name, problems)
+        else:
+            problems.append(_wrong_shape(value, "a mapping", kind.go, where, container, key))
         return
     _check_scalar(value, kind, where, container, key, problems)
 
 
-def _shape(
-    value: Any,
-    wanted: type,
-    shape: str,
-    go: str,
-    where: str,
-    container: Any,
-    key: Any,
-    problems: list[str],
-) -> bool:
-    """Whether ``value`` is a ``wanted``; if not, say so in ``problems``."""
-    if isinstance(value, wanted):
-        return True
+def _wrong_shape(
+    value: object, shape: str, go: str, where: str, container: object, key: Key
+) -> str:
+    """The problem of ``value``, which is not ``shape`` (``a list``, ``a mapping``)."""
     said = _says(container, key, f"cannot unmarshal {_tag(value)} into {go}")
-    problems.append(
-        f"{at(container, key)}{where} must be {shape}, not {_tag(value).split()[0]} ({said})"
-    )
-    return False
+    return f"{at(container, key)}{where} must be {shape}, not {_tag(value).split()[0]} ({said})"
 
 
-def _item_place(where: str, i: int, item: Any) -> str:
+def _item_place(where: str, i: int, item: object) -> str:
     """``receivers[3]``, with the receiver's name when it has one: ``receivers[3] ('db')``."""
     name = item.get("name") if isinstance(item, Mapping) else None
     suffix = f" ({name!r})" if where == "receivers" and isinstance(name, str) and name else ""
@@ -136,7 +127,7 @@ def _item_place(where: str, i: int, item: Any) -> str:
 
 
 def _check_scalar(
-    value: Any, kind: str, where: str, container: Any, key: Any, problems: list[str]
+    value: object, kind: str, where: str, container: object, key: Key, problems: list[str]
 ) -> None:
     place = at(container, key)
     if not isinstance(value, str):
@@ -161,7 +152,7 @@ def _check_scalar(
         )
 
 
-def _unknown(mapping: Mapping[str, Any], name: Any, where: str, kind: Struct) -> str:
+def _unknown(mapping: Mapping[str, object], name: Key, where: str, kind: Struct) -> str:
     close = difflib.get_close_matches(str(name), list(kind.fields), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else f"; {_known(kind)}"
     line = line_of(mapping, name)

@@ -6,7 +6,6 @@ the global webhook URLs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from .config import _sequence
 from .result import NOT_IMPORTED, NOTE, ReportLine
@@ -16,9 +15,9 @@ _TIMING_KEYS = ("group_by", "group_wait", "group_interval", "repeat_interval")
 
 
 def _report_configuration(
-    config: Mapping[str, Any],
+    config: Mapping[str, object],
     root: _Route,
-    receivers: Mapping[str, Mapping[str, Any]],
+    receivers: Mapping[str, Mapping[str, object]],
     report: list[ReportLine],
 ) -> None:
     """What the rules will not do: grouping, timing, intervals, inhibition, other receivers."""

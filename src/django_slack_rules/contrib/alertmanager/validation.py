@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .config import at
 from .schema import ALERTMANAGER_VERSION
@@ -109,11 +108,11 @@ AT_MOST_ONE: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _set(mapping: Any, key: str) -> bool:
+def _set(mapping: object, key: str) -> bool:
     return isinstance(mapping, Mapping) and mapping.get(key) not in (None, "")
 
 
-def _items(value: Any) -> Sequence[Any]:
+def _items(value: object) -> Sequence[object]:
     return value if isinstance(value, list) else []
 
 
@@ -121,7 +120,7 @@ def _says(text: str) -> str:
     return f'Alertmanager {ALERTMANAGER_VERSION} stops with "{text}"'
 
 
-def check_values(config: Mapping[str, Any], source: str = "") -> None:
+def check_values(config: Mapping[str, object], source: str = "") -> None:
     """Raise :class:`~.config.AlertmanagerConfigError` for what Alertmanager refuses once
     the keys are read (the structure is checked first: :func:`~.strict.check_structure`)."""
     problems: list[str] = []
@@ -157,7 +156,7 @@ def check_values(config: Mapping[str, Any], source: str = "") -> None:
     refuse(problems, source)
 
 
-def _at_most_one(mapping: Any, kind: str, where: str, problems: list[str]) -> None:
+def _at_most_one(mapping: object, kind: str, where: str, problems: list[str]) -> None:
     for first, second in AT_MOST_ONE.get(kind, ()):
         if _set(mapping, first) and _set(mapping, second):
             problems.append(
@@ -166,7 +165,7 @@ def _at_most_one(mapping: Any, kind: str, where: str, problems: list[str]) -> No
             )
 
 
-def _check_intervals(config: Mapping[str, Any], problems: list[str]) -> None:
+def _check_intervals(config: Mapping[str, object], problems: list[str]) -> None:
     """Time interval names are unique, and routes name only those that exist."""
     names: set[str] = set()
     for key in ("mute_time_intervals", "time_intervals"):
@@ -201,7 +200,7 @@ def _check_intervals(config: Mapping[str, Any], problems: list[str]) -> None:
                 stack.append((child, f"{where}.routes[{i}]"))
 
 
-def _check_routes(route: Mapping[str, Any], where: str, problems: list[str]) -> None:
+def _check_routes(route: Mapping[str, object], where: str, problems: list[str]) -> None:
     """``group_by`` and the timing of each route, as ``Route.UnmarshalYAML`` checks them."""
     group_by = [str(name) for name in _items(route.get("group_by"))]
     for name in group_by:

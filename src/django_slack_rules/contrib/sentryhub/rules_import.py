@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
 from ...models import SlackIntegrationRule
+from ...typing import Id
 
 LABELS_PREFIX = "labels__"
 SENTRYHUB_MODEL = "integrations.SlackIntegrationRule"
@@ -24,7 +24,7 @@ PRIORITY_KEEP = "keep"
 PRIORITY_SPECIFICITY = "specificity"
 
 
-def convert_criteria(value: Any) -> tuple[dict[str, str], list[str], list[str]]:
+def convert_criteria(value: object) -> tuple[dict[str, str], list[str], list[str]]:
     """Old criteria as the package's: ``(criteria, errors, notes)``.
 
     ``labels__<name>`` keys become ``<name>``, other keys are kept; values become
@@ -77,7 +77,7 @@ def specificity_priority(criteria: Mapping[str, str], priority: int) -> int:
 class Plan:
     """What happens to one old rule."""
 
-    source_pk: Any
+    source_pk: Id
     name: str
     is_active: bool
     old_priority: int
@@ -122,7 +122,7 @@ def ranking_changes(plans: Iterable[Plan]) -> list[tuple[Plan, Plan, str]]:
     return changes
 
 
-def plan_import(olds: list[Any], *, mode: str, update: bool) -> list[Plan]:
+def plan_import(olds: list[models.Model], *, mode: str, update: bool) -> list[Plan]:
     """What happens to each old rule: create, update or skip, with its errors and notes."""
     names = [str(getattr(old, "name", "") or "") for old in olds]
     existing = {rule.name: rule for rule in SlackIntegrationRule.objects.filter(name__in=names)}

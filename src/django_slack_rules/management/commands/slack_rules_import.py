@@ -12,8 +12,6 @@ reads the command line: one source, and the options that go with it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_slack_rules.contrib.sentryhub.rules_import import (
@@ -23,14 +21,15 @@ from django_slack_rules.contrib.sentryhub.rules_import import (
 )
 from django_slack_rules.management.alertmanager_import import import_alertmanager
 from django_slack_rules.management.sentryhub_import import import_model
+from django_slack_rules.typing import OptionValue
 
 #: The options of one source only, with their defaults (not given: the default).
-SENTRYHUB_ONLY: dict[str, Any] = {
+SENTRYHUB_ONLY: dict[str, object] = {
     "--priority": PRIORITY_SPECIFICITY,
     "--update": False,
     "--deactivate-source": False,
 }
-ALERTMANAGER_ONLY: dict[str, Any] = {
+ALERTMANAGER_ONLY: dict[str, object] = {
     "--lowest-priority": 10,
     "--priority-step": 10,
     "--name-prefix": "",
@@ -118,14 +117,14 @@ class Command(BaseCommand):
             "stops posting.",
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: OptionValue) -> None:
         self.check_source(options)
         if options["alertmanager"]:
             import_alertmanager(self, options["alertmanager"], options)
             return
         import_model(self, options)
 
-    def check_source(self, options: dict[str, Any]) -> None:
+    def check_source(self, options: dict[str, OptionValue]) -> None:
         """Exactly one source, and only the options that go with it."""
         model, config = options["model"], options["alertmanager"]
         if model and config:

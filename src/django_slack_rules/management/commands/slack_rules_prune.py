@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Exists, OuterRef, QuerySet
@@ -19,6 +18,7 @@ from django_slack_rules.models import (
     SlackDelivery,
 )
 from django_slack_rules.services import tally
+from django_slack_rules.typing import OptionValue
 
 #: How many alerts are read from the host at a time.
 CHUNK = 500
@@ -78,7 +78,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: OptionValue) -> None:
         if options["days"] < 0:
             raise CommandError("--days must be zero or more.")
         states = [DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.DIGESTED]

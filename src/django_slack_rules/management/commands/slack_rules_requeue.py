@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_slack_rules.tasks import requeue_stranded
+from django_slack_rules.typing import OptionValue
 
 
 class Command(BaseCommand):
@@ -32,7 +31,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="List what would be queued; queue nothing."
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: OptionValue) -> None:
         if options["older_than"] < 0:
             raise CommandError("--older-than must be zero or more seconds.")
         try:

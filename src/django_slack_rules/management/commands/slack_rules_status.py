@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from django_slack_rules.conf import slack_rules_settings
 from django_slack_rules.services.status import DestinationStatus, destinations
+from django_slack_rules.typing import OptionValue
 
 COLUMNS = ("destination", "waiting", "next slot", "paused until", "last 429", "digests (1 h)")
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             help="Also list idle destinations (every one ever paced); by default only busy ones.",
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: OptionValue) -> None:
         self.stdout.write(describe_settings())
         rows = destinations(everything=options["all"])
         if not rows:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from .errors import CriteriaError, MatcherSyntaxError, _Failure
 from .matcher import (
@@ -16,7 +15,7 @@ from .matcher import (
     Matcher,
     _is_reserved,
 )
-from .regex import _compile_regex, _RegexFailure
+from .regex import Regex, _compile_regex, _RegexFailure
 from .syntax import _parse_classic, _Parsed
 from .utf8 import _parse_utf8, _skip_go_space
 
@@ -48,15 +47,16 @@ def _parse(text: str) -> _Parsed | _Failure:
 
 
 def _build(parsed: _Parsed, text: str, index: int | None) -> Matcher:
-    regex = None
+    regex: Regex | None = None
     if parsed.op in (REGEX, NOT_REGEX):
-        regex = _compile_regex(parsed.value, parsed.positions)
-        if isinstance(regex, _RegexFailure):
-            raise regex.error(text, parsed.value_start, index)
+        compiled = _compile_regex(parsed.value, parsed.positions)
+        if isinstance(compiled, _RegexFailure):
+            raise compiled.error(text, parsed.value_start, index)
+        regex = compiled
     return Matcher(parsed.name, parsed.op, parsed.value, regex=regex)
 
 
-def _check_text(text: Any, index: int | None) -> str:
+def _check_text(text: object, index: int | None) -> str:
     if not isinstance(text, str):
         where = f"matcher {index + 1}" if index is not None else "a matcher"
         raise CriteriaError(
@@ -72,7 +72,7 @@ def _check_text(text: Any, index: int | None) -> str:
     return text
 
 
-def parse_matcher(text: str, *, index: int | None = None) -> Matcher:
+def parse_matcher(text: object, *, index: int | None = None) -> Matcher:
     """One Alertmanager matcher, e.g. ``severity=~"critical|page"``.
 
     Raises :class:`MatcherSyntaxError` (:class:`MatcherRegexError` for a regex RE2
@@ -110,7 +110,7 @@ def _split_classic(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
-def parse_matchers(text: str) -> tuple[Matcher, ...]:
+def parse_matchers(text: object) -> tuple[Matcher, ...]:
     """Several matchers in one text, as Alertmanager reads a ``matchers:`` entry or
     amtool's argument: ``{severity="critical", team=~"db|web"}`` or without braces,
     separated by commas outside quotes; a trailing comma is allowed. Each matcher is read
@@ -145,7 +145,7 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
     return tuple(matchers)
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     names = {
         bool: "a boolean",
         int: "a number",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 # ---------------------------------------------------------------------------- errors
 
@@ -20,11 +20,16 @@ class CriteriaError(ValueError):
         self.message = message
         self.index = index
 
-    def __reduce__(self) -> Any:
+    def __reduce__(
+        self,
+    ) -> tuple[
+        Callable[[type[CriteriaError], dict[str, object]], CriteriaError],
+        tuple[type[CriteriaError], dict[str, object]],
+    ]:
         return (_rebuild_error, (type(self), dict(self.__dict__)))
 
 
-def _rebuild_error(cls: type[CriteriaError], state: dict[str, Any]) -> CriteriaError:
+def _rebuild_error(cls: type[CriteriaError], state: dict[str, object]) -> CriteriaError:
     error = cls.__new__(cls)
     ValueError.__init__(error, state.get("message", ""))
     error.__dict__.update(state)

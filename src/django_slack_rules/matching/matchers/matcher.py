@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Union
 
-from .regex import _compile_regex, _RegexFailure
+from .regex import Regex, _compile_regex, _RegexFailure
 
 EQUAL, NOT_EQUAL, REGEX, NOT_REGEX = "=", "!=", "=~", "!~"
 OPERATORS = (EQUAL, NOT_EQUAL, REGEX, NOT_REGEX)
 NEGATED = {EQUAL: NOT_EQUAL, NOT_EQUAL: EQUAL, REGEX: NOT_REGEX, NOT_REGEX: REGEX}
 OPERATORS_TEXT = "=, !=, =~, !~"
 
-Criteria = Union[Mapping[str, Any], Sequence[Any]]
+#: A rule's ``match_criteria``: an object of label → value, or a list of matchers' texts
+#: (their values are checked when parsed).
+Criteria = Union[Mapping[str, object], Sequence[object]]
 
 _CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # Go's regexp \s, which the classic parser trims with: ASCII only (no \v).
@@ -66,7 +68,7 @@ class Matcher:
     op: str
     value: str
     require_present: bool = False
-    regex: Any = field(default=None, compare=False, repr=False)
+    regex: Regex | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:
@@ -88,7 +90,7 @@ class Matcher:
                 raise compiled.error(text, start)
             object.__setattr__(self, "regex", compiled)
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> tuple[type[Matcher], tuple[str, str, str, bool]]:
         # The compiled regex is rebuilt, not pickled.
         return (Matcher, (self.name, self.op, self.value, self.require_present))
 
@@ -105,7 +107,8 @@ class Matcher:
             return labels.get(self.name, "") == self.value
         if op == NOT_EQUAL:
             return labels.get(self.name, "") != self.value
-        found = _regex_search(self.regex, labels.get(self.name, ""))
+        # __post_init__ compiles the regex of every =~ and !~ matcher (never None here).
+        found = _regex_search(self.regex, labels.get(self.name, ""))  # type: ignore[arg-type]
         return found if op == REGEX else not found
 
     def negated(self) -> Matcher:
@@ -123,7 +126,7 @@ class Matcher:
         return self.op == EQUAL and (self.value != "" or self.require_present)
 
 
-def _regex_search(regex: Any, value: str) -> bool:
+def _regex_search(regex: Regex, value: str) -> bool:
     try:
         return regex.search(value) is not None
     except UnicodeEncodeError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import re2
 
@@ -13,7 +13,13 @@ from .errors import MatcherRegexError
 # ---------------------------------------------------------------------------- regexes
 
 
-def _re2_options() -> Any:
+class Regex(Protocol):
+    """A compiled RE2 regex (``re2`` ships no type information): what matching calls."""
+
+    def search(self, text: str) -> object: ...
+
+
+def _re2_options() -> object:
     options = re2.Options()
     options.log_errors = False  # RE2 would print every refused pattern on stderr
     options.never_capture = True
@@ -101,7 +107,7 @@ def _regex_hint(reason: str, fragment: str) -> str:
     return "See https://github.com/google/re2/wiki/Syntax for what RE2 accepts."
 
 
-def _compile_regex(pattern: str, positions: list[int]) -> Any:
+def _compile_regex(pattern: str, positions: list[int]) -> Regex | _RegexFailure:
     """The anchored compiled regex, or a :class:`_RegexFailure` saying why not.
 
     Like Alertmanager, the pattern is compiled as ``^(?:pattern)$``; the pattern alone is

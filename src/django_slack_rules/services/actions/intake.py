@@ -19,7 +19,6 @@ import datetime
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs
 
 from django.db import IntegrityError, router, transaction
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from ...buttons import OPEN, action_of
 from ...models import ActionState, SlackAction, SlackDelivery
+from ...typing import JSONObject, JSONValue
 from .signature import MAX_CLOCK_SKEW, SigningSecretMissing, signing_secret, verify
 
 logger = logging.getLogger(__name__)
@@ -67,13 +67,15 @@ def take(
             payload.get("type"),
         )
         return Answer(200)
-    element = payload["actions"][0] if isinstance(payload["actions"][0], dict) else {}
+    actions = payload["actions"]
+    first = actions[0] if isinstance(actions, list) else None
+    element = first if isinstance(first, dict) else {}
     if action_of(str(element.get("action_id") or "")) == OPEN:
         return Answer(200)  # a link: Slack opened it
     return record(payload, element, str(signature))
 
 
-def parse_payload(body: bytes) -> dict[str, Any] | None:
+def parse_payload(body: bytes) -> JSONObject | None:
     """The JSON object in the form field ``payload``, as Slack posts interactions."""
     try:
         values = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload")
@@ -83,7 +85,7 @@ def parse_payload(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def record(payload: dict[str, Any], element: dict[str, Any], signature: str) -> Answer:
+def record(payload: JSONObject, element: JSONObject, signature: str) -> Answer:
     """Record the click as a pending action (a duplicate one when its action is taken for
     the same message already); 401 for a request recorded before."""
     action = SlackAction(request_key=signature[:128], **fields(payload, element))
@@ -111,7 +113,7 @@ def record(payload: dict[str, Any], element: dict[str, Any], signature: str) -> 
     return Answer(200, action_id=action.pk)
 
 
-def fields(payload: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]:
+def fields(payload: JSONObject, element: JSONObject) -> dict[str, object]:
     """The row's fields from Slack's ``block_actions`` payload."""
     user = _dict(payload.get("user"))
     container = _dict(payload.get("container"))
@@ -143,14 +145,16 @@ def fields(payload: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def _dict(value: JSONValue) -> JSONObject:
     return value if isinstance(value, dict) else {}
 
 
-def _time(value: Any) -> datetime.datetime:
+def _time(value: JSONValue) -> datetime.datetime:
     """Slack's ``action_ts`` ("1700000000.123456") as a datetime; now when absent, or further
     from now than a request's timestamp may be."""
     now = timezone.now()
+    if not isinstance(value, (str, int, float)):
+        return now
     try:
         clicked = datetime.datetime.fromtimestamp(float(value), tz=datetime.timezone.utc)
     except (TypeError, ValueError, OverflowError, OSError):

@@ -10,13 +10,14 @@ caller retries what can succeed later.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from ...buttons import ACKNOWLEDGE, SILENCE, action_label, after_actions
 from ...models import ACTION_UPDATE, ActionState, DeliveryState, SlackAction, SlackDelivery
+from ...typing import JSONValue
 from ..slack_service import SlackService
 
 
@@ -54,7 +55,7 @@ def update_message(action: SlackAction) -> None:
     SlackService().update_message(channel, ts, delivery.text, payload={"blocks": blocks})
 
 
-def base_blocks(delivery: SlackDelivery) -> list[Any]:
+def base_blocks(delivery: SlackDelivery) -> list[JSONValue]:
     """The message's blocks as sent: its own, or its text as a section."""
     if delivery.blocks:
         return list(delivery.blocks)
@@ -78,7 +79,7 @@ def line(action: SlackAction) -> str:
     return gettext("%(action)s by %(who)s") % {"action": action_label(action.action), "who": who}
 
 
-def slack_date(moment: Any) -> str:
+def slack_date(moment: datetime.datetime) -> str:
     """A time Slack shows in each reader's own time zone; the server's as the fallback."""
     local = timezone.localtime(moment)
     fallback = local.strftime("%Y-%m-%d %H:%M %Z")

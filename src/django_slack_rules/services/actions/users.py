@@ -11,7 +11,6 @@ link; a Slack user it does not find gets a link without a user, for an admin to 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, router, transaction
@@ -31,7 +30,7 @@ ADMIN_PATH = "Django admin → Slack rules → Slack user links"
 class Mapped:
     """The host user a Slack user is, or why none (``reason``, for the answer in Slack)."""
 
-    user: Any = None
+    user: object = None  # the host's user (AUTH_USER_MODEL), or None
     reason: str = ""
 
 
@@ -84,7 +83,7 @@ def by_email(action: SlackAction, host_name: str) -> Mapped:
             % {"error": exc.error or exc.message, "admin": ADMIN_PATH}
         )
     found = info.get("profile")
-    profile: dict[str, Any] = found if isinstance(found, dict) else {}
+    profile: dict[str, object] = found if isinstance(found, dict) else {}
     email = str(profile.get("email") or "").strip()
     name = str(profile.get("real_name") or info.get("real_name") or info.get("name") or "")
     if not email:
@@ -118,10 +117,10 @@ def by_email(action: SlackAction, host_name: str) -> Mapped:
 
 
 def remember(
-    action: SlackAction, user: Any, source: object, *, email: str = "", name: str = ""
+    action: SlackAction, user: object, source: object, *, email: str = "", name: str = ""
 ) -> None:
     """Keep what was found (or that nothing was) as the Slack user's link."""
-    defaults: dict[str, Any] = {
+    defaults: dict[str, object] = {
         "slack_team_id": action.slack_team_id,
         "slack_name": (name or action.slack_user_name)[:255],
         "user": user,
