@@ -21,11 +21,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import scenario
-from cpu import database_cpu_seconds, proc_stats
-from data import create_alerts, create_rules, create_sentryhub_rules
-from receivers import PACKAGE, SENTRYHUB, TASKS, VARIANTS, signal_path
+from host import (
+    PACKAGE,
+    SENTRYHUB,
+    TASKS,
+    VARIANTS,
+    create_alerts,
+    create_rules,
+    random_labels,
+    signal_path,
+)
 from scenario import BenchmarkError
-from worker import slack_target, worker_run
+from worker import cpu_seconds, slack_target, worker_run
 
 #: Slack's pace in the run: every delivery takes its slot (one UPDATE), none waits.
 PACE = {"CHANNEL_RATE": 1_000_000.0, "CHANNEL_BURST": 1_000_000}
@@ -43,7 +50,7 @@ def schedstat_ns(pid: int) -> int:
 
 def reaped_seconds() -> float:
     """CPU seconds of PostgreSQL's ended backends (the postmaster's reaped children)."""
-    seconds = database_cpu_seconds(proc_stats())
+    seconds = cpu_seconds(0)[1]
     if seconds is None:
         raise BenchmarkError(
             "no PostgreSQL server process found in /proc: this benchmark reads the CPU time "
@@ -88,7 +95,6 @@ class Meter:
 
 
 def run(args: argparse.Namespace) -> int:
-    import django
     from django.conf import settings
     from django.db import connection
     from django.db.backends.signals import connection_created
@@ -100,15 +106,12 @@ def run(args: argparse.Namespace) -> int:
             from tests.celery_app import app
 
             app.conf.task_always_eager = False  # the receivers' messages are recorded, not run
-            print(
-                f"django-slack-rules: PostgreSQL's CPU per delivery on fresh connections, in one "
-                f"process; Django {django.get_version()}, {description}"
-            )
+            scenario.header("backend cost, PostgreSQL's CPU per delivery", description)
             rng = random.Random(args.seed)
             create_rules(args.rules, rng)
-            create_sentryhub_rules()
             batches = [
-                create_alerts(f"b{i}", args.messages, rng) for i in range(2 * args.rounds + 1)
+                create_alerts(f"b{i}", random_labels(args.messages, rng), rng)
+                for i in range(2 * args.rounds + 1)
             ]
             _, messages = signal_path([a for b in batches for a in b])
             reaped_seconds()  # PostgreSQL runs here
@@ -204,9 +207,7 @@ def report(paths: Paths, rests: dict[str, list[float]], args: argparse.Namespace
         ["this process: the task, client side", *both(lambda v: med(v, "client"))],
         ["both", *both(lambda v: backend(v) + med(v, "client"))],
     ]
-    scenario.table(
-        [("", -(max(len(r[0]) for r in rows) + 2)), (PACKAGE, 10), (SENTRYHUB, 12)], rows, sep=""
-    )
+    scenario.table(["", *VARIANTS], rows)
     print(
         f"(each variant's most common path, {'; '.join(notes)}; statements in the order they "
         "ran, each with its commit; after the statements: the postmaster's reaped children's "

@@ -1,291 +1,284 @@
-"""One notification through the package, against the least any implementation must do.
+"""Messages per second through a real Celery worker: the package's task against SentryHub's own
+(``sentryhub_baseline.py``), on the same worker, broker, PostgreSQL and fake Slack, with the
+same alerts and mirrored rules; and the host's signal through both receivers.
 
-In one process (Celery eager, the locmem backend), per alert: the **package** (the receiver
-matches, renders and records in the host's transaction; at commit the task claims, sends and
-settles), the **baseline** (the same matcher, templates, service and outbox, nothing
-recorded) and a **redelivery** (the task again, for a delivery sent). ``--worker``: msg/s
-through a real Celery worker against SentryHub's own task (``delivery_worker.py``).
+1. the host's signal path, in this process: every alert through both receivers (timed), and
+   alerts three rules get through the package's; the messages they queue are recorded;
+2. the worker (``worker.py``), warmed up with messages of both variants;
+3. a probe: a few messages carry a header that makes ``worker_probe.py`` read the task's
+   SQL inside the worker, with each statement's time;
+4. A/B rounds: one variant's batch is queued, timed until the fake Slack has it all, then
+   checked (every delivery sent once; every SentryHub task a success); the other variant.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import delivery_worker
 import scenario
-from data import STATUS, Notification, create_alerts, create_rules, notify
-from scenario import TIMES, BenchmarkError, Queries
+import sentryhub_baseline
+from host import (
+    PACKAGE,
+    PACKAGE_FAN_OUT,
+    SENTRYHUB,
+    VARIANTS,
+    Message,
+    SignalTimes,
+    create_alerts,
+    create_rules,
+    random_labels,
+    signal_path,
+)
+from scenario import TIMES, BenchmarkError, Queries, median, spread, table
+from worker import celery_worker, cpu_seconds, redact, slack_target, wait_for, worker_run
 
-PATHS = ("package", "baseline", "redelivery")
-
-
-@dataclass
-class Result:
-    """One size: µs per notification, and queries, of each path."""
-
-    alerts: int
-    us: dict[str, float]
-    queries: dict[str, Queries]  # handler and task (the package's two parts), baseline, redelivery
-
-    @property
-    def ratio(self) -> float:
-        return self.us["package"] / self.us["baseline"]
-
-
-def make_baseline() -> Callable[[Notification], None]:
-    """Match, render and send: the same matcher, template engine, service and outbox."""
-    from django.db import transaction
-
-    from django_slack_rules.adapters import get_adapter
-    from django_slack_rules.conf import slack_rules_settings
-    from django_slack_rules.rendering.templates import render_template
-    from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
-    from django_slack_rules.services.slack_service import SlackService
-
-    adapter, matcher = get_adapter(), SlackRuleMatcherService()
-
-    def baseline_notify(item: Notification) -> None:
-        labels = adapter.get_labels(item.alert)
-        with transaction.atomic():  # the host's transaction, as for the package
-            rule = matcher.find_matching_rule(labels)
-        if rule is None:
-            raise BenchmarkError(f"no rule matches {labels}")
-        context = adapter.get_context(item.alert, rule=rule, status=STATUS, instance=item.instance)
-        text = render_template(rule.template_for(STATUS), context)
-        channel = rule.resolve_channel(labels, default=slack_rules_settings.DEFAULT_CHANNEL)
-        SlackService().send_notification(channel, text)
-
-    return baseline_notify
-
-
-def make_redeliver(rule_ids: dict[Any, int]) -> Callable[[Notification], None]:
-    """The task again, with the arguments the handler queued: as a broker redelivery."""
-    from django_slack_rules.tasks import process_slack_for_alert_group as task
-
-    def redeliver(item: Notification) -> None:
-        args = (item.alert.pk, rule_ids[item.alert.pk])
-        kwargs = {"status": STATUS, "occurrence": str(item.instance.pk)}
-        if (state := task.apply(args=args, kwargs=kwargs).get()) != "sent":
-            raise BenchmarkError(f"redelivery of alert {item.alert.pk} returned {state!r}")
-
-    return redeliver
-
-
-def outbox() -> list[Any]:
-    from django_slack_rules.backends import locmem
-
-    return locmem.outbox
-
-
-def sent_messages(what: str, expected: int) -> list[tuple[str, str]]:
-    """The outbox's (channel, text), emptied; it must hold ``expected`` messages."""
-    messages = [(m.channel, m.text) for m in outbox()]
-    if len(messages) != expected:
-        raise BenchmarkError(f"{what}: {len(messages)} messages in the outbox, expected {expected}")
-    outbox().clear()
-    return messages
-
-
-def reset_deliveries() -> None:
-    from django_slack_rules.models import SlackDelivery
-
-    SlackDelivery.objects.all().delete()
-    outbox().clear()
-
-
-def check_deliveries(items: Sequence[Notification], rule_ids: dict[Any, int]) -> None:
-    """Every alert has exactly one delivery: sent, after one attempt, by the winning rule."""
-    from django_slack_rules.models import SlackDelivery
-
-    rows = list(SlackDelivery.objects.values_list("alert_id", "rule_id", "state", "attempts"))
-    by_alert = {row[0]: row for row in rows}
-    if len(rows) != len(items) or len(by_alert) != len(items):
-        raise BenchmarkError(f"{len(rows)} delivery records for {len(items)} alerts")
-    for item in items:
-        _, rule_id, state, attempts = by_alert[str(item.alert.pk)]
-        if (rule_id, state, attempts) != (rule_ids[item.alert.pk], "sent", 1):
-            raise BenchmarkError(
-                f"alert {item.alert.pk}: rule {rule_id}, {state}, {attempts} attempt(s); "
-                f"expected rule {rule_ids[item.alert.pk]}, sent, 1 attempt"
-            )
-
-
-def count_queries(
-    items: Sequence[Notification],
-    paths: dict[str, Callable[[Notification], None]],
-    rule_ids: dict[Any, int],
-) -> dict[str, Queries]:
-    """Untimed: the queries of the handler (until the task starts, at commit), of the task,
-    of the baseline and of a redelivery, for each sampled notification."""
-    from celery.signals import task_prerun
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    found = {name: Queries() for name in ("handler", "task", "baseline", "redelivery")}
-    marks: list[int] = []
-
-    def mark(**kwargs: Any) -> None:  # the task starts: the handler's statements end here
-        marks.append(len(connection.queries_log))
-
-    reset_deliveries()
-    task_prerun.connect(mark, weak=False)
-    try:
-        for path, fn in paths.items():
-            for item in items:
-                marks.clear()
-                with CaptureQueriesContext(connection) as ctx:
-                    fn(item)
-                statements = [q["sql"] for q in ctx.captured_queries]
-                if path != "package":
-                    found[path].add(statements)
-                elif len(marks) != 1:
-                    raise BenchmarkError(f"the task ran {len(marks)} times for one alert")
-                else:
-                    found["handler"].add(statements[: marks[0] - ctx.initial_queries])
-                    found["task"].add(statements[marks[0] - ctx.initial_queries :])
-            sent_messages(f"query count, {path}", 0 if path == "redelivery" else len(items))
-            if path == "package":
-                check_deliveries(items, rule_ids)
-    finally:
-        task_prerun.disconnect(mark)
-    return found
-
-
-def run_size(n: int, args: argparse.Namespace, rng: random.Random) -> Result:
-    from django_slack_rules.services.slack_matcher import SlackRuleMatcherService
-
-    scenario.progress(f"{n:>6,} alerts: creating…")
-    items = create_alerts(f"bench{n}", n, rng)
-    matcher = SlackRuleMatcherService()
-    rule_ids = {item.alert.pk: matcher.find_matching_rule(item.alert.labels).pk for item in items}
-    paths = {
-        "package": notify,
-        "baseline": make_baseline(),
-        "redelivery": make_redeliver(rule_ids),
-    }
-    warmup = create_alerts(f"warmup{n}", args.warmup, rng)
-    scenario.progress(f"{n:>6,} alerts: warming up…")
-    for path in ("package", "baseline"):
-        reset_deliveries()
-        for item in warmup:
-            paths[path](item)
-    reset_deliveries()
-
-    samples: dict[str, list[float]] = {path: [] for path in PATHS}
-    for round_ in range(1, args.rounds + 1):
-        scenario.progress(f"{n:>6,} alerts: round {round_}/{args.rounds}…")
-        reset_deliveries()
-        sent = {}  # alternating the order, so that neither path always runs on a warmer cache
-        for path in ("baseline", "package") if round_ % 2 else ("package", "baseline"):
-            samples[path].append(scenario.us_per_call(paths[path], items))
-            sent[path] = sent_messages(path, n)
-        for item, ours, theirs in zip(items, sent["package"], sent["baseline"]):
-            if ours != theirs:
-                raise BenchmarkError(
-                    f"alert {item.alert.pk}: the package sent {ours!r}, the baseline {theirs!r}"
-                )
-        check_deliveries(items, rule_ids)
-        samples["redelivery"].append(scenario.us_per_call(paths["redelivery"], items))
-        sent_messages("redelivery", 0)
-
-    sample = items[: args.query_sample]
-    scenario.progress(f"{n:>6,} alerts: counting queries on {len(sample)} alerts…")
-    queries = count_queries(sample, paths, rule_ids)
-    reset_deliveries()
-    return Result(n, {path: scenario.median(samples[path]) for path in PATHS}, queries)
-
-
-def report(results: Sequence[Result], args: argparse.Namespace) -> None:
-    scenario.table(
-        [("alerts", 7), ("package µs/notif", 16), ("baseline µs/notif", 17), ("ratio", 7), ("redelivery µs", 13)],
-        ([f"{r.alerts:,}", *(f"{r.us[p]:,.0f}" for p in PATHS[:2]), f"{r.ratio:.1f}{TIMES}", f"{r.us['redelivery']:,.0f}"] for r in results),
-    )  # fmt: skip
-    print()
-    scenario.table(
-        [("queries per notification", -24), ("handler", 7), ("task", 8), ("total", 8), ("baseline", 8), ("redelivery", 10)],
-        ([f"{r.alerts:,} alerts", q["handler"], q["task"], q["handler"] + q["task"], q["baseline"], q["redelivery"]] for r in results for q in [r.queries]),
-    )  # fmt: skip
-    print(
-        "(n (+t): n queries, t transaction-control statements that Django logs: BEGIN, "
-        "COMMIT, SAVEPOINT, RELEASE; the handler's and the baseline's include the host "
-        "transaction's)"
-    )
-    last = results[-1]
-    print(
-        f"\nexactly-once bookkeeping at {last.alerts:,} alerts: {last.ratio:.1f}{TIMES} the "
-        f"baseline (+{last.us['package'] - last.us['baseline']:,.0f} µs per notification); a "
-        f"redelivery costs {last.us['redelivery']:,.0f} µs and {last.queries['redelivery'].queries} queries"
-    )
-    titles = {"handler": "handler (before commit)", "task": "task (at commit)"}
-    for name, queries in last.queries.items() if args.queries else ():
-        queries.print(titles.get(name, name), width=220)
+#: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes its
+#: destination's slot (one UPDATE, as in production) and none ever waits.
+UNREACHED_PACE = 1_000_000
+CPU_PARTS = ("the worker's processes", "PostgreSQL's backends", "the whole machine")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.worker:
-        return delivery_worker.run(args)  # always on PostgreSQL
-    started = time.perf_counter()
-    settings = scenario.host_settings(
-        SLACK_RULES={
-            **scenario.host_settings()["SLACK_RULES"],
-            "BACKEND": "django_slack_rules.backends.LocmemBackend",
-            "QUEUE": None,
-        },
-        # The package logs each delivery at INFO; a production log level is assumed.
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "loggers": {"django_slack_rules": {"level": "WARNING"}},
-        },
-    )
-    with scenario.database(args, settings) as description:
-        from django_slack_rules.tasks import process_slack_for_alert_group
-        from tests.celery_app import app  # the host's Celery app, as the eager test fixture uses
+    import celery
 
-        if process_slack_for_alert_group.app is not app:
-            raise RuntimeError("the package's task is not bound to the host's Celery app")
-        app.conf.task_always_eager = True  # no broker: apply_async runs the task here
-        app.conf.task_eager_propagates = True  # an error in the task fails the benchmark
-        scenario.header("delivery benchmark", description)
-        print(
-            f"{args.rules} active rules, LocmemBackend, Celery eager; median of {args.rounds} "
-            f"passes after {args.warmup} warm-up alerts; seed {args.seed}"
-            f"{'; --quick' if args.quick else ''}\n"
-        )
-        rng = random.Random(args.seed)
-        create_rules(args.rules, rng)
-        results = [run_size(n, args, rng) for n in args.alerts]
-    report(results, args)
-    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+    warmup_n, probe_n = (6, 4) if args.quick else (40, 20)
+    with worker_run(args, "bench") as run:
+        sink = f"{run.queue}-signal-path"  # what this process queues: recorded, not run
+        run.queues.append(sink)
+        settings = run.settings(args.redis_url, sink)
+        with scenario.database(args, settings, CONN_MAX_AGE=0) as description:
+            from tests.celery_app import app
+
+            app.conf.task_always_eager = False
+            scenario.header("delivery benchmark", f"Celery {celery.__version__}", description)
+            pace = 'off (SLACK_RULES["CHANNEL_RATE"] = None): no slot to take'
+            if not args.no_pacing:
+                pace = f"CHANNEL_RATE {UNREACHED_PACE:,}/s, CHANNEL_BURST {UNREACHED_PACE:,}: "
+                pace += "each delivery takes its slot (one UPDATE) and none waits"
+            print(
+                f"worker: prefork, 2 processes, CONN_MAX_AGE {args.conn_max_age}, logs at INFO; "
+                f"Redis {redact(args.redis_url)}; {args.rules} rules\npacing: {pace}\nbaseline: "
+                f"SentryHub's Slack task as of {sentryhub_baseline.SENTRYHUB_REPOSITORY}"
+                f"@{sentryhub_baseline.SENTRYHUB_COMMIT[:12]} (bench/sentryhub_baseline.py)"
+            )
+            rng = random.Random(args.seed)
+            create_rules(args.rules, rng)
+            sizes = [warmup_n, probe_n, *[args.messages] * args.rounds]
+            batches = [
+                create_alerts(f"b{i}", random_labels(n, rng), rng) for i, n in enumerate(sizes)
+            ]
+            fan_out = create_alerts("fanout", random_labels(sum(sizes), rng, fanout="yes"), rng)
+            scenario.progress(f"host signal path: {sum(sizes)} alerts through both receivers…")
+            every = [item for batch in batches for item in batch]
+            signal_times, messages = signal_path(every, batches[1], warmup_n, fan_out)
+            run.redis.delete(sink)
+
+            with slack_target(args.nginx, run.workdir) as (slack, endpoint, target):
+                print(f"Slack: {target}; {args.messages} messages per variant and round\n")
+                pace_env = "none" if args.no_pacing else str(UNREACHED_PACE)
+                with celery_worker(
+                    args,
+                    run,
+                    endpoint,
+                    "worker_probe,sentryhub_baseline",
+                    DSR_BENCH_PROBE_KEY=f"{run.queue}:probe",
+                    DSR_BENCH_CONN_MAX_AGE=str(args.conn_max_age),
+                    DSR_BENCH_CHANNEL_RATE=pace_env,
+                    DSR_BENCH_CHANNEL_BURST="1" if args.no_pacing else str(UNREACHED_PACE),
+                ) as worker:
+
+                    def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
+                        batch = [messages[variant][item.alert.pk] for item in alerts]
+                        return deliver(app, run, slack, worker.pid, variant, batch, probe)
+
+                    scenario.progress("warming up the worker, probing its tasks…")
+                    for variant in VARIANTS:
+                        send(variant, batches[0])
+                    probes = {v: probe(run, send(v, batches[1], probe=True)) for v in VARIANTS}
+                    rounds = []
+                    for number, alerts in enumerate(batches[2:], 1):
+                        order = VARIANTS if number % 2 else VARIANTS[::-1]
+                        scenario.progress(f"round {number}/{args.rounds}: {', '.join(order)}…")
+                        rounds.append({v: send(v, alerts) for v in order})
+    report(rounds, probes, signal_times, args)
     return 0
+
+
+def deliver(
+    app: Any, run: Any, slack: Any, pid: int, variant: str, batch: list[Message], probe: bool
+) -> dict[str, Any]:
+    """Queue the batch and wait until the fake Slack has it all and every task has done its
+    bookkeeping: msg/s, CPU ms per message, a message Slack received, the task ids."""
+    slack.reset()
+    headers = {"dsr_bench_probe": variant} if probe else None
+    before, started = cpu_seconds(pid), time.monotonic()
+    with app.producer_or_acquire() as producer:
+        ids = [
+            app.send_task(
+                m.task, m.args, m.kwargs, queue=run.queue, producer=producer, headers=headers
+            ).id
+            for m in batch
+        ]
+    try:
+        received = slack.wait_for_requests(len(batch), timeout=max(60.0, len(batch) * 0.2))
+    except AssertionError as exc:
+        raise BenchmarkError(f"{variant}: {exc}") from None
+    rate = len(batch) / (max(r.received_at for r in received) - started)
+    if variant == PACKAGE:
+        from django_slack_rules.models import SlackDelivery
+
+        done = SlackDelivery.objects.filter(pk__in=[m.kwargs["delivery_id"] for m in batch])
+        wait_for(lambda: not done.exclude(state="sent").exists(), 60, "the deliveries sent")
+        if sorted(done.values_list("attempts", flat=True)) != [1] * len(batch):
+            raise BenchmarkError(f"package: not every one of {len(batch)} deliveries sent once")
+    else:
+        keys = [f"celery-task-meta-{task_id}" for task_id in ids]
+        run.keys.extend(keys)
+        wait_for(lambda: all(run.redis.mget(keys)), 60, "SentryHub's task results")
+        if {json.loads(value)["status"] for value in run.redis.mget(keys)} != {"SUCCESS"}:
+            raise BenchmarkError("SentryHub: not every task succeeded")
+    wait_for(lambda: run.redis.llen(run.queue) == 0, 60, "the queue to drain")
+    after = cpu_seconds(pid)
+    cpu = [
+        None if b is None or a is None else (a - b) * 1e3 / len(batch)
+        for b, a in zip(before, after)
+    ]
+    if len(slack.requests) != len(batch) or not all(r.json().get("text") for r in received):
+        raise BenchmarkError(f"{variant}: {len(slack.requests)} requests for {len(batch)}")
+    return {"rate": rate, "cpu": cpu, "sample": received[0].json(), "count": len(batch)}
+
+
+def probe(run: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    """What the worker probe reported for the batch's tasks: their queries and connections,
+    each statement's median ms (when every task ran the same statements), a message."""
+    key = f"{run.queue}:probe"
+    run.keys.append(key)
+    wait_for(lambda: run.redis.llen(key) >= batch["count"], 60, "the probe's reports")
+    reports = [json.loads(r) for r in run.redis.lrange(key, 0, -1)]
+    run.redis.delete(key)
+    queries = Queries()
+    for each in reports:
+        queries.add(each["statements"])
+    times: list[str] = []
+    if len({(len(r["statement_ms"]), len(r["commit_ms"])) for r in reports}) == 1:
+        each = {k: iter(zip(*(r[f"{k}_ms"] for r in reports))) for k in ("statement", "commit")}
+        for statement in queries.example:
+            kind = statement.split()[0].upper()
+            kind = "statement" if not scenario.is_transaction_control(statement) else kind.lower()
+            times.append(f"{median(next(each[kind], ())):.2f} ms" if kind in each else "")
+    return {
+        "queries": queries,
+        "times": times,
+        "connections": spread(r["connections"] for r in reports),
+        "task_ms": median(r["task_ms"] for r in reports),
+        "sample": batch["sample"],
+        "count": len(reports),
+    }
+
+
+def report(
+    rounds: list[dict[str, Any]],
+    probes: dict[str, dict[str, Any]],
+    signal: dict[str, SignalTimes],
+    args: argparse.Namespace,
+) -> None:
+    def cpu(values: Sequence[float | None]) -> str:
+        known = [v for v in values if v is not None]
+        return f"{median(known):.1f} ms" if known else "n/a"
+
+    def both(cell: Callable[[str], object]) -> list[object]:
+        return [cell(variant) for variant in VARIANTS]
+
+    def row(title: object, first: str, rounds: Sequence[dict[str, Any]]) -> list[object]:
+        rate = {v: median(r[v]["rate"] for r in rounds) for v in VARIANTS}
+        ratio = f"{rate[PACKAGE] / rate[SENTRYHUB]:.2f}{TIMES}"
+        worker = [cpu([r[v]["cpu"][0] for r in rounds]) for v in VARIANTS]
+        return [title, first, *(f"{rate[v]:,.1f}" for v in VARIANTS), ratio, *worker]
+
+    rate = {v: median(r[v]["rate"] for r in rounds) for v in VARIANTS}
+    ratios = [r[PACKAGE]["rate"] / r[SENTRYHUB]["rate"] for r in rounds]
+    print(f"throughput: {args.messages} messages per variant and round, through the worker")
+    titles = ["round", "first", "package msg/s", "SentryHub msg/s", "ratio", "package CPU"]
+    rows = [row(n, next(iter(r)), [r]) for n, r in enumerate(rounds, 1)]
+    table([*titles, "SentryHub CPU"], [*rows, None, row("median", "", rounds)])
+    print(
+        f"\npackage/SentryHub throughput: {rate[PACKAGE] / rate[SENTRYHUB]:.2f}{TIMES} (median "
+        f"of {len(rounds)} rounds); median of the rounds' ratios {median(ratios):.2f}{TIMES}\n"
+        "(msg/s: from the first message queued to the last one the fake Slack received; CPU: "
+        "the worker's user + system time per message, until every task of the batch finished)"
+    )
+    print("\nCPU ms per message (medians of the rounds)")
+    parts = [
+        [p, *(cpu([r[v]["cpu"][i] for r in rounds]) for v in VARIANTS)]
+        for i, p in enumerate(CPU_PARTS)
+    ]
+    table(["", *VARIANTS], parts)
+    print("(PostgreSQL: its backends that ended during the batch, one per task at CONN_MAX_AGE 0)")
+    print(f"\nper delivery, inside the worker (probe: {probes[PACKAGE]['count']} tasks each)")
+    table(
+        ["", *VARIANTS],
+        [
+            ["queries (+transaction control)", *both(lambda v: probes[v]["queries"])],
+            ["database connections opened", *both(lambda v: probes[v]["connections"])],
+            ["task time (prerun to postrun), ms", *both(lambda v: f"{probes[v]['task_ms']:.2f}")],
+        ],
+    )
+    print("\nhost signal path, in this process (µs per alert, median)")
+    fan_out, send = median(signal[PACKAGE_FAN_OUT].send_us), median(signal[SENTRYHUB].send_us)
+    table(
+        ["", *VARIANTS],
+        [
+            ["alert_processed.send()", *both(lambda v: f"{median(signal[v].send_us):,.0f}")],
+            [
+                "host transaction with commit",
+                *both(lambda v: f"{median(signal[v].transaction_us):,.0f}"),
+            ],
+            ["queries (+transaction control)", *both(lambda v: signal[v].queries)],
+            ["alert_processed.send(), 3 rules", f"{fan_out:,.0f}", "-"],
+        ],
+    )
+    one = median(signal[PACKAGE].send_us) / send
+    print(
+        f"(the receiver matches among {args.rules} rules inside the host's transaction, records "
+        "the deliveries there and queues their tasks at commit)\nreceiver/SentryHub's handler, "
+        f"alert_processed.send(): 1 rule {one:.2f}{TIMES} (budget 1.00{TIMES}), 3 rules "
+        f"{fan_out / send:.2f}{TIMES} (budget 1.50{TIMES})"
+    )
+    for variant in VARIANTS if args.queries else ():
+        title = f"{variant}: one task in the worker (median time of each statement)"
+        probes[variant]["queries"].print(title, probes[variant]["times"])
+        signal[variant].queries.print(f"{variant}: the host's transaction")
+        sample = probes[variant]["sample"]
+        print(f"\n{variant}: a message the fake Slack received ({sample['channel']}):")
+        print("  " + sample["text"].replace("\n", "\n  "))
 
 
 def parse_args() -> argparse.Namespace:
     parser = scenario.options(
-        __doc__, pg_db="dsr_bench_delivery", quick="40 alerts, 2 passes", sqlite=True
+        __doc__, pg_db="dsr_bench_worker", quick="2 rounds of 20 messages", redis=True
     )
-    parser.add_argument("--alerts", help="alerts per size, comma-separated (200,2000; --quick: 40)")
-    parser.add_argument("--rules", type=int, default=100, help="active rules (default: 100)")
     parser.add_argument(
-        "--rounds", type=int, help="timed passes (5; --quick: 2); --worker: A/B rounds"
+        "--worker", action="store_true", help="(the only mode; kept for old commands)"
     )
-    parser.add_argument("--queries", action="store_true", help="print the SQL of each kind of path")
-    delivery_worker.add_options(parser)
+    parser.add_argument("--messages", type=int, help="per variant and round (300; --quick: 20)")
+    parser.add_argument("--rounds", type=int, help="A/B rounds (3; --quick: 2)")
+    parser.add_argument("--rules", type=int, default=100, help="active rules (%(default)s)")
+    parser.add_argument("--nginx", action="store_true", help="post through the nginx gateway")
+    parser.add_argument("--no-pacing", action="store_true", help="CHANNEL_RATE None in the worker")
+    parser.add_argument(
+        "--conn-max-age", type=int, default=0, help="the worker's (0, as SentryHub)"
+    )
+    parser.add_argument("--queries", action="store_true", help="print each task's SQL, a message")
     args = parser.parse_args()
-    if args.rules < 1 or (args.rounds is not None and args.rounds < 1):
-        parser.error("--rules and --rounds: at least 1")
-    if delivery_worker.checked_options(parser, args):
-        return args
-    args.alerts = scenario.numbers(parser, "alerts", args.alerts) or (
-        [40] if args.quick else [200, 2000]
-    )
-    args.rounds = args.rounds or (2 if args.quick else 5)
-    args.warmup, args.query_sample = (10, 10) if args.quick else (50, 50)
+    args.messages = args.messages or (20 if args.quick else 300)
+    args.rounds = args.rounds or (2 if args.quick else 3)
+    if min(args.messages, args.rounds, args.rules) < 1:
+        parser.error("--messages, --rounds and --rules: at least 1")
     return args
 
 

@@ -11,12 +11,12 @@ and the naive GROUP BY. Exit 2 when the tally's counts disagree with the log's; 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import scenario
+from scenario import TIMES, BenchmarkError, median
 
 TARGET_MS = 100.0
 SIZES = (10_000, 100_000, 1_000_000)
@@ -24,8 +24,6 @@ QUICK_SIZES = (2_000, 10_000)
 TRAFFIC = 10  # deliveries recorded and sent between two scrapes
 STUCK = 20  # pending deliveries nothing works on
 
-
-# -- data ----------------------------------------------------------------------------------
 
 _COLUMNS = (
     "rule_name, alert_id, fingerprint, alertname, severity, alert_status, occurrence, "
@@ -82,9 +80,6 @@ def traffic(numbers: Callable[[], int]) -> None:
     insert(start, start + TRAFFIC - 1, created="now() - interval '3 seconds'", state="'sent'")
 
 
-# -- timing --------------------------------------------------------------------------------
-
-
 def scrape_once() -> tuple[float, bytes]:
     """One scrape, as the view makes it; its time in ms and its text."""
     from prometheus_client import CollectorRegistry, generate_latest
@@ -121,67 +116,50 @@ def tally_counts() -> Counter[str]:
     return counts
 
 
-def run(sizes: Sequence[int], rounds: int, naive_rounds: int) -> tuple[list[str], float, bool]:
-    from django_slack_rules.models import SlackDelivery
-
-    lines = [
-        f"{'records':>10}  {'first scrape':>13}  {'scrape ms':>10}  {'slowest':>8}  "
-        f"{'naive GROUP BY ms':>18}  {'naive/scrape':>12}"
-    ]
-    numbers = iter(range(5_000_000, 6_000_000, TRAFFIC)).__next__
-    last_median, agreed = 0.0, True
-    for size in sizes:
-        fresh_log(size)
-        first, _ = scrape_once()
-        times = []
-        for _ in range(rounds):
-            traffic(numbers)
-            elapsed, text = scrape_once()
-            times.append(elapsed)
-        naive = [naive_once() for _ in range(naive_rounds)]
-        naive_ms = statistics.median(t for t, _ in naive)
-        log = naive[-1][1]
-        counted = tally_counts()
-        for state in ("sent", "failed", "cancelled", "digested"):
-            if counted[state] != log[state]:
-                agreed = False
-                lines.append(
-                    f"  DISAGREE at {size:,}: {state} tally {counted[state]:,} != {log[state]:,}"
-                )
-        if counted["recorded"] != SlackDelivery.objects.count():
-            agreed = False
-            lines.append(f"  DISAGREE at {size:,}: recorded {counted['recorded']:,}")
-        median = statistics.median(times)
-        last_median = median
-        lines.append(
-            f"{SlackDelivery.objects.count():>10,}  {first:>10.0f} ms  {median:>10.1f}  "
-            f"{max(times):>8.1f}  {naive_ms:>18.1f}  {naive_ms / median:>11.0f}x"
-        )
-        assert b"slack_rules_notifications_total" in text
-    return lines, last_median, agreed
-
-
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     rounds, naive_rounds = (5, 2) if args.quick else (15, 3)
     settings = scenario.package_settings(SLACK_RULES={"METRICS": {"ENABLED": True}})
-    with scenario.database(args, settings) as database:
-        print(f"database: {database}")
+    with scenario.database(args, settings) as description:
+        from django_slack_rules.models import SlackDelivery
+
+        scenario.header("metrics benchmark", description)
         print(
             f"each size: the first scrape, then {rounds} scrapes with {TRAFFIC} new deliveries "
-            f"before each, and the naive GROUP BY ({naive_rounds} runs)"
+            f"before each, and the naive GROUP BY ({naive_rounds} runs)\n"
         )
-        lines, median, agreed = run(args.sizes, rounds, naive_rounds)
-    print("\n".join(lines))
-    if not agreed:
-        print("FAIL: the tally's counts disagree with the delivery log")
-        return 2
-    print("the tally's counts agree with the delivery log at every size")
-    verdict = "PASS" if median <= TARGET_MS else "FAIL"
-    print(
-        f"{verdict}: a scrape at {args.sizes[-1]:,} records takes {median:.1f} ms "
-        f"(target ≤ {TARGET_MS:.0f} ms)"
+        numbers = iter(range(5_000_000, 6_000_000, TRAFFIC)).__next__
+        rows, disagree = [], []
+        for size in args.sizes:
+            fresh_log(size)
+            first, _ = scrape_once()
+            times = []
+            for _ in range(rounds):
+                traffic(numbers)
+                elapsed, text = scrape_once()
+                times.append(elapsed)
+            assert b"slack_rules_notifications_total" in text
+            naive = [naive_once() for _ in range(naive_rounds)]
+            naive_ms, log, counted = median(t for t, _ in naive), naive[-1][1], tally_counts()
+            log["recorded"] = records = SlackDelivery.objects.count()
+            for state in ("sent", "failed", "cancelled", "digested", "recorded"):
+                if counted[state] != log[state]:
+                    disagree.append(f"at {size:,}, {state}: {counted[state]:,} != {log[state]:,}")
+            scrape_ms = median(times)
+            ratio = f"{naive_ms / scrape_ms:.1f}{TIMES}"
+            rows.append([records, first, scrape_ms, max(times), naive_ms, ratio])
+    titles = ["records", "first scrape ms", "scrape ms", "slowest", "naive GROUP BY ms"]
+    cells = ["{:,}", "{:,.0f}", "{:.1f}", "{:.1f}", "{:.1f}", "{}"]
+    scenario.table(
+        [*titles, "naive/scrape"], [[f.format(c) for f, c in zip(cells, r)] for r in rows]
     )
-    return 1 if args.check and verdict == "FAIL" else 0
+    if disagree:
+        raise BenchmarkError(f"the tally's counts disagree with the log: {'; '.join(disagree)}")
+    print("the tally's counts agree with the delivery log at every size")
+    at = f"a scrape at {args.sizes[-1]:,} records takes {scrape_ms:.1f} ms"
+    return (
+        scenario.targets({f"{at} (target ≤ {TARGET_MS:.0f} ms)": scrape_ms <= TARGET_MS})
+        and args.check
+    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -189,7 +167,6 @@ def parse_args() -> argparse.Namespace:
         __doc__, pg_db="dsr_bench_metrics", quick="2,000 and 10,000 records (CI)"
     )
     parser.add_argument("--sizes", help="comma-separated record counts (default 10k,100k,1M)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     args.sizes = scenario.numbers(parser, "sizes", args.sizes) or (
         QUICK_SIZES if args.quick else SIZES
@@ -198,4 +175,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    scenario.main(main, parse_args())
+    scenario.main(run, parse_args())

@@ -1,16 +1,19 @@
-"""The scenario runner every benchmark shares: options, database, Django, reporting.
+"""The scenario runner every benchmark shares: options, database, Django, timing, reporting.
 
 A benchmark is a short script: its options (:func:`options`), its database with Django set
 up (:func:`database`: SQLite in a temporary file, or PostgreSQL created and dropped for the
-run), its data (``data.py``), its variants timed, its tables printed (:func:`table`). A
-:class:`BenchmarkError` (a variant did not do exactly what it should) ends it with exit 2.
+run), its variants timed side by side, its tables (:func:`table`) and targets
+(:func:`targets`). :func:`main` runs it; a :class:`BenchmarkError` (a variant did not do
+exactly what it should) ends it with exit 2, a missed target with ``--check`` with exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
+import platform
 import sqlite3
 import statistics
 import sys
@@ -27,6 +30,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the test suite's host app, settings and fake Slack
 
 TIMES = "\N{MULTIPLICATION SIGN}"
+#: Transaction control, which Django logs with the queries.
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 class BenchmarkError(Exception):
@@ -34,28 +39,28 @@ class BenchmarkError(Exception):
 
 
 def main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> None:
-    """Run the benchmark and exit with its status (2 on a BenchmarkError)."""
+    """Run the benchmark, print its total time, exit with its status (2: BenchmarkError)."""
+    started = time.perf_counter()
     try:
         status = run(args)
     except BenchmarkError as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         status = 2
+    print(f"\n(total {time.perf_counter() - started:.1f} s; {load_average()} at the end)")
     sys.exit(status)
-
-
-# -- options -----------------------------------------------------------------------------
 
 
 def options(
     doc: str, *, pg_db: str, quick: str, sqlite: bool = False, redis: bool = False
 ) -> argparse.ArgumentParser:
-    """The options every benchmark has: ``--quick``, ``--seed``, the PostgreSQL database
-    (``--postgres`` to use it when SQLite is the default), the Redis broker."""
+    """The options every benchmark has: ``--quick``, ``--seed``, ``--check``, the database
+    (``--postgres``: PostgreSQL where SQLite is the default), the Redis broker."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--seed", type=int, default=20240611, help="random seed (%(default)s)")
-    if sqlite:
-        parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    where = "PostgreSQL, not SQLite" if sqlite else "PostgreSQL (always, for this benchmark)"
+    parser.add_argument("--postgres", action="store_true", default=not sqlite, help=where)
     parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
     parser.add_argument("--pg-port", type=int, default=int(os.environ.get("PGPORT", "5432")))
     parser.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
@@ -87,17 +92,12 @@ def numbers(parser: argparse.ArgumentParser, name: str, text: str | None) -> lis
 
 def package_settings(**extra: Any) -> dict[str, Any]:
     """The package alone, as a minimal host has it."""
+    apps = ["django.contrib.contenttypes", "django.contrib.auth", "django_slack_rules"]
     return {
-        "DEBUG": False,
         "SECRET_KEY": "bench-only-not-a-secret",
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
-        # auth: the package's clicks from Slack and their user links refer to users.
-        "INSTALLED_APPS": [
-            "django.contrib.contenttypes",
-            "django.contrib.auth",
-            "django_slack_rules",
-        ],
+        "INSTALLED_APPS": apps,
         "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
         **extra,
     }
@@ -115,76 +115,44 @@ def host_settings(**overrides: Any) -> dict[str, Any]:
 @contextlib.contextmanager
 def database(args: argparse.Namespace, settings: dict[str, Any], **options: Any) -> Iterator[str]:
     """Django configured with ``settings`` and migrated, on SQLite in a temporary file or
-    (``--postgres``, or a benchmark without SQLite) on a database created for the run and
-    dropped after it; yields a line describing the database."""
-    if getattr(args, "postgres", True):
-        with postgres(args) as (database, description):
-            yield from _configured(settings, {**database, **options}, description)
-        return
-    with tempfile.TemporaryDirectory(prefix="dsr-bench-") as tmp:
-        path = Path(tmp) / "bench.sqlite3"
-        database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), **options}
-        yield from _configured(settings, database, f"SQLite {sqlite3.sqlite_version} (file {path})")
-
-
-def _configured(settings: dict[str, Any], database: dict[str, Any], description: str) -> Any:
+    (``--postgres``) on the database ``--pg-db``, created for the run and dropped after it;
+    yields a line describing the database."""
     import django
     from django.conf import settings as django_settings
     from django.core.management import call_command
     from django.db import connection, connections
 
-    django_settings.configure(**{**settings, "DATABASES": {"default": database}})
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            description = f"PostgreSQL {cursor.fetchone()[0]} {description}"
-    try:
-        yield description
-    finally:
-        connections.close_all()
+    with contextlib.ExitStack() as stack:
+        if args.postgres:
+            where = f"{args.pg_user}@{args.pg_host}:{args.pg_port}/{args.pg_db}"
+            engine, name = "postgresql", args.pg_db
+            options.update(USER=args.pg_user, HOST=args.pg_host, PORT=str(args.pg_port))
+        else:
+            name = str(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "bench.db")
+            engine, where = "sqlite3", f"SQLite {sqlite3.sqlite_version}, file {name}"
+        database = {"ENGINE": f"django.db.backends.{engine}", "NAME": name, **options}
+        django_settings.configure(**{**settings, "DATABASES": {"default": database}})
+        django.setup()
+        if args.postgres:
+            create_database(name)
+            stack.callback(create_database, name, drop=True)
+        stack.callback(connections.close_all)
+        if args.postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW server_version")
+                where = f"PostgreSQL {cursor.fetchone()[0]} ({where})"
+        call_command("migrate", verbosity=0, interactive=False)
+        yield where
 
 
-@contextlib.contextmanager
-def postgres(args: argparse.Namespace) -> Iterator[tuple[dict[str, Any], str]]:
-    """The database ``--pg-db``, created for the run (and dropped after it)."""
-    try:
-        import psycopg as driver
-        from psycopg import sql
-    except ImportError:  # a host on psycopg2, as SentryHub's pins are
-        import psycopg2 as driver  # type: ignore[no-redef]
-        from psycopg2 import sql  # type: ignore[no-redef]
+def create_database(name: str, drop: bool = False) -> None:
+    """Create the database ``name`` afresh (or drop it), from PostgreSQL's maintenance one."""
+    from django.db import connection
 
-    def admin(statement: str) -> None:
-        conn = driver.connect(
-            host=args.pg_host, port=args.pg_port, user=args.pg_user, dbname="postgres"
-        )
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql.SQL(statement).format(sql.Identifier(args.pg_db)))
-        finally:
-            conn.close()
-
-    admin("DROP DATABASE IF EXISTS {}")
-    admin("CREATE DATABASE {}")
-    try:
-        yield (
-            {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": args.pg_db,
-                "USER": args.pg_user,
-                "HOST": args.pg_host,
-                "PORT": str(args.pg_port),
-            },
-            f"({args.pg_user}@{args.pg_host}:{args.pg_port}/{args.pg_db})",
-        )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin("DROP DATABASE IF EXISTS {}")
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
+        if not drop:
+            cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
 
 
 # -- timing and reporting ------------------------------------------------------------------
@@ -192,13 +160,11 @@ def postgres(args: argparse.Namespace) -> Iterator[tuple[dict[str, Any], str]]:
 
 def header(name: str, *parts: str) -> None:
     """The benchmark's first line: what runs, on which Python, Django and database."""
-    import platform
-
     import django
 
     print(
         f"django-slack-rules {name}: Python {platform.python_version()}, Django "
-        f"{django.get_version()}, {', '.join(parts)}"
+        f"{django.get_version()}, {', '.join(parts)}; {os.cpu_count()} CPUs, {load_average()}"
     )
 
 
@@ -206,14 +172,13 @@ def progress(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
 
 
-def median(values: Sequence[float]) -> float:
+def median(values: Iterable[float]) -> float:
+    values = list(values)
     return statistics.median(values) if values else float("nan")
 
 
 def us_per_call(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
     """Mean microseconds per call of ``fn`` over ``items``, in one pass."""
-    import gc
-
     gc.collect()
     start = time.perf_counter()
     for item in items:
@@ -221,22 +186,27 @@ def us_per_call(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
     return (time.perf_counter() - start) / len(items) * 1e6
 
 
-def table(
-    columns: Sequence[tuple[str, int]], rows: Iterable[Sequence[object] | None], sep: str = "  "
-) -> None:
-    """Print a header, a dashed line and ``rows`` (None: another dashed line). A column is
-    (title, width): right-aligned, left-aligned when the width is negative."""
+def table(titles: Sequence[str], rows: Iterable[Sequence[object] | None]) -> None:
+    """Print ``rows`` under ``titles`` (None: a dashed line), each column as wide as its
+    widest cell, the first left-aligned, the others right-aligned."""
+    rows = [None if row is None else [str(cell) for cell in row] for row in rows]
+    widths = [max(len(r[i]) for r in [titles, *filter(None, rows)]) for i in range(len(titles))]
 
-    def line(cells: Sequence[object]) -> str:
-        return sep.join(
-            f"{c!s:<{-w}}" if w < 0 else f"{c!s:>{w}}" for c, (_, w) in zip(cells, columns)
-        ).rstrip()
+    def line(cells: Sequence[str]) -> str:
+        rest = [f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:])]
+        return "  ".join([cells[0].ljust(widths[0]), *rest]).rstrip()
 
-    header = line([title for title, _ in columns])
-    print(header)
-    print("-" * len(header))
+    dashes = "-" * len(line(titles))
+    print(f"{line(titles)}\n{dashes}")
     for row in rows:
-        print("-" * len(header) if row is None else line(row))
+        print(dashes if row is None else line(row))
+
+
+def targets(checks: dict[str, bool]) -> int:
+    """Print each target, PASS or FAIL; how many were missed."""
+    for text, ok in checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
+    return sum(not ok for ok in checks.values())
 
 
 def load_average() -> str:
@@ -247,52 +217,37 @@ def load_average() -> str:
         return "load average unknown"
 
 
-#: Transaction control, which Django logs with the queries (psycopg does not log BEGIN).
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
-
-
 def is_transaction_control(statement: str) -> bool:
     return statement.lstrip().upper().startswith(TRANSACTION_CONTROL)
 
 
 def spread(values: Iterable[int]) -> str:
     """ "n", or "min-max"."""
-    values = list(values)
-    low, high = min(values), max(values)
+    low, high = min(values := list(values)), max(values)
     return str(low) if low == high else f"{low}-{high}"
 
 
 @dataclass
 class Queries:
-    """SQL statements per notification, over the sampled notifications: "n (+t)", n queries
-    and t transaction-control statements."""
+    """SQL statements per task, over the sampled tasks: "n (+t)", n queries and t
+    transaction-control statements; the first task's statements as the example."""
 
     counts: list[tuple[int, int]] = field(default_factory=list)
     example: list[str] = field(default_factory=list)
 
     def add(self, statements: Sequence[str]) -> None:
-        if not self.counts:
-            self.example = list(statements)
-        control = sum(1 for s in statements if is_transaction_control(s))
+        self.example = self.example or list(statements)
+        control = sum(map(is_transaction_control, statements))
         self.counts.append((len(statements) - control, control))
 
-    @property
-    def queries(self) -> str:
-        return spread(q for q, _ in self.counts)
-
     def __str__(self) -> str:
-        return f"{self.queries} (+{spread(c for _, c in self.counts)})"
+        return f"{spread(q for q, _ in self.counts)} (+{spread(c for _, c in self.counts)})"
 
-    def __add__(self, other: Queries) -> Queries:
-        total = Queries()
-        total.counts = [(a + c, b + d) for (a, b), (c, d) in zip(self.counts, other.counts)]
-        return total
-
-    def print(self, title: str, times: Sequence[str] | None = None, width: int = 200) -> None:
+    def print(self, title: str, times: Sequence[str] = (), width: int = 200) -> None:
         """The example's statements; with ``times``, a column of each one's time."""
-        control = sum(1 for s in self.example if is_transaction_control(s))
+        control = sum(map(is_transaction_control, self.example))
         print(f"\n{title}: {len(self.example) - control} queries (+{control} transaction control)")
         for i, statement in enumerate(self.example):
             text = " ".join(statement.split())
-            took = "" if times is None else f"{times[i] if i < len(times) else '':>9}  "
+            took = f"{times[i] if i < len(times) else '':>9}  " if times else ""
             print(f"  {i + 1:>2}. {took}{text[:width]}{'…' if len(text) > width else ''}")

@@ -1,10 +1,7 @@
-"""The machinery of the benchmarks that run a real Celery worker: a run's queue, work directory
-and Redis keys, the worker, the fake Slack it posts to (directly, or through the shipped nginx
-gateway).
-
-The worker is ``celery worker --pool=prefork --concurrency=2`` of the test host with
-``bench/worker_settings.py`` (PostgreSQL at ``CONN_MAX_AGE = 0`` and results in Redis, as
-SentryHub; every logger at INFO into its log file).
+"""What the benchmarks with a real Celery worker share: a run's queue, work directory and Redis
+keys, the worker (``celery worker --pool=prefork --concurrency=2`` of the test host with
+``bench/worker_settings.py``), the fake Slack it posts to (directly, or through the shipped
+nginx gateway), and CPU time from ``/proc``.
 """
 
 from __future__ import annotations
@@ -23,17 +20,13 @@ from typing import Any
 
 from scenario import BENCH, ROOT, BenchmarkError, host_settings
 
-CONCURRENCY = 2
-WORKER_START_TIMEOUT = 60.0
-
-
-# -- one run: its queue, work directory, Redis keys; the driver's Django -----------------------
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass
 class Run:
-    """One run of a worker benchmark: its queue, work directory, Redis client (None without
-    Redis), and the queues and keys to delete from Redis at the end."""
+    """One run: its queue, work directory, Redis client (None without Redis), and the queues
+    and keys to delete from Redis at the end."""
 
     queue: str
     workdir: Path
@@ -46,9 +39,9 @@ class Run:
         return self.workdir / "worker.log"
 
     def settings(self, broker: str, queue: str) -> dict[str, Any]:
-        """The test host's settings for this process (the driver): the tasks it queues go to
-        ``queue``, the package's settings are the defaults (but the host's signal and model),
-        every logger logs at INFO into a file, as SentryHub's do."""
+        """The test host's settings for this process (the driver): its tasks go to ``queue``,
+        the package's settings at their defaults (but the host's signal and model), every
+        logger at INFO into a file, as SentryHub's."""
         rules = host_settings()["SLACK_RULES"]
         handler = {"class": "logging.FileHandler", "filename": str(self.workdir / "driver.log")}
         return host_settings(
@@ -67,12 +60,19 @@ class Run:
 
 @contextlib.contextmanager
 def worker_run(args: Any, kind: str, redis: bool = True) -> Iterator[Run]:
-    """A run: Redis checked (exit 1 with how to fix it when it does not answer), a queue and a
-    work directory of its own. At the end its Redis keys are deleted, and its work directory
-    (kept on failure, with the tail of the worker's log)."""
-    client = redis_client(args.redis_url) if redis else None
+    """A run with a queue and a work directory of its own (kept on failure, with the tail of
+    the worker's log); at the end its Redis keys are deleted."""
+    client = None
+    if redis:
+        import redis as redis_py
+
+        client = redis_py.Redis.from_url(args.redis_url)
+        try:
+            client.ping()
+        except redis_py.RedisError as exc:
+            raise SystemExit(f"Redis is not reachable at {args.redis_url} ({exc})") from None
     workdir = Path(tempfile.mkdtemp(prefix=f"dsr-bench-{kind}-"))
-    run = Run(f"dsr-{kind}-{os.getpid()}-{int(time.time())}", workdir, client)
+    run = Run(f"dsr-{kind}-{os.getpid()}-{int(time.time())}", workdir, client, [])
     run.queues.append(run.queue)
     try:
         yield run
@@ -82,26 +82,11 @@ def worker_run(args: Any, kind: str, redis: bool = True) -> Iterator[Run]:
     else:
         shutil.rmtree(run.workdir, ignore_errors=True)
     finally:
-        if run.redis is not None:
-            keys = list(run.keys)
-            for name in run.queues:  # the list and kombu's binding tables of each queue
-                keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
-            for start in range(0, len(keys), 500):
-                run.redis.delete(*keys[start : start + 500])
-
-
-def redis_client(url: str) -> Any:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise SystemExit(
-            f"Redis is not reachable at {url} ({exc}): start redis-server, or give "
-            "--redis-url redis://HOST:PORT/DB"
-        ) from None
-    return client
+        keys = list(run.keys)
+        for name in run.queues:  # the list and kombu's binding tables of each queue
+            keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
+        for start in range(0, len(keys) if client else 0, 500):
+            client.delete(*keys[start : start + 500])
 
 
 def redact(url: str) -> str:
@@ -112,51 +97,38 @@ def redact(url: str) -> str:
     return f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-# -- the worker and the fake Slack ------------------------------------------------------------
-
-
 @contextlib.contextmanager
 def celery_worker(
-    args: Any, run: Run, endpoint: str, include: str, env: dict[str, str] | None = None
+    args: Any, run: Run, endpoint: str, include: str, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The worker on the run's queue, posting to ``endpoint``, on the database of ``args``;
-    ``include``: the benchmark's task modules; ``env``: more settings (``DSR_BENCH_*``,
-    bench/worker_settings.py)."""
-    queue, log = run.queue, run.log
+    ``include``: the benchmark's task modules; ``env``: more ``DSR_BENCH_*`` settings."""
+    paths = (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH", ""))
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "worker_settings",
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH", "")) if p
-        ),
-        "DSR_BENCH_DB": args.pg_db,
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
         "PGHOST": args.pg_host,
         "PGPORT": str(args.pg_port),
         "PGUSER": args.pg_user,
+        "DSR_BENCH_DB": args.pg_db,
         "DSR_BENCH_BROKER": args.redis_url,
-        "DSR_BENCH_QUEUE": queue,
+        "DSR_BENCH_QUEUE": run.queue,
         "SLACK_INTERNAL_ENDPOINT": endpoint,
-        **(env or {}),
+        **env,
     }
-    command = [
-        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-        "--pool=prefork", f"--concurrency={CONCURRENCY}", "-Q", queue, "-n", f"{queue}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel=INFO", f"--logfile={log}", f"--include={include}",
-    ]  # fmt: skip
-    output = log.with_suffix(".out")
+    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"]
+    command += ["--pool=prefork", "--concurrency=2", "-Q", run.queue, "-n", f"{run.queue}@%h"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+    command += [f"--logfile={run.log}", f"--include={include}"]
+    output = run.log.with_suffix(".out")
     with output.open("w") as out:
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for(
-            lambda: worker.poll() is not None or (log.exists() and "ready." in log.read_text()),
-            WORKER_START_TIMEOUT,
-            "the Celery worker to start",
-        )
+        started = lambda: run.log.exists() and "ready." in run.log.read_text()  # noqa: E731
+        wait_for(lambda: worker.poll() is not None or started(), 60, "the worker to start")
         if worker.poll() is not None:
-            raise BenchmarkError(
-                f"the Celery worker exited with {worker.returncode}:\n{tail(output)}\n{tail(log)}"
-            )
+            raise BenchmarkError(f"the worker exited with {worker.returncode}:\n{tail(output)}")
         yield worker
     finally:
         from tests.processes import stop_process
@@ -177,38 +149,27 @@ def slack_target(nginx: bool, workdir: Path, **fake: Any) -> Iterator[tuple[Any,
     from tests.nginx_gateway import NGINX, NginxGateway, SlackCertificates, webhook_secrets
 
     if not Path(NGINX).exists():
-        raise BenchmarkError(
-            "--nginx needs nginx (on Debian: apt-get install nginx-light); leave --nginx out "
-            "to post to the fake Slack directly"
-        )
-    try:
-        certificates = SlackCertificates()
-    except ImportError as exc:
-        raise BenchmarkError(
-            f"--nginx needs trustme for the fake Slack's certificate ({exc}): pip install trustme"
-        ) from exc
+        raise BenchmarkError("--nginx needs nginx (on Debian: apt-get install nginx-light)")
     with contextlib.ExitStack() as stack:
-        stack.enter_context(certificates)
+        certificates = stack.enter_context(SlackCertificates())  # needs trustme
         slack = stack.enter_context(FakeSlack(ssl_context=certificates.server_context(), **fake))
-        gateway = stack.enter_context(
-            NginxGateway(
-                mode="webhook",
-                slack=slack,
-                ca_file=certificates.ca_file,
-                # Every channel to one webhook; no rate limit in the way of the benchmark.
-                secrets=webhook_secrets({}, default="/services/T0BENCH/B0BENCH/bench"),
-                rate="100000r/s",
-                burst=100000,
-                workdir=workdir / "nginx",
-            )
+        gateway = NginxGateway(
+            mode="webhook",
+            slack=slack,
+            ca_file=certificates.ca_file,
+            # Every channel to one webhook; no rate limit in the way of the benchmark.
+            secrets=webhook_secrets({}, default="/services/T0BENCH/B0BENCH/bench"),
+            rate="100000r/s",
+            burst=100000,
+            workdir=workdir / "nginx",
         )
+        endpoint = stack.enter_context(gateway).endpoint
         version = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
-        yield slack, gateway.endpoint, f"fake Slack (HTTPS) through the nginx gateway ({version})"
+        yield slack, endpoint, f"fake Slack (HTTPS) through the nginx gateway ({version})"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """The tests' ``wait_until``, polling finer (batch times are measured with it), failing
-    with a :class:`BenchmarkError`."""
+    """The tests' ``wait_until``, polling finer (batch times are measured with it)."""
     from tests.processes import wait_until
 
     try:
@@ -221,3 +182,42 @@ def tail(path: Path, lines: int = 25) -> str:
     if not path.exists():
         return f"({path} is missing)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# -- CPU time from /proc -------------------------------------------------------------------
+
+
+def proc_stats() -> list[tuple[int, str, list[str]]]:
+    """(pid, name, the fields after the name) of every process in /proc; [] without /proc."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        with contextlib.suppress(OSError):
+            stat = Path("/proc", entry, "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            found.append((int(entry), name, stat[stat.rindex(")") + 2 :].split()))
+    return found
+
+
+def cpu_seconds(worker_pid: int) -> tuple[float | None, float | None, float | None]:
+    """CPU seconds so far (None where /proc cannot tell) of the worker and its pool's
+    processes (utime + stime), of PostgreSQL's ended backends (the postmaster's reaped
+    children's cutime + cstime: a backend ends with its connection), and of the machine."""
+    stats = proc_stats()
+    names = {pid: name for pid, name, _ in stats}
+    worker = [int(f[11]) + int(f[12]) for pid, _, f in stats if worker_pid in (pid, int(f[1]))]
+    database = [
+        int(f[13]) + int(f[14])
+        for _, name, f in stats
+        if name == "postgres" and names.get(int(f[1])) != "postgres"  # the postmaster
+    ]
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+        user, nice, system, _idle, _iowait, *busy = (int(v) for v in first[1:9])
+        machine: float | None = (user + nice + system + sum(busy)) / TICKS
+    except (OSError, IndexError):
+        machine = None
+    return (
+        sum(worker) / TICKS if worker else None,
+        sum(database) / TICKS if database else None,
+        machine,
+    )

@@ -1,0 +1,266 @@
+"""The test host the delivery benchmarks run in (SentryHub's shapes): its rules and alerts, and
+its signal through both receivers, the package's and SentryHub's (``sentryhub_baseline.py``).
+
+The package's rules and SentryHub's in-tree rules mirror each other (names, priorities,
+channels, criteria, the same message in each one's template names), so both variants send
+the same messages. Each receiver matches in the host's transaction and queues its task at
+commit; the messages queued are recorded (Celery's ``before_task_publish``) for the worker
+benchmarks to replay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scenario import BenchmarkError, Queries
+
+STATUS = "firing"
+SEVERITIES = ("critical", "warning", "info")
+TEAMS = tuple(f"team-{i:02d}" for i in range(1, 11))
+NAMESPACES = tuple(f"ns-{i:03d}" for i in range(1, 41))
+JOBS = ("node-exporter", "kube-state-metrics", "kubelet", "postgres-exporter", "api-server")
+NAMES = ("NodeDown", "HighCPU", "HighMemory", "DiskFull", "PodCrashLooping", "HighLatency")
+ALERTNAMES = tuple(name + s for name in NAMES for s in ("", "Critical", "Sustained", "Canary"))
+#: A realistic rule template: conditions, filters, labels and annotations.
+TEMPLATE = """\
+{% if severity == "critical" %}<!here> {% endif %}:fire: *{{ alertname }}* ({{ severity }}) \
+on `{{ instance }}`
+{{ summary }}
+{% if description %}> {{ description }}
+{% endif %}Team: {{ labels.team|default:"unowned" }} · namespace {{ labels.namespace|default:"-" }}
+Started {{ started_at|date:"Y-m-d H:i" }} UTC · rule {{ rule.name }}"""
+#: The same message in the names SentryHub's task offers (model instances; no ``rule``).
+SENTRYHUB_TEMPLATE = """\
+{% if alert_group.severity == "critical" %}<!here> {% endif %}:fire: *{{ alert_group.name }}* \
+({{ alert_group.severity }}) on `{{ alert_group.instance }}`
+{{ summary }}
+{% if description %}> {{ description }}
+{% endif %}Team: {{ alert_group.labels.team|default:"unowned" }} · namespace \
+{{ alert_group.labels.namespace|default:"-" }}
+Started {{ latest_instance.started_at|date:"Y-m-d H:i" }} UTC · rule RULE_NAME"""
+
+PACKAGE, SENTRYHUB = "package", "SentryHub"
+VARIANTS = (PACKAGE, SENTRYHUB)
+#: The package's receiver for an alert three rules get (fan-out, which SentryHub cannot do).
+PACKAGE_FAN_OUT = "package, 3 rules"
+#: The Celery names of the tasks the receivers queue.
+TASKS = {
+    PACKAGE: "django_slack_rules.tasks.process_slack_for_alert_group",
+    SENTRYHUB: "sentryhub_baseline.process_slack_for_alert_group",
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One alert as the host holds it when it sends ``alert_processed``."""
+
+    alert: Any
+    instance: Any
+
+
+def notify(item: Notification, signal: Any = None) -> float:
+    """The host processes an alert: in a transaction of its own it sends ``alert_processed``
+    (or ``signal``), whose receivers match and queue their tasks at commit. The µs of send()."""
+    from django.db import transaction
+
+    from tests.alerts.models import AlertGroup
+    from tests.alerts.signals import alert_processed
+
+    with transaction.atomic():
+        started = time.perf_counter()
+        (signal or alert_processed).send(
+            sender=AlertGroup, alert_group=item.alert, instance=item.instance, status=STATUS
+        )
+        return (time.perf_counter() - started) * 1e6
+
+
+def create_rules(count: int, rng: random.Random, mirror: bool = True) -> None:
+    """``count`` active rules on alertname and team, namespace or severity, with a catch-all
+    (so every alert is notified), and two that continue matching for ``fanout="yes"`` (three
+    rules get such an alert); with ``mirror``, SentryHub's in-tree rules for the first
+    ``count``: its ``labels__<name>`` keys, the same message in its template names."""
+    from django_slack_rules.models import SlackIntegrationRule as Rule
+    from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
+
+    pools = {"team": TEAMS, "namespace": NAMESPACES, "severity": SEVERITIES}
+    rules = [Rule(name="catch-all", priority=0, match_criteria={}, slack_channel="#alerts")]
+    for i in range(1, count):
+        criteria = {"alertname": rng.choice(ALERTNAMES)}
+        if extra := rng.choice((*pools, None)):
+            criteria[extra] = rng.choice(pools[extra])
+        rules.append(Rule(name=f"{criteria['alertname']} #{i:04d}", match_criteria=criteria))
+        rules[-1].priority = rng.randint(1, 100)
+        rules[-1].slack_channel = f"#alerts-{criteria.get('team', 'ops')}"
+    for rule in rules:
+        rule.message_template = TEMPLATE
+        rule.resolved_message_template = ":white_check_mark: *{{ alertname }}* resolved"
+    Rule.objects.bulk_create(rules)
+    if mirror:
+        LegacyRule.objects.bulk_create(
+            LegacyRule(
+                name=rule.name,
+                priority=rule.priority,
+                match_criteria={f"labels__{k}": v for k, v in rule.match_criteria.items()},
+                slack_channel=rule.slack_channel,
+                message_template=SENTRYHUB_TEMPLATE.replace("RULE_NAME", rule.name),
+                resolved_message_template=":white_check_mark: *{{ alert_group.name }}* resolved",
+            )
+            for rule in rules
+        )
+    Rule.objects.bulk_create(
+        Rule(
+            name=f"fan-out {n}",
+            priority=1000 - n,
+            match_criteria={"fanout": "yes"},
+            continue_matching=True,
+            slack_channel=f"#fan-out-{n}",
+            message_template=TEMPLATE,
+        )
+        for n in (1, 2)
+    )
+
+
+def random_labels(count: int, rng: random.Random, **extra: str) -> list[dict[str, str]]:
+    return [
+        {
+            "alertname": rng.choice(ALERTNAMES),
+            "severity": rng.choice(SEVERITIES),
+            "instance": f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}:9100",
+            "job": rng.choice(JOBS),
+            "team": rng.choice(TEAMS),
+            "namespace": rng.choice(NAMESPACES),
+            **extra,
+        }
+        for _ in range(count)
+    ]
+
+
+def create_alerts(
+    prefix: str, labels: Sequence[dict[str, str]], rng: random.Random
+) -> list[Notification]:
+    """Firing alert groups with ``labels`` (fingerprints ``<prefix>-000001`` on), each with
+    its latest occurrence, started a random number of minutes ago."""
+    from django.utils import timezone
+
+    from tests.alerts.models import AlertGroup, AlertInstance
+
+    groups = AlertGroup.objects.bulk_create(
+        AlertGroup(
+            fingerprint=f"{prefix}-{i:06d}",
+            name=each["alertname"],
+            labels=each,
+            severity=each["severity"],
+            instance=each["instance"],
+            current_status=STATUS,
+        )
+        for i, each in enumerate(labels)
+    )
+    now = timezone.now()
+    instances = AlertInstance.objects.bulk_create(
+        AlertInstance(
+            alert_group=group,
+            status=STATUS,
+            started_at=now - datetime.timedelta(minutes=rng.randrange(1, 120)),
+            annotations={
+                "summary": f"{group.name} on {group.instance} for 5 minutes",
+                "description": "Value is 93.4% (threshold 90%). <https://runbooks/x|Runbook>",
+            },
+        )
+        for group in groups
+    )
+    return [Notification(group, instance) for group, instance in zip(groups, instances)]
+
+
+# -- the host's signal through both receivers ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """One task message, as a receiver queued it for an alert."""
+
+    task: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class SignalTimes:
+    """Per alert: µs for ``send()`` inside the host's transaction, and for the whole
+    transaction (with the commit and the publish at commit); the queries counted."""
+
+    send_us: list[float] = field(default_factory=list)
+    transaction_us: list[float] = field(default_factory=list)
+    queries: Queries = field(default_factory=Queries)
+
+
+@contextlib.contextmanager
+def recording_publishes() -> Iterator[list[Message]]:
+    """The task messages published in the block."""
+    from celery.signals import before_task_publish
+
+    published: list[Message] = []
+
+    def record(sender: Any = None, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        published.append(Message((headers or {}).get("task", sender), tuple(body[0]), body[1]))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        yield published
+    finally:
+        before_task_publish.disconnect(record)
+
+
+def signal_path(
+    alerts: Sequence[Notification],
+    counted: Sequence[Notification] = (),
+    skip: int = 0,
+    fan_out: Sequence[Notification] = (),
+) -> tuple[dict[str, SignalTimes], dict[str, dict[Any, Message]]]:
+    """Every alert through both receivers (alternating which goes first), each in a host
+    transaction of its own, and one alert of ``fan_out`` through the package's after each.
+
+    Times all but the first ``skip`` alerts (a warm-up); counts the queries of ``counted``
+    instead of timing them. Returns the times and each variant's message per alert.
+    """
+    import sentryhub_baseline
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.alerts.signals import alert_processed
+
+    signals = {PACKAGE: alert_processed, SENTRYHUB: sentryhub_baseline.alert_processed}
+    times = {variant: SignalTimes() for variant in (*VARIANTS, PACKAGE_FAN_OUT)}
+    messages: dict[str, dict[Any, Message]] = {variant: {} for variant in VARIANTS}
+    counted_ids = {item.alert.pk for item in counted}
+    fan_outs = dict(enumerate(fan_out))
+
+    def send(variant: str, item: Notification, queued: int, signal: Any, timed: bool) -> None:
+        published.clear()
+        if item.alert.pk in counted_ids:
+            with CaptureQueriesContext(connection) as capture:
+                notify(item, signal)
+            times[variant].queries.add([q["sql"] for q in capture.captured_queries])
+        else:
+            started = time.perf_counter()
+            send_us = notify(item, signal)
+            if timed:
+                times[variant].send_us.append(send_us)
+                times[variant].transaction_us.append((time.perf_counter() - started) * 1e6)
+        task = TASKS[SENTRYHUB if variant == SENTRYHUB else PACKAGE]
+        if len(published) != queued or any(m.task != task for m in published):
+            raise BenchmarkError(f"{variant}: its receiver queued {published}, not {queued}")
+
+    with recording_publishes() as published:
+        for i, item in enumerate(alerts):
+            for variant in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
+                send(variant, item, 1, signals[variant], i >= skip)
+                messages[variant][item.alert.pk] = published[0]
+            if i in fan_outs:
+                send(PACKAGE_FAN_OUT, fan_outs[i], 3, alert_processed, i >= skip)
+    return times, messages
