@@ -1,20 +1,14 @@
-"""The test host the delivery benchmarks run in (SentryHub's shapes): its rules and alerts, and
+"""The test host the delivery benchmarks run in (SentryHub's shapes): its rules and alerts
+(SentryHub's in-tree rules mirror the package's: both variants send the same messages), and
 its signal through both receivers, the package's and SentryHub's (``sentryhub_baseline.py``).
-
-The package's rules and SentryHub's in-tree rules mirror each other (names, priorities,
-channels, criteria, the same message in each one's template names), so both variants send
-the same messages. Each receiver matches in the host's transaction and queues its task at
-commit; the messages queued are recorded (Celery's ``before_task_publish``) for the worker
-benchmarks to replay.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,23 +193,6 @@ class SignalTimes:
     queries: Queries = field(default_factory=Queries)
 
 
-@contextlib.contextmanager
-def recording_publishes() -> Iterator[list[Message]]:
-    """The task messages published in the block."""
-    from celery.signals import before_task_publish
-
-    published: list[Message] = []
-
-    def record(sender: Any = None, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
-        published.append(Message((headers or {}).get("task", sender), tuple(body[0]), body[1]))
-
-    before_task_publish.connect(record, weak=False)
-    try:
-        yield published
-    finally:
-        before_task_publish.disconnect(record)
-
-
 def signal_path(
     alerts: Sequence[Notification],
     counted: Sequence[Notification] = (),
@@ -223,32 +200,30 @@ def signal_path(
     fan_out: Sequence[Notification] = (),
 ) -> tuple[dict[str, SignalTimes], dict[str, dict[Any, Message]]]:
     """Every alert through both receivers (alternating which goes first), each in a host
-    transaction of its own, and one alert of ``fan_out`` through the package's after each.
-
-    Times all but the first ``skip`` alerts (a warm-up); counts the queries of ``counted``
-    instead of timing them. Returns the times and each variant's message per alert.
-    """
+    transaction of its own, and one alert of ``fan_out`` through the package's after each;
+    all but the first ``skip`` timed, those of ``counted`` with their queries counted instead.
+    The times, and each variant's message per alert (Celery's ``before_task_publish``)."""
     import sentryhub_baseline
+    from celery.signals import before_task_publish
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tests.alerts.signals import alert_processed
-
-    signals = {PACKAGE: alert_processed, SENTRYHUB: sentryhub_baseline.alert_processed}
-    times = {variant: SignalTimes() for variant in (*VARIANTS, PACKAGE_FAN_OUT)}
+    signals = {PACKAGE: None, PACKAGE_FAN_OUT: None, SENTRYHUB: sentryhub_baseline.alert_processed}
+    times = {variant: SignalTimes() for variant in signals}
     messages: dict[str, dict[Any, Message]] = {variant: {} for variant in VARIANTS}
-    counted_ids = {item.alert.pk for item in counted}
-    fan_outs = dict(enumerate(fan_out))
+    counted_ids, published = {item.alert.pk for item in counted}, []
 
-    def send(variant: str, item: Notification, queued: int, signal: Any, timed: bool) -> None:
+    def record(sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
+        published.append(Message((headers or {}).get("task", sender), tuple(body[0]), body[1]))
+
+    def send(variant: str, item: Notification, queued: int, timed: bool) -> None:
         published.clear()
         if item.alert.pk in counted_ids:
             with CaptureQueriesContext(connection) as capture:
-                notify(item, signal)
+                notify(item, signals[variant])
             times[variant].queries.add([q["sql"] for q in capture.captured_queries])
         else:
-            started = time.perf_counter()
-            send_us = notify(item, signal)
+            started, send_us = time.perf_counter(), notify(item, signals[variant])
             if timed:
                 times[variant].send_us.append(send_us)
                 times[variant].transaction_us.append((time.perf_counter() - started) * 1e6)
@@ -256,11 +231,14 @@ def signal_path(
         if len(published) != queued or any(m.task != task for m in published):
             raise BenchmarkError(f"{variant}: its receiver queued {published}, not {queued}")
 
-    with recording_publishes() as published:
+    before_task_publish.connect(record, weak=False)
+    try:
         for i, item in enumerate(alerts):
             for variant in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
-                send(variant, item, 1, signals[variant], i >= skip)
+                send(variant, item, 1, i >= skip)
                 messages[variant][item.alert.pk] = published[0]
-            if i in fan_outs:
-                send(PACKAGE_FAN_OUT, fan_outs[i], 3, alert_processed, i >= skip)
+            if i < len(fan_out):
+                send(PACKAGE_FAN_OUT, fan_out[i], 3, i >= skip)
+    finally:
+        before_task_publish.disconnect(record)
     return times, messages
