@@ -1,14 +1,9 @@
 """Messages per second through a real Celery worker: the package's task against SentryHub's own
-(``sentryhub_baseline.py``), on the same worker, broker, PostgreSQL and fake Slack, with the
-same alerts and mirrored rules; and the host's signal through both receivers.
-
-1. the host's signal path, in this process: every alert through both receivers (timed), and
-   alerts three rules get through the package's; the messages they queue are recorded;
-2. the worker (``worker.py``), warmed up with messages of both variants;
-3. a probe: a few messages carry a header that makes ``worker_probe.py`` read the task's
-   SQL inside the worker, with each statement's time;
-4. A/B rounds: one variant's batch is queued, timed until the fake Slack has it all, then
-   checked (every delivery sent once; every SentryHub task a success); the other variant.
+(``sentryhub_baseline.py``), same worker, broker, PostgreSQL, fake Slack, alerts and (mirrored)
+rules; and the host's signal through both receivers (``host.py``). Steps: every alert through
+both receivers (timed; the messages queued are recorded), the worker warmed up, a few messages
+probed inside it (``worker_probe.py``: each task's SQL and its times), then A/B rounds: one
+variant's batch queued, timed until the fake Slack has it all, checked; the other variant.
 """
 
 from __future__ import annotations
@@ -20,20 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import host
 import scenario
 import sentryhub_baseline
-from host import (
-    PACKAGE,
-    PACKAGE_FAN_OUT,
-    SENTRYHUB,
-    VARIANTS,
-    Message,
-    SignalTimes,
-    create_alerts,
-    create_rules,
-    random_labels,
-    signal_path,
-)
+from host import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS, Message, SignalTimes
 from scenario import TIMES, BenchmarkError, Queries, median, spread, table
 from worker import celery_worker, cpu_seconds, redact, slack_target, wait_for, worker_run
 
@@ -67,30 +52,23 @@ def run(args: argparse.Namespace) -> int:
                 f"@{sentryhub_baseline.SENTRYHUB_COMMIT[:12]} (bench/sentryhub_baseline.py)"
             )
             rng = random.Random(args.seed)
-            create_rules(args.rules, rng)
+            host.create_rules(args.rules, rng)
             sizes = [warmup_n, probe_n, *[args.messages] * args.rounds]
-            batches = [
-                create_alerts(f"b{i}", random_labels(n, rng), rng) for i, n in enumerate(sizes)
-            ]
-            fan_out = create_alerts("fanout", random_labels(sum(sizes), rng, fanout="yes"), rng)
+            batches = [host.create_alerts(f"b{i}", n, rng) for i, n in enumerate(sizes)]
+            fan_out = host.create_alerts("fanout", sum(sizes), rng, fanout="yes")
             scenario.progress(f"host signal path: {sum(sizes)} alerts through both receivers…")
             every = [item for batch in batches for item in batch]
-            signal_times, messages = signal_path(every, batches[1], warmup_n, fan_out)
+            signal_times, messages = host.signal_path(every, batches[1], warmup_n, fan_out)
             run.redis.delete(sink)
 
             with slack_target(args.nginx, run.workdir) as (slack, endpoint, target):
                 print(f"Slack: {target}; {args.messages} messages per variant and round\n")
-                pace_env = "none" if args.no_pacing else str(UNREACHED_PACE)
-                with celery_worker(
-                    args,
-                    run,
-                    endpoint,
-                    "worker_probe,sentryhub_baseline",
-                    DSR_BENCH_PROBE_KEY=f"{run.queue}:probe",
-                    DSR_BENCH_CONN_MAX_AGE=str(args.conn_max_age),
-                    DSR_BENCH_CHANNEL_RATE=pace_env,
-                    DSR_BENCH_CHANNEL_BURST="1" if args.no_pacing else str(UNREACHED_PACE),
-                ) as worker:
+                env = {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe"}
+                env["DSR_BENCH_CONN_MAX_AGE"] = str(args.conn_max_age)
+                env["DSR_BENCH_CHANNEL_RATE"] = "none" if args.no_pacing else str(UNREACHED_PACE)
+                env["DSR_BENCH_CHANNEL_BURST"] = "1" if args.no_pacing else str(UNREACHED_PACE)
+                modules = "worker_probe,sentryhub_baseline"
+                with celery_worker(args, run, endpoint, modules, **env) as worker:
 
                     def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
                         batch = [messages[variant][item.alert.pk] for item in alerts]

@@ -136,14 +136,16 @@ def random_labels(count: int, rng: random.Random, **extra: str) -> list[dict[str
 
 
 def create_alerts(
-    prefix: str, labels: Sequence[dict[str, str]], rng: random.Random
+    prefix: str, labels: int | Sequence[dict[str, str]], rng: random.Random, **extra: str
 ) -> list[Notification]:
-    """Firing alert groups with ``labels`` (fingerprints ``<prefix>-000001`` on), each with
-    its latest occurrence, started a random number of minutes ago."""
+    """Firing alert groups with ``labels`` (or that many random ones, with ``extra``),
+    fingerprints ``<prefix>-000001`` on, each with its latest occurrence."""
     from django.utils import timezone
 
     from tests.alerts.models import AlertGroup, AlertInstance
 
+    if isinstance(labels, int):
+        labels = random_labels(labels, rng, **extra)
     groups = AlertGroup.objects.bulk_create(
         AlertGroup(
             fingerprint=f"{prefix}-{i:06d}",

@@ -1,8 +1,6 @@
-"""What the benchmarks with a real Celery worker share: a run's queue, work directory and Redis
-keys, the worker (``celery worker --pool=prefork --concurrency=2`` of the test host with
-``bench/worker_settings.py``), the fake Slack it posts to (directly, or through the shipped
-nginx gateway), and CPU time from ``/proc``.
-"""
+"""What the benchmarks with a real Celery worker share: a run (queue, work directory, Redis
+keys), the worker (prefork, 2 processes, ``worker_settings.py``), the fake Slack it posts to
+(directly, or through the shipped nginx gateway), CPU time from ``/proc``."""
 
 from __future__ import annotations
 
@@ -25,8 +23,7 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 @dataclass
 class Run:
-    """One run: its queue, work directory, Redis client (None without Redis), and the queues
-    and keys to delete from Redis at the end."""
+    """One run: its queue, work directory, Redis client, the Redis keys to delete at the end."""
 
     queue: str
     workdir: Path
@@ -40,8 +37,7 @@ class Run:
 
     def settings(self, broker: str, queue: str) -> dict[str, Any]:
         """The test host's settings for this process (the driver): its tasks go to ``queue``,
-        the package's settings at their defaults (but the host's signal and model), every
-        logger at INFO into a file, as SentryHub's."""
+        the package's at their defaults, every logger at INFO into a file, as SentryHub's."""
         rules = host_settings()["SLACK_RULES"]
         handler = {"class": "logging.FileHandler", "filename": str(self.workdir / "driver.log")}
         return host_settings(
@@ -60,8 +56,7 @@ class Run:
 
 @contextlib.contextmanager
 def worker_run(args: Any, kind: str, redis: bool = True) -> Iterator[Run]:
-    """A run with a queue and a work directory of its own (kept on failure, with the tail of
-    the worker's log); at the end its Redis keys are deleted."""
+    """A run (its work directory kept on failure, with the tail of the worker's log)."""
     client = None
     if redis:
         import redis as redis_py
@@ -101,8 +96,8 @@ def redact(url: str) -> str:
 def celery_worker(
     args: Any, run: Run, endpoint: str, include: str, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The worker on the run's queue, posting to ``endpoint``, on the database of ``args``;
-    ``include``: the benchmark's task modules; ``env``: more ``DSR_BENCH_*`` settings."""
+    """The worker on the run's queue, posting to ``endpoint``, on the database of ``args``,
+    with the modules ``include`` and the settings ``env`` (``worker_settings.py``)."""
     paths = (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH", ""))
     env = {
         **os.environ,
@@ -125,10 +120,10 @@ def celery_worker(
     with output.open("w") as out:
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        started = lambda: run.log.exists() and "ready." in run.log.read_text()  # noqa: E731
-        wait_for(lambda: worker.poll() is not None or started(), 60, "the worker to start")
+        ready = lambda: "ready." in (run.log.read_text() if run.log.exists() else "")  # noqa: E731
+        wait_for(lambda: worker.poll() is not None or ready(), 60, "the worker to start")
         if worker.poll() is not None:
-            raise BenchmarkError(f"the worker exited with {worker.returncode}:\n{tail(output)}")
+            raise BenchmarkError(f"the worker exited:\n{tail(output)}")
         yield worker
     finally:
         from tests.processes import stop_process
@@ -138,8 +133,8 @@ def celery_worker(
 
 @contextlib.contextmanager
 def slack_target(nginx: bool, workdir: Path, **fake: Any) -> Iterator[tuple[Any, str, str]]:
-    """A fake Slack (``fake``: its options): (fake, SLACK_INTERNAL_ENDPOINT, description).
-    With ``nginx``, behind nginx running the shipped gateway configuration, over HTTPS."""
+    """(a fake Slack, SLACK_INTERNAL_ENDPOINT, a description), with ``nginx`` behind nginx
+    running the shipped gateway configuration, over HTTPS."""
     from tests.fake_slack import FakeSlack
 
     if not nginx:
@@ -169,7 +164,6 @@ def slack_target(nginx: bool, workdir: Path, **fake: Any) -> Iterator[tuple[Any,
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """The tests' ``wait_until``, polling finer (batch times are measured with it)."""
     from tests.processes import wait_until
 
     try:
@@ -184,9 +178,6 @@ def tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-# -- CPU time from /proc -------------------------------------------------------------------
-
-
 def proc_stats() -> list[tuple[int, str, list[str]]]:
     """(pid, name, the fields after the name) of every process in /proc; [] without /proc."""
     found = []
@@ -199,9 +190,8 @@ def proc_stats() -> list[tuple[int, str, list[str]]]:
 
 
 def cpu_seconds(worker_pid: int) -> tuple[float | None, float | None, float | None]:
-    """CPU seconds so far (None where /proc cannot tell) of the worker and its pool's
-    processes (utime + stime), of PostgreSQL's ended backends (the postmaster's reaped
-    children's cutime + cstime: a backend ends with its connection), and of the machine."""
+    """CPU seconds so far (None where /proc cannot tell) of the worker and its pool, of
+    PostgreSQL's ended backends (the postmaster's reaped children), of the machine."""
     stats = proc_stats()
     names = {pid: name for pid, name, _ in stats}
     worker = [int(f[11]) + int(f[12]) for pid, _, f in stats if worker_pid in (pid, int(f[1]))]
