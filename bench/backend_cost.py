@@ -21,7 +21,7 @@ import host
 import scenario
 from host import VARIANTS
 from scenario import BenchmarkError, median
-from worker import cpu_seconds, slack_target, worker_run
+from worker import cpu_seconds, slack_target, worker_host
 
 PACE = {"CHANNEL_RATE": 1_000_000.0, "CHANNEL_BURST": 1_000_000}  # every delivery takes a slot
 CTE = re.compile(r'(?:WITH|,)\s+"?([a-z_]+)"?\s+AS\s+\(', re.IGNORECASE)
@@ -75,55 +75,51 @@ def run(args: argparse.Namespace) -> int:
     from django.db import connection
     from django.db.backends.signals import connection_created
 
-    with worker_run(args, "backend", redis=False) as run:
-        driver = run.settings("memory://", run.queue)
-        with scenario.database(args, driver, CONN_MAX_AGE=0) as description:
-            from django_slack_rules.conf import slack_rules_settings
-            from tests.celery_app import app
+    with worker_host(args, "backend cost benchmark", redis=False) as run:
+        from django_slack_rules.conf import slack_rules_settings
+        from tests.celery_app import app
 
-            app.conf.task_always_eager = False  # the receivers' messages are recorded, not run
-            scenario.header("backend cost benchmark", description)
-            rng = random.Random(args.seed)
-            host.create_rules(args.rules, rng)
-            batches = [
-                host.create_alerts(f"b{i}", args.messages, rng) for i in range(1 + 2 * args.rounds)
-            ]
-            _, messages = host.signal_path([a for b in batches for a in b])
-            meter = Meter()
-            connection_created.connect(meter.connected, weak=False)
-            #: variant → a task's statements (its path) → that path's tasks, each {part: µs}
-            paths: dict[str, Any] = {v: defaultdict(list) for v in VARIANTS}
-            exits: dict[str, list[float]] = defaultdict(list)  # per message, over each batch
+        rng = random.Random(args.seed)
+        host.create_rules(args.rules, rng)
+        batches = [
+            host.create_alerts(f"b{i}", args.messages, rng) for i in range(1 + 2 * args.rounds)
+        ]
+        _, messages = host.signal_path([a for b in batches for a in b])
+        meter = Meter()
+        connection_created.connect(meter.connected, weak=False)
+        #: variant → a task's statements (its path) → that path's tasks, each {part: µs}
+        paths: dict[str, Any] = {v: defaultdict(list) for v in VARIANTS}
+        exits: dict[str, list[float]] = defaultdict(list)  # per message, over each batch
 
-            def batch(variant: str, items: list[Any], record: bool = True) -> None:
-                reaped, read = reaped_us(), 0.0
-                for item in items:
-                    message = messages[variant][item.alert.pk]
-                    started = time.thread_time_ns()
-                    app.tasks[message.task](*message.args, **message.kwargs)
-                    client = (time.thread_time_ns() - started) / 1000
-                    connection.close()
-                    read += sum(meter.parts.values())
-                    paths[variant][tuple(meter.parts)].append({**meter.parts, "client": client})
-                time.sleep(0.2)  # the last backends exit and are reaped
-                exits[variant].append((reaped_us() - reaped - read) / len(items))
-                if not record:  # a warm-up
-                    paths[variant].clear()
-                    exits[variant].clear()
+        def batch(variant: str, items: list[Any], record: bool = True) -> None:
+            reaped, read = reaped_us(), 0.0
+            for item in items:
+                message = messages[variant][item.alert.pk]
+                started = time.thread_time_ns()
+                app.tasks[message.task](*message.args, **message.kwargs)
+                client = (time.thread_time_ns() - started) / 1000
+                connection.close()
+                read += sum(meter.parts.values())
+                paths[variant][tuple(meter.parts)].append({**meter.parts, "client": client})
+            time.sleep(0.2)  # the last backends exit and are reaped
+            exits[variant].append((reaped_us() - reaped - read) / len(items))
+            if not record:  # a warm-up
+                paths[variant].clear()
+                exits[variant].clear()
 
-            with slack_target(False, run.workdir) as (slack, endpoint, _):
-                settings.SLACK_INTERNAL_ENDPOINT = endpoint
-                settings.SLACK_RULES = {**settings.SLACK_RULES, **PACE}
-                slack_rules_settings.reload()
-                scenario.progress("warming up…")
-                for i, variant in enumerate(VARIANTS):
-                    batch(variant, batches[0][i::2], record=False)
-                for r in range(args.rounds):
-                    for i, variant in enumerate(VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
-                        scenario.progress(f"round {r + 1}/{args.rounds}: {variant}…")
-                        batch(variant, batches[1 + 2 * r + i])
-                if len(slack.requests) != len(batches) * args.messages:
-                    raise BenchmarkError(f"the fake Slack received {len(slack.requests)} messages")
+        with slack_target(False, run.workdir) as (slack, endpoint, _):
+            settings.SLACK_INTERNAL_ENDPOINT = endpoint
+            settings.SLACK_RULES = {**settings.SLACK_RULES, **PACE}
+            slack_rules_settings.reload()
+            scenario.progress("warming up…")
+            for i, variant in enumerate(VARIANTS):
+                batch(variant, batches[0][i::2], record=False)
+            for r in range(args.rounds):
+                for i, variant in enumerate(VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
+                    scenario.progress(f"round {r + 1}/{args.rounds}: {variant}…")
+                    batch(variant, batches[1 + 2 * r + i])
+            if len(slack.requests) != len(batches) * args.messages:
+                raise BenchmarkError(f"the fake Slack received {len(slack.requests)} messages")
     report(paths, exits, args)
     return 0
 

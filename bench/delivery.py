@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ import scenario
 import sentryhub_baseline
 from host import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS, Message, SignalTimes
 from scenario import TIMES, BenchmarkError, Queries, median, spread, table
-from worker import celery_worker, cpu_seconds, redact, slack_target, wait_for, worker_run
+from worker import celery_worker, cpu_seconds, redact, slack_target, wait_for, worker_host
 
 #: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes its
 #: destination's slot (one UPDATE, as in production) and none ever waits.
@@ -29,60 +30,53 @@ CPU_PARTS = ("the worker's processes", "PostgreSQL's backends", "the whole machi
 
 
 def run(args: argparse.Namespace) -> int:
-    import celery
-
     warmup_n, probe_n = (6, 4) if args.quick else (40, 20)
-    with worker_run(args, "bench") as run:
-        sink = f"{run.queue}-signal-path"  # what this process queues: recorded, not run
-        run.queues.append(sink)
-        settings = run.settings(args.redis_url, sink)
-        with scenario.database(args, settings, CONN_MAX_AGE=0) as description:
-            from tests.celery_app import app
+    sink = f"dsr-bench-{os.getpid()}-signal-path"  # what this process queues: recorded, not run
+    with worker_host(args, "delivery benchmark", publish_to=sink) as run:
+        from tests.celery_app import app
 
-            app.conf.task_always_eager = False
-            scenario.header("delivery benchmark", f"Celery {celery.__version__}", description)
-            pace = 'off (SLACK_RULES["CHANNEL_RATE"] = None): no slot to take'
-            if not args.no_pacing:
-                pace = f"CHANNEL_RATE {UNREACHED_PACE:,}/s, CHANNEL_BURST {UNREACHED_PACE:,}: "
-                pace += "each delivery takes its slot (one UPDATE) and none waits"
-            print(
-                f"worker: prefork, 2 processes, CONN_MAX_AGE {args.conn_max_age}, logs at INFO; "
-                f"Redis {redact(args.redis_url)}; {args.rules} rules\npacing: {pace}\nbaseline: "
-                f"SentryHub's Slack task as of {sentryhub_baseline.SENTRYHUB_REPOSITORY}"
-                f"@{sentryhub_baseline.SENTRYHUB_COMMIT[:12]} (bench/sentryhub_baseline.py)"
-            )
-            rng = random.Random(args.seed)
-            host.create_rules(args.rules, rng)
-            sizes = [warmup_n, probe_n, *[args.messages] * args.rounds]
-            batches = [host.create_alerts(f"b{i}", n, rng) for i, n in enumerate(sizes)]
-            fan_out = host.create_alerts("fanout", sum(sizes), rng, fanout="yes")
-            scenario.progress(f"host signal path: {sum(sizes)} alerts through both receivers…")
-            every = [item for batch in batches for item in batch]
-            signal_times, messages = host.signal_path(every, batches[1], warmup_n, fan_out)
-            run.redis.delete(sink)
+        pace = 'off (SLACK_RULES["CHANNEL_RATE"] = None): no slot to take'
+        if not args.no_pacing:
+            pace = f"CHANNEL_RATE {UNREACHED_PACE:,}/s, CHANNEL_BURST {UNREACHED_PACE:,}: "
+            pace += "each delivery takes its slot (one UPDATE) and none waits"
+        print(
+            f"worker: prefork, 2 processes, CONN_MAX_AGE {args.conn_max_age}, logs at INFO; "
+            f"Redis {redact(args.redis_url)}; {args.rules} rules\npacing: {pace}\nbaseline: "
+            f"SentryHub's Slack task as of {sentryhub_baseline.SENTRYHUB_REPOSITORY}"
+            f"@{sentryhub_baseline.SENTRYHUB_COMMIT[:12]} (bench/sentryhub_baseline.py)"
+        )
+        rng = random.Random(args.seed)
+        host.create_rules(args.rules, rng)
+        sizes = [warmup_n, probe_n, *[args.messages] * args.rounds]
+        batches = [host.create_alerts(f"b{i}", n, rng) for i, n in enumerate(sizes)]
+        fan_out = host.create_alerts("fanout", sum(sizes), rng, fanout="yes")
+        scenario.progress(f"host signal path: {sum(sizes)} alerts through both receivers…")
+        every = [item for batch in batches for item in batch]
+        signal_times, messages = host.signal_path(every, batches[1], warmup_n, fan_out)
+        run.redis.delete(sink)
 
-            with slack_target(args.nginx, run.workdir) as (slack, endpoint, target):
-                print(f"Slack: {target}; {args.messages} messages per variant and round\n")
-                env = {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe"}
-                env["DSR_BENCH_CONN_MAX_AGE"] = str(args.conn_max_age)
-                env["DSR_BENCH_CHANNEL_RATE"] = "none" if args.no_pacing else str(UNREACHED_PACE)
-                env["DSR_BENCH_CHANNEL_BURST"] = "1" if args.no_pacing else str(UNREACHED_PACE)
-                modules = "worker_probe,sentryhub_baseline"
-                with celery_worker(args, run, endpoint, modules, **env) as worker:
+        with slack_target(args.nginx, run.workdir) as (slack, endpoint, target):
+            print(f"Slack: {target}; {args.messages} messages per variant and round\n")
+            env = {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe"}
+            env["DSR_BENCH_CONN_MAX_AGE"] = str(args.conn_max_age)
+            env["DSR_BENCH_CHANNEL_RATE"] = "none" if args.no_pacing else str(UNREACHED_PACE)
+            env["DSR_BENCH_CHANNEL_BURST"] = "1" if args.no_pacing else str(UNREACHED_PACE)
+            modules = "worker_probe,sentryhub_baseline"
+            with celery_worker(args, run, endpoint, modules, **env) as worker:
 
-                    def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
-                        batch = [messages[variant][item.alert.pk] for item in alerts]
-                        return deliver(app, run, slack, worker.pid, variant, batch, probe)
+                def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
+                    batch = [messages[variant][item.alert.pk] for item in alerts]
+                    return deliver(app, run, slack, worker.pid, variant, batch, probe)
 
-                    scenario.progress("warming up the worker, probing its tasks…")
-                    for variant in VARIANTS:
-                        send(variant, batches[0])
-                    probes = {v: probe(run, send(v, batches[1], probe=True)) for v in VARIANTS}
-                    rounds = []
-                    for number, alerts in enumerate(batches[2:], 1):
-                        order = VARIANTS if number % 2 else VARIANTS[::-1]
-                        scenario.progress(f"round {number}/{args.rounds}: {', '.join(order)}…")
-                        rounds.append({v: send(v, alerts) for v in order})
+                scenario.progress("warming up the worker, probing its tasks…")
+                for variant in VARIANTS:
+                    send(variant, batches[0])
+                probes = {v: probe(run, send(v, batches[1], probe=True)) for v in VARIANTS}
+                rounds = []
+                for number, alerts in enumerate(batches[2:], 1):
+                    order = VARIANTS if number % 2 else VARIANTS[::-1]
+                    scenario.progress(f"round {number}/{args.rounds}: {', '.join(order)}…")
+                    rounds.append({v: send(v, alerts) for v in order})
     report(rounds, probes, signal_times, args)
     return 0
 

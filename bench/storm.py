@@ -17,22 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import host
 import scenario
-from host import Notification, create_alerts, notify
-from worker import celery_worker, redact, slack_target, worker_run
+from host import Notification, notify
+from worker import celery_worker, redact, slack_target, worker_host
 
 SLACK_RATE, SLACK_BURST = 1.0, 5
 TARGET_SECONDS, TARGET_REQUESTS = 60.0, 70  # the second for one channel
-#: The message of both variants, in the names each offers (a unique fingerprint in each).
-TEMPLATE = (
-    "{% if severity == 'critical' %}:red_circle:{% else %}:large_orange_circle:{% endif %} "
-    "*{{ alertname }}* ({{ severity }}) on {{ instance }} [{{ fingerprint }}]\n{{ summary }}"
-)
-NAIVE_TEMPLATE = (
-    "{% if alert_group.severity == 'critical' %}:red_circle:{% else %}:large_orange_circle:"
-    "{% endif %} *{{ alert_group.name }}* ({{ alert_group.severity }}) on "
-    "{{ alert_group.instance }} [{{ alert_group.fingerprint }}]\n{{ summary }}"
-)
 ROWS = {
     "seconds": "time until every alert is accounted for, s",
     "requests": "requests Slack received",
@@ -47,18 +38,10 @@ ROWS = {
 
 def storm_alerts(prefix: str, count: int, channels: int, rng: random.Random) -> list[Any]:
     """``count`` firing alerts, round-robin over ``channels`` channels (their label)."""
-    names = ("HighCPU", "DiskFull", "NodeDown", "HighLatency", "PodCrashLooping")
-    labels = [
-        {
-            "alertname": rng.choice(names),
-            "severity": rng.choice(("critical", "warning")),
-            "instance": f"node-{i:05d}",
-            "team": "storm",
-            "channel": "storm" if channels == 1 else f"storm-{i % channels + 1}",
-        }
-        for i in range(count)
-    ]
-    return create_alerts(prefix, labels, rng)
+    labels = host.random_labels(count, rng, team="storm")
+    for i, each in enumerate(labels):
+        each.update(instance=f"node-{i:05d}", channel=f"storm-{i % channels + 1}")
+    return host.create_alerts(prefix, labels, rng)
 
 
 def storm(
@@ -143,46 +126,38 @@ def run_naive(
 
 
 def run(args: argparse.Namespace) -> int:
-    import celery
-
     missed, failed = 0, False
-    with worker_run(args, "storm") as run:
-        settings = run.settings(args.redis_url, run.queue)
-        with scenario.database(args, settings, CONN_MAX_AGE=0) as description:
-            from django_slack_rules.conf import slack_rules_settings as dsr
-            from django_slack_rules.models import SlackIntegrationRule
-            from tests.celery_app import app
-            from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
+    with worker_host(args, "storm benchmark") as run:
+        from django_slack_rules.conf import slack_rules_settings as dsr
+        from django_slack_rules.models import SlackIntegrationRule
+        from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
 
-            app.conf.task_always_eager = False
-            scenario.header("storm benchmark", f"Celery {celery.__version__}", description)
-            print(
-                f"worker: prefork, 2 processes; Redis {redact(args.redis_url)}; package pacing at "
-                f"its defaults: CHANNEL_RATE {dsr.CHANNEL_RATE:g}/s, CHANNEL_BURST "
-                f"{dsr.CHANNEL_BURST}, DIGEST_AFTER {dsr.DIGEST_AFTER}\nSlack: the fake, "
-                f"{SLACK_RATE:g} message/s per channel, burst {SLACK_BURST}, 429 + Retry-After "
-                "beyond it\n"
-            )
-            rng = random.Random(args.seed)
-            rule = {"name": "storm", "match_criteria": {"team": "storm"}}
-            SlackIntegrationRule.objects.create(**rule, message_template=TEMPLATE)
-            rule["match_criteria"] = {"labels__team": "storm"}  # SentryHub's form
-            naive_rule = LegacyRule.objects.create(**rule, message_template=NAIVE_TEMPLATE)
-            with (
-                slack_target(False, run.workdir) as (slack, endpoint, _),
-                celery_worker(args, run, endpoint, "storm_naive"),
-            ):
-                for channels in args.channels:
-                    what = (
-                        f"{args.alerts:,} firing alerts in {args.seconds:g} s to {channels} channel"
-                    )
-                    scenario.progress(f"{what}(s): the package, then the naive task…")
-                    alerts = storm_alerts(f"p{channels}", args.alerts, channels, rng)
-                    package = run_package(alerts, args, slack)
-                    alerts = storm_alerts(f"n{channels}", args.alerts, channels, rng)
-                    naive = run_naive(alerts, args, slack, naive_rule, run)
-                    missed += report(f"{what}{'s' if channels > 1 else ''}", package, naive)
-                    failed |= package["lost"] or package["duplicates"] or not package["finished"]
+        print(
+            f"worker: prefork, 2 processes; Redis {redact(args.redis_url)}; package pacing at "
+            f"its defaults: CHANNEL_RATE {dsr.CHANNEL_RATE:g}/s, CHANNEL_BURST "
+            f"{dsr.CHANNEL_BURST}, DIGEST_AFTER {dsr.DIGEST_AFTER}\nSlack: the fake, "
+            f"{SLACK_RATE:g} message/s per channel, burst {SLACK_BURST}, 429 + Retry-After "
+            "beyond it\n"
+        )
+        rng = random.Random(args.seed)
+        rule = {"name": "storm", "match_criteria": {"team": "storm"}}
+        SlackIntegrationRule.objects.create(**rule, message_template=host.TEMPLATE)
+        rule["match_criteria"] = {"labels__team": "storm"}  # SentryHub's form
+        template = host.SENTRYHUB_TEMPLATE.replace("RULE_NAME", "storm")
+        naive_rule = LegacyRule.objects.create(**rule, message_template=template)
+        with (
+            slack_target(False, run.workdir) as (slack, endpoint, _),
+            celery_worker(args, run, endpoint, "storm_naive"),
+        ):
+            for channels in args.channels:
+                what = f"{args.alerts:,} firing alerts in {args.seconds:g} s to {channels} channel"
+                scenario.progress(f"{what}(s): the package, then the naive task…")
+                alerts = storm_alerts(f"p{channels}", args.alerts, channels, rng)
+                package = run_package(alerts, args, slack)
+                alerts = storm_alerts(f"n{channels}", args.alerts, channels, rng)
+                naive = run_naive(alerts, args, slack, naive_rule, run)
+                missed += report(f"{what}{'s' if channels > 1 else ''}", package, naive)
+                failed |= package["lost"] or package["duplicates"] or not package["finished"]
     return 2 if failed else 1 if args.check and missed else 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenario import BENCH, ROOT, BenchmarkError, host_settings
+from scenario import BENCH, ROOT, BenchmarkError, database, header, host_settings
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -28,35 +28,21 @@ class Run:
     queue: str
     workdir: Path
     redis: Any
-    queues: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
 
     @property
     def log(self) -> Path:
         return self.workdir / "worker.log"
 
-    def settings(self, broker: str, queue: str) -> dict[str, Any]:
-        """The test host's settings for this process (the driver): its tasks go to ``queue``,
-        the package's at their defaults, every logger at INFO into a file, as SentryHub's."""
-        rules = host_settings()["SLACK_RULES"]
-        handler = {"class": "logging.FileHandler", "filename": str(self.workdir / "driver.log")}
-        return host_settings(
-            CELERY_BROKER_URL=broker,
-            CELERY_TASK_DEFAULT_QUEUE=queue,
-            SLACK_RULES={"SIGNAL": rules["SIGNAL"], "ALERT_MODEL": rules["ALERT_MODEL"]},
-            SLACK_DEFAULT_CHANNEL="#general",  # SentryHub's setting, read by its task
-            LOGGING={
-                "version": 1,
-                "disable_existing_loggers": False,
-                "handlers": {"file": handler},
-                "root": {"handlers": ["file"], "level": "INFO"},
-            },
-        )
-
 
 @contextlib.contextmanager
-def worker_run(args: Any, kind: str, redis: bool = True) -> Iterator[Run]:
-    """A run (its work directory kept on failure, with the tail of the worker's log)."""
+def worker_host(args: Any, title: str, publish_to: str = "", redis: bool = True) -> Iterator[Run]:
+    """A run (its work directory kept on failure, with the tail of the worker's log), and this
+    process as the test host on the run's database, as SentryHub's (a connection per task,
+    every logger at INFO into a file), its tasks published to ``publish_to`` (a queue no
+    worker reads) or to the run's queue; the package's settings at their defaults."""
+    import celery
+
     client = None
     if redis:
         import redis as redis_py
@@ -66,22 +52,39 @@ def worker_run(args: Any, kind: str, redis: bool = True) -> Iterator[Run]:
             client.ping()
         except redis_py.RedisError as exc:
             raise SystemExit(f"Redis is not reachable at {args.redis_url} ({exc})") from None
-    workdir = Path(tempfile.mkdtemp(prefix=f"dsr-bench-{kind}-"))
-    run = Run(f"dsr-{kind}-{os.getpid()}-{int(time.time())}", workdir, client, [])
-    run.queues.append(run.queue)
+    workdir = Path(tempfile.mkdtemp(prefix="dsr-bench-"))
+    run = Run(f"dsr-bench-{os.getpid()}-{int(time.time())}", workdir, client)
+    for name in {run.queue, publish_to or run.queue}:  # each queue's list and kombu's tables
+        run.keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
+    rules = host_settings()["SLACK_RULES"]
+    handler = {"class": "logging.FileHandler", "filename": str(workdir / "driver.log")}
+    settings = host_settings(
+        CELERY_BROKER_URL=args.redis_url if redis else "memory://",
+        CELERY_TASK_DEFAULT_QUEUE=publish_to or run.queue,
+        SLACK_RULES={"SIGNAL": rules["SIGNAL"], "ALERT_MODEL": rules["ALERT_MODEL"]},
+        SLACK_DEFAULT_CHANNEL="#general",  # SentryHub's setting, read by its task
+        LOGGING={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"file": handler},
+            "root": {"handlers": ["file"], "level": "INFO"},
+        },
+    )
     try:
-        yield run
+        with database(args, settings, CONN_MAX_AGE=0) as description:
+            from tests.celery_app import app
+
+            app.conf.task_always_eager = False
+            header(title, f"Celery {celery.__version__}", description)
+            yield run
     except BaseException:
         print(f"{tail(run.log)}\n(the logs are in {run.workdir})", file=sys.stderr)
         raise
     else:
         shutil.rmtree(run.workdir, ignore_errors=True)
     finally:
-        keys = list(run.keys)
-        for name in run.queues:  # the list and kombu's binding tables of each queue
-            keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
-        for start in range(0, len(keys) if client else 0, 500):
-            client.delete(*keys[start : start + 500])
+        for start in range(0, len(run.keys) if client else 0, 500):
+            client.delete(*run.keys[start : start + 500])
 
 
 def redact(url: str) -> str:
