@@ -13,14 +13,14 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import host
 import scenario
 import sentryhub_baseline
 from host import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS, Message, SignalTimes
-from scenario import TIMES, BenchmarkError, Queries, median, spread, table
+from scenario import TIMES, BenchmarkError, Queries, compare, median, spread, table
 from worker import celery_worker, cpu_seconds, redact, slack_target, wait_for, worker_host
 
 #: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes its
@@ -163,9 +163,6 @@ def report(
         known = [v for v in values if v is not None]
         return f"{median(known):.1f} ms" if known else "n/a"
 
-    def both(cell: Callable[[str], object]) -> list[object]:
-        return [cell(variant) for variant in VARIANTS]
-
     def row(title: object, first: str, rounds: Sequence[dict[str, Any]]) -> list[object]:
         rate = {v: median(r[v]["rate"] for r in rounds) for v in VARIANTS}
         ratio = f"{rate[PACKAGE] / rate[SENTRYHUB]:.2f}{TIMES}"
@@ -185,34 +182,30 @@ def report(
         "the worker's user + system time per message, until every task of the batch finished)"
     )
     print("\nCPU ms per message (medians of the rounds)")
-    parts = [
-        [p, *(cpu([r[v]["cpu"][i] for r in rounds]) for v in VARIANTS)]
-        for i, p in enumerate(CPU_PARTS)
-    ]
-    table(["", *VARIANTS], parts)
+    compare(
+        VARIANTS,
+        {p: lambda v, i=i: cpu([r[v]["cpu"][i] for r in rounds]) for i, p in enumerate(CPU_PARTS)},
+    )
     print("(PostgreSQL: its backends that ended during the batch, one per task at CONN_MAX_AGE 0)")
     print(f"\nper delivery, inside the worker (probe: {probes[PACKAGE]['count']} tasks each)")
-    table(
-        ["", *VARIANTS],
-        [
-            ["queries (+transaction control)", *both(lambda v: probes[v]["queries"])],
-            ["database connections opened", *both(lambda v: probes[v]["connections"])],
-            ["task time (prerun to postrun), ms", *both(lambda v: f"{probes[v]['task_ms']:.2f}")],
-        ],
+    compare(
+        VARIANTS,
+        {
+            "queries (+transaction control)": lambda v: probes[v]["queries"],
+            "database connections opened": lambda v: probes[v]["connections"],
+            "task time (prerun to postrun), ms": lambda v: f"{probes[v]['task_ms']:.2f}",
+        },
     )
     print("\nhost signal path, in this process (µs per alert, median)")
     fan_out, send = median(signal[PACKAGE_FAN_OUT].send_us), median(signal[SENTRYHUB].send_us)
-    table(
-        ["", *VARIANTS],
-        [
-            ["alert_processed.send()", *both(lambda v: f"{median(signal[v].send_us):,.0f}")],
-            [
-                "host transaction with commit",
-                *both(lambda v: f"{median(signal[v].transaction_us):,.0f}"),
-            ],
-            ["queries (+transaction control)", *both(lambda v: signal[v].queries)],
-            ["alert_processed.send(), 3 rules", f"{fan_out:,.0f}", "-"],
-        ],
+    compare(
+        VARIANTS,
+        {
+            "alert_processed.send()": lambda v: f"{median(signal[v].send_us):,.0f}",
+            "host transaction with commit": lambda v: f"{median(signal[v].transaction_us):,.0f}",
+            "queries (+transaction control)": lambda v: signal[v].queries,
+            "alert_processed.send(), 3 rules": [f"{fan_out:,.0f}", "-"],
+        },
     )
     one = median(signal[PACKAGE].send_us) / send
     print(
@@ -234,17 +227,13 @@ def parse_args() -> argparse.Namespace:
     parser = scenario.options(
         __doc__, pg_db="dsr_bench_worker", quick="2 rounds of 20 messages", redis=True
     )
-    parser.add_argument(
-        "--worker", action="store_true", help="(the only mode; kept for old commands)"
-    )
+    parser.add_argument("--worker", action="store_true", help="(the only mode)")
     parser.add_argument("--messages", type=int, help="per variant and round (300; --quick: 20)")
     parser.add_argument("--rounds", type=int, help="A/B rounds (3; --quick: 2)")
     parser.add_argument("--rules", type=int, default=100, help="active rules (%(default)s)")
     parser.add_argument("--nginx", action="store_true", help="post through the nginx gateway")
     parser.add_argument("--no-pacing", action="store_true", help="CHANNEL_RATE None in the worker")
-    parser.add_argument(
-        "--conn-max-age", type=int, default=0, help="the worker's (0, as SentryHub)"
-    )
+    parser.add_argument("--conn-max-age", type=int, default=0, help="the worker's (0)")
     parser.add_argument("--queries", action="store_true", help="print each task's SQL, a message")
     args = parser.parse_args()
     args.messages = args.messages or (20 if args.quick else 300)

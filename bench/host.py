@@ -74,50 +74,35 @@ def notify(item: Notification, signal: Any = None) -> float:
         return (time.perf_counter() - started) * 1e6
 
 
-def create_rules(count: int, rng: random.Random, mirror: bool = True) -> None:
-    """``count`` active rules on alertname and team, namespace or severity, with a catch-all
-    (so every alert is notified), and two that continue matching for ``fanout="yes"`` (three
-    rules get such an alert); with ``mirror``, SentryHub's in-tree rules for the first
-    ``count``: its ``labels__<name>`` keys, the same message in its template names."""
+def create_rules(count: int, rng: random.Random) -> None:
+    """``count`` active rules on alertname and team, namespace or severity, among them a
+    catch-all (every alert is notified), mirrored by SentryHub's in-tree rules (its
+    ``labels__<name>`` keys, the same message in its names); and two rules that continue
+    matching for ``fanout="yes"``: three rules get such an alert."""
     from django_slack_rules.models import SlackIntegrationRule as Rule
     from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
 
     pools = {"team": TEAMS, "namespace": NAMESPACES, "severity": SEVERITIES}
-    rules = [Rule(name="catch-all", priority=0, match_criteria={}, slack_channel="#alerts")]
-    for i in range(1, count):
-        criteria = {"alertname": rng.choice(ALERTNAMES)}
-        if extra := rng.choice((*pools, None)):
+    resolved = ":white_check_mark: *{{ alertname }}* resolved"
+    rules, theirs = [], []
+    for i in range(count):
+        criteria = {"alertname": rng.choice(ALERTNAMES)} if i else {}
+        if i and (extra := rng.choice((*pools, None))):
             criteria[extra] = rng.choice(pools[extra])
-        rules.append(Rule(name=f"{criteria['alertname']} #{i:04d}", match_criteria=criteria))
-        rules[-1].priority = rng.randint(1, 100)
-        rules[-1].slack_channel = f"#alerts-{criteria.get('team', 'ops')}"
-    for rule in rules:
-        rule.message_template = TEMPLATE
-        rule.resolved_message_template = ":white_check_mark: *{{ alertname }}* resolved"
+        name = f"{criteria.get('alertname', 'catch-all')} #{i:04d}"
+        same = {"name": name, "priority": rng.randint(1, 100) if i else 0}
+        same["slack_channel"] = f"#alerts-{criteria.get('team', 'ops')}"
+        rules.append(Rule(**same, match_criteria=criteria, message_template=TEMPLATE))
+        rules[-1].resolved_message_template = resolved
+        theirs.append(
+            LegacyRule(**same, match_criteria={f"labels__{k}": v for k, v in criteria.items()})
+        )
+        theirs[-1].message_template = SENTRYHUB_TEMPLATE.replace("RULE_NAME", name)
+        theirs[-1].resolved_message_template = resolved.replace("alertname", "alert_group.name")
+    fan_out = {"match_criteria": {"fanout": "yes"}, "continue_matching": True, "priority": 999}
+    rules += [Rule(name=f"fan-out {n}", message_template=TEMPLATE, **fan_out) for n in (1, 2)]
     Rule.objects.bulk_create(rules)
-    if mirror:
-        LegacyRule.objects.bulk_create(
-            LegacyRule(
-                name=rule.name,
-                priority=rule.priority,
-                match_criteria={f"labels__{k}": v for k, v in rule.match_criteria.items()},
-                slack_channel=rule.slack_channel,
-                message_template=SENTRYHUB_TEMPLATE.replace("RULE_NAME", rule.name),
-                resolved_message_template=":white_check_mark: *{{ alert_group.name }}* resolved",
-            )
-            for rule in rules
-        )
-    Rule.objects.bulk_create(
-        Rule(
-            name=f"fan-out {n}",
-            priority=1000 - n,
-            match_criteria={"fanout": "yes"},
-            continue_matching=True,
-            slack_channel=f"#fan-out-{n}",
-            message_template=TEMPLATE,
-        )
-        for n in (1, 2)
-    )
+    LegacyRule.objects.bulk_create(theirs)
 
 
 def random_labels(count: int, rng: random.Random, **extra: str) -> list[dict[str, str]]:
@@ -171,9 +156,6 @@ def create_alerts(
         for group in groups
     )
     return [Notification(group, instance) for group, instance in zip(groups, instances)]
-
-
-# -- the host's signal through both receivers ----------------------------------------------
 
 
 @dataclass(frozen=True)

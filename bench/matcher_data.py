@@ -122,17 +122,6 @@ def make_alerts(count: int, rules: Sequence[RuleSpec], rng: random.Random) -> li
     return alerts
 
 
-def describe_mix(specs: Sequence[RuleSpec]) -> str:
-    """How many rules have regex or negative matchers, no equality, continue matching."""
-    lists = [s.criteria for s in specs if isinstance(s.criteria, list)]
-    special = sum(any(op in text for text in texts for op in ("~", "!=")) for texts in lists)
-    return (
-        f"{special / len(specs):.1%} of rules with a regex or negative matcher ({special:,}), "
-        f"{sum(not s.sample for s in specs)} without an equality (checked for every alert), "
-        f"{sum(s.continue_matching for s in specs) / len(specs):.1%} continue matching"
-    )
-
-
 def replace_rules(specs: Sequence[RuleSpec]) -> None:
     """Delete every rule and create ``specs`` (``bulk_create`` moves the rule-set version)."""
     from django.db import connection, transaction

@@ -1,10 +1,7 @@
-"""The scenario runner every benchmark shares: options, database, Django, timing, reporting.
-
-A benchmark is a short script: its options (:func:`options`), its database with Django set
-up (:func:`database`: SQLite in a temporary file, or PostgreSQL created and dropped for the
-run), its variants timed side by side, its tables (:func:`table`) and targets
-(:func:`targets`). :func:`main` runs it; a :class:`BenchmarkError` (a variant did not do
-exactly what it should) ends it with exit 2, a missed target with ``--check`` with exit 1.
+"""The scenario runner every benchmark shares: its options, its database with Django set up
+(SQLite in a temporary file, or PostgreSQL created and dropped for the run), timing, tables
+and targets. :func:`main` runs a benchmark: exit 2 on a :class:`BenchmarkError` (a variant
+did not do exactly what it should), 1 on a missed target with ``--check``.
 """
 
 from __future__ import annotations
@@ -76,31 +73,24 @@ def options(
 
 def numbers(parser: argparse.ArgumentParser, name: str, text: str | None) -> list[int] | None:
     """A comma-separated option of positive integers, sorted (``200,2_000``)."""
-    if text is None:
-        return None
     try:
-        values = sorted({int(s.replace("_", "")) for s in text.split(",") if s.strip()})
+        values = sorted({int(s) for s in text.replace("_", "").split(",")}) if text else None
     except ValueError:
-        parser.error(f"--{name}: comma-separated integers, e.g. 100,1000")
-    if not values or min(values) < 1:
-        parser.error(f"--{name}: give positive numbers")
+        values = [0]
+    if values is not None and min(values) < 1:
+        parser.error(f"--{name}: comma-separated positive integers, e.g. 100,1000")
     return values
-
-
-# -- the database and Django ---------------------------------------------------------------
 
 
 def package_settings(**extra: Any) -> dict[str, Any]:
     """The package alone, as a minimal host has it."""
     apps = ["django.contrib.contenttypes", "django.contrib.auth", "django_slack_rules"]
     return {
-        "SECRET_KEY": "bench-only-not-a-secret",
+        "SECRET_KEY": "bench",
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
         "INSTALLED_APPS": apps,
-        "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
-        **extra,
-    }
+    } | extra
 
 
 def host_settings(**overrides: Any) -> dict[str, Any]:
@@ -155,9 +145,6 @@ def create_database(name: str, drop: bool = False) -> None:
             cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
 
 
-# -- timing and reporting ------------------------------------------------------------------
-
-
 def header(name: str, *parts: str) -> None:
     """The benchmark's first line: what runs, on which Python, Django and database."""
     import django
@@ -173,8 +160,7 @@ def progress(message: str) -> None:
 
 
 def median(values: Iterable[float]) -> float:
-    values = list(values)
-    return statistics.median(values) if values else float("nan")
+    return statistics.median(values) if (values := list(values)) else float("nan")
 
 
 def us_per_call(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
@@ -202,6 +188,12 @@ def table(titles: Sequence[str], rows: Iterable[Sequence[object] | None]) -> Non
         print(dashes if row is None else line(row))
 
 
+def compare(variants: Sequence[str], rows: dict[str, Any]) -> None:
+    """A table with a column per variant; a row: its cells, or a function of the variant."""
+    cells = [[t, *(c if isinstance(c, list) else map(c, variants))] for t, c in rows.items()]
+    table(["", *variants], cells)
+
+
 def targets(checks: dict[str, bool]) -> int:
     """Print each target, PASS or FAIL; how many were missed."""
     for text, ok in checks.items():
@@ -211,10 +203,7 @@ def targets(checks: dict[str, bool]) -> int:
 
 def load_average() -> str:
     """The 1-minute load average: the benchmark's figures depend on how busy the machine is."""
-    try:
-        return f"load average {os.getloadavg()[0]:.1f}"
-    except (AttributeError, OSError):
-        return "load average unknown"
+    return f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
 
 
 def is_transaction_control(statement: str) -> bool:

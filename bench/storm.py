@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 def report(what: str, package: dict[str, Any], naive: dict[str, Any]) -> int:
     """Print the storm's figures side by side, and the package's targets; how many missed."""
     print(what)
-    scenario.table(["", "package", "naive"], [[t, package[k], naive[k]] for k, t in ROWS.items()])
+    scenario.compare(["package", "naive"], {t: [package[k], naive[k]] for k, t in ROWS.items()})
     print(
         f"(package: {package['singles']} sent alone, the rest in digests"
         f"{'' if package['finished'] else ', stopped waiting after --timeout'}; naive: every "

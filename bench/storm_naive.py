@@ -1,9 +1,7 @@
-"""The naive task of ``bench/storm.py``: SentryHub's Slack task, first attempt only.
-
-It renders and posts like ``sentryhub_baseline``'s task, and drops what Slack refuses (as
-Alertmanager drops a notification Slack refuses), where SentryHub's task would sleep 1 s and
-2 s in the task, then retry through Celery 3 minutes later: in a storm every refused alert
-would hold a worker process for 3 s and keep hitting the channel while Slack asks it to wait.
+"""The naive sender of ``bench/storm.py``: SentryHub's Slack task (``sentryhub_baseline``), its
+first attempt only: it posts each alert once and drops what Slack refuses, as Alertmanager
+does (SentryHub's task would sleep 1 s and 2 s in the task, then retry through Celery 3
+minutes later, holding a worker process for 3 s per refused alert in a storm).
 """
 
 # SentryHub formats its log messages with f-strings; this task does the same.
@@ -26,10 +24,9 @@ from sentryhub_baseline import (
 )
 
 logger = logging.getLogger(__name__)
-TASK_NAME = "storm_naive.post_alert"
 
 
-@shared_task(name=TASK_NAME)
+@shared_task(name="storm_naive.post_alert")
 def post_alert(alert_group_id: int, rule_id: int) -> str:
     """Render the rule's message for the alert group and post it once: "sent" or "dropped"."""
     from tests.alerts.models import AlertGroup
@@ -41,11 +38,9 @@ def post_alert(alert_group_id: int, rule_id: int) -> str:
     message = mask_ip_addresses(render_template_safe(rule.message_template, context))
     channel, fp = normalize_channel(resolve_channel(alert_group, rule)[0]), alert_group.fingerprint
     try:
-        requests.post(
-            settings.SLACK_INTERNAL_ENDPOINT,
-            json={"channel": channel, "text": message},
-            timeout=SEND_TIMEOUT,
-        ).raise_for_status()
+        payload = {"channel": channel, "text": message}
+        answer = requests.post(settings.SLACK_INTERNAL_ENDPOINT, json=payload, timeout=SEND_TIMEOUT)
+        answer.raise_for_status()
     except requests.RequestException as exc:
         logger.error(f"Slack (FP: {fp}): not posted to {channel!r}, dropped: {exc}")
         return "dropped"

@@ -89,10 +89,7 @@ def worker_host(args: Any, title: str, publish_to: str = "", redis: bool = True)
 
 def redact(url: str) -> str:
     """The broker URL without a password."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return url.rpartition("@")[2]
 
 
 @contextlib.contextmanager
