@@ -152,18 +152,14 @@ def report(paths: dict[str, Any], exits: dict[str, list[float]], args: argparse.
     )
 
 
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(__doc__, pg_db="dsr_bench_backend", quick="20 messages, 1 round")
-    parser.add_argument("--messages", type=int, default=200, help="per variant and round (200)")
-    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (3)")
-    parser.add_argument("--rules", type=int, default=100, help="active rules (100)")
-    args = parser.parse_args()
-    if args.quick:
-        args.messages, args.rounds = 20, 1
-    if args.messages < 1 or args.rounds < 1:
-        parser.error("--messages and --rounds: at least 1")
-    return args
-
-
 if __name__ == "__main__":
-    scenario.main(run, parse_args())
+    scenario.main(
+        run,
+        scenario.options(
+            __doc__,
+            pg_db="dsr_bench_backend",
+            messages=(20, 200, "per variant and round"),
+            rounds=(1, 3, "A/B rounds"),
+            rules=(100, 100, "active rules"),
+        ),
+    )

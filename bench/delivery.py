@@ -223,25 +223,20 @@ def report(
         print("  " + sample["text"].replace("\n", "\n  "))
 
 
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(
-        __doc__, pg_db="dsr_bench_worker", quick="2 rounds of 20 messages", redis=True
-    )
-    parser.add_argument("--worker", action="store_true", help="(the only mode)")
-    parser.add_argument("--messages", type=int, help="per variant and round (300; --quick: 20)")
-    parser.add_argument("--rounds", type=int, help="A/B rounds (3; --quick: 2)")
-    parser.add_argument("--rules", type=int, default=100, help="active rules (%(default)s)")
-    parser.add_argument("--nginx", action="store_true", help="post through the nginx gateway")
-    parser.add_argument("--no-pacing", action="store_true", help="CHANNEL_RATE None in the worker")
-    parser.add_argument("--conn-max-age", type=int, default=0, help="the worker's (0)")
-    parser.add_argument("--queries", action="store_true", help="print each task's SQL, a message")
-    args = parser.parse_args()
-    args.messages = args.messages or (20 if args.quick else 300)
-    args.rounds = args.rounds or (2 if args.quick else 3)
-    if min(args.messages, args.rounds, args.rules) < 1:
-        parser.error("--messages, --rounds and --rules: at least 1")
-    return args
-
-
 if __name__ == "__main__":
-    scenario.main(run, parse_args())
+    scenario.main(
+        run,
+        scenario.options(
+            __doc__,
+            pg_db="dsr_bench_worker",
+            redis=True,
+            messages=(20, 300, "per variant and round"),
+            rounds=(2, 3, "A/B rounds"),
+            rules=(100, 100, "active rules"),
+            conn_max_age=(0, 0, "the worker's CONN_MAX_AGE"),
+            worker="(the only mode)",
+            nginx="post through the nginx gateway",
+            no_pacing='SLACK_RULES["CHANNEL_RATE"] = None in the worker',
+            queries="print each task's SQL, and a message of each",
+        ),
+    )

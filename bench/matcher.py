@@ -162,6 +162,13 @@ def report(results: Sequence[dict[str, Any]]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if min(args.sizes) <= CATCH_ALLS or set(args.mix) - set(MIXES):
+        raise SystemExit(f"--sizes: at least {CATCH_ALLS + 1}; --mix: {', '.join(MIXES)}")
+    # alerts, rounds, rebuilds and edits timed; the baseline loads at most a budget of rules
+    # per size (it times budget // size alerts, at least a minimum)
+    quick = (100, 2, 1, 3, 40_000, 4) if args.quick else (500, 5, 3, 9, 300_000, 20)
+    args.alerts, args.rounds, args.build_rounds, args.edit_rounds, *baseline = quick
+    args.baseline_row_budget, args.baseline_min_alerts = baseline
     with scenario.database(args, scenario.package_settings()) as description:
         scenario.header("matcher benchmark", description)
         print(f"{args.alerts} sample alerts, median of {args.rounds} rounds; seed {args.seed}\n")
@@ -173,24 +180,14 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.check and missed else 0
 
 
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(__doc__, pg_db="dsr_bench", quick="smaller samples", sqlite=True)
-    parser.add_argument("--sizes", default="100,1000,10000", help="active rules (%(default)s)")
-    parser.add_argument("--mix", default=",".join(MIXES), help="rule mixes (%(default)s)")
-    args = parser.parse_args()
-    args.sizes = scenario.numbers(parser, "sizes", args.sizes)
-    if min(args.sizes) < CATCH_ALLS + 1:
-        parser.error(f"--sizes: each size must be at least {CATCH_ALLS + 1}")
-    args.mix = [m.strip() for m in args.mix.split(",") if m.strip()]
-    if not args.mix or set(args.mix) - set(MIXES):
-        parser.error(f"--mix: choose from {', '.join(MIXES)}")
-    # alerts, rounds, rebuilds and edits timed; the baseline loads at most a budget of rules
-    # per size (it times budget // size alerts, at least a minimum)
-    quick = (100, 2, 1, 3, 40_000, 4) if args.quick else (500, 5, 3, 9, 300_000, 20)
-    args.alerts, args.rounds, args.build_rounds, args.edit_rounds, *baseline = quick
-    args.baseline_row_budget, args.baseline_min_alerts = baseline
-    return args
-
-
 if __name__ == "__main__":
-    scenario.main(run, parse_args())
+    scenario.main(
+        run,
+        scenario.options(
+            __doc__,
+            pg_db="dsr_bench",
+            sqlite=True,
+            sizes=("100,1000,10000", "100,1000,10000", "active rules, at least 4"),
+            mix=("equality,matchers", "equality,matchers", "rule mixes"),
+        ),
+    )

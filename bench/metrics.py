@@ -17,8 +17,6 @@ import scenario
 from scenario import TIMES, BenchmarkError, median
 
 TARGET_MS = 100.0
-SIZES = (10_000, 100_000, 1_000_000)
-QUICK_SIZES = (2_000, 10_000)
 TRAFFIC = 10  # deliveries recorded and sent between two scrapes
 STUCK = 20  # pending deliveries nothing works on
 
@@ -145,17 +143,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.check and missed else 0
 
 
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(
-        __doc__, pg_db="dsr_bench_metrics", quick="2,000 and 10,000 records (CI)"
-    )
-    parser.add_argument("--sizes", help="comma-separated record counts (default 10k,100k,1M)")
-    args = parser.parse_args()
-    args.sizes = scenario.numbers(parser, "sizes", args.sizes) or (
-        QUICK_SIZES if args.quick else SIZES
-    )
-    return args
-
-
 if __name__ == "__main__":
-    scenario.main(run, parse_args())
+    scenario.main(
+        run,
+        scenario.options(
+            __doc__,
+            pg_db="dsr_bench_metrics",
+            sizes=("2000,10000", "10000,100000,1000000", "delivery records"),
+        ),
+    )

@@ -48,12 +48,14 @@ def main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
 
 
 def options(
-    doc: str, *, pg_db: str, quick: str, sqlite: bool = False, redis: bool = False
-) -> argparse.ArgumentParser:
-    """The options every benchmark has: ``--quick``, ``--seed``, ``--check``, the database
-    (``--postgres``: PostgreSQL where SQLite is the default), the Redis broker."""
+    doc: str, *, pg_db: str, sqlite: bool = False, redis: bool = False, **more: Any
+) -> argparse.Namespace:
+    """The options every benchmark has (``--quick``, ``--seed``, ``--check``, the database,
+    the Redis broker) and ``more``: ``name="help"``, a flag; ``name=(quick, full, "help")``,
+    a value with that default without or with ``--quick``, a list when the default is text
+    (comma-separated, integers when it has digits)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: seconds")
     parser.add_argument("--seed", type=int, default=20240611, help="random seed (%(default)s)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     where = "PostgreSQL, not SQLite" if sqlite else "PostgreSQL (always, for this benchmark)"
@@ -63,23 +65,28 @@ def options(
     parser.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
     parser.add_argument("--pg-db", default=pg_db, help="created and dropped (%(default)s)")
     if redis:
-        parser.add_argument(
-            "--redis-url",
-            default="redis://127.0.0.1:6379/14",
-            help="broker and results (%(default)s); the run's keys are deleted at the end",
-        )
-    return parser
-
-
-def numbers(parser: argparse.ArgumentParser, name: str, text: str | None) -> list[int] | None:
-    """A comma-separated option of positive integers, sorted (``200,2_000``)."""
-    try:
-        values = sorted({int(s) for s in text.replace("_", "").split(",")}) if text else None
-    except ValueError:
-        values = [0]
-    if values is not None and min(values) < 1:
-        parser.error(f"--{name}: comma-separated positive integers, e.g. 100,1000")
-    return values
+        parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="broker")
+    for name, spec in more.items():
+        option = f"--{name.replace('_', '-')}"
+        if isinstance(spec, str):
+            parser.add_argument(option, action="store_true", help=spec)
+        else:
+            parser.add_argument(option, type=type(spec[1]), help=f"{spec[2]} ({spec[1]})")
+    args = parser.parse_args()
+    for name, spec in more.items():
+        if isinstance(spec, str):
+            continue
+        value = getattr(args, name) or (spec[0] if args.quick else spec[1])
+        if isinstance(value, str):  # comma-separated: integers if the default is, else words
+            value = value.replace("_", "").split(",")
+            if spec[1][0].isdigit():
+                if not all(v.isdigit() and int(v) > 0 for v in value):
+                    parser.error(f"--{name}: comma-separated positive integers")
+                value = sorted({int(v) for v in value})
+        elif value < 0:
+            parser.error(f"--{name}: not negative")
+        setattr(args, name, value)
+    return args
 
 
 def package_settings(**extra: Any) -> dict[str, Any]:

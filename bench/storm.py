@@ -185,23 +185,16 @@ def report(what: str, package: dict[str, Any], naive: dict[str, Any]) -> int:
     return missed
 
 
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(
-        __doc__, pg_db="dsr_bench_storm", quick="60 alerts in 2 s", redis=True
-    )
-    parser.set_defaults(seed=20241130)
-    parser.add_argument("--alerts", type=int, help="firing alerts per storm (default: 2,000)")
-    parser.add_argument("--seconds", type=float, help="over how long (default: 10)")
-    parser.add_argument("--channels", default="1,5", help="storms to run: channels per storm (1,5)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="the longest wait (300 s)")
-    args = parser.parse_args()
-    args.alerts = args.alerts or (60 if args.quick else 2000)
-    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
-    args.channels = scenario.numbers(parser, "channels", args.channels)
-    if args.alerts < 1 or args.seconds <= 0:
-        parser.error("--alerts and --seconds must be positive")
-    return args
-
-
 if __name__ == "__main__":
-    scenario.main(run, parse_args())
+    scenario.main(
+        run,
+        scenario.options(
+            __doc__,
+            pg_db="dsr_bench_storm",
+            redis=True,
+            alerts=(60, 2000, "firing alerts per storm"),
+            seconds=(2.0, 10.0, "over how long"),
+            channels=("1,5", "1,5", "storms to run: channels per storm"),
+            timeout=(300.0, 300.0, "the longest wait for a storm, s"),
+        ),
+    )
