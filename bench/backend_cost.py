@@ -10,6 +10,7 @@ thread's (the task's client side). PostgreSQL must run on this machine.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import re
 import time
@@ -36,7 +37,7 @@ def schedstat_us(pid: int) -> float:
 
 def reaped_us() -> float:
     """CPU µs of PostgreSQL's ended backends (the postmaster's reaped children)."""
-    if (seconds := cpu_seconds(0)[1]) is None:
+    if math.isnan(seconds := cpu_seconds(0)[1]):
         raise BenchmarkError("no PostgreSQL server in /proc: it must run on this machine")
     return seconds * 1e6
 

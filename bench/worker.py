@@ -189,25 +189,15 @@ def proc_stats() -> list[tuple[int, str, list[str]]]:
     return found
 
 
-def cpu_seconds(worker_pid: int) -> tuple[float | None, float | None, float | None]:
-    """CPU seconds so far (None where /proc cannot tell) of the worker and its pool, of
+def cpu_seconds(worker_pid: int) -> list[float]:
+    """CPU seconds so far (NaN where /proc cannot tell) of the worker and its pool, of
     PostgreSQL's ended backends (the postmaster's reaped children), of the machine."""
     stats = proc_stats()
     names = {pid: name for pid, name, _ in stats}
     worker = [int(f[11]) + int(f[12]) for pid, _, f in stats if worker_pid in (pid, int(f[1]))]
-    database = [
-        int(f[13]) + int(f[14])
-        for _, name, f in stats
-        if name == "postgres" and names.get(int(f[1])) != "postgres"  # the postmaster
-    ]
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-        user, nice, system, _idle, _iowait, *busy = (int(v) for v in first[1:9])
-        machine: float | None = (user + nice + system + sum(busy)) / TICKS
-    except (OSError, IndexError):
-        machine = None
-    return (
-        sum(worker) / TICKS if worker else None,
-        sum(database) / TICKS if database else None,
-        machine,
-    )
+    postmaster = [f for _, name, f in stats if name == "postgres" and names.get(int(f[1])) != name]
+    postgres = [int(f[13]) + int(f[14]) for f in postmaster]  # the children it reaped
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, *busy = (int(v) for v in f.readline().split()[1:9])
+    seconds = [sum(worker), sum(postgres), user + nice + system + sum(busy)]
+    return [s / TICKS if s else float("nan") for s in seconds]
