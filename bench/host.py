@@ -5,6 +5,7 @@ its signal through both receivers, the package's and SentryHub's (``sentryhub_ba
 
 from __future__ import annotations
 
+import collections
 import datetime
 import random
 import time
@@ -50,12 +51,8 @@ TASKS = {
 }
 
 
-@dataclass(frozen=True)
-class Notification:
-    """One alert as the host holds it when it sends ``alert_processed``."""
-
-    alert: Any
-    instance: Any
+#: One alert as the host holds it when it sends ``alert_processed``: the group, its occurrence.
+Notification = collections.namedtuple("Notification", "alert instance")
 
 
 def notify(item: Notification, signal: Any = None) -> float:
@@ -158,13 +155,8 @@ def create_alerts(
     return [Notification(group, instance) for group, instance in zip(groups, instances)]
 
 
-@dataclass(frozen=True)
-class Message:
-    """One task message, as a receiver queued it for an alert."""
-
-    task: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+#: One task message, as a receiver queued it for an alert.
+Message = collections.namedtuple("Message", "task args kwargs")
 
 
 @dataclass

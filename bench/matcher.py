@@ -89,7 +89,7 @@ def run_size(n: int, args: argparse.Namespace, mix: str) -> dict[str, Any]:
         rule.priority = (rule.priority + 37) % 101  # it may now win, or lose, elsewhere
         rule.save()
         edit_ms.append(ms(match, alerts[i % len(alerts)]))
-    if (index := service.get_index()).skipped:
+    if (index := service.get_index()).skipped:  # a rule it could not compile
         raise BenchmarkError(f"rules left out of the index: {index.skipped[:3]}")
 
     scenario.progress(f"{step} timing the package…")
@@ -114,49 +114,32 @@ def run_size(n: int, args: argparse.Namespace, mix: str) -> dict[str, Any]:
                 f"{n:,} rules ({mix}), {labels}: the package picked {got}, the baseline {want}"
             )
         fan_outs += len(want) > 1
-    return {
-        "mix": mix,
-        "rules": n,
-        "rebuild": median(build_ms),
-        "edit": median(edit_ms),
-        "package": package_us,
-        "index": index_us,
-        "baseline": baseline_us,
-        "sample": len(sample),
-        "fan_outs": fan_outs,
-    }
+    result = {"mix": mix, "rules": n, "rebuild": median(build_ms), "edit": median(edit_ms)}
+    result |= {"package": package_us, "index": index_us, "baseline": baseline_us}
+    return result | {"sample": len(sample), "fan_outs": fan_outs}
 
 
 def report(results: Sequence[dict[str, Any]]) -> int:
-    """Print the mix's tables and its targets; how many were missed."""
+    """Print the mix's table and its targets; how many were missed."""
     small, large = results[0], results[-1]
-    print(f"{large['mix']} mix")
-    titles = ["rules", "rebuild ms", "package µs/alert", "(index µs)", "baseline µs/alert"]
-    titles += ["(alerts)", "speedup", "alerts to more than one rule"]
-    cells = "{rules:,} {rebuild:.1f} {package:.1f} {index:.2f} {baseline:,.0f} {sample}"
-    speedup = [r["baseline"] / r["package"] for r in results]
-    rows = [
-        [*cells.format_map(r).split(), f"{x:,.0f}{TIMES}", r["fan_outs"]]
-        for r, x in zip(results, speedup)
-    ]
-    scenario.table(titles, rows)
-    print("\nthe next match after a rule change (ms), this run:")
-    edit = [r["edit"] / r["rebuild"] for r in results]
-    cells = "{rules:,} {rebuild:.1f} {edit:.2f}"
-    scenario.table(
-        ["rules", "full rebuild", "one edit", "edit / rebuild"],
-        [[*cells.format_map(r).split(), f"{share:.1%}"] for r, share in zip(results, edit)],
-    )
+    for r in results:
+        r.update(speedup=r["baseline"] / r["package"], share=r["edit"] / r["rebuild"])
+    print(f"{large['mix']} mix; the next match after a rule change (ms), this run:")
+    titles = ["rules", "full rebuild", "one edit", "edit / rebuild", "package µs/alert"]
+    titles += ["(index µs)", "baseline µs/alert", "(alerts)", "speedup", "fan-out alerts"]
+    cells = "{rules:,} {rebuild:.1f} {edit:.2f} {share:.1%} {package:.1f} {index:.2f}"
+    cells += " {baseline:,.0f} {sample} {speedup:,.0f}" + TIMES + " {fan_outs}"
+    scenario.table(titles, [cells.format_map(r).split() for r in results])
     growth, mix = large["package"] / small["package"], f"[{large['mix']} mix]"
-    at, edit_ms = f"at {large['rules']:,} rules", large["edit"]
+    at, edit_ms, speedup = f"at {large['rules']:,} rules", large["edit"], large["speedup"]
     return scenario.targets(
         {
-            f"{mix} speedup {at}: {speedup[-1]:,.0f}{TIMES} (target ≥ {SPEEDUP_TARGET:.0f}"
-            f"{TIMES})": speedup[-1] >= SPEEDUP_TARGET,
+            f"{mix} speedup {at}: {speedup:,.0f}{TIMES} (target ≥ {SPEEDUP_TARGET:.0f}"
+            f"{TIMES})": speedup >= SPEEDUP_TARGET,
             f"{mix} package time {at} vs {small['rules']:,}: {growth:.2f}{TIMES} (target ≤ "
             f"{GROWTH_TARGET:.0f}{TIMES})": growth <= GROWTH_TARGET,
-            f"{mix} next match after one edit {at}: {edit_ms:.2f} ms, {edit[-1]:.1%} of a "
-            f"rebuild (target ≤ {EDIT_TARGET_MS:.0f} ms)": edit_ms <= EDIT_TARGET_MS,
+            f"{mix} next match after one edit {at}: {edit_ms:.2f} ms, {large['share']:.1%} of "
+            f"a rebuild (target ≤ {EDIT_TARGET_MS:.0f} ms)": edit_ms <= EDIT_TARGET_MS,
         }
     )
 

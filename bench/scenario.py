@@ -92,12 +92,7 @@ def options(
 def package_settings(**extra: Any) -> dict[str, Any]:
     """The package alone, as a minimal host has it."""
     apps = ["django.contrib.contenttypes", "django.contrib.auth", "django_slack_rules"]
-    return {
-        "SECRET_KEY": "bench",
-        "USE_TZ": True,
-        "TIME_ZONE": "UTC",
-        "INSTALLED_APPS": apps,
-    } | extra
+    return {"SECRET_KEY": "-", "USE_TZ": True, "TIME_ZONE": "UTC", "INSTALLED_APPS": apps} | extra
 
 
 def host_settings(**overrides: Any) -> dict[str, Any]:
@@ -219,8 +214,7 @@ def is_transaction_control(statement: str) -> bool:
 
 def spread(values: Iterable[int]) -> str:
     """ "n", or "min-max"."""
-    low, high = min(values := list(values)), max(values)
-    return str(low) if low == high else f"{low}-{high}"
+    return "-".join(map(str, sorted({min(values := list(values)), max(values)})))
 
 
 @dataclass
