@@ -5,6 +5,7 @@ keys), the worker (prefork, 2 processes, ``worker_settings.py``), the fake Slack
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -96,22 +97,15 @@ def redact(url: str) -> str:
 def celery_worker(
     args: Any, run: Run, endpoint: str, include: str, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The worker on the run's queue, posting to ``endpoint``, on the database of ``args``,
+    """The worker on the run's queue, posting to ``endpoint``, on this process's database,
     with the modules ``include`` and the settings ``env`` (``worker_settings.py``)."""
-    paths = (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH", ""))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "worker_settings",
-        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
-        "PGHOST": args.pg_host,
-        "PGPORT": str(args.pg_port),
-        "PGUSER": args.pg_user,
-        "DSR_BENCH_DB": args.pg_db,
-        "DSR_BENCH_BROKER": args.redis_url,
-        "DSR_BENCH_QUEUE": run.queue,
-        "SLACK_INTERNAL_ENDPOINT": endpoint,
-        **env,
-    }
+    from django.conf import settings
+
+    paths = os.pathsep.join(filter(None, (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH"))))
+    env |= {"DSR_BENCH_DATABASE": json.dumps(settings.DATABASES["default"])}
+    env |= {"DSR_BENCH_BROKER": args.redis_url, "DSR_BENCH_QUEUE": run.queue}
+    env |= {"SLACK_INTERNAL_ENDPOINT": endpoint, "DJANGO_SETTINGS_MODULE": "worker_settings"}
+    env = {**os.environ, "PYTHONPATH": paths, **env}
     command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"]
     command += ["--pool=prefork", "--concurrency=2", "-Q", run.queue, "-n", f"{run.queue}@%h"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
@@ -132,13 +126,13 @@ def celery_worker(
 
 
 @contextlib.contextmanager
-def slack_target(nginx: bool, workdir: Path, **fake: Any) -> Iterator[tuple[Any, str, str]]:
+def slack_target(nginx: bool, workdir: Path) -> Iterator[tuple[Any, str, str]]:
     """(a fake Slack, SLACK_INTERNAL_ENDPOINT, a description), with ``nginx`` behind nginx
     running the shipped gateway configuration, over HTTPS."""
     from tests.fake_slack import FakeSlack
 
     if not nginx:
-        with FakeSlack(**fake) as slack:
+        with FakeSlack() as slack:
             yield slack, f"{slack.url}/slack-proxy/", "fake Slack, directly (HTTP)"
         return
     from tests.nginx_gateway import NGINX, NginxGateway, SlackCertificates, webhook_secrets
@@ -147,7 +141,7 @@ def slack_target(nginx: bool, workdir: Path, **fake: Any) -> Iterator[tuple[Any,
         raise BenchmarkError("--nginx needs nginx (on Debian: apt-get install nginx-light)")
     with contextlib.ExitStack() as stack:
         certificates = stack.enter_context(SlackCertificates())  # needs trustme
-        slack = stack.enter_context(FakeSlack(ssl_context=certificates.server_context(), **fake))
+        slack = stack.enter_context(FakeSlack(ssl_context=certificates.server_context()))
         gateway = NginxGateway(
             mode="webhook",
             slack=slack,

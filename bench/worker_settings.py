@@ -2,12 +2,13 @@
 what SentryHub's settings do for a worker: PostgreSQL at ``CONN_MAX_AGE = 0`` (a connection per
 task), results in Redis, every logger at INFO into the worker's log file (its ``--logfile``
 handler), ``DEBUG`` off. The package's settings at their defaults but the host's signal and
-model, and the pace asked for. The rest comes in ``DSR_BENCH_*``, ``PG*`` and
+model, and the pace asked for. The rest comes in ``DSR_BENCH_*`` and
 ``SLACK_INTERNAL_ENDPOINT``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from tests.settings import *  # noqa: F403 - the test host's settings, overridden below
@@ -15,16 +16,8 @@ from tests.settings import SLACK_RULES as TEST_SLACK_RULES
 
 env = os.environ
 DEBUG = False
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": env["DSR_BENCH_DB"],
-        "USER": env["PGUSER"],
-        "HOST": env["PGHOST"],
-        "PORT": env["PGPORT"],
-        "CONN_MAX_AGE": int(env.get("DSR_BENCH_CONN_MAX_AGE", "0")),
-    }
-}
+DATABASES = {"default": json.loads(env["DSR_BENCH_DATABASE"])}  # the benchmark's
+DATABASES["default"]["CONN_MAX_AGE"] = int(env.get("DSR_BENCH_CONN_MAX_AGE", "0"))
 if DATABASES["default"]["CONN_MAX_AGE"]:
     # Celery's Django fix-up closes the connections after every task unless told to reuse
     # them: a host that keeps connections sets both.
