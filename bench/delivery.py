@@ -9,20 +9,17 @@ variant's batch queued, timed until the fake Slack has it all, checked; the othe
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import os
 import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import host
 import scenario
 import sentryhub_baseline as sentryhub
-from host import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS, Message
-from scenario import TIMES, BenchmarkError, Queries, compare, median, spread, table
-from worker import celery_worker, cpu_seconds, slack_target, wait_for, worker_host
+from host import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS
+from scenario import TIMES, Queries, compare, median, spread, table
+from worker import celery_worker, deliver, probe_reports, slack_target, worker_host
 
 #: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes its
 #: destination's slot (one UPDATE, as in production) and none ever waits.
@@ -48,14 +45,13 @@ def run(args: argparse.Namespace) -> int:
         scenario.progress(f"host signal path: {sum(sizes)} alerts through both receivers…")
         every = [item for batch in batches for item in batch]
         signal, messages = host.signal_path(every, batches[1], sizes[0], fan_out)
-        env = {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe", "DSR_BENCH_CHANNEL_RATE": PACE}
+        env = {"DSR_BENCH_CHANNEL_RATE": PACE}
         env |= {"DSR_BENCH_CHANNEL_BURST": PACE, "DSR_BENCH_CONN_MAX_AGE": str(args.conn_max_age)}
         if args.no_pacing:
             env |= {"DSR_BENCH_CHANNEL_RATE": "none", "DSR_BENCH_CHANNEL_BURST": "1"}
         with slack_target(args.nginx, run.workdir) as (slack, endpoint, target):
             print(f"Slack: {target}; {args.messages} messages per variant and round\n")
-            modules = "worker_probe,sentryhub_baseline"
-            with celery_worker(args, run, endpoint, modules, **env) as worker:
+            with celery_worker(args, run, endpoint, **env) as worker:
 
                 def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
                     batch = [messages[variant][item.alert.pk] for item in alerts]
@@ -64,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
                 scenario.progress("warming up the worker, probing its tasks…")
                 for variant in VARIANTS:
                     send(variant, batches[0])
-                probes = {v: probe(run, send(v, batches[1], probe=True)) for v in VARIANTS}
+                probes = {}
+                for v in VARIANTS:
+                    sample = send(v, batches[1], probe=True)["sample"]
+                    probes[v] = probe(probe_reports(run, len(batches[1])), sample)
                 rounds = []
                 for number, alerts in enumerate(batches[2:], 1):
                     order = VARIANTS if number % 2 else VARIANTS[::-1]
@@ -74,64 +73,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def deliver(
-    run: Any, slack: Any, pid: int, variant: str, batch: list[Message], probe: bool
-) -> dict[str, Any]:
-    """Queue the batch, wait until the fake Slack has it all and every task has done its
-    bookkeeping: msg/s, CPU ms per message, a message Slack received."""
-    from tests.celery_app import app
-
-    slack.reset()
-    headers = {"dsr_bench_probe": variant} if probe else None
-    before, started = cpu_seconds(pid), time.monotonic()
-    with app.producer_or_acquire() as producer:
-        queue = functools.partial(app.send_task, queue=run.queue, producer=producer)
-        ids = [queue(m.task, m.args, m.kwargs, headers=headers).id for m in batch]
-    try:
-        received = slack.wait_for_requests(len(batch), timeout=max(60.0, len(batch) * 0.2))
-    except AssertionError as exc:
-        raise BenchmarkError(f"{variant}: {exc}") from None
-    rate = len(batch) / (max(r.received_at for r in received) - started)
-    if variant == PACKAGE:
-        from django_slack_rules.models import SlackDelivery
-
-        done = SlackDelivery.objects.filter(pk__in=[m.kwargs["delivery_id"] for m in batch])
-        wait_for(lambda: not done.exclude(state="sent").exists(), 60, "the deliveries sent")
-        if sorted(done.values_list("attempts", flat=True)) != [1] * len(batch):
-            raise BenchmarkError(f"package: not every one of {len(batch)} deliveries sent once")
-    else:
-        run.keys.extend(keys := [f"celery-task-meta-{task_id}" for task_id in ids])
-        wait_for(lambda: all(run.redis.mget(keys)), 60, "SentryHub's task results")
-        if {json.loads(value)["status"] for value in run.redis.mget(keys)} != {"SUCCESS"}:
-            raise BenchmarkError("SentryHub: not every task succeeded")
-    wait_for(lambda: run.redis.llen(run.queue) == 0, 60, "the queue to drain")
-    cpu = [(a - b) * 1e3 / len(batch) for b, a in zip(before, cpu_seconds(pid))]
-    if len(slack.requests) != len(batch) or not all(r.json().get("text") for r in received):
-        raise BenchmarkError(f"{variant}: {len(slack.requests)} requests for {len(batch)}")
-    return {"rate": rate, "cpu": cpu, "sample": received[0].json(), "count": len(batch)}
-
-
-def probe(run: Any, batch: dict[str, Any]) -> dict[str, Any]:
-    """What the worker probe reported for the batch's tasks: their queries and connections,
-    each statement's median ms (when every task ran the same statements), a message."""
-    run.keys.append(key := f"{run.queue}:probe")
-    wait_for(lambda: run.redis.llen(key) >= batch["count"], 60, "the probe's reports")
-    reports = [json.loads(r) for r in run.redis.lrange(key, 0, -1)]
-    run.redis.delete(key)
+def probe(reports: list[dict[str, Any]], sample: dict[str, Any]) -> dict[str, Any]:
+    """The probed tasks: their queries and connections, each statement's median ms (when
+    every task ran the same statements), a message Slack received."""
     queries, times = Queries(), []
     for each in reports:
         queries.add(each["statements"])
-    if len({(len(r["statement_ms"]), len(r["commit_ms"])) for r in reports}) == 1:
-        each = {k: iter(zip(*(r[f"{k}_ms"] for r in reports))) for k in ("statement", "commit")}
+    if len({(len(r["executed"]), len(r["commit_ms"])) for r in reports}) == 1:
+        ms = {"statement": [[ms for _, ms, _ in r["executed"]] for r in reports]}
+        each = {
+            k: iter(zip(*v))
+            for k, v in (ms | {"commit": [r["commit_ms"] for r in reports]}).items()
+        }
         for statement in queries.example:
             kind = statement.split()[0].lower()
             kind = kind if scenario.is_transaction_control(statement) else "statement"
             times.append(f"{median(next(each[kind], ())):.2f} ms" if kind in each else "")
-    return batch | {
+    return {
         "queries": queries,
         "times": times,
         "connections": spread(r["connections"] for r in reports),
         "task_ms": f"{median(r['task_ms'] for r in reports):.2f}",
+        "count": len(reports),
+        "sample": sample,
     }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import host
 import scenario
 from host import Notification, notify
-from worker import celery_worker, redact, slack_target, worker_host
+from worker import celery_worker, slack_target, worker_host
 
 SLACK_RATE, SLACK_BURST = 1.0, 5
 TARGET_SECONDS, TARGET_REQUESTS = 60.0, 70  # the second for one channel
@@ -93,9 +93,7 @@ def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack:
     done = mine.filter(Q(state="sent") | Q(state="digested", digest__state="sent"))
     figures = storm(alerts, args, slack, notify, lambda: done.count() == len(alerts))
     texts, rows = figures["texts"], mine.values_list("state", "text", "digest_id", "digest__text")
-    shown = [
-        texts[text] if state == "sent" else texts[digest or "\0"] for state, text, _, digest in rows
-    ]
+    shown = [texts[text if state == "sent" else digest] for state, text, _, digest in rows]
     figures["lost"] = len(alerts) - sum(map(bool, shown))
     figures["digests"] = len({digest_id for _, _, digest_id, _ in rows if digest_id})
     figures["singles"] = sum(state == "sent" for state, *_ in rows)
@@ -133,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
 
         print(
-            f"worker: prefork, 2 processes; Redis {redact(args.redis_url)}; package pacing at "
+            "worker: prefork, 2 processes; package pacing at "
             f"its defaults: CHANNEL_RATE {dsr.CHANNEL_RATE:g}/s, CHANNEL_BURST "
             f"{dsr.CHANNEL_BURST}, DIGEST_AFTER {dsr.DIGEST_AFTER}\nSlack: the fake, "
             f"{SLACK_RATE:g} message/s per channel, burst {SLACK_BURST}, 429 + Retry-After "
@@ -147,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         naive_rule = LegacyRule.objects.create(**rule, message_template=template)
         with (
             slack_target(False, run.workdir) as (slack, endpoint, _),
-            celery_worker(args, run, endpoint, "storm_naive"),
+            celery_worker(args, run, endpoint),
         ):
             for channels in args.channels:
                 what = f"{args.alerts:,} firing alerts in {args.seconds:g} s to {channels} channel"
@@ -186,15 +184,10 @@ def report(what: str, package: dict[str, Any], naive: dict[str, Any]) -> int:
 
 
 if __name__ == "__main__":
-    scenario.main(
-        run,
-        scenario.options(
-            __doc__,
-            pg_db="dsr_bench_storm",
-            redis=True,
-            alerts=(60, 2000, "firing alerts per storm"),
-            seconds=(2.0, 10.0, "over how long"),
-            channels=("1,5", "1,5", "storms to run: channels per storm"),
-            timeout=(300.0, 300.0, "the longest wait for a storm, s"),
-        ),
-    )
+    sizes = {"alerts": (60, 2000, "firing alerts per storm"), "seconds": (2.0, 10.0, "over")}
+    sizes |= {
+        "channels": ("1,5", "1,5", "storms: channels per storm"),
+        "timeout": (300.0, 300.0, "s"),
+    }
+    args = scenario.options(__doc__, pg_db="dsr_bench_storm", redis=True, **sizes)
+    scenario.main(run, args)

@@ -5,6 +5,7 @@ keys), the worker (prefork, 2 processes, ``worker_settings.py``), the fake Slack
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from host import PACKAGE
 from scenario import BENCH, ROOT, BenchmarkError, database, header, host_settings
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -88,28 +90,24 @@ def worker_host(args: Any, title: str, publish_to: str = "", redis: bool = True)
             client.delete(*run.keys[start : start + 500])
 
 
-def redact(url: str) -> str:
-    """The broker URL without a password."""
-    return url.rpartition("@")[2]
-
-
 @contextlib.contextmanager
 def celery_worker(
-    args: Any, run: Run, endpoint: str, include: str, **env: str
+    args: Any, run: Run, endpoint: str, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The worker on the run's queue, posting to ``endpoint``, on this process's database,
-    with the modules ``include`` and the settings ``env`` (``worker_settings.py``)."""
+    with the baselines' tasks, the probe, and the settings ``env`` (``worker_settings.py``)."""
     from django.conf import settings
 
     paths = os.pathsep.join(filter(None, (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH"))))
     env |= {"DSR_BENCH_DATABASE": json.dumps(settings.DATABASES["default"])}
     env |= {"DSR_BENCH_BROKER": args.redis_url, "DSR_BENCH_QUEUE": run.queue}
+    env |= {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe"}
     env |= {"SLACK_INTERNAL_ENDPOINT": endpoint, "DJANGO_SETTINGS_MODULE": "worker_settings"}
     env = {**os.environ, "PYTHONPATH": paths, **env}
     command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"]
     command += ["--pool=prefork", "--concurrency=2", "-Q", run.queue, "-n", f"{run.queue}@%h"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
-    command += [f"--logfile={run.log}", f"--include={include}"]
+    command += [f"--logfile={run.log}", "--include=worker_probe,sentryhub_baseline,storm_naive"]
     output = run.log.with_suffix(".out")
     with output.open("w") as out:
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -123,6 +121,53 @@ def celery_worker(
         from tests.processes import stop_process
 
         stop_process(worker, timeout=20)
+
+
+def deliver(
+    run: Run, slack: Any, pid: int, variant: str, batch: list[Any], probe: bool = False
+) -> dict[str, Any]:
+    """Queue the batch, wait until the fake Slack has it all and every task has done its
+    bookkeeping: msg/s, CPU ms per message, a message Slack received."""
+    from tests.celery_app import app
+
+    slack.reset()
+    headers = {"dsr_bench_probe": variant} if probe else None
+    before, started = cpu_seconds(pid), time.monotonic()
+    with app.producer_or_acquire() as producer:
+        queue = functools.partial(app.send_task, queue=run.queue, producer=producer)
+        ids = [queue(m.task, m.args, m.kwargs, headers=headers).id for m in batch]
+    try:
+        received = slack.wait_for_requests(len(batch), timeout=max(60.0, len(batch) * 0.2))
+    except AssertionError as exc:
+        raise BenchmarkError(f"{variant}: {exc}") from None
+    rate = len(batch) / (max(r.received_at for r in received) - started)
+    if variant == PACKAGE:
+        from django_slack_rules.models import SlackDelivery
+
+        done = SlackDelivery.objects.filter(pk__in=[m.kwargs["delivery_id"] for m in batch])
+        wait_for(lambda: not done.exclude(state="sent").exists(), 60, "the deliveries sent")
+        if sorted(done.values_list("attempts", flat=True)) != [1] * len(batch):
+            raise BenchmarkError(f"package: not every one of {len(batch)} deliveries sent once")
+    else:
+        run.keys.extend(keys := [f"celery-task-meta-{task_id}" for task_id in ids])
+        wait_for(lambda: all(run.redis.mget(keys)), 60, "SentryHub's task results")
+        if {json.loads(value)["status"] for value in run.redis.mget(keys)} != {"SUCCESS"}:
+            raise BenchmarkError("SentryHub: not every task succeeded")
+    wait_for(lambda: run.redis.llen(run.queue) == 0, 60, "the queue to drain")
+    time.sleep(0.2)  # the last tasks' database backends exit, and are reaped
+    cpu = [(a - b) * 1e3 / len(batch) for b, a in zip(before, cpu_seconds(pid))]
+    if len(slack.requests) != len(batch) or not all(r.json().get("text") for r in received):
+        raise BenchmarkError(f"{variant}: {len(slack.requests)} requests for {len(batch)}")
+    return {"rate": rate, "cpu": cpu, "sample": received[0].json(), "count": len(batch)}
+
+
+def probe_reports(run: Run, count: int) -> list[dict[str, Any]]:
+    """The worker probe's reports of the ``count`` tasks probed last (``worker_probe.py``)."""
+    run.keys.append(key := f"{run.queue}:probe")
+    wait_for(lambda: run.redis.llen(key) >= count, 60, "the probe's reports")
+    reports = [json.loads(r) for r in run.redis.lrange(key, 0, -1)]
+    run.redis.delete(key)
+    return reports
 
 
 @contextlib.contextmanager

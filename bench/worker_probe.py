@@ -1,7 +1,9 @@
-"""Reads the probed tasks inside the worker (``bench/delivery.py``): a task sent with the header
-``dsr_bench_probe`` reports, from ``task_prerun`` to ``task_postrun``, its SQL (with the
-transaction control Django logs), each statement's and each commit's ms, the connections it
-opened and its ms, as JSON to the Redis list ``DSR_BENCH_PROBE_KEY``.
+"""Reads the probed tasks inside the worker (``delivery.py``, ``backend_cost.py``): a task sent
+with the header ``dsr_bench_probe`` reports, from ``task_prerun`` to ``task_postrun``, its SQL
+(with the transaction control Django logs), each statement's ms and its PostgreSQL backend's
+CPU µs (``/proc/<pid>/schedstat``), each commit's ms, the connections it opened (and the
+backend's CPU µs when it connected), the task's ms and this process's CPU µs (its client
+side), as JSON to the Redis list ``DSR_BENCH_PROBE_KEY``.
 """
 
 from __future__ import annotations
@@ -23,22 +25,48 @@ from django.dispatch import receiver
 current: dict[str, Any] = {}
 
 
-def timed(kind: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function``, adding its ms to ``current[kind]`` while a task is probed."""
+def backend_us() -> float:
+    """CPU µs the backend of the task's connection has spent so far (NaN: not on this host)."""
+    try:
+        with open(f"/proc/{current['pid']}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1000
+    except OSError:
+        return float("nan")
+
+
+def commit(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A database backend's ``_commit``, timed while a task is probed."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def timed(*args: Any) -> Any:
         started = time.perf_counter()
         try:
-            return function(*args, **kwargs)
+            return function(*args)
         finally:
             if current:
-                current[kind].append((time.perf_counter() - started) * 1e3)
+                current["commit_ms"].append((time.perf_counter() - started) * 1e3)
 
-    return wrapper
+    return timed
 
 
-time_statement = timed("statement_ms", lambda execute, *args: execute(*args))
+def statement(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+    """An execute wrapper: while a task is probed, the statement's ms and backend CPU µs."""
+    if not current:
+        return execute(sql, *args)
+    cpu, started = backend_us(), time.perf_counter()
+    try:
+        return execute(sql, *args)
+    finally:
+        ms = (time.perf_counter() - started) * 1e3
+        current["executed"].append((sql, ms, backend_us() - cpu))
+
+
+def watch(connection: Any) -> None:
+    """Read the statements of ``connection``, open, and the CPU of its backend."""
+    info = getattr(connection.connection, "info", None)  # psycopg 3; psycopg2 below
+    current["pid"] = info.backend_pid if info else connection.connection.get_backend_pid()
+    if statement not in connection.execute_wrappers:
+        connection.execute_wrappers.append(statement)
 
 
 @task_prerun.connect(weak=False)
@@ -50,18 +78,21 @@ def start(task_id: str = "", task: Any = None, **kwargs: Any) -> None:
         return
     connection = connections["default"]
     if not hasattr(type(connection)._commit, "__wrapped__"):
-        type(connection)._commit = timed("commit_ms", type(connection)._commit)
+        type(connection)._commit = commit(type(connection)._commit)
     connection.force_debug_cursor = True
     connection.queries_log.clear()
-    connection.execute_wrappers.append(time_statement)
-    current.update(task_id=task_id, connections=0, statement_ms=[], commit_ms=[])
-    current["started"] = time.perf_counter()
+    current.update(task_id=task_id, connections=0, connect_us=0.0, executed=[], commit_ms=[])
+    current.update(started=time.perf_counter(), client_us=time.thread_time() * 1e6)
+    if connection.connection is not None:  # kept from an earlier task (CONN_MAX_AGE)
+        watch(connection)
 
 
 @receiver(connection_created, weak=False)
-def count_connection(**kwargs: Any) -> None:
+def connected(connection: Any = None, **kwargs: Any) -> None:
     if current:
+        watch(connection)
         current["connections"] += 1
+        current["connect_us"] += backend_us()  # forked, authenticated, started, set up
 
 
 @task_postrun.connect(weak=False)
@@ -71,9 +102,9 @@ def finish(task_id: str = "", **kwargs: Any) -> None:
     report, connection = dict(current), connections["default"]
     current.clear()
     report["task_ms"] = (time.perf_counter() - report.pop("started")) * 1e3
+    report["client_us"] = time.thread_time() * 1e6 - report["client_us"]
     report["statements"] = [q["sql"] for q in connection.queries_log]
     connection.force_debug_cursor = False
-    connection.execute_wrappers.remove(time_statement)
     client().rpush(os.environ["DSR_BENCH_PROBE_KEY"], json.dumps(report))
 
 

@@ -120,7 +120,7 @@ if os.environ.get("DSR_DATABASE") == "postgres":
             "PostgreSQL: 3. SELECT alerts_alertinstance",
             "PostgreSQL: after the statements (exit)",
             "PostgreSQL: in all",
-            "this process: the task, client side",
+            "the worker: the task, client side",
         )
 
     def test_the_storm_benchmark_accounts_for_every_alert_of_both_storms():
