@@ -20,7 +20,7 @@ import host
 import scenario
 from host import VARIANTS
 from scenario import BenchmarkError, median
-from worker import celery_worker, deliver, probe_reports, slack_target, worker_host
+from worker import deliver, probe_reports, worker, worker_host
 
 CTE = re.compile(r'(?:WITH|,)\s+"?([a-z_]+)"?\s+AS\s+\(', re.IGNORECASE)
 TABLE = re.compile(r'(?:FROM|INTO|UPDATE|JOIN)\s+"?([a-z_]+)"?', re.IGNORECASE)
@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         _, messages = host.signal_path([a for b in batches for a in b])
         pace = {"DSR_BENCH_CHANNEL_RATE": "1000000", "DSR_BENCH_CHANNEL_BURST": "1000000"}
-        with (
-            slack_target(False, run.workdir) as (slack, endpoint, _),
-            celery_worker(args, run, endpoint, **pace) as worker,
-        ):
+        with worker(run, **pace):
             plan = [(v, batches[0][i::2], False) for i, v in enumerate(VARIANTS)]  # a warm-up
             for r in range(args.rounds):
                 order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
@@ -57,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             for number, (variant, alerts, record) in enumerate(plan, 1):
                 scenario.progress(f"batch {number}/{len(plan)}: {variant}…")
                 batch = [messages[variant][item.alert.pk] for item in alerts]
-                reaped = deliver(run, slack, worker.pid, variant, batch, probe=True)["cpu"][1]
+                reaped = deliver(run, variant, batch, probe=True)["cpu"][1]
                 if reaped != reaped:  # NaN
                     raise BenchmarkError("no PostgreSQL in /proc: it must run on this machine")
                 reports = probe_reports(run, len(batch))

@@ -19,7 +19,7 @@ import scenario
 import sentryhub_baseline as sentryhub
 from host import PACKAGE, PACKAGE_FAN_OUT, SENTRYHUB, VARIANTS
 from scenario import TIMES, Queries, compare, median, spread, table
-from worker import celery_worker, deliver, probe_reports, slack_target, worker_host
+from worker import deliver, probe_reports, worker, worker_host
 
 #: The worker's pace unless --no-pacing: no batch comes near it, so every delivery takes its
 #: destination's slot (one UPDATE, as in production) and none ever waits.
@@ -49,26 +49,25 @@ def run(args: argparse.Namespace) -> int:
         env |= {"DSR_BENCH_CHANNEL_BURST": PACE, "DSR_BENCH_CONN_MAX_AGE": str(args.conn_max_age)}
         if args.no_pacing:
             env |= {"DSR_BENCH_CHANNEL_RATE": "none", "DSR_BENCH_CHANNEL_BURST": "1"}
-        with slack_target(args.nginx, run.workdir) as (slack, endpoint, target):
+        with worker(run, args.nginx, **env) as target:
             print(f"Slack: {target}; {args.messages} messages per variant and round\n")
-            with celery_worker(args, run, endpoint, **env) as worker:
 
-                def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
-                    batch = [messages[variant][item.alert.pk] for item in alerts]
-                    return deliver(run, slack, worker.pid, variant, batch, probe)
+            def send(variant: str, alerts: Sequence[Any], probe: bool = False) -> Any:
+                batch = [messages[variant][item.alert.pk] for item in alerts]
+                return deliver(run, variant, batch, probe)
 
-                scenario.progress("warming up the worker, probing its tasks…")
-                for variant in VARIANTS:
-                    send(variant, batches[0])
-                probes = {}
-                for v in VARIANTS:
-                    sample = send(v, batches[1], probe=True)["sample"]
-                    probes[v] = probe(probe_reports(run, len(batches[1])), sample)
-                rounds = []
-                for number, alerts in enumerate(batches[2:], 1):
-                    order = VARIANTS if number % 2 else VARIANTS[::-1]
-                    scenario.progress(f"round {number}/{args.rounds}: {', '.join(order)}…")
-                    rounds.append({v: send(v, alerts) for v in order})
+            scenario.progress("warming up the worker, probing its tasks…")
+            for variant in VARIANTS:
+                send(variant, batches[0])
+            probes = {}
+            for v in VARIANTS:
+                sample = send(v, batches[1], probe=True)["sample"]
+                probes[v] = probe(probe_reports(run, len(batches[1])), sample)
+            rounds = []
+            for number, alerts in enumerate(batches[2:], 1):
+                order = VARIANTS if number % 2 else VARIANTS[::-1]
+                scenario.progress(f"round {number}/{args.rounds}: {', '.join(order)}…")
+                rounds.append({v: send(v, alerts) for v in order})
     report(rounds, probes, signal, args)
     return 0
 

@@ -3,7 +3,7 @@
 ``--alerts`` alerts over ``--seconds``, to 1 channel then 5, against a fake Slack paced like
 Slack (1 message/s per channel, bursts of 5, then ``429``): the **package** at its default
 pacing, until every alert is sent or in a digest Slack accepted; the **naive** task
-(``storm_naive.py``: SentryHub's, first attempt only) posts each once and drops what Slack
+(``sentryhub_baseline.post_once``: SentryHub's, first attempt only) posts each once and drops what Slack
 refuses. Exit 2 when the package lost or duplicated an alert.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import host
 import scenario
 from host import Notification, notify
-from worker import celery_worker, slack_target, worker_host
+from worker import worker, worker_host
 
 SLACK_RATE, SLACK_BURST = 1.0, 5
 TARGET_SECONDS, TARGET_REQUESTS = 60.0, 70  # the second for one channel
@@ -115,7 +115,7 @@ def run_naive(
             transaction.on_commit(lambda: queue(kwargs))
 
     def queue(kwargs: dict[str, int]) -> None:
-        task_id = app.send_task("storm_naive.post_alert", kwargs=kwargs).id
+        task_id = app.send_task("sentryhub_baseline.post_once", kwargs=kwargs).id
         run.keys.append(f"celery-task-meta-{task_id}")  # its result, deleted at the end
 
     figures = storm(alerts, args, slack, process, lambda: len(slack.requests) >= len(alerts))
@@ -143,10 +143,8 @@ def run(args: argparse.Namespace) -> int:
         rule["match_criteria"] = {"labels__team": "storm"}  # SentryHub's form
         template = host.SENTRYHUB_TEMPLATE.replace("RULE_NAME", "storm")
         naive_rule = LegacyRule.objects.create(**rule, message_template=template)
-        with (
-            slack_target(False, run.workdir) as (slack, endpoint, _),
-            celery_worker(args, run, endpoint),
-        ):
+        with worker(run):
+            slack = run.slack
             for channels in args.channels:
                 what = f"{args.alerts:,} firing alerts in {args.seconds:g} s to {channels} channel"
                 scenario.progress(f"{what}(s): the package, then the naive task…")

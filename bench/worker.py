@@ -1,6 +1,7 @@
-"""What the benchmarks with a real Celery worker share: a run (queue, work directory, Redis
-keys), the worker (prefork, 2 processes, ``worker_settings.py``), the fake Slack it posts to
-(directly, or through the shipped nginx gateway), CPU time from ``/proc``."""
+"""What the benchmarks with a real Celery worker share: a run (its queue, work directory and
+Redis keys, this process as the test host), the worker (prefork, 2 processes,
+``worker_settings.py``) and the fake Slack it posts to (directly, or through the shipped nginx
+gateway), a batch delivered and checked, the probe's reports, CPU time from ``/proc``."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from host import PACKAGE
@@ -24,55 +25,36 @@ from scenario import BENCH, ROOT, BenchmarkError, database, header, host_setting
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-@dataclass
-class Run:
-    """One run: its queue, work directory, Redis client, the Redis keys to delete at the end."""
-
-    queue: str
-    workdir: Path
-    redis: Any
-    keys: list[str] = field(default_factory=list)
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "worker.log"
-
-
 @contextlib.contextmanager
-def worker_host(args: Any, title: str, publish_to: str = "", redis: bool = True) -> Iterator[Run]:
+def worker_host(args: Any, title: str, publish_to: str = "") -> Iterator[Any]:
     """A run (its work directory kept on failure, with the tail of the worker's log), and this
     process as the test host on the run's database, as SentryHub's (a connection per task,
     every logger at INFO into a file), its tasks published to ``publish_to`` (a queue no
     worker reads) or to the run's queue; the package's settings at their defaults."""
     import celery
+    import redis
 
-    client = None
-    if redis:
-        import redis as redis_py
-
-        client = redis_py.Redis.from_url(args.redis_url)
-        try:
-            client.ping()
-        except redis_py.RedisError as exc:
-            raise SystemExit(f"Redis is not reachable at {args.redis_url} ({exc})") from None
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"Redis is not reachable at {args.redis_url} ({exc})") from None
     workdir = Path(tempfile.mkdtemp(prefix="dsr-bench-"))
-    run = Run(f"dsr-bench-{os.getpid()}-{int(time.time())}", workdir, client)
-    for name in {run.queue, publish_to or run.queue}:  # each queue's list and kombu's tables
+    queue = f"dsr-bench-{os.getpid()}-{int(time.time())}"
+    run = SimpleNamespace(args=args, queue=queue, workdir=workdir, log=workdir / "worker.log")
+    run.redis, run.keys = client, []
+    for name in {queue, publish_to or queue}:  # each queue's list and kombu's tables
         run.keys += [name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"]
     rules = host_settings()["SLACK_RULES"]
     handler = {"class": "logging.FileHandler", "filename": str(workdir / "driver.log")}
     settings = host_settings(
-        CELERY_BROKER_URL=args.redis_url if redis else "memory://",
-        CELERY_TASK_DEFAULT_QUEUE=publish_to or run.queue,
+        CELERY_BROKER_URL=args.redis_url,
+        CELERY_TASK_DEFAULT_QUEUE=publish_to or queue,
         SLACK_RULES={"SIGNAL": rules["SIGNAL"], "ALERT_MODEL": rules["ALERT_MODEL"]},
         SLACK_DEFAULT_CHANNEL="#general",  # SentryHub's setting, read by its task
-        LOGGING={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "handlers": {"file": handler},
-            "root": {"handlers": ["file"], "level": "INFO"},
-        },
+        LOGGING={"version": 1, "disable_existing_loggers": False, "handlers": {"file": handler}},
     )
+    settings["LOGGING"]["root"] = {"handlers": ["file"], "level": "INFO"}
     try:
         with database(args, settings, CONN_MAX_AGE=0) as description:
             from tests.celery_app import app
@@ -81,63 +63,92 @@ def worker_host(args: Any, title: str, publish_to: str = "", redis: bool = True)
             header(title, f"Celery {celery.__version__}", description)
             yield run
     except BaseException:
-        print(f"{tail(run.log)}\n(the logs are in {run.workdir})", file=sys.stderr)
+        print(f"{tail(run.log)}\n(the logs are in {workdir})", file=sys.stderr)
         raise
     else:
-        shutil.rmtree(run.workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     finally:
-        for start in range(0, len(run.keys) if client else 0, 500):
+        for start in range(0, len(run.keys), 500):
             client.delete(*run.keys[start : start + 500])
 
 
 @contextlib.contextmanager
-def celery_worker(
-    args: Any, run: Run, endpoint: str, **env: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """The worker on the run's queue, posting to ``endpoint``, on this process's database,
-    with the baselines' tasks, the probe, and the settings ``env`` (``worker_settings.py``)."""
+def worker(run: Any, nginx: bool = False, **env: str) -> Iterator[str]:
+    """The fake Slack (``run.slack``; with ``nginx`` behind nginx running the shipped gateway
+    configuration, over HTTPS) and the worker (``run.pid``) on the run's queue and database,
+    with the baselines' tasks, the probe, and the settings ``env`` (``worker_settings.py``);
+    yields what the Slack is."""
     from django.conf import settings
 
-    paths = os.pathsep.join(filter(None, (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH"))))
-    env |= {"DSR_BENCH_DATABASE": json.dumps(settings.DATABASES["default"])}
-    env |= {"DSR_BENCH_BROKER": args.redis_url, "DSR_BENCH_QUEUE": run.queue}
-    env |= {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe"}
-    env |= {"SLACK_INTERNAL_ENDPOINT": endpoint, "DJANGO_SETTINGS_MODULE": "worker_settings"}
-    env = {**os.environ, "PYTHONPATH": paths, **env}
-    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"]
-    command += ["--pool=prefork", "--concurrency=2", "-Q", run.queue, "-n", f"{run.queue}@%h"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
-    command += [f"--logfile={run.log}", "--include=worker_probe,sentryhub_baseline,storm_naive"]
-    output = run.log.with_suffix(".out")
-    with output.open("w") as out:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    from tests.fake_slack import FakeSlack
+    from tests.processes import stop_process
+
+    with contextlib.ExitStack() as stack:
+        if nginx:
+            run.slack, endpoint, target = nginx_gateway(stack, run.workdir / "nginx")
+        else:
+            run.slack = stack.enter_context(FakeSlack())
+            endpoint, target = f"{run.slack.url}/slack-proxy/", "fake Slack, directly (HTTP)"
+        paths = filter(None, (str(ROOT), str(BENCH), os.environ.get("PYTHONPATH")))
+        env |= {"DSR_BENCH_DATABASE": json.dumps(settings.DATABASES["default"])}
+        env |= {"DSR_BENCH_BROKER": run.args.redis_url, "DSR_BENCH_QUEUE": run.queue}
+        env |= {"DSR_BENCH_PROBE_KEY": f"{run.queue}:probe", "SLACK_INTERNAL_ENDPOINT": endpoint}
+        env |= {"DJANGO_SETTINGS_MODULE": "worker_settings", "PYTHONPATH": os.pathsep.join(paths)}
+        command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker"]
+        command += ["--pool=prefork", "--concurrency=2", "-Q", run.queue, "-n", f"{run.queue}@%h"]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+        command += [f"--logfile={run.log}", "--include=worker_probe,sentryhub_baseline"]
+        output = stack.enter_context(run.log.with_suffix(".out").open("w"))
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=os.environ | env, stdout=output, stderr=subprocess.STDOUT
+        )
+        stack.callback(stop_process, process, timeout=20)
         ready = lambda: "ready." in (run.log.read_text() if run.log.exists() else "")  # noqa: E731
-        wait_for(lambda: worker.poll() is not None or ready(), 60, "the worker to start")
-        if worker.poll() is not None:
-            raise BenchmarkError(f"the worker exited:\n{tail(output)}")
-        yield worker
-    finally:
-        from tests.processes import stop_process
-
-        stop_process(worker, timeout=20)
+        wait_for(lambda: process.poll() is not None or ready(), 60, "the worker to start")
+        if process.poll() is not None:
+            raise BenchmarkError(f"the worker exited:\n{tail(run.log.with_suffix('.out'))}")
+        run.pid = process.pid
+        yield target
 
 
-def deliver(
-    run: Run, slack: Any, pid: int, variant: str, batch: list[Any], probe: bool = False
-) -> dict[str, Any]:
+def nginx_gateway(stack: contextlib.ExitStack, workdir: Path) -> tuple[Any, str, str]:
+    """The fake Slack over HTTPS behind nginx running the shipped gateway configuration,
+    entered on ``stack``: the fake, the endpoint, a description."""
+    from tests.fake_slack import FakeSlack
+    from tests.nginx_gateway import NGINX, NginxGateway, SlackCertificates, webhook_secrets
+
+    if not Path(NGINX).exists():
+        raise BenchmarkError("--nginx needs nginx (on Debian: apt-get install nginx-light)")
+    certificates = stack.enter_context(SlackCertificates())  # needs trustme
+    slack = stack.enter_context(FakeSlack(ssl_context=certificates.server_context()))
+    gateway = NginxGateway(
+        mode="webhook",
+        slack=slack,
+        ca_file=certificates.ca_file,
+        # Every channel to one webhook; no rate limit in the way of the benchmark.
+        secrets=webhook_secrets({}, default="/services/T0BENCH/B0BENCH/bench"),
+        rate="100000r/s",
+        burst=100000,
+        workdir=workdir,
+    )
+    version = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
+    endpoint = stack.enter_context(gateway).endpoint
+    return slack, endpoint, f"fake Slack (HTTPS) through the nginx gateway ({version})"
+
+
+def deliver(run: Any, variant: str, batch: list[Any], probe: bool = False) -> dict[str, Any]:
     """Queue the batch, wait until the fake Slack has it all and every task has done its
     bookkeeping: msg/s, CPU ms per message, a message Slack received."""
     from tests.celery_app import app
 
-    slack.reset()
+    run.slack.reset()
     headers = {"dsr_bench_probe": variant} if probe else None
-    before, started = cpu_seconds(pid), time.monotonic()
+    before, started = cpu_seconds(run.pid), time.monotonic()
     with app.producer_or_acquire() as producer:
         queue = functools.partial(app.send_task, queue=run.queue, producer=producer)
         ids = [queue(m.task, m.args, m.kwargs, headers=headers).id for m in batch]
     try:
-        received = slack.wait_for_requests(len(batch), timeout=max(60.0, len(batch) * 0.2))
+        received = run.slack.wait_for_requests(len(batch), timeout=max(60.0, len(batch) * 0.2))
     except AssertionError as exc:
         raise BenchmarkError(f"{variant}: {exc}") from None
     rate = len(batch) / (max(r.received_at for r in received) - started)
@@ -155,51 +166,19 @@ def deliver(
             raise BenchmarkError("SentryHub: not every task succeeded")
     wait_for(lambda: run.redis.llen(run.queue) == 0, 60, "the queue to drain")
     time.sleep(0.2)  # the last tasks' database backends exit, and are reaped
-    cpu = [(a - b) * 1e3 / len(batch) for b, a in zip(before, cpu_seconds(pid))]
-    if len(slack.requests) != len(batch) or not all(r.json().get("text") for r in received):
-        raise BenchmarkError(f"{variant}: {len(slack.requests)} requests for {len(batch)}")
-    return {"rate": rate, "cpu": cpu, "sample": received[0].json(), "count": len(batch)}
+    cpu = [(a - b) * 1e3 / len(batch) for b, a in zip(before, cpu_seconds(run.pid))]
+    if len(run.slack.requests) != len(batch) or not all(r.json().get("text") for r in received):
+        raise BenchmarkError(f"{variant}: {len(run.slack.requests)} requests for {len(batch)}")
+    return {"rate": rate, "cpu": cpu, "sample": received[0].json()}
 
 
-def probe_reports(run: Run, count: int) -> list[dict[str, Any]]:
+def probe_reports(run: Any, count: int) -> list[dict[str, Any]]:
     """The worker probe's reports of the ``count`` tasks probed last (``worker_probe.py``)."""
     run.keys.append(key := f"{run.queue}:probe")
     wait_for(lambda: run.redis.llen(key) >= count, 60, "the probe's reports")
     reports = [json.loads(r) for r in run.redis.lrange(key, 0, -1)]
     run.redis.delete(key)
     return reports
-
-
-@contextlib.contextmanager
-def slack_target(nginx: bool, workdir: Path) -> Iterator[tuple[Any, str, str]]:
-    """(a fake Slack, SLACK_INTERNAL_ENDPOINT, a description), with ``nginx`` behind nginx
-    running the shipped gateway configuration, over HTTPS."""
-    from tests.fake_slack import FakeSlack
-
-    if not nginx:
-        with FakeSlack() as slack:
-            yield slack, f"{slack.url}/slack-proxy/", "fake Slack, directly (HTTP)"
-        return
-    from tests.nginx_gateway import NGINX, NginxGateway, SlackCertificates, webhook_secrets
-
-    if not Path(NGINX).exists():
-        raise BenchmarkError("--nginx needs nginx (on Debian: apt-get install nginx-light)")
-    with contextlib.ExitStack() as stack:
-        certificates = stack.enter_context(SlackCertificates())  # needs trustme
-        slack = stack.enter_context(FakeSlack(ssl_context=certificates.server_context()))
-        gateway = NginxGateway(
-            mode="webhook",
-            slack=slack,
-            ca_file=certificates.ca_file,
-            # Every channel to one webhook; no rate limit in the way of the benchmark.
-            secrets=webhook_secrets({}, default="/services/T0BENCH/B0BENCH/bench"),
-            rate="100000r/s",
-            burst=100000,
-            workdir=workdir / "nginx",
-        )
-        endpoint = stack.enter_context(gateway).endpoint
-        version = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
-        yield slack, endpoint, f"fake Slack (HTTPS) through the nginx gateway ({version})"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -212,26 +191,19 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def tail(path: Path, lines: int = 25) -> str:
-    if not path.exists():
-        return f"({path} is missing)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def proc_stats() -> list[tuple[int, str, list[str]]]:
-    """(pid, name, the fields after the name) of every process in /proc; [] without /proc."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
-        with contextlib.suppress(OSError):
-            stat = Path("/proc", entry, "stat").read_text()
-            name = stat[stat.index("(") + 1 : stat.rindex(")")]
-            found.append((int(entry), name, stat[stat.rindex(")") + 2 :].split()))
-    return found
+    text = path.read_text(errors="replace") if path.exists() else f"({path} is missing)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def cpu_seconds(worker_pid: int) -> list[float]:
     """CPU seconds so far (NaN where /proc cannot tell) of the worker and its pool, of
     PostgreSQL's ended backends (the postmaster's reaped children), of the machine."""
-    stats = proc_stats()
+    stats = []  # (pid, name, the fields after the name) of each process
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            stat = Path("/proc", entry, "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            stats.append((int(entry), name, stat[stat.rindex(")") + 2 :].split()))
     names = {pid: name for pid, name, _ in stats}
     worker = [int(f[11]) + int(f[12]) for pid, _, f in stats if worker_pid in (pid, int(f[1]))]
     postmaster = [f for _, name, f in stats if name == "postgres" and names.get(int(f[1])) != name]
