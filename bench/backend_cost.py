@@ -1,11 +1,6 @@
 """Where a delivery's CPU goes on a fresh PostgreSQL connection, statement by statement, for
-the package's task and SentryHub's (``delivery.py`` says how fast; this says where the CPU
-goes), through the same worker, each task on a connection of its own (``CONN_MAX_AGE = 0``),
-pacing at a rate no batch reaches. Per message, from the worker probe: the backend's CPU
-when the task connected and for each statement, the task's client side in the worker; and
-the backends' CPU at their exit (the postmaster's reaped children over the batch, less what
-was read statement by statement). PostgreSQL must run on this machine.
-"""
+the package's task and SentryHub's, through the worker of ``delivery.py`` and its probe; the
+backends' exits from the postmaster's reaped children. PostgreSQL must run on this machine."""
 
 from __future__ import annotations
 
@@ -87,11 +82,7 @@ def report(paths: dict[str, Any], args: argparse.Namespace) -> None:
     counts = "; ".join(
         f"{v}: {len(common[v])} of {sum(map(len, paths[v].values()))}" for v in VARIANTS
     )
-    print(
-        f"(each variant's most common path, {counts} messages; statements in the order they ran; "
-        "after the statements: the postmaster's reaped children's CPU over each batch, per "
-        "message, less what was read statement by statement: the commits and the exits)"
-    )
+    print(f"(each variant's most common path: {counts} messages)")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,7 @@
 """Messages per second through a real Celery worker: the package's task against SentryHub's own
-(``sentryhub_baseline.py``), same worker, broker, PostgreSQL, fake Slack, alerts and (mirrored)
-rules; and the host's signal through both receivers (``host.py``). Steps: every alert through
-both receivers (timed; the messages queued are recorded), the worker warmed up, a few messages
-probed inside it (``worker_probe.py``: each task's SQL and its times), then A/B rounds: one
-variant's batch queued, timed until the fake Slack has it all, checked; the other variant.
-"""
+(``sentryhub_baseline.py``), same worker, broker, database, fake Slack, alerts and (mirrored)
+rules, in A/B rounds; the tasks probed inside the worker (``worker_probe.py``); and the host's
+signal through both receivers (``host.py``)."""
 
 from __future__ import annotations
 
@@ -78,16 +75,11 @@ def probe(reports: list[dict[str, Any]], sample: dict[str, Any]) -> dict[str, An
     queries, times = Queries(), []
     for each in reports:
         queries.add(each["statements"])
-    if len({(len(r["executed"]), len(r["commit_ms"])) for r in reports}) == 1:
-        ms = {"statement": [[ms for _, ms, _ in r["executed"]] for r in reports]}
-        each = {
-            k: iter(zip(*v))
-            for k, v in (ms | {"commit": [r["commit_ms"] for r in reports]}).items()
-        }
+    if len({len(r["executed"]) for r in reports}) == 1:  # the same statements in each task
+        each = iter(zip(*([ms for _, ms, _ in r["executed"]] for r in reports)))
         for statement in queries.example:
-            kind = statement.split()[0].lower()
-            kind = kind if scenario.is_transaction_control(statement) else "statement"
-            times.append(f"{median(next(each[kind], ())):.2f} ms" if kind in each else "")
+            control = scenario.is_transaction_control(statement)
+            times.append("" if control else f"{median(next(each, ())):.2f} ms")
     return {
         "queries": queries,
         "times": times,
@@ -112,20 +104,14 @@ def report(rounds: list[Any], probes: dict[str, Any], signal: Any, args: Any) ->
     ratios = median(r[PACKAGE]["rate"] / r[SENTRYHUB]["rate"] for r in rounds)
     print(
         f"\npackage/SentryHub throughput: {median_row[4]} (median of {len(rounds)} rounds); "
-        f"median of the rounds' ratios {ratios:.2f}{TIMES}\n(msg/s: from the first message "
-        "queued to the last one the fake Slack received; CPU: the worker's user + system "
-        "time per message, until every task of the batch finished)\n\nCPU ms per message "
-        "(medians of the rounds)"
+        f"median of the rounds' ratios {ratios:.2f}{TIMES}\n\nCPU ms per message (medians)"
     )
     cpu = {
         p: [f"{median(r[v]['cpu'][i] for r in rounds):.1f} ms" for v in VARIANTS]
         for i, p in enumerate(CPU_PARTS)
     }
     compare(VARIANTS, cpu)
-    print(
-        "(PostgreSQL: its backends that ended during the batch, one per task at CONN_MAX_AGE "
-        f"0)\n\nper delivery, inside the worker (probe: {probes[PACKAGE]['count']} tasks each)"
-    )
+    print(f"\nper delivery, inside the worker (probe: {probes[PACKAGE]['count']} tasks each)")
     compare(
         VARIANTS,
         {
@@ -135,30 +121,28 @@ def report(rounds: list[Any], probes: dict[str, Any], signal: Any, args: Any) ->
         },
     )
     print("\nhost signal path, in this process (µs per alert, median)")
-    us = {v: f"{median(times.send_us):,.0f}" for v, times in signal.items()}
+    us = {v: f"{median(times['send']):,.0f}" for v, times in signal.items()}
     compare(
         VARIANTS,
         {
             "alert_processed.send()": us.get,
-            "host transaction with commit": lambda v: f"{median(signal[v].transaction_us):,.0f}",
-            "queries (+transaction control)": lambda v: signal[v].queries,
+            "host transaction with commit": lambda v: f"{median(signal[v]['transaction']):,.0f}",
+            "queries (+transaction control)": lambda v: signal[v]["queries"],
             "alert_processed.send(), 3 rules": [us[PACKAGE_FAN_OUT], "-"],
         },
     )
     one, three = (
-        median(signal[v].send_us) / median(signal[SENTRYHUB].send_us)
+        median(signal[v]["send"]) / median(signal[SENTRYHUB]["send"])
         for v in (PACKAGE, PACKAGE_FAN_OUT)
     )
     print(
-        f"(the receiver matches among {args.rules} rules inside the host's transaction, records "
-        "the deliveries there and queues their tasks at commit)\nreceiver/SentryHub's handler, "
-        f"alert_processed.send(): 1 rule {one:.2f}{TIMES} (budget 1.00{TIMES}), 3 rules "
-        f"{three:.2f}{TIMES} (budget 1.50{TIMES})"
+        f"receiver/SentryHub's handler, alert_processed.send(): 1 rule {one:.2f}{TIMES} (budget "
+        f"1.00{TIMES}), 3 rules {three:.2f}{TIMES} (budget 1.50{TIMES})"
     )
     for variant in VARIANTS if args.queries else ():
         title = f"{variant}: one task in the worker (median time of each statement)"
         probes[variant]["queries"].print(title, probes[variant]["times"])
-        signal[variant].queries.print(f"{variant}: the host's transaction")
+        signal[variant]["queries"].print(f"{variant}: the host's transaction")
         sample = probes[variant]["sample"]
         print(f"\n{variant}: a message the fake Slack received ({sample['channel']}):")
         print("  " + sample["text"].replace("\n", "\n  "))

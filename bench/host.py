@@ -10,7 +10,6 @@ import datetime
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from scenario import BenchmarkError, Queries
@@ -72,10 +71,8 @@ def notify(item: Notification, signal: Any = None) -> float:
 
 
 def create_rules(count: int, rng: random.Random) -> None:
-    """``count`` active rules on alertname and team, namespace or severity, among them a
-    catch-all (every alert is notified), mirrored by SentryHub's in-tree rules (its
-    ``labels__<name>`` keys, the same message in its names); and two rules that continue
-    matching for ``fanout="yes"``: three rules get such an alert."""
+    """``count`` rules on alertname and another label (one a catch-all), mirrored by SentryHub's
+    in-tree rules; and two rules that continue matching for ``fanout="yes"`` (three rules)."""
     from django_slack_rules.models import SlackIntegrationRule as Rule
     from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
 
@@ -103,16 +100,11 @@ def create_rules(count: int, rng: random.Random) -> None:
 
 
 def random_labels(count: int, rng: random.Random, **extra: str) -> list[dict[str, str]]:
+    pools = {"alertname": ALERTNAMES, "severity": SEVERITIES, "job": JOBS, "team": TEAMS}
+    pools["namespace"] = NAMESPACES
     return [
-        {
-            "alertname": rng.choice(ALERTNAMES),
-            "severity": rng.choice(SEVERITIES),
-            "instance": f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}:9100",
-            "job": rng.choice(JOBS),
-            "team": rng.choice(TEAMS),
-            "namespace": rng.choice(NAMESPACES),
-            **extra,
-        }
+        {k: rng.choice(pool) for k, pool in pools.items()}
+        | {"instance": f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}:9100", **extra}
         for _ in range(count)
     ]
 
@@ -159,33 +151,23 @@ def create_alerts(
 Message = collections.namedtuple("Message", "task args kwargs")
 
 
-@dataclass
-class SignalTimes:
-    """Per alert: µs for ``send()`` inside the host's transaction, and for the whole
-    transaction (with the commit and the publish at commit); the queries counted."""
-
-    send_us: list[float] = field(default_factory=list)
-    transaction_us: list[float] = field(default_factory=list)
-    queries: Queries = field(default_factory=Queries)
-
-
 def signal_path(
     alerts: Sequence[Notification],
     counted: Sequence[Notification] = (),
     skip: int = 0,
     fan_out: Sequence[Notification] = (),
-) -> tuple[dict[str, SignalTimes], dict[str, dict[Any, Message]]]:
-    """Every alert through both receivers (alternating which goes first), each in a host
-    transaction of its own, and one alert of ``fan_out`` through the package's after each;
-    all but the first ``skip`` timed, those of ``counted`` with their queries counted instead.
-    The times, and each variant's message per alert (Celery's ``before_task_publish``)."""
+) -> tuple[dict[str, Any], dict[str, dict[Any, Message]]]:
+    """Every alert through both receivers (alternating the first), each in a host transaction
+    of its own, and one of ``fan_out`` through the package's after each: the µs of ``send()``
+    and of the transaction after the first ``skip``, the queries of ``counted``; the message
+    each receiver queued per alert (Celery's ``before_task_publish``)."""
     import sentryhub_baseline
     from celery.signals import before_task_publish
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     signals = {PACKAGE: None, PACKAGE_FAN_OUT: None, SENTRYHUB: sentryhub_baseline.alert_processed}
-    times = {variant: SignalTimes() for variant in signals}
+    times = {v: {"send": [], "transaction": [], "queries": Queries()} for v in signals}
     messages: dict[str, dict[Any, Message]] = {variant: {} for variant in VARIANTS}
     counted_ids, published = {item.alert.pk for item in counted}, []
 
@@ -197,12 +179,12 @@ def signal_path(
         if item.alert.pk in counted_ids:
             with CaptureQueriesContext(connection) as capture:
                 notify(item, signals[variant])
-            times[variant].queries.add([q["sql"] for q in capture.captured_queries])
+            times[variant]["queries"].add([q["sql"] for q in capture.captured_queries])
         else:
             started, send_us = time.perf_counter(), notify(item, signals[variant])
             if timed:
-                times[variant].send_us.append(send_us)
-                times[variant].transaction_us.append((time.perf_counter() - started) * 1e6)
+                times[variant]["send"].append(send_us)
+                times[variant]["transaction"].append((time.perf_counter() - started) * 1e6)
         task = TASKS[SENTRYHUB if variant == SENTRYHUB else PACKAGE]
         if len(published) != queued or any(m.task != task for m in published):
             raise BenchmarkError(f"{variant}: its receiver queued {published}, not {queued}")

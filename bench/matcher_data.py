@@ -1,10 +1,4 @@
-"""The rules and sample alerts of ``bench/matcher.py``, in its two mixes.
-
-Rules use Alertmanager-style labels, 1-3 pairs, priorities 0-100, and 3 low-priority
-catch-alls. The ``matchers`` mix turns 20% of them into the list form with regex and negative
-matchers, makes 5% continue, and adds 5 routing rules without an equality. Alerts carry 5-8
-labels; about 20% are built from some rule's criteria.
-"""
+"""The rules and sample alerts of ``bench/matcher.py``, in its two mixes (bench/README.md)."""
 
 from __future__ import annotations
 

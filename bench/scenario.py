@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import platform
 import sqlite3
@@ -50,10 +49,8 @@ def main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
 def options(
     doc: str, *, pg_db: str, sqlite: bool = False, redis: bool = False, **more: Any
 ) -> argparse.Namespace:
-    """The options every benchmark has (``--quick``, ``--seed``, ``--check``, the database,
-    the Redis broker) and ``more``: ``name="help"``, a flag; ``name=(quick, full, "help")``,
-    a value with that default without or with ``--quick``, a list when the default is text
-    (comma-separated, integers when it has digits)."""
+    """The options every benchmark has and ``more``: ``name="help"``, a flag, or ``name=(quick,
+    full, "help")``, a value (a list of them when the default is comma-separated text)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes: seconds")
     parser.add_argument("--seed", type=int, default=20240611, help="random seed (%(default)s)")
@@ -106,9 +103,8 @@ def host_settings(**overrides: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def database(args: argparse.Namespace, settings: dict[str, Any], **options: Any) -> Iterator[str]:
-    """Django configured with ``settings`` and migrated, on SQLite in a temporary file or
-    (``--postgres``) on the database ``--pg-db``, created for the run and dropped after it;
-    yields a line describing the database."""
+    """Django set up with ``settings`` on SQLite in a temporary file or (``--postgres``) on
+    ``--pg-db``, created for the run and dropped after it; yields what the database is."""
     import django
     from django.conf import settings as django_settings
     from django.core.management import call_command
@@ -128,11 +124,9 @@ def database(args: argparse.Namespace, settings: dict[str, Any], **options: Any)
         if args.postgres:
             create_database(name)
             stack.callback(create_database, name, drop=True)
+            version = connection.pg_version
+            where = f"PostgreSQL {version // 10000}.{version % 10000} ({where})"
         stack.callback(connections.close_all)
-        if args.postgres:
-            with connection.cursor() as cursor:
-                cursor.execute("SHOW server_version")
-                where = f"PostgreSQL {cursor.fetchone()[0]} ({where})"
         call_command("migrate", verbosity=0, interactive=False)
         yield where
 
@@ -163,15 +157,6 @@ def progress(message: str) -> None:
 
 def median(values: Iterable[float]) -> float:
     return statistics.median(values) if (values := list(values)) else float("nan")
-
-
-def us_per_call(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
-    """Mean microseconds per call of ``fn`` over ``items``, in one pass."""
-    gc.collect()
-    start = time.perf_counter()
-    for item in items:
-        fn(item)
-    return (time.perf_counter() - start) / len(items) * 1e6
 
 
 def table(titles: Sequence[str], rows: Iterable[Sequence[object] | None]) -> None:

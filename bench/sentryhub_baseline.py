@@ -237,10 +237,8 @@ def send_notification(channel: str, message: str, fingerprint: str = "N/A") -> b
 
 @shared_task(name="sentryhub_baseline.post_once")
 def post_once(alert_group_id: int, rule_id: int) -> str:
-    """The naive sender of ``bench/storm.py``: the task above, first attempt only: it posts
-    the rule's message once and drops what Slack refuses, as Alertmanager does (the task
-    above would sleep 1 s and 2 s, then retry through Celery 3 minutes later: in a storm,
-    3 s of a worker process per refused alert). "sent" or "dropped"."""
+    """The naive sender of ``bench/storm.py``: the task above, first attempt only; what Slack
+    refuses is dropped, as Alertmanager does (bench/README.md). "sent" or "dropped"."""
     from tests.alerts.models import AlertGroup
     from tests.legacy_integrations.models import SlackIntegrationRule
 

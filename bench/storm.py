@@ -1,11 +1,6 @@
-"""An alert storm through a real Celery worker: the package against a naive per-alert sender.
-
-``--alerts`` alerts over ``--seconds``, to 1 channel then 5, against a fake Slack paced like
-Slack (1 message/s per channel, bursts of 5, then ``429``): the **package** at its default
-pacing, until every alert is sent or in a digest Slack accepted; the **naive** task
-(``sentryhub_baseline.post_once``: SentryHub's, first attempt only) posts each once and drops what Slack
-refuses. Exit 2 when the package lost or duplicated an alert.
-"""
+"""An alert storm through a real Celery worker, to a fake Slack paced like Slack: the package
+(its pacing and digests at their defaults) against a naive sender, SentryHub's task posting
+each alert once. Exit 2 when the package lost or duplicated an alert."""
 
 from __future__ import annotations
 
@@ -44,15 +39,10 @@ def storm_alerts(prefix: str, count: int, channels: int, rng: random.Random) -> 
     return host.create_alerts(prefix, labels, rng)
 
 
-def storm(
-    alerts: Sequence[Notification],
-    args: argparse.Namespace,
-    slack: Any,
-    process: Callable[[Notification], object],
-    done: Callable[[], bool],
-) -> dict[str, Any]:
+def storm(alerts: Sequence[Any], run: Any, process: Callable, done: Callable) -> dict[str, Any]:
     """Slack paced afresh, ``process`` each alert, evenly over ``--seconds``, then wait until
     ``done`` (at most ``--timeout``): the time from the first alert, and what Slack saw."""
+    args, slack = run.args, run.slack
     slack.reset()
     slack.limit_channels(SLACK_RATE, SLACK_BURST)
     pause, started = threading.Event(), time.perf_counter()
@@ -80,10 +70,8 @@ def storm(
     }
 
 
-def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack: Any) -> Any:
-    """The host sends its signal for each alert in a transaction of its own; the package's
-    receiver queues its task at commit. Done when every alert is accounted for: sent alone,
-    or folded into a digest that was sent."""
+def run_package(alerts: Sequence[Notification], run: Any) -> dict[str, Any]:
+    """Done when every alert is sent alone or in a digest that was sent."""
     from django.db.models import Q
 
     from django_slack_rules.models import SlackDelivery
@@ -91,7 +79,7 @@ def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack:
     ids = [str(a.alert.pk) for a in alerts]
     mine = SlackDelivery.objects.filter(alert_id__in=ids).exclude(alert_status="digest")
     done = mine.filter(Q(state="sent") | Q(state="digested", digest__state="sent"))
-    figures = storm(alerts, args, slack, notify, lambda: done.count() == len(alerts))
+    figures = storm(alerts, run, notify, lambda: done.count() == len(alerts))
     texts, rows = figures["texts"], mine.values_list("state", "text", "digest_id", "digest__text")
     shown = [texts[text if state == "sent" else digest] for state, text, _, digest in rows]
     figures["lost"] = len(alerts) - sum(map(bool, shown))
@@ -100,9 +88,7 @@ def run_package(alerts: Sequence[Notification], args: argparse.Namespace, slack:
     return figures
 
 
-def run_naive(
-    alerts: Sequence[Notification], args: argparse.Namespace, slack: Any, rule: Any, run: Any
-) -> Any:
+def run_naive(alerts: Sequence[Notification], run: Any, rule: Any) -> dict[str, Any]:
     """As SentryHub's receiver, the naive task is queued at the host's commit; done when it
     has posted every alert."""
     from django.db import transaction
@@ -118,7 +104,7 @@ def run_naive(
         task_id = app.send_task("sentryhub_baseline.post_once", kwargs=kwargs).id
         run.keys.append(f"celery-task-meta-{task_id}")  # its result, deleted at the end
 
-    figures = storm(alerts, args, slack, process, lambda: len(slack.requests) >= len(alerts))
+    figures = storm(alerts, run, process, lambda: len(run.slack.requests) >= len(alerts))
     figures["lost"] = len(alerts) - len(figures["texts"])
     return figures
 
@@ -130,13 +116,11 @@ def run(args: argparse.Namespace) -> int:
         from django_slack_rules.models import SlackIntegrationRule
         from tests.legacy_integrations.models import SlackIntegrationRule as LegacyRule
 
+        pace = f"CHANNEL_RATE {dsr.CHANNEL_RATE:g}/s, CHANNEL_BURST {dsr.CHANNEL_BURST}"
         print(
-            "worker: prefork, 2 processes; package pacing at "
-            f"its defaults: CHANNEL_RATE {dsr.CHANNEL_RATE:g}/s, CHANNEL_BURST "
-            f"{dsr.CHANNEL_BURST}, DIGEST_AFTER {dsr.DIGEST_AFTER}\nSlack: the fake, "
-            f"{SLACK_RATE:g} message/s per channel, burst {SLACK_BURST}, 429 + Retry-After "
-            "beyond it\n"
+            f"package: {pace}, DIGEST_AFTER {dsr.DIGEST_AFTER}; Slack: {SLACK_RATE:g}/s, ", end=""
         )
+        print(f"burst {SLACK_BURST} per channel, 429 + Retry-After beyond it\n")
         rng = random.Random(args.seed)
         rule = {"name": "storm", "match_criteria": {"team": "storm"}}
         SlackIntegrationRule.objects.create(**rule, message_template=host.TEMPLATE)
@@ -144,14 +128,13 @@ def run(args: argparse.Namespace) -> int:
         template = host.SENTRYHUB_TEMPLATE.replace("RULE_NAME", "storm")
         naive_rule = LegacyRule.objects.create(**rule, message_template=template)
         with worker(run):
-            slack = run.slack
             for channels in args.channels:
                 what = f"{args.alerts:,} firing alerts in {args.seconds:g} s to {channels} channel"
                 scenario.progress(f"{what}(s): the package, then the naive task…")
                 alerts = storm_alerts(f"p{channels}", args.alerts, channels, rng)
-                package = run_package(alerts, args, slack)
+                package = run_package(alerts, run)
                 alerts = storm_alerts(f"n{channels}", args.alerts, channels, rng)
-                naive = run_naive(alerts, args, slack, naive_rule, run)
+                naive = run_naive(alerts, run, naive_rule)
                 missed += report(f"{what}{'s' if channels > 1 else ''}", package, naive)
                 failed |= package["lost"] or package["duplicates"] or not package["finished"]
     return 2 if failed else 1 if args.check and missed else 0

@@ -27,10 +27,9 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 @contextlib.contextmanager
 def worker_host(args: Any, title: str, publish_to: str = "") -> Iterator[Any]:
-    """A run (its work directory kept on failure, with the tail of the worker's log), and this
-    process as the test host on the run's database, as SentryHub's (a connection per task,
-    every logger at INFO into a file), its tasks published to ``publish_to`` (a queue no
-    worker reads) or to the run's queue; the package's settings at their defaults."""
+    """A run (its work directory kept on failure) and this process as the test host, as
+    SentryHub's (every logger at INFO into a file), its tasks sent to ``publish_to`` or the run's
+    queue, the package's settings at their defaults; the run's Redis keys deleted at the end."""
     import celery
     import redis
 
@@ -74,10 +73,8 @@ def worker_host(args: Any, title: str, publish_to: str = "") -> Iterator[Any]:
 
 @contextlib.contextmanager
 def worker(run: Any, nginx: bool = False, **env: str) -> Iterator[str]:
-    """The fake Slack (``run.slack``; with ``nginx`` behind nginx running the shipped gateway
-    configuration, over HTTPS) and the worker (``run.pid``) on the run's queue and database,
-    with the baselines' tasks, the probe, and the settings ``env`` (``worker_settings.py``);
-    yields what the Slack is."""
+    """The fake Slack (``run.slack``; with ``nginx``, behind the shipped gateway over HTTPS)
+    and the worker (``run.pid``) with the probe and SentryHub's tasks; yields what Slack is."""
     from django.conf import settings
 
     from tests.fake_slack import FakeSlack
@@ -103,8 +100,7 @@ def worker(run: Any, nginx: bool = False, **env: str) -> Iterator[str]:
             command, cwd=ROOT, env=os.environ | env, stdout=output, stderr=subprocess.STDOUT
         )
         stack.callback(stop_process, process, timeout=20)
-        ready = lambda: "ready." in (run.log.read_text() if run.log.exists() else "")  # noqa: E731
-        wait_for(lambda: process.poll() is not None or ready(), 60, "the worker to start")
+        wait_for(lambda: process.poll() is not None or "ready." in tail(run.log), 60, "a worker")
         if process.poll() is not None:
             raise BenchmarkError(f"the worker exited:\n{tail(run.log.with_suffix('.out'))}")
         run.pid = process.pid

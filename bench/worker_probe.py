@@ -1,14 +1,10 @@
-"""Reads the probed tasks inside the worker (``delivery.py``, ``backend_cost.py``): a task sent
-with the header ``dsr_bench_probe`` reports, from ``task_prerun`` to ``task_postrun``, its SQL
-(with the transaction control Django logs), each statement's ms and its PostgreSQL backend's
-CPU µs (``/proc/<pid>/schedstat``), each commit's ms, the connections it opened (and the
-backend's CPU µs when it connected), the task's ms and this process's CPU µs (its client
-side), as JSON to the Redis list ``DSR_BENCH_PROBE_KEY``.
-"""
+"""Reads the probed tasks inside the worker: a task sent with the header ``dsr_bench_probe``
+reports its SQL (with the transaction control Django logs), each statement's ms and backend
+CPU µs (``/proc/<pid>/schedstat``), the connections it opened (and their backends' CPU µs then),
+the task's ms and its process's CPU µs, as JSON to the Redis list ``DSR_BENCH_PROBE_KEY``."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -23,6 +19,7 @@ from django.dispatch import receiver
 
 #: The report of the probed task running in this (single-threaded) pool process, as it grows.
 current: dict[str, Any] = {}
+REDIS = redis.Redis.from_url(os.environ["DSR_BENCH_BROKER"])  # connects when first used
 
 
 def backend_us() -> float:
@@ -32,21 +29,6 @@ def backend_us() -> float:
             return int(stat.read().split()[0]) / 1000
     except OSError:
         return float("nan")
-
-
-def commit(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A database backend's ``_commit``, timed while a task is probed."""
-
-    @functools.wraps(function)
-    def timed(*args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return function(*args)
-        finally:
-            if current:
-                current["commit_ms"].append((time.perf_counter() - started) * 1e3)
-
-    return timed
 
 
 def statement(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
@@ -77,11 +59,9 @@ def start(task_id: str = "", task: Any = None, **kwargs: Any) -> None:
     ):
         return
     connection = connections["default"]
-    if not hasattr(type(connection)._commit, "__wrapped__"):
-        type(connection)._commit = commit(type(connection)._commit)
     connection.force_debug_cursor = True
     connection.queries_log.clear()
-    current.update(task_id=task_id, connections=0, connect_us=0.0, executed=[], commit_ms=[])
+    current.update(task_id=task_id, connections=0, connect_us=0.0, executed=[])
     current.update(started=time.perf_counter(), client_us=time.thread_time() * 1e6)
     if connection.connection is not None:  # kept from an earlier task (CONN_MAX_AGE)
         watch(connection)
@@ -105,9 +85,4 @@ def finish(task_id: str = "", **kwargs: Any) -> None:
     report["client_us"] = time.thread_time() * 1e6 - report["client_us"]
     report["statements"] = [q["sql"] for q in connection.queries_log]
     connection.force_debug_cursor = False
-    client().rpush(os.environ["DSR_BENCH_PROBE_KEY"], json.dumps(report))
-
-
-@functools.cache
-def client() -> Any:
-    return redis.Redis.from_url(os.environ["DSR_BENCH_BROKER"])
+    REDIS.rpush(os.environ["DSR_BENCH_PROBE_KEY"], json.dumps(report))

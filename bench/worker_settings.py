@@ -1,10 +1,6 @@
-"""Django settings of the benchmarks' Celery worker (``bench/worker.py``): the test host's, with
-what SentryHub's settings do for a worker: PostgreSQL at ``CONN_MAX_AGE = 0`` (a connection per
-task), results in Redis, every logger at INFO into the worker's log file (its ``--logfile``
-handler), ``DEBUG`` off. The package's settings at their defaults but the host's signal and
-model, and the pace asked for. The rest comes in ``DSR_BENCH_*`` and
-``SLACK_INTERNAL_ENDPOINT``.
-"""
+"""Django settings of the benchmarks' Celery worker (``worker.py``): the test host's, with what
+SentryHub's do for a worker (a database connection per task, results in Redis, every logger at
+INFO into its log file); the package's settings at their defaults, but the pace asked for."""
 
 from __future__ import annotations
 
