@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             ratio = f"{naive_ms / scrape_ms:.1f}{TIMES}"
             rows.append([log["recorded"], first, scrape_ms, max(times), naive_ms, ratio])
     titles = ["records", "first scrape ms", "scrape ms", "slowest", "naive GROUP BY ms"]
-    cells = ["{:,}", "{:,.0f}", "{:.1f}", "{:.1f}", "{:.1f}", "{}"]
+    cells = ["{:,}", "{:,.0f}", "{:.1f}", "{:.1f}", "{:,.1f}", "{}"]
     scenario.table(
         [*titles, "naive/scrape"], [[f.format(c) for f, c in zip(cells, r)] for r in rows]
     )
