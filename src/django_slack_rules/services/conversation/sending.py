@@ -1,57 +1,26 @@
-"""Conversations in Slack: a resolution in the firing message's thread, the original updated.
-
-The firing message of an alert is the first message of a conversation. A rule's
-``resolve_action`` makes the resolution a thread reply under it, an update of it
-(``chat.update``), or both; ``refire_in_thread`` makes a new firing of an open alert a
-reply too. Such a delivery points at the first message's delivery (``parent``), whose
-Slack ``message_ts`` and ``channel_id`` were recorded from ``chat.postMessage``'s
-answer, so this works across workers, restarts and hosts sharing the database.
-
-Each Slack call is one delivery record, claimed before it is sent (see
-:mod:`~django_slack_rules.services.delivery`), so it happens once. When the planned
-call cannot be made, the delivery posts a new message instead and ``note`` says why:
-
-- the gateway is in webhook mode (incoming webhooks cannot thread or update);
-- no first message was recorded, it failed, or it was sent without Slack's ``ts``;
-- it is still not sent after ``SLACK_RULES["THREAD_WAIT"]`` (until then the delivery waits);
-- an update: the first message is older than ``SLACK_RULES["EDIT_WINDOW"]``, or Slack
-  answers ``message_not_found`` / ``cant_update_message``. An update whose resolution
-  is also a thread reply (``update_and_reply``) is then cancelled instead: the reply
-  carries the news.
-
-A first message folded into a digest in a storm was shown in Slack by the digest: its
-replies and updates become replies in the digest's thread (bot mode), or new messages.
-"""
+"""Sending a claimed delivery as its conversation asks: a post, a thread reply or an update
+(:func:`plan`), or a new message instead, and why (``note``); see the package's docstring."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..backends import SlackResult
-from ..conf import slack_rules_settings
-from ..exceptions import SlackDeliveryError, SlackSendCancelled
-from ..models import (
+from ...backends import SlackResult
+from ...conf import slack_rules_settings
+from ...exceptions import SlackDeliveryError, SlackSendCancelled
+from ...models import (
     ACTION_POST,
     ACTION_REPLY,
     ACTION_UPDATE,
     FINAL_STATES,
-    RESOLVE_REPLY,
-    RESOLVE_UPDATE,
-    RESOLVE_UPDATE_AND_REPLY,
-    STATUS_FIRING,
-    STATUS_RESOLVED,
     DeliveryState,
     SlackDelivery,
-    SlackIntegrationRule,
 )
-from .slack_service import SlackService
-
-logger = logging.getLogger(__name__)
+from ..slack_service import SlackService
 
 #: Slack's answers to chat.update after which a new message is posted instead.
 CANNOT_UPDATE = frozenset(
@@ -59,10 +28,6 @@ CANNOT_UPDATE = frozenset(
 )
 #: Slack's answers to blocks it will not show: the message is sent again as text.
 INVALID_BLOCKS = frozenset({"invalid_blocks", "invalid_blocks_format"})
-SENT = str(DeliveryState.SENT)
-DIGESTED = str(DeliveryState.DIGESTED)
-#: The longest single wait for a first message that is not sent yet (seconds).
-WAIT_STEP = 5.0
 
 
 class Skipped(SlackSendCancelled):
@@ -81,96 +46,6 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-# -- finding the first message ------------------------------------------------------
-
-
-def find_parent(
-    rule: SlackIntegrationRule, alert_id: Any, status: str, occurrence: str
-) -> SlackDelivery | None:
-    """The delivery of the conversation's first message for this notification, or None.
-
-    A resolution belongs to the firing of the same occurrence, else to the alert's open
-    conversation; a new firing (``refire_in_thread``) to the open conversation of an
-    earlier occurrence. A conversation is open until a resolution of the alert is recorded
-    by the rule.
-    """
-    firings = SlackDelivery.objects.filter(
-        rule_id=rule.pk, alert_id=str(alert_id), alert_status=STATUS_FIRING
-    ).order_by("-created_at", "-pk")
-    if status == STATUS_RESOLVED:
-        same = firings.filter(occurrence=occurrence).first()
-        if same is not None:
-            return _first_message(same)
-    latest = firings.exclude(occurrence=occurrence).first()
-    if latest is None:
-        return None
-    resolved_since = SlackDelivery.objects.filter(
-        rule_id=rule.pk,
-        alert_id=str(alert_id),
-        alert_status=STATUS_RESOLVED,
-        created_at__gte=latest.created_at,
-    ).exclude(occurrence=occurrence)
-    return None if resolved_since.exists() else _first_message(latest)
-
-
-def _first_message(delivery: SlackDelivery) -> SlackDelivery:
-    """The top-level message of ``delivery``'s conversation (itself when it is one)."""
-    if delivery.parent_id is not None and delivery.action != ACTION_POST:
-        return delivery.parent or delivery
-    return delivery
-
-
-def intended_action(rule: SlackIntegrationRule, status: str) -> str:
-    """What a notification of ``status`` asks for: post, reply or update (the first half
-    of ``update_and_reply`` is the reply; :func:`companion_update` makes the update)."""
-    if status == STATUS_RESOLVED:
-        if rule.resolve_action == RESOLVE_UPDATE:
-            return ACTION_UPDATE
-        if rule.resolve_action in (RESOLVE_REPLY, RESOLVE_UPDATE_AND_REPLY):
-            return ACTION_REPLY
-        return ACTION_POST
-    return ACTION_REPLY if rule.refire_in_thread else ACTION_POST
-
-
-def shown_as(parent: SlackDelivery) -> SlackDelivery:
-    """The message that shows ``parent`` in Slack: itself, or the digest it was folded into."""
-    if parent.state == DIGESTED and parent.digest_id is not None:
-        return parent.digest or parent
-    return parent
-
-
-def ready(parent: SlackDelivery | None) -> bool:
-    """True when a delivery under ``parent`` can be sent now (nothing to wait for)."""
-    if parent is None or not slack_rules_settings.BOT_MODE:
-        return True
-    return shown_as(parent).state in FINAL_STATES
-
-
-def parent_wait(delivery: SlackDelivery) -> float:
-    """Seconds to wait before sending ``delivery``, because its first message is not sent yet
-    (0: send now). Bounded by ``SLACK_RULES["THREAD_WAIT"]`` from the delivery's creation."""
-    if (
-        delivery.parent_id is None
-        or delivery.action == ACTION_POST
-        or not slack_rules_settings.BOT_MODE
-    ):
-        return 0.0
-    found = (
-        SlackDelivery.objects.filter(pk=delivery.parent_id)
-        .values_list("state", "digest__state")
-        .first()
-    )
-    state = None if found is None else (found[1] if found[0] == DIGESTED else found[0])
-    if state is None or state in FINAL_STATES:
-        return 0.0
-    waited = (timezone.now() - delivery.created_at).total_seconds()
-    remaining = slack_rules_settings.THREAD_WAIT - waited
-    return min(remaining, WAIT_STEP) if remaining > 0 else 0.0
-
-
-# -- planning and sending -----------------------------------------------------------
-
-
 def plan(delivery: SlackDelivery) -> Plan:
     """What ``delivery`` does in Slack now: its intended action, or a new message and why."""
     post = Plan(ACTION_POST, delivery.channel)
@@ -184,7 +59,7 @@ def plan(delivery: SlackDelivery) -> Plan:
         )
         return post
     parent = SlackDelivery.objects.filter(pk=delivery.parent_id).select_related("digest").first()
-    if parent is not None and parent.state == DIGESTED:
+    if parent is not None and parent.state == str(DeliveryState.DIGESTED):
         return _in_digest_thread(delivery, parent, post, wanted)
     why = _unusable(parent, delivery)
     if why:
@@ -236,7 +111,7 @@ def _unusable(
     """Why ``parent`` cannot take ``delivery`` (a reply or an update: ``action``), or ""."""
     if parent is None:
         return "no firing message of this alert was recorded by the rule"
-    if parent.state != SENT:
+    if parent.state != str(DeliveryState.SENT):
         if parent.state in FINAL_STATES:
             return f"{what} was not sent ({parent.state})"
         return (
@@ -331,47 +206,3 @@ def _call(
             delivery.channel, delivery.text, delivery=delivery, payload=payload
         )
     return service.send_notification(delivery.channel, delivery.text, delivery=delivery)
-
-
-def companion_update(delivery: SlackDelivery) -> SlackDelivery | None:
-    """For ``update_and_reply``: the update that goes with a resolution's thread reply.
-
-    Recorded (once: its own idempotency key) after the reply is settled; None when the
-    rule does not ask for it, or the reply has no first message to update.
-    """
-    if (
-        delivery.alert_status != STATUS_RESOLVED
-        or delivery.action != ACTION_REPLY
-        or delivery.parent_id is None
-        or delivery.state not in (SENT, str(DeliveryState.FAILED))
-        or not slack_rules_settings.BOT_MODE
-    ):
-        return None
-    rule = delivery.rule
-    if rule is None or rule.resolve_action != RESOLVE_UPDATE_AND_REPLY:
-        return None
-    parent = delivery.parent
-    if parent is None or parent.state == DIGESTED:
-        return None  # folded into a digest: the reply in the digest's thread is the news
-    key = SlackDelivery.make_key(
-        delivery.rule_id, delivery.alert_id, delivery.alert_status, f"{delivery.occurrence}|update"
-    )
-    companion, _ = SlackDelivery.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "rule": rule,
-            "rule_name": delivery.rule_name,
-            "alert_id": delivery.alert_id,
-            "fingerprint": delivery.fingerprint,
-            "alertname": delivery.alertname,
-            "severity": delivery.severity,
-            "alert_status": delivery.alert_status,
-            "occurrence": delivery.occurrence,
-            "channel": delivery.channel,
-            "text": delivery.text,
-            "blocks": delivery.blocks,
-            "action": ACTION_UPDATE,
-            "parent_id": delivery.parent_id,
-        },
-    )
-    return companion
