@@ -3,8 +3,6 @@ when the rule pages are mounted)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -14,15 +12,15 @@ from ..backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_
 from ..conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
 from ..rendering.templates import SLACK_MAX_MESSAGE_LENGTH
 from ..validators import is_valid_channel
-from .common import error as _error
+from .common import AppConfigs, check_message
 from .metrics import check_metrics
 
 
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(app_configs: AppConfigs = None, **kwargs: object) -> list[checks.CheckMessage]:
     raw = getattr(settings, "SLACK_RULES", None)
     if raw is not None and not isinstance(raw, dict):
         return [
-            _error(
+            check_message(
                 "E007",
                 gettext("SLACK_RULES must be a dict, not %(type)s.") % {"type": type(raw).__name__},
                 gettext(
@@ -35,7 +33,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     unknown = sorted(set(raw or {}) - set(DEFAULTS))
     if unknown:
         messages.append(
-            _error(
+            check_message(
                 "W002",
                 gettext("SLACK_RULES has unknown key(s): %(keys)s.") % {"keys": ", ".join(unknown)},
                 gettext("Known keys: %(keys)s. Check the spelling.")
@@ -49,7 +47,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
-def _import(key: str) -> tuple[Any, str | None]:
+def _import(key: str) -> tuple[object, str | None]:
     try:
         return slack_rules_settings.import_setting(key), None
     except ImproperlyConfigured as exc:
@@ -63,7 +61,7 @@ def _check_signal() -> list[checks.CheckMessage]:
         slack_rules_settings.get_signal()
     except ImproperlyConfigured as exc:
         return [
-            _error(
+            check_message(
                 "E001",
                 str(exc),
                 gettext(
@@ -74,7 +72,7 @@ def _check_signal() -> list[checks.CheckMessage]:
         ]
     if not slack_rules_settings.ALERT_MODEL:
         return [
-            _error(
+            check_message(
                 "E009",
                 gettext(
                     'SLACK_RULES["SIGNAL"] is set but SLACK_RULES["ALERT_MODEL"] is not, so the '
@@ -96,7 +94,7 @@ def _check_alert_model() -> list[checks.CheckMessage]:
         slack_rules_settings.get_alert_model()
     except ImproperlyConfigured as exc:
         return [
-            _error(
+            check_message(
                 "E002",
                 str(exc),
                 gettext(
@@ -112,7 +110,7 @@ def _check_adapter() -> list[checks.CheckMessage]:
     adapter, problem = _import("ADAPTER")
     if problem or not isinstance(adapter, type):
         return [
-            _error(
+            check_message(
                 "E003",
                 problem
                 or gettext('SLACK_RULES["ADAPTER"] = %(value)r is not a class.')
@@ -131,7 +129,7 @@ def _check_backend() -> list[checks.CheckMessage]:
         backend = get_backend_class()
     except ImproperlyConfigured as exc:
         return [
-            _error(
+            check_message(
                 "E004",
                 str(exc),
                 gettext(
@@ -143,7 +141,7 @@ def _check_backend() -> list[checks.CheckMessage]:
     messages = []
     if issubclass(backend, (LocmemBackend, ConsoleBackend)) and not settings.DEBUG:
         messages.append(
-            _error(
+            check_message(
                 "W001",
                 gettext(
                     'SLACK_RULES["BACKEND"] is %(backend)s while DEBUG is off: '
@@ -156,7 +154,9 @@ def _check_backend() -> list[checks.CheckMessage]:
     return messages
 
 
-def check_endpoint_is_set(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_endpoint_is_set(
+    app_configs: AppConfigs = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """E006, a deploy check (``manage.py check --deploy``): the proxy backend without an
     endpoint. Not a start-up check: ``migrate``, ``test`` and ``runserver`` (a host's CI, a
     developer without a gateway) work without one; a message sent meanwhile is recorded as
@@ -168,7 +168,7 @@ def check_endpoint_is_set(app_configs: Any = None, **kwargs: Any) -> list[checks
     if not issubclass(backend, InternalProxyBackend) or slack_rules_settings.ENDPOINT:
         return []
     return [
-        _error(
+        check_message(
             "E006",
             gettext(
                 "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send: "
@@ -190,7 +190,7 @@ def _check_endpoint() -> list[checks.CheckMessage]:
         parts = parse_endpoint(endpoint)
     except ImproperlyConfigured:
         return [
-            _error(
+            check_message(
                 "E005",
                 gettext("SLACK_INTERNAL_ENDPOINT is not an http(s) URL with a host."),
                 gettext(
@@ -201,7 +201,7 @@ def _check_endpoint() -> list[checks.CheckMessage]:
     host = (parts.hostname or "").lower()
     if host == "slack.com" or host.endswith(".slack.com"):
         return [
-            _error(
+            check_message(
                 "W003",
                 gettext(
                     "SLACK_INTERNAL_ENDPOINT points at Slack itself, so Django holds the secret URL."
@@ -252,7 +252,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
                     "high": f"{high:,}",
                 }
             messages.append(
-                _error(
+                check_message(
                     "E008",
                     gettext(
                         'SLACK_RULES["%(key)s"] = %(value)r is not valid: it must be %(kind)s '
@@ -275,7 +275,7 @@ def _check_channel() -> list[checks.CheckMessage]:
     channel = slack_rules_settings.DEFAULT_CHANNEL
     if not isinstance(channel, str) or not is_valid_channel(channel):
         return [
-            _error(
+            check_message(
                 "E010",
                 gettext('SLACK_RULES["DEFAULT_CHANNEL"] = %(value)r is not a Slack channel.')
                 % {"value": channel},
@@ -298,7 +298,7 @@ def _check_pages() -> list[checks.CheckMessage]:
         return []  # the pages are not mounted: nothing to check
     except Exception as exc:  # a check reports; it never raises into manage.py
         return [
-            _error(
+            check_message(
                 "W006",
                 gettext(
                     "Could not look up the Slack rule pages in ROOT_URLCONF %(urlconf)r "
@@ -323,7 +323,7 @@ def _check_pages() -> list[checks.CheckMessage]:
     if not problems:
         return []
     return [
-        _error(
+        check_message(
             "W004",
             gettext(
                 "The Slack rule pages (django_slack_rules.urls) cannot render their forms: "
@@ -343,7 +343,7 @@ def _check_gateway_mode() -> list[checks.CheckMessage]:
     if slack_rules_settings.GATEWAY_MODE in GATEWAY_MODES:
         return []
     return [
-        _error(
+        check_message(
             "E011",
             gettext('SLACK_RULES["GATEWAY_MODE"] = %(value)r is not a gateway mode.')
             % {"value": slack_rules_settings.get("GATEWAY_MODE")},
@@ -367,7 +367,7 @@ def _check_site_url() -> list[checks.CheckMessage]:
     if parts is not None and not parts.query and not parts.fragment:
         return []
     return [
-        _error(
+        check_message(
             "E012",
             gettext('SLACK_RULES["SITE_URL"] = %(value)r is not the address of a site.')
             % {"value": value},
