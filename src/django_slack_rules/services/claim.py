@@ -23,16 +23,12 @@ from ..backends import SlackResult
 from ..exceptions import SlackDeliveryError
 from ..models import DeliveryState, SlackDelivery
 from . import pacing
+from .log_prefix import about
 
 logger = logging.getLogger(__name__)
 
 #: States from which a delivery can be sent again ("resend" in the admin and the log).
 RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
-
-
-def log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
-    """The arguments of the "Rule %r, alert %s (fingerprint=%s) to %s" prefix."""
-    return (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
 
 
 def claim(delivery: SlackDelivery) -> bool:
@@ -128,10 +124,12 @@ def settle(delivery: SlackDelivery, **fields: Any) -> bool:
         written = claimed.update(**fields)
     if not written:
         logger.warning(
-            "Rule %r, alert %s (fingerprint=%s) to %s: another attempt claimed it after this "
-            "one's lease ran out; this attempt's outcome (%s) is not recorded",
-            *log_args(delivery),
-            fields.get("state"),
+            *about(
+                delivery,
+                "another attempt claimed it after this one's lease ran out; this attempt's "
+                "outcome (%s) is not recorded",
+                fields.get("state"),
+            )
         )
         return False
     for name, value in fields.items():

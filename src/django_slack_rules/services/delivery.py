@@ -39,7 +39,8 @@ from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import ACTION_POST, FINAL_STATES, DeliveryState, DestinationPause, SlackDelivery
 from . import conversation, pacing
-from .claim import claim, failure_fields, log_args, sent_fields, settle
+from .claim import claim, failure_fields, sent_fields, settle
+from .log_prefix import about, about_alert
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
@@ -86,19 +87,10 @@ def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = F
     ``slot_taken``: the caller (the destination's line) holds the slot already.
     """
     if delivery.state in FINAL_STATES:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
-            *log_args(delivery),
-            delivery.state,
-        )
-        return str(delivery.state)
+        return _settled_already(delivery)
     wait = conversation.parent_wait(delivery)
     if wait > 0:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: waiting %.1fs for the firing message",
-            *log_args(delivery),
-            wait,
-        )
+        logger.info(*about(delivery, "waiting %.1fs for the firing message", wait))
         raise postpone(delivery, wait + random.uniform(0, 0.5))
     with transaction.atomic(using=router.db_for_write(SlackDelivery)):
         # The slot and the claim commit together (one commit), or neither.
@@ -124,11 +116,7 @@ def take_slot(delivery: SlackDelivery, paced: bool) -> pacing.Slot:
         return pacing.take(delivery.channel, pace)
     paused = DestinationPause.remaining(pacing.destination_of(delivery.channel))
     if paused > 0:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: rate-limited for %.1fs more; waiting",
-            *log_args(delivery),
-            paused,
-        )
+        logger.info(*about(delivery, "rate-limited for %.1fs more; waiting", paused))
         raise RetryLater(paused + random.uniform(0, 1))
     return pacing.Slot(True)
 
@@ -140,17 +128,15 @@ def _claimed_elsewhere(delivery: SlackDelivery) -> str:
         elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
         wait = max(1.0, pacing.lease_seconds() - elapsed) + random.uniform(0, 1)
         logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
-            "checking again in %.1fs",
-            *log_args(delivery),
-            wait,
+            *about(delivery, "being sent by another attempt; checking again in %.1fs", wait)
         )
         raise RetryLater(wait)
-    logger.info(
-        "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
-        *log_args(delivery),
-        delivery.state,
-    )
+    return _settled_already(delivery)
+
+
+def _settled_already(delivery: SlackDelivery) -> str:
+    """``delivery`` was settled by another attempt (or before): say so; its state."""
+    logger.info(*about(delivery, "already %s; not sent again", delivery.state))
     return str(delivery.state)
 
 
@@ -176,23 +162,17 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
         result, how = conversation.send(delivery, service or SlackService())
     except conversation.Skipped as exc:
         settle(delivery, state=DeliveryState.CANCELLED, last_error=str(exc), note=str(exc))
-        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args(delivery), exc)
+        logger.info(*about(delivery, "%s", exc))
         raise
     except SlackSendCancelled as exc:
         settle(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args(delivery)
-        )
+        logger.info(*about(delivery, "cancelled by pre_send"))
         raise
     except SlackDeliveryError:
         raise
     except ImproperlyConfigured as exc:
         settle(delivery, state=DeliveryState.FAILED, last_error=str(exc), failure_reason="other")
-        logger.error(
-            "Rule %r, alert %s (fingerprint=%s) to %s: not sent, the package is misconfigured: %s",
-            *log_args(delivery),
-            exc,
-        )
+        logger.error(*about(delivery, "not sent, the package is misconfigured: %s", exc))
         return str(delivery.state)
     except Exception as exc:
         settle(
@@ -201,23 +181,21 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
             last_error=f"{type(exc).__name__}: {exc}",
             failure_reason="other",
         )
-        logger.exception(
-            "Rule %r, alert %s (fingerprint=%s) to %s: unexpected error while sending",
-            *log_args(delivery),
-        )
+        logger.exception(*about(delivery, "unexpected error while sending"))
         return str(delivery.state)
     settle(delivery, **{**sent_fields(result), **how})
     pacing.learn_channel_id(delivery.channel, result.channel_id)
     logger.info(
-        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d%s)",
-        *log_args(delivery),
-        delivery.attempts,
-        "" if delivery.action == ACTION_POST else f", {delivery.action}",
+        *about_alert(
+            delivery,
+            "sent to %s (attempt %d%s)",
+            delivery.channel,
+            delivery.attempts,
+            "" if delivery.action == ACTION_POST else f", {delivery.action}",
+        )
     )
     if delivery.note:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args(delivery), delivery.note
-        )
+        logger.info(*about(delivery, "%s", delivery.note))
     return str(delivery.state)
 
 
@@ -234,11 +212,12 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
         pace = pacing.current()
         pacing.pause(delivery.channel, wait, pace)
         logger.warning(
-            "Rule %r, alert %s (fingerprint=%s) to %s: rate-limited (%s); the channel waits "
-            "%.1fs, and this attempt is not counted",
-            *log_args(delivery),
-            exc,
-            wait,
+            *about(
+                delivery,
+                "rate-limited (%s); the channel waits %.1fs, and this attempt is not counted",
+                exc,
+                wait,
+            )
         )
         given_back = {"state": DeliveryState.PENDING, "attempts": delivery.attempts - 1}
         if pace is not None and paced:
@@ -250,21 +229,20 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
     if not exc.retryable or delivery.attempts >= max_attempts:
         settle(delivery, state=DeliveryState.FAILED, **failure)
         logger.error(
-            "Rule %r, alert %s (fingerprint=%s) to %s: failed after %d attempt(s), not retried: %s",
-            *log_args(delivery),
-            delivery.attempts,
-            exc,
+            *about(delivery, "failed after %d attempt(s), not retried: %s", delivery.attempts, exc)
         )
         return str(delivery.state)
     countdown = backoff_delay(delivery.attempts)
     settle(delivery, state=DeliveryState.PENDING, retry_at=_in(countdown), **failure)
     logger.warning(
-        "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d failed (%s); retrying in %.1fs",
-        *log_args(delivery),
-        delivery.attempts,
-        max_attempts,
-        exc,
-        countdown,
+        *about(
+            delivery,
+            "attempt %d of %d failed (%s); retrying in %.1fs",
+            delivery.attempts,
+            max_attempts,
+            exc,
+            countdown,
+        )
     )
     raise RetryLater(countdown)
 

@@ -40,6 +40,7 @@ from ..models import (
     KnownChannel,
     SlackDelivery,
 )
+from .log_prefix import about_alert
 
 logger = logging.getLogger(__name__)
 
@@ -245,13 +246,13 @@ def wait_in_line(delivery: SlackDelivery, next_at: float, *, marked: bool = Fals
     destination = destination_of(delivery.channel)
     drain = arm(destination, next_at, now.timestamp())
     logger.info(
-        "Rule %r, alert %s (fingerprint=%s): waiting for the next slot of %s (in %.1fs)%s",
-        delivery.rule_name,
-        delivery.alert_id,
-        delivery.fingerprint,
-        delivery.channel,
-        max(0.0, next_at - now.timestamp()),
-        "" if drain is None else "; its drain is queued",
+        *about_alert(
+            delivery,
+            "waiting for the next slot of %s (in %.1fs)%s",
+            delivery.channel,
+            max(0.0, next_at - now.timestamp()),
+            "" if drain is None else "; its drain is queued",
+        )
     )
     return WaitForSlot(destination, next_at, drain)
 
