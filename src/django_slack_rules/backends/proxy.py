@@ -116,30 +116,35 @@ class InternalProxyBackend(BaseBackend):
                 timeout=self.timeout,
                 allow_redirects=False,
             )
-        except requests.Timeout as exc:
-            raise SlackRetryableError(
+        except requests.RequestException as exc:
+            raise self._unreachable(channel, exc) from exc
+        return classify_response(channel, response.status_code, response.headers, response.text)
+
+    def _unreachable(self, channel: str, exc: requests.RequestException) -> SlackRetryableError:
+        """The error for a request that got no answer from the gateway: a timeout (Slack may
+        have the message), a connection refused or lost, or another failure of requests
+        (nothing reached Slack). Says which, never the endpoint's path."""
+        kind = type(exc).__name__
+        if isinstance(exc, requests.Timeout):
+            return SlackRetryableError(
                 f"The Slack gateway at {self.target} did not answer in time "
-                f"({type(exc).__name__}; timeouts connect={self.timeout[0]:g}s "
+                f"({kind}; timeouts connect={self.timeout[0]:g}s "
                 f"read={self.timeout[1]:g}s); Slack may or may not have the message;",
                 channel=channel,
                 error="timeout",
                 reason=REASON_TIMEOUT,
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise SlackRetryableError(
-                f"The Slack gateway at {self.target} could not be reached "
-                f"({type(exc).__name__}): is it running, and is SLACK_INTERNAL_ENDPOINT right? "
-                "Nothing reached Slack;",
-                channel=channel,
-                error="connection_error",
-                reason=REASON_GATEWAY_UNREACHABLE,
-            ) from exc
-        except requests.RequestException as exc:
-            raise SlackRetryableError(
-                f"The Slack gateway at {self.target} could not be reached "
-                f"({type(exc).__name__}); nothing reached Slack;",
-                channel=channel,
-                error="request_error",
-                reason=REASON_GATEWAY_UNREACHABLE,
-            ) from exc
-        return classify_response(channel, response.status_code, response.headers, response.text)
+            )
+        if isinstance(exc, requests.ConnectionError):
+            error = "connection_error"
+            detail = (
+                f"({kind}): is it running, and is SLACK_INTERNAL_ENDPOINT right? "
+                "Nothing reached Slack;"
+            )
+        else:
+            error, detail = "request_error", f"({kind}); nothing reached Slack;"
+        return SlackRetryableError(
+            f"The Slack gateway at {self.target} could not be reached {detail}",
+            channel=channel,
+            error=error,
+            reason=REASON_GATEWAY_UNREACHABLE,
+        )
