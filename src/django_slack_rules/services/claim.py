@@ -71,8 +71,14 @@ def _abandoned(delivery: SlackDelivery) -> bool:
     return (
         delivery.state == str(DeliveryState.SENDING)
         and delivery.claimed_at is not None
-        and (timezone.now() - delivery.claimed_at).total_seconds() >= pacing.lease_seconds()
+        and lease_left(delivery.claimed_at) <= 0
     )
+
+
+def lease_left(claimed_at: datetime.datetime) -> float:
+    """Seconds until a claim made at ``claimed_at`` runs out (:func:`.pacing.lease_seconds`);
+    0 or less: its worker counts as dead, and another attempt may take the delivery."""
+    return pacing.lease_seconds() - (timezone.now() - claimed_at).total_seconds()
 
 
 def sent_fields(result: SlackResult) -> dict[str, Any]:

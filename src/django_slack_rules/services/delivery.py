@@ -37,9 +37,9 @@ from django.utils import timezone
 
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
-from ..models import ACTION_POST, FINAL_STATES, DeliveryState, DestinationPause, SlackDelivery
+from ..models import ACTION_POST, FINAL_STATES, DeliveryState, SlackDelivery
 from . import conversation, pacing
-from .claim import claim, failure_fields, sent_fields, settle
+from .claim import claim, failure_fields, lease_left, sent_fields, settle
 from .log_prefix import about, about_alert
 from .slack_service import SlackService
 
@@ -112,21 +112,19 @@ def take_slot(delivery: SlackDelivery, paced: bool) -> pacing.Slot:
     ends. Without pacing (or ``paced`` False), the pause is read, and waited out by a retry
     (:class:`RetryLater`). Neither uses an attempt."""
     pace = pacing.current() if paced else None
-    if pace is not None:
-        return pacing.take(delivery.channel, pace)
-    paused = DestinationPause.remaining(pacing.destination_of(delivery.channel))
-    if paused > 0:
-        logger.info(*about(delivery, "rate-limited for %.1fs more; waiting", paused))
-        raise RetryLater(paused + random.uniform(0, 1))
-    return pacing.Slot(True)
+    if pace is None:
+        paused = pacing.paused_for(delivery.channel)
+        if paused > 0:
+            logger.info(*about(delivery, "rate-limited for %.1fs more; waiting", paused))
+            raise RetryLater(paused + random.uniform(0, 1))
+    return pacing.take(delivery.channel, pace)
 
 
 def _claimed_elsewhere(delivery: SlackDelivery) -> str:
     """Another attempt holds ``delivery``: look again once its lease has run out (by then it
     is sent, or that attempt died and this one takes over); a settled one is left alone."""
     if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
-        elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
-        wait = max(1.0, pacing.lease_seconds() - elapsed) + random.uniform(0, 1)
+        wait = max(1.0, lease_left(delivery.claimed_at)) + random.uniform(0, 1)
         logger.info(
             *about(delivery, "being sent by another attempt; checking again in %.1fs", wait)
         )
