@@ -222,7 +222,7 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
             settle(delivery, **given_back, waiting_since=timezone.now(), **failure)
             raise pacing.wait_in_line(delivery, time.time() + wait, marked=True)
         countdown = wait + random.uniform(0, 1)
-        settle(delivery, **given_back, retry_at=_in(countdown), **failure)
+        settle(delivery, **given_back, retry_at=_from_now(countdown), **failure)
         raise RetryLater(countdown)
     if not exc.retryable or delivery.attempts >= max_attempts:
         settle(delivery, state=DeliveryState.FAILED, **failure)
@@ -231,7 +231,7 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
         )
         return str(delivery.state)
     countdown = backoff_delay(delivery.attempts)
-    settle(delivery, state=DeliveryState.PENDING, retry_at=_in(countdown), **failure)
+    settle(delivery, state=DeliveryState.PENDING, retry_at=_from_now(countdown), **failure)
     logger.warning(
         *about(
             delivery,
@@ -245,7 +245,7 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
     raise RetryLater(countdown)
 
 
-def _in(seconds: float) -> datetime.datetime:
+def _from_now(seconds: float) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(seconds=seconds)
 
 
@@ -253,7 +253,7 @@ def postpone(delivery: SlackDelivery, countdown: float) -> RetryLater:
     """Note on a pending ``delivery`` when its retry is due (so the recovery leaves it alone
     until then); the :class:`RetryLater` for the caller to raise."""
     SlackDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
-        retry_at=_in(countdown)
+        retry_at=_from_now(countdown)
     )
     return RetryLater(countdown)
 

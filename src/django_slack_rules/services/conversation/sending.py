@@ -61,9 +61,9 @@ def plan(delivery: SlackDelivery) -> Plan:
     parent = SlackDelivery.objects.filter(pk=delivery.parent_id).select_related("digest").first()
     if parent is not None and parent.state == str(DeliveryState.DIGESTED):
         return _in_digest_thread(delivery, parent, post, wanted)
-    why = _unusable(parent, delivery)
+    why = _why_unusable(parent, delivery)
     if why:
-        return _instead(delivery, post, wanted, why)
+        return _post_instead(delivery, post, wanted, why)
     assert parent is not None
     if delivery.action == ACTION_REPLY:
         return Plan(
@@ -84,7 +84,7 @@ def _in_digest_thread(
         why = "the firing message was folded into a digest that was deleted since"
     else:
         what = f"the digest #{digest.pk} that folded the firing message"
-        why = _unusable(digest, delivery, what=what, action=ACTION_REPLY)
+        why = _why_unusable(digest, delivery, what=what, action=ACTION_REPLY)
     if why:
         post.notes.append(f"Posted as a new message instead of {wanted}: {why}.")
         return post
@@ -101,7 +101,7 @@ def _in_digest_thread(
     return plan
 
 
-def _unusable(
+def _why_unusable(
     parent: SlackDelivery | None,
     delivery: SlackDelivery,
     *,
@@ -130,7 +130,7 @@ def _unusable(
     return ""
 
 
-def _instead(delivery: SlackDelivery, post: Plan, wanted: str, why: str) -> Plan:
+def _post_instead(delivery: SlackDelivery, post: Plan, wanted: str, why: str) -> Plan:
     """A new message instead of ``wanted``; an update whose resolution is in the thread is
     skipped instead (:class:`Skipped`)."""
     if delivery.action == ACTION_UPDATE and _reply_carries_it(delivery):
@@ -162,15 +162,15 @@ def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, d
     """
     current = plan(delivery)
     try:
-        result = _call(delivery, service, current, blocks=delivery.blocks)
+        result = _call_slack(delivery, service, current, blocks=delivery.blocks)
     except SlackDeliveryError as exc:
         if current.action == ACTION_UPDATE and exc.error in CANNOT_UPDATE:
             post = Plan(ACTION_POST, delivery.channel)
-            current = _instead(delivery, post, "an update", f"Slack answered {exc.error}")
-            result = _call(delivery, service, current, blocks=delivery.blocks)
+            current = _post_instead(delivery, post, "an update", f"Slack answered {exc.error}")
+            result = _call_slack(delivery, service, current, blocks=delivery.blocks)
         elif exc.error in INVALID_BLOCKS and delivery.blocks:
             current.notes.append(f"Slack refused the blocks ({exc}); sent as text.")
-            result = _call(delivery, service, current, blocks=None)
+            result = _call_slack(delivery, service, current, blocks=None)
         else:
             raise
     fields: dict[str, Any] = {
@@ -183,7 +183,7 @@ def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, d
     return result, fields
 
 
-def _call(
+def _call_slack(
     delivery: SlackDelivery, service: SlackService, current: Plan, blocks: Any
 ) -> SlackResult:
     payload: dict[str, Any] = {}
