@@ -34,9 +34,6 @@ class SlackService:
     def __init__(self, backend: BaseBackend | None = None) -> None:
         self.backend = backend or get_backend()
 
-    def prepare_message(self, message: str) -> str:
-        return prepare_message(message)
-
     def send_notification(
         self,
         channel: str,
@@ -66,7 +63,7 @@ class SlackService:
         """Show ``text`` to ``user`` only, in ``channel`` (a channel id): the answer to a
         click from Slack that did nothing (``chat.postEphemeral``; bot mode). Not a
         notification: no ``pre_send``/``post_send``."""
-        return self.backend.post_ephemeral(channel, user, self.prepare_message(text))
+        return self.backend.post_ephemeral(channel, user, prepare_message(text))
 
     def user_info(self, user: str) -> dict[str, Any]:
         """Slack's ``user`` object for a user id (``users.info``; bot mode)."""
@@ -81,7 +78,7 @@ class SlackService:
         extra: dict[str, Any],
         ts: str = "",
     ) -> SlackResult:
-        text = self.prepare_message(message)
+        text = prepare_message(message)
         backend_class = type(self.backend)
         signal_args = {"sender": backend_class, "channel": channel, "message": text}
         if method == "update":
