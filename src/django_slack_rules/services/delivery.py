@@ -13,9 +13,10 @@ the alert (:mod:`.outbox`). The task sends it by id (:func:`send_delivery`):
 6. record the outcome with one UPDATE that applies only while this claim holds (the same
    ``claimed_at``): a stale attempt never overwrites a newer one.
 
-Each notification is sent once, unless Slack's answer is lost: after a timeout, or a worker
-killed while sending, the claim's lease (both timeouts and a margin) runs out and the
-delivery is sent again. So it is sent at least once, and twice only when an answer was lost.
+Each notification is sent once, unless Slack's answer is lost: a request that timed out is
+retried like any failure that can pass, and a delivery whose worker was killed while sending
+is taken over once its claim's lease (both timeouts and a margin) has run out. So it is sent
+at least once, and twice only when an answer was lost (docs/delivery.md).
 
 What can succeed later raises :class:`RetryLater` with the seconds to wait (recorded as the
 row's ``retry_at``); a 429 (or Slack's ``ratelimited``) pauses the destination for every
