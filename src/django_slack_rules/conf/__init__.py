@@ -12,7 +12,7 @@ This package reads settings only: it imports nothing of the package but its exce
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from .defaults import (
     METRICS_DEFAULTS,
     METRICS_TOKEN_ENV,
     SIGNING_SECRET_ENV,
+    MetricsSettings,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "METRICS_TOKEN_ENV",
     "SIGNING_SECRET_ENV",
     "WATCHED_SETTINGS",
+    "MetricsSettings",
     "SlackRulesSettings",
     "parse_endpoint",
     "reload_on_setting_changed",
@@ -66,11 +68,11 @@ class SlackRulesSettings:
     """One property per setting; reads Django's settings on every access."""
 
     def __init__(self) -> None:
-        self._imported: dict[str, Any] = {}
+        self._imported: dict[str, object] = {}
 
     # -- raw access ---------------------------------------------------------
     @property
-    def user_settings(self) -> dict[str, Any]:
+    def user_settings(self) -> dict[str, object]:
         value = getattr(settings, "SLACK_RULES", None)
         if value is None:
             return {}
@@ -81,14 +83,14 @@ class SlackRulesSettings:
             )
         return value
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> Any:  # Any: what the host wrote; each property converts it
         if key not in DEFAULTS:
             raise AttributeError(f"Unknown SLACK_RULES key {key!r}")
         return self.user_settings.get(key, DEFAULTS[key])
 
     # -- one property per key (the values are validated by the system checks) --
     @property
-    def SIGNAL(self) -> Any:
+    def SIGNAL(self) -> object:
         return self.get("SIGNAL")
 
     @property
@@ -96,7 +98,7 @@ class SlackRulesSettings:
         return self.get("ALERT_MODEL")
 
     @property
-    def ADAPTER(self) -> Any:
+    def ADAPTER(self) -> object:
         return self.get("ADAPTER")
 
     @property
@@ -104,7 +106,7 @@ class SlackRulesSettings:
         return self.get("DEFAULT_CHANNEL")
 
     @property
-    def BACKEND(self) -> Any:
+    def BACKEND(self) -> object:
         return self.get("BACKEND")
 
     @property
@@ -184,10 +186,12 @@ class SlackRulesSettings:
         return str(value or "")
 
     @property
-    def METRICS(self) -> dict[str, Any]:
+    def METRICS(self) -> MetricsSettings:
         """``SLACK_RULES["METRICS"]`` over its defaults (check E013 validates the values)."""
         value = self.get("METRICS")
-        return {**METRICS_DEFAULTS, **(value if isinstance(value, dict) else {})}
+        return cast(
+            MetricsSettings, {**METRICS_DEFAULTS, **(value if isinstance(value, dict) else {})}
+        )
 
     @property
     def METRICS_ENABLED(self) -> bool:
@@ -209,7 +213,7 @@ class SlackRulesSettings:
         return None if value is None else str(value)
 
     @property
-    def USER_RESOLVER(self) -> Any:
+    def USER_RESOLVER(self) -> object:
         return self.get("USER_RESOLVER")
 
     # -- derived ------------------------------------------------------------
@@ -221,7 +225,7 @@ class SlackRulesSettings:
             value = os.environ.get(ENDPOINT_SETTING, "")
         return str(value or "")
 
-    def import_setting(self, key: str) -> Any:
+    def import_setting(self, key: str) -> Any:  # Any: what the path names; callers check it
         """Import the dotted path held by ``SLACK_RULES[key]`` (cached until settings change).
 
         A value that is already an object (a class or a Signal) is returned as is.
@@ -284,7 +288,7 @@ slack_rules_settings = SlackRulesSettings()
 WATCHED_SETTINGS = frozenset({"SLACK_RULES", ENDPOINT_SETTING, "DEBUG"})
 
 
-def reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+def reload_on_setting_changed(*, setting: str, **kwargs: object) -> None:
     """``setting_changed`` receiver (connected in ``AppConfig.ready()``)."""
     if setting in WATCHED_SETTINGS:
         slack_rules_settings.reload()

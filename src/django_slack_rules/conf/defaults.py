@@ -4,10 +4,10 @@ reads the settings with them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 #: Defaults for every key of ``SLACK_RULES`` (documented in docs/settings.md).
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: dict[str, object] = {
     # Dotted path of the host's Signal ("alerts.signals.alert_processed"); None: no wiring.
     "SIGNAL": None,
     # "app_label.ModelName" of the host's alert model that the task loads by id.
@@ -67,8 +67,18 @@ DEFAULTS: dict[str, Any] = {
     "USER_RESOLVER": None,
 }
 
+
+class MetricsSettings(TypedDict):
+    """``SLACK_RULES["METRICS"]`` over its defaults: of these types once check E013 passes."""
+
+    ENABLED: bool
+    TOKEN_FILE: str | None
+    ALLOW: list[str]
+    MAX_LABEL_VALUES: int
+
+
 #: Defaults of the keys of ``SLACK_RULES["METRICS"]`` (docs/metrics.md).
-METRICS_DEFAULTS: dict[str, Any] = {
+METRICS_DEFAULTS: MetricsSettings = {
     "ENABLED": False,
     # Path of a file holding the bearer token a scrape must send; None: the environment
     # variable named by METRICS_TOKEN_ENV, if set.

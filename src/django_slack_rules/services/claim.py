@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any
 
 from django.db import InterfaceError, OperationalError, router, transaction
 from django.db.models import Q, QuerySet
@@ -81,7 +80,7 @@ def lease_left(claimed_at: datetime.datetime) -> float:
     return pacing.lease_seconds() - (timezone.now() - claimed_at).total_seconds()
 
 
-def sent_fields(result: SlackResult) -> dict[str, Any]:
+def sent_fields(result: SlackResult) -> dict[str, object]:
     """The fields that record a send Slack accepted."""
     return {
         "state": DeliveryState.SENT,
@@ -97,7 +96,7 @@ def sent_fields(result: SlackResult) -> dict[str, Any]:
     }
 
 
-def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
+def failure_fields(exc: SlackDeliveryError) -> dict[str, object]:
     """The fields that record a refused or failed send."""
     return {
         "last_error": str(exc),
@@ -108,7 +107,7 @@ def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
     }
 
 
-def settle(delivery: SlackDelivery, **fields: Any) -> bool:
+def settle(delivery: SlackDelivery, **fields: object) -> bool:
     """Record ``fields`` on the delivery's row while ``delivery``'s claim holds (one UPDATE),
     and on ``delivery``; False, and nothing written, when another attempt has claimed it
     since (this attempt's lease ran out). Only the fields that change are written: the

@@ -30,7 +30,6 @@ import datetime
 import logging
 import random
 import time
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
@@ -39,6 +38,7 @@ from django.utils import timezone
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..models import ACTION_POST, FINAL_STATES, DeliveryState, SlackDelivery
+from ..typing import Id
 from . import conversation, pacing
 from .claim import claim, failure_fields, lease_left, sent_fields, settle
 from .log_prefix import about, about_alert
@@ -66,7 +66,7 @@ def backoff_delay(attempt: int) -> float:
 # -- the worker's path ----------------------------------------------------------------
 
 
-def send_delivery(delivery_id: Any, *, paced: bool = True) -> str:
+def send_delivery(delivery_id: Id, *, paced: bool = True) -> str:
     """Send the delivery ``delivery_id`` (steps 1 to 6 above); its state, or "no-delivery".
 
     Raises :class:`RetryLater`, and :class:`~.pacing.WaitForSlot` when it joined its

@@ -6,7 +6,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.utils.translation import gettext, ngettext
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..hints import hint_for, hop_for
 from ..models import DeliveryState, SlackDelivery, SlackIntegrationRule
+from ..typing import JSONValue
 from . import pacing
 from .claim import failure_fields, settle
 from .delivery import send_claimed
@@ -47,7 +47,7 @@ class TestSendOutcome:
 
 
 def send_test_message(
-    rule: SlackIntegrationRule, channel: str, text: str, blocks: list[Any] | None = None
+    rule: SlackIntegrationRule, channel: str, text: str, blocks: list[JSONValue] | None = None
 ) -> TestSendOutcome:
     """Send ``text`` (and Block Kit ``blocks``) to ``channel`` now, through the configured
     backend, without retrying.

@@ -4,8 +4,6 @@ and the update that goes with a resolution's thread reply (``update_and_reply``)
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils import timezone
 
 from ...conf import slack_rules_settings
@@ -23,13 +21,14 @@ from ...models import (
     SlackDelivery,
     SlackIntegrationRule,
 )
+from ...typing import Id
 
 #: The longest single wait for a first message that is not sent yet (seconds).
 WAIT_STEP = 5.0
 
 
 def find_parent(
-    rule: SlackIntegrationRule, alert_id: Any, status: str, occurrence: str
+    rule: SlackIntegrationRule, alert_id: Id, status: str, occurrence: str
 ) -> SlackDelivery | None:
     """The delivery of the conversation's first message for this notification, or None.
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -20,6 +19,7 @@ from ...models import (
     DeliveryState,
     SlackDelivery,
 )
+from ...typing import JSONObject, JSONValue
 from ..slack_service import SlackService
 
 #: Slack's answers to chat.update after which a new message is posted instead.
@@ -153,7 +153,7 @@ def _reply_carries_it(delivery: SlackDelivery) -> bool:
     return replies.exclude(pk=delivery.pk).exists()
 
 
-def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, dict[str, Any]]:
+def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, dict[str, object]]:
     """Send a claimed delivery as planned; Slack's result and the fields that record how.
 
     An update Slack cannot make is posted as a new message (or skipped, see
@@ -173,7 +173,7 @@ def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, d
             result = _call_slack(delivery, service, current, blocks=None)
         else:
             raise
-    fields: dict[str, Any] = {
+    fields: dict[str, object] = {
         "action": current.action,
         "thread_ts": current.thread_ts,
         "channel_id": result.channel_id or (current.channel if current.ts else ""),
@@ -184,9 +184,9 @@ def send(delivery: SlackDelivery, service: SlackService) -> tuple[SlackResult, d
 
 
 def _call_slack(
-    delivery: SlackDelivery, service: SlackService, current: Plan, blocks: Any
+    delivery: SlackDelivery, service: SlackService, current: Plan, blocks: JSONValue
 ) -> SlackResult:
-    payload: dict[str, Any] = {}
+    payload: JSONObject = {}
     if current.action == ACTION_UPDATE:
         # An update without blocks removes the first message's blocks (Slack keeps them
         # when the field is absent).
