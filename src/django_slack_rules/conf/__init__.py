@@ -3,7 +3,7 @@
 Nothing is read at import time. Every access reads Django's settings, so
 ``override_settings`` just works; imported dotted paths are cached, and
 ``AppConfig.ready()`` connects :func:`reload_on_setting_changed`, which clears
-that cache in place when a test changes either setting (``setting_changed``).
+that cache in place when a test changes one of :data:`WATCHED_SETTINGS` (``setting_changed``).
 
 The defaults and the names the settings use are in :mod:`.defaults`, re-exported here.
 This package reads settings only: it imports nothing of the package but its exceptions.
