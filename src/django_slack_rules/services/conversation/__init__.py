@@ -21,6 +21,9 @@ call cannot be made, the delivery posts a new message instead and ``note`` says 
 
 A first message folded into a digest in a storm was shown in Slack by the digest: its
 replies and updates become replies in the digest's thread (bot mode), or new messages.
+
+``first_message`` finds the first message a delivery answers, what it asks for, how long
+it waits, and the update that goes with a reply; ``sending`` plans and makes the call.
 """
 
 from __future__ import annotations
