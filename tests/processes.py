@@ -108,7 +108,9 @@ def celery_worker(
     ``db_name`` and posting to ``endpoint`` through a gateway in ``gateway_mode``; its
     output goes to ``log``. Stopped on exit.
 
-    ``concurrency`` above 1: a prefork pool (else one process, the solo pool).
+    ``concurrency`` above 1: a prefork pool (else one process, the solo pool; on RabbitMQ a
+    prefork pool of one, because Celery's solo pool on py-amqp can sit up to 10 s with
+    messages ready in the queue, celery/celery#3822).
     ``recovery_every``: with celery beat inside, running the package's recovery task every
     so many seconds. ``env``: more environment (e.g. ``DSR_RECOVERY_AFTER``)."""
     schedule = log.with_suffix(".beat")
@@ -124,7 +126,7 @@ def celery_worker(
         "SLACK_INTERNAL_ENDPOINT": endpoint,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    pool = "solo" if concurrency == 1 else "prefork"
+    pool = "solo" if concurrency == 1 and not broker.startswith("amqp") else "prefork"
     command = [
         sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
         "-Q", queue, f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO",

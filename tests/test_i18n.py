@@ -1,7 +1,9 @@
 """Translations: the pages in German, English as the default, and a catalog that is complete.
 
 The German catalog (``locale/de``) proves the package is translatable end to end; the
-template test keeps new English text from slipping into a page outside a translation tag.
+template test keeps new English text from slipping into a page outside a translation tag,
+and the extraction test (GNU gettext's xgettext, through makemessages) keeps a new string
+of the code or templates from shipping without its German translation.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import ast
 import gettext
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core import checks
+from django.core.management import call_command
 from django.utils import translation
 
 import django_slack_rules
@@ -282,3 +286,77 @@ def test_the_german_catalog_is_complete_and_compiled():
         compiled = dict(gettext.GNUTranslations(mo)._catalog)  # type: ignore[attr-defined]
     compiled.pop("")  # msgfmt leaves POT-Creation-Date out of the compiled header
     assert compiled == entries, "django.mo does not match django.po: run compilemessages"
+
+
+#: What ``makemessages`` runs (GNU gettext); Django's catalogs need nothing at run time.
+GETTEXT_TOOLS = ("xgettext", "msguniq", "msgmerge", "msgattrib")
+FIX_MISSING = (
+    "Run `django-admin makemessages -l de --no-obsolete` in src/django_slack_rules/ (with "
+    "DJANGO_SETTINGS_MODULE=tests.settings and the checkout on PYTHONPATH), translate the "
+    "new and fuzzy entries of locale/de/LC_MESSAGES/django.po, then run "
+    "`django-admin compilemessages` there and commit both files (docs/ui.md, Translations)."
+)
+
+
+def untranslated(extracted: dict, shipped: dict) -> list[str]:
+    """The msgids of ``extracted`` (keyed as :func:`read_po` keys them) that ``shipped``
+    lacks or leaves empty, once each; a plural needs every form of ``shipped`` filled."""
+    missing: dict[str, None] = {}
+    for key in extracted:
+        msgid = key[0] if isinstance(key, tuple) else key
+        if not msgid:
+            continue  # the header
+        if isinstance(key, tuple):
+            forms = [
+                value
+                for other, value in shipped.items()
+                if isinstance(other, tuple) and other[0] == msgid
+            ]
+            translated = len(forms) >= 2 and all(forms)
+        else:
+            translated = bool(shipped.get(msgid))
+        if not translated:
+            missing[msgid.replace("\x04", " | ")] = None  # msgctxt | msgid
+    return list(missing)
+
+
+def test_untranslated_finds_missing_and_empty_entries():
+    shipped = {"Yes": "Ja", "Empty": "", ("%(n)s rule", 0): "%(n)s Regel", ("%(n)s rule", 1): ""}
+    extracted = {
+        "": "header",
+        "Yes": "",
+        "Empty": "",
+        "New": "",
+        ("%(n)s rule", 0): "",
+        ("%(n)s rule", 1): "",
+        "badge\x04test": "",
+    }
+    assert untranslated(extracted, shipped) == ["Empty", "New", "%(n)s rule", "badge | test"]
+
+
+def test_every_string_of_the_package_is_in_the_german_catalog(tmp_path, monkeypatch):
+    # makemessages on a copy of the package with no catalog yet: the .po it writes lists
+    # every translatable string the code and templates have now, each untranslated.
+    absent = [tool for tool in GETTEXT_TOOLS if shutil.which(tool) is None]
+    if absent:
+        pytest.fail(
+            f"GNU gettext is not installed ({', '.join(absent)} not on PATH), so this test "
+            "cannot extract the package's strings: install it (Debian: apt-get install "
+            "gettext; .ci/run does) and run the test again.",
+            pytrace=False,
+        )
+    copy = tmp_path / "django_slack_rules"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("locale", "__pycache__"))
+    (copy / "locale").mkdir()
+    monkeypatch.chdir(copy)
+    call_command("makemessages", locale=["de"], verbosity=0)
+    extracted, _ = read_po(copy / "locale" / "de" / "LC_MESSAGES" / "django.po")
+    assert len(extracted) > 250  # the extraction found the package's strings
+    shipped, _ = read_po(CATALOG / "django.po")
+    missing = untranslated(extracted, shipped)
+    assert not missing, (
+        f"{len(missing)} translatable string(s) of the package have no German translation "
+        f"in locale/de/LC_MESSAGES/django.po:\n"
+        + "\n".join(f"  {msgid!r}" for msgid in missing)
+        + f"\n{FIX_MISSING}"
+    )

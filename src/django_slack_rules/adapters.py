@@ -28,7 +28,7 @@ from .matching.labels import normalize_labels
 from .models import STATUS_FIRING, STATUS_RESOLVED, SlackIntegrationRule
 from .rendering.context import build_context
 from .sentryhub_actions import SentryHubActions
-from .typing import Id, TemplateContext
+from .typing import HostAlert, Id, TemplateContext
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise as StrPromise
@@ -43,8 +43,9 @@ class _Missing(enum.Enum):
 #: What :meth:`BaseAlertAdapter.load` returns for an occurrence it did not read.
 NOT_LOADED: Final = _Missing.NOT_LOADED
 
-#: The host's alert object (SentryHub: an ``AlertGroup``). The package only hands it back to
-#: the adapter, so an adapter names its own type: ``class MyAdapter(BaseAlertAdapter[Alert])``.
+#: The host's alert object (SentryHub: an ``AlertGroup``). The package reads its ``pk``
+#: (:func:`alert_id`) and hands it back to the adapter for the rest, so an adapter names its
+#: own type: ``class MyAdapter(BaseAlertAdapter[Alert])``.
 AlertT = TypeVar("AlertT")
 #: An occurrence of an alert (SentryHub: an ``AlertInstance``), or None; only the adapter
 #: reads one.
@@ -53,7 +54,14 @@ Occurrence = object
 MaybeLoaded = Union[Occurrence, Literal[_Missing.NOT_LOADED]]
 
 
-def get_adapter() -> BaseAlertAdapter[object]:
+def alert_id(alert: HostAlert) -> Id:
+    """``alert``'s primary key as the queue and the delivery records carry it: an int, else
+    its str (a UUID key travels as a string: only JSON-safe values cross the queue)."""
+    pk = alert.pk
+    return pk if isinstance(pk, int) else str(pk)
+
+
+def get_adapter() -> BaseAlertAdapter[HostAlert]:
     """A new instance of the adapter class named by ``SLACK_RULES["ADAPTER"]``."""
     return slack_rules_settings.import_setting("ADAPTER")()
 

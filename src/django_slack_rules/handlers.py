@@ -10,16 +10,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from functools import partial
-from typing import Any
 
 from django.db import transaction
 from django.dispatch import Signal
 
+from .adapters import alert_id
 from .conf import slack_rules_settings
 from .exceptions import SlackRulesConfigurationError
 from .models import SlackIntegrationRule
 from .services import outbox
 from .tasks import queue_deliveries
+from .typing import HostAlert
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,11 @@ DISPATCH_UID = "django_slack_rules.handlers.alert_processed"
 
 
 def alert_processed_receiver(
-    sender: Any,
-    alert_group: Any = None,
-    instance: Any = None,
+    sender: object,
+    alert_group: HostAlert | None = None,
+    instance: object = None,
     status: str | None = None,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> None:
     """Receive ``alert_processed.send(sender, alert_group=…, instance=…, status=…)``."""
     try:
@@ -46,7 +47,7 @@ def alert_processed_receiver(
 
 
 def handle_alert(
-    alert_group: Any, *, instance: Any = None, status: str | None = None
+    alert_group: HostAlert | None, *, instance: object = None, status: str | None = None
 ) -> list[SlackIntegrationRule]:
     """Record one notification per rule that gets ``alert_group``, and queue them on commit.
 
@@ -60,9 +61,7 @@ def handle_alert(
     deliveries = outbox.record_alert(alert_group, instance, status)
     if not deliveries:
         return []
-    # Only JSON-safe values cross the queue (a UUID primary key travels as a string).
-    alert_id = alert_group.pk if isinstance(alert_group.pk, int) else str(alert_group.pk)
-    transaction.on_commit(partial(queue_deliveries, alert_id, deliveries))
+    transaction.on_commit(partial(queue_deliveries, alert_id(alert_group), deliveries))
     logger.debug(
         "Alert fingerprint=%s: %d Slack notification(s) recorded, queued on commit",
         deliveries[0].fingerprint,
@@ -92,7 +91,7 @@ def connect_signal() -> Signal | None:
     return signal
 
 
-def reconnect_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+def reconnect_on_setting_changed(*, setting: str, **kwargs: object) -> None:
     """``setting_changed`` receiver (connected in ``AppConfig.ready()``): follow SLACK_RULES."""
     if setting == "SLACK_RULES":
         # A bad path is reported by the system checks; the receiver stays disconnected.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 from django.apps import apps
 from django.db import models
@@ -26,6 +26,13 @@ from django.utils.translation import gettext
 from .buttons import ACKNOWLEDGE, OPEN, SILENCE
 from .conf import slack_rules_settings
 from .exceptions import SlackActionRefused, SlackRulesConfigurationError
+
+
+class PermissionHolder(Protocol):
+    """A user as :meth:`SentryHubActions.can` asks it: the host's user model, with
+    ``has_perm()`` from Django's ``PermissionsMixin`` or its own."""
+
+    def has_perm(self, perm: str, /) -> bool: ...
 
 
 class SentryHubActions:
@@ -143,13 +150,7 @@ class SentryHubActions:
         except NoReverseMatch:
             return None
 
-    def can(
-        self,
-        # Any: the host's user model, whose has_perm() comes from PermissionsMixin or its own.
-        user: Any,
-        action: str,
-        alert: models.Model,
-    ) -> bool:
+    def can(self, user: PermissionHolder, action: str, alert: models.Model) -> bool:
         """An active account, and the action's permission when one is named."""
         if not getattr(user, "is_active", False):
             return False

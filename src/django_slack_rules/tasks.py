@@ -13,10 +13,11 @@ without blocking its caller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Literal, TypedDict
 
 from celery import Celery, Task, shared_task
 from django.db import InterfaceError, OperationalError, transaction
@@ -27,6 +28,7 @@ from . import action_tasks
 from .conf import slack_rules_settings
 from .models import SlackDelivery
 from .services import claim, delivery, drain, outbox, pacing, recovery, tally
+from .typing import Id, JSONValue
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,18 @@ logger = logging.getLogger(__name__)
 VISIBILITY_SAFETY = 0.9
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 
-TASK_OPTIONS: dict[str, Any] = {
+
+class TaskOptions(TypedDict):
+    """How the delivery tasks are declared: ``@shared_task(name=…, **TASK_OPTIONS)``."""
+
+    bind: Literal[True]
+    acks_late: bool
+    reject_on_worker_lost: bool
+    ignore_result: bool
+    max_retries: int | None
+
+
+TASK_OPTIONS: TaskOptions = {
     "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
@@ -43,6 +56,14 @@ TASK_OPTIONS: dict[str, Any] = {
     # waiting out a rate-limited channel does not use one.
     "max_retries": None,
 }
+
+
+class SendOptions(TypedDict, total=False):
+    """What :func:`enqueue` gives ``apply_async`` besides the task's arguments."""
+
+    queue: str
+    countdown: float
+
 
 #: Database errors that pass: a failover, a restarted pooler, terminated connections.
 TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
@@ -82,11 +103,14 @@ class _Publisher(threading.local):
 _publisher = _Publisher()
 
 
-def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
+def enqueue(
+    task: Task, *args: JSONValue, countdown: float | None = None, **kwargs: JSONValue
+) -> None:
     """Send ``task`` to SLACK_RULES["QUEUE"] (Celery's default queue when None), trying the
-    broker once (:class:`_Publisher`); raise when it cannot take it."""
+    broker once (:class:`_Publisher`); raise when it cannot take it. Its arguments cross
+    the queue: ids and JSON values only."""
     queue = slack_rules_settings.QUEUE
-    options: dict[str, Any] = {"queue": queue} if queue else {}
+    options: SendOptions = {"queue": queue} if queue else {}
     if countdown is not None and countdown > 0:
         options["countdown"] = min(countdown, max_delay(task))
     if task.app.conf.task_always_eager:
@@ -114,12 +138,12 @@ def max_delay(task: Task) -> float:
 def process_slack_for_alert_group(
     self: Task,
     /,
-    alert_group_id: Any,
-    rule_id: Any,
+    alert_group_id: Id,
+    rule_id: Id,
     delivery_id: int | None = None,
     status: str | None = None,
     occurrence: str | None = None,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> str:
     """Send the notification of ``rule_id`` for ``alert_group_id``: the delivery
     ``delivery_id`` the signal receiver recorded with the alert.
@@ -129,7 +153,8 @@ def process_slack_for_alert_group(
     and sends it once. Returns the delivery's state (or why there is none)."""
     if delivery_id is not None:
         return send(self, delivery_id)
-    recorded = run_or_retry(self, outbox.record_one, alert_group_id, rule_id, status, occurrence)
+    with retried_by(self):
+        recorded = outbox.record_one(alert_group_id, rule_id, status, occurrence)
     if isinstance(recorded, str):
         return recorded  # "no-alert", "no-rule", "no-template"
     # Retried, the task sends the row recorded now.
@@ -143,14 +168,13 @@ def send_slack_delivery(self: Task, /, delivery_id: int) -> str:
     return send(self, delivery_id)
 
 
-def send(task: Task, delivery_id: int, retry_kwargs: dict[str, Any] | None = None) -> str:
+def send(task: Task, delivery_id: int, retry_kwargs: dict[str, object] | None = None) -> str:
     """Send ``delivery_id`` in ``task``; a delivery that joined its destination's line
     queues the line's drain, then serves the line if its slot is free now."""
     paced = not task.request.is_eager
     try:
-        return run_or_retry(
-            task, delivery.send_delivery, delivery_id, paced=paced, retry_kwargs=retry_kwargs
-        )
+        with retried_by(task, retry_kwargs):
+            return delivery.send_delivery(delivery_id, paced=paced)
     except pacing.WaitForSlot as waiting:
         queue_drains([waiting.drain])
         return serve_line(task, waiting.destination)
@@ -160,14 +184,17 @@ def send(task: Task, delivery_id: int, retry_kwargs: dict[str, Any] | None = Non
 def drain_destination(self: Task, /, destination: str, token: int) -> str:
     """At a destination's slot: send what waits for it (one message, or one digest), then
     queue the next drain, or end when nothing waits."""
-    outcome = run_or_retry(self, drain.run, destination, token)
+    with retried_by(self):
+        outcome = drain.run(destination, token)
     _queue_outcome(outcome)
     return outcome.state
 
 
 def serve_line(task: Task, destination: str) -> str:
     """Use the slot of ``destination``'s line if it is free now; "waiting"."""
-    _queue_outcome(run_or_retry(task, drain.serve, destination))
+    with retried_by(task):
+        outcome = drain.serve(destination)
+    _queue_outcome(outcome)
     return "waiting"
 
 
@@ -184,18 +211,13 @@ def queue_drains(armed: Iterable[pacing.Drain | None]) -> None:
             enqueue(drain_destination, drain_.destination, drain_.token, countdown=drain_.countdown)
 
 
-def run_or_retry(
-    task: Task,
-    function: Any,
-    *args: Any,
-    retry_kwargs: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Run ``function``; :class:`~.delivery.RetryLater`, and a database error that passes,
-    become ``task.retry`` (with ``retry_kwargs``, else the task's own arguments). The
-    delivery row is where it was: nothing is lost."""
+@contextlib.contextmanager
+def retried_by(task: Task, retry_kwargs: dict[str, object] | None = None) -> Iterator[None]:
+    """Run the ``with`` block; :class:`~.delivery.RetryLater`, and a database error that
+    passes, become ``task.retry`` (with ``retry_kwargs``, else the task's own arguments).
+    The delivery row is where it was: nothing is lost."""
     try:
-        return function(*args, **kwargs)
+        yield
     except delivery.RetryLater as later:
         countdown = min(later.countdown, max_delay(task))
         raise task.retry(countdown=countdown, kwargs=retry_kwargs) from None
@@ -253,7 +275,7 @@ def resend_deliveries(queryset: QuerySet[SlackDelivery]) -> int:
     return len(ids)
 
 
-def queue_deliveries(alert_id: Any, deliveries: list[SlackDelivery]) -> None:
+def queue_deliveries(alert_id: Id, deliveries: list[SlackDelivery]) -> None:
     """Queue the deliveries the receiver recorded for ``alert_id`` (run at commit). When
     the broker refuses one, the rest are not tried (each try could wait for it): they stay
     pending, and the recovery task queues them."""

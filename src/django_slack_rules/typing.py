@@ -47,6 +47,15 @@ OptionValue = Any  # Any: see above; one name for every command's options
 TemplateContext = dict[str, object]
 
 
+class HostAlert(Protocol):
+    """A host's alert object as the package reads it itself: its primary key. Everything
+    else is read through the adapter (:class:`~django_slack_rules.adapters.BaseAlertAdapter`),
+    which names the alert's own type."""
+
+    @property
+    def pk(self) -> object: ...
+
+
 class RuleFields(Protocol):
     """What the pure parts (rendering, the sample alert) read of a rule: a
     :class:`~django_slack_rules.models.SlackIntegrationRule`, saved or not."""

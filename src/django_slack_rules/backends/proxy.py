@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -16,6 +17,7 @@ from ..exceptions import (
     SlackRetryableError,
     SlackRulesConfigurationError,
 )
+from ..typing import JSONObject
 from .base import BaseBackend, SlackResult, classify_response
 
 #: The header that carries the channel, so nginx can route on it (webhook mode).
@@ -48,6 +50,12 @@ def get_session() -> requests.Session:
     return session
 
 
+def _more_fields(extra: Mapping[str, object]) -> JSONObject:
+    """A message's other fields, ``extra["payload"]`` (``blocks``, ``thread_ts``…): the JSON
+    object :class:`~django_slack_rules.services.slack_service.SlackService` passes on."""
+    return cast(JSONObject, extra.get("payload") or {})
+
+
 class InternalProxyBackend(BaseBackend):
     """POSTs ``{"channel": …, "text": …}`` to ``SLACK_INTERNAL_ENDPOINT``.
 
@@ -58,7 +66,7 @@ class InternalProxyBackend(BaseBackend):
     locations).
     """
 
-    def __init__(self, endpoint: str | None = None, **options: Any) -> None:
+    def __init__(self, endpoint: str | None = None, **options: object) -> None:
         super().__init__(**options)
         self.endpoint = endpoint if endpoint is not None else slack_rules_settings.ENDPOINT
         if not self.endpoint:
@@ -79,67 +87,69 @@ class InternalProxyBackend(BaseBackend):
         self.ephemeral_endpoint = base + WEB_API_METHODS["chat.postEphemeral"][0]
         self.users_info_endpoint = base + WEB_API_METHODS["users.info"][0]
 
-    def build_payload(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = {"channel": channel, "text": text}
-        payload.update(extra.get("payload") or {})
-        return payload
+    def build_payload(self, channel: str, text: str, **extra: object) -> JSONObject:
+        return {"channel": channel, "text": text, **_more_fields(extra)}
 
-    def send(self, channel: str, text: str, **extra: Any) -> SlackResult:
+    def send(self, channel: str, text: str, **extra: object) -> SlackResult:
         return self._post(self.endpoint, channel, self.build_payload(channel, text, **extra))
 
-    def update(self, channel: str, ts: str, text: str, **extra: Any) -> SlackResult:
-        payload: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
-        payload.update(extra.get("payload") or {})
+    def update(self, channel: str, ts: str, text: str, **extra: object) -> SlackResult:
+        payload: JSONObject = {"channel": channel, "ts": ts, "text": text, **_more_fields(extra)}
         return self._post(self.update_endpoint, channel, payload)
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> SlackResult:
-        payload = {"channel": channel, "user": user, "text": text}
+        payload: JSONObject = {"channel": channel, "user": user, "text": text}
         return self._post(self.ephemeral_endpoint, channel, payload)
 
-    def user_info(self, user: str) -> dict[str, Any]:
+    def user_info(self, user: str) -> JSONObject:
         """``users.info`` through the gateway, as a form (Slack's read methods take no JSON)."""
         result = self._post(self.users_info_endpoint, "", {"user": user}, form=True)
         found = result.data.get("user")
         return found if isinstance(found, dict) else {}
 
     def _post(
-        self, url: str, channel: str, payload: dict[str, Any], *, form: bool = False
+        self, url: str, channel: str, payload: JSONObject, *, form: bool = False
     ) -> SlackResult:
-        body: dict[str, Any] = {"data": payload} if form else {"json": payload}
         try:
             response = get_session().post(
                 url,
-                **body,
+                data=payload if form else None,
+                json=None if form else payload,
                 # UTF-8 bytes: Slack channel names may be non-Latin ("#アラート"), and
                 # nginx matches the header byte for byte against the secrets map.
                 headers={CHANNEL_HEADER: channel.encode("utf-8")},
                 timeout=self.timeout,
                 allow_redirects=False,
             )
-        except requests.Timeout as exc:
-            raise SlackRetryableError(
+        except requests.RequestException as exc:
+            raise self._unreachable(channel, exc) from exc
+        return classify_response(channel, response.status_code, response.headers, response.text)
+
+    def _unreachable(self, channel: str, exc: requests.RequestException) -> SlackRetryableError:
+        """The error for a request that got no answer from the gateway: a timeout (Slack may
+        have the message), a connection refused or lost, or another failure of requests
+        (nothing reached Slack). Says which, never the endpoint's path."""
+        kind = type(exc).__name__
+        if isinstance(exc, requests.Timeout):
+            return SlackRetryableError(
                 f"The Slack gateway at {self.target} did not answer in time "
-                f"({type(exc).__name__}; timeouts connect={self.timeout[0]:g}s "
+                f"({kind}; timeouts connect={self.timeout[0]:g}s "
                 f"read={self.timeout[1]:g}s); Slack may or may not have the message;",
                 channel=channel,
                 error="timeout",
                 reason=REASON_TIMEOUT,
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise SlackRetryableError(
-                f"The Slack gateway at {self.target} could not be reached "
-                f"({type(exc).__name__}): is it running, and is SLACK_INTERNAL_ENDPOINT right? "
-                "Nothing reached Slack;",
-                channel=channel,
-                error="connection_error",
-                reason=REASON_GATEWAY_UNREACHABLE,
-            ) from exc
-        except requests.RequestException as exc:
-            raise SlackRetryableError(
-                f"The Slack gateway at {self.target} could not be reached "
-                f"({type(exc).__name__}); nothing reached Slack;",
-                channel=channel,
-                error="request_error",
-                reason=REASON_GATEWAY_UNREACHABLE,
-            ) from exc
-        return classify_response(channel, response.status_code, response.headers, response.text)
+            )
+        if isinstance(exc, requests.ConnectionError):
+            error = "connection_error"
+            detail = (
+                f"({kind}): is it running, and is SLACK_INTERNAL_ENDPOINT right? "
+                "Nothing reached Slack;"
+            )
+        else:
+            error, detail = "request_error", f"({kind}); nothing reached Slack;"
+        return SlackRetryableError(
+            f"The Slack gateway at {self.target} could not be reached {detail}",
+            channel=channel,
+            error=error,
+            reason=REASON_GATEWAY_UNREACHABLE,
+        )

@@ -1,10 +1,11 @@
 """System checks: ``manage.py check`` reports misconfiguration with an id and a hint.
 
-Registered by ``AppConfig.ready()``: :func:`check_settings` and :func:`check_action_settings`
-(``settings``: what the settings say), :func:`check_endpoint_is_set` (``settings``, only with
-``check --deploy``), :func:`check_recovery_scheduled` (``recovery``: whether celery beat runs
-the recovery), :func:`check_rules_fit_gateway_mode` and :func:`check_rules_actions`
-(``database``: what the rules ask for).
+Registered by ``AppConfig.ready()``: :func:`check_settings` (``settings``: what the settings
+say, with ``imports``, ``addresses``, ``pages`` and ``metrics``), :func:`check_action_settings`
+(``actions``), :func:`check_endpoint_is_set` (``addresses``, only with ``check --deploy``),
+:func:`check_recovery_scheduled` (``recovery``: whether celery beat runs the recovery), and
+with a database :func:`check_rules_fit_gateway_mode` (``database``) and
+:func:`check_rules_actions` (``actions``): what the rules ask for.
 
 Ids are stable; a retired id stays reserved.
 
@@ -40,9 +41,10 @@ W010                  the periodic recovery task is not scheduled
 """
 
 from .actions import check_action_settings, check_rules_actions
+from .addresses import check_endpoint_is_set
 from .database import check_rules_fit_gateway_mode
 from .recovery import check_recovery_scheduled
-from .settings import check_endpoint_is_set, check_settings
+from .settings import check_settings
 
 __all__ = [
     "check_action_settings",

@@ -4,7 +4,6 @@ buttons the rules chose can be offered here (which actions are available, and wh
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -17,10 +16,12 @@ from ..conf import SIGNING_SECRET_ENV, slack_rules_settings
 from ..models import SlackIntegrationRule
 from ..services.actions.offer import available_actions
 from ..services.actions.signature import SigningSecretMissing, signing_secret
-from .common import error as _error
+from .common import AppConfigs, Databases, check_message
 
 
-def check_action_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_action_settings(
+    app_configs: AppConfigs = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """E015: the signing secret's file cannot be read; E016: the user resolver does not import."""
     messages = []
     if slack_rules_settings.SIGNING_SECRET_FILE:
@@ -28,7 +29,7 @@ def check_action_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
             signing_secret()
         except SigningSecretMissing as exc:
             messages.append(
-                _error(
+                check_message(
                     "E015",
                     str(exc)[:1].upper() + str(exc)[1:] + ".",
                     gettext(
@@ -45,7 +46,7 @@ def check_action_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
             problem = str(exc)
         if problem:
             messages.append(
-                _error(
+                check_message(
                     "E016",
                     gettext('SLACK_RULES["USER_RESOLVER"] = %(value)r is not usable: %(problem)s')
                     % {"value": slack_rules_settings.USER_RESOLVER, "problem": problem},
@@ -59,7 +60,7 @@ def check_action_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
 
 
 def check_rules_actions(
-    app_configs: Any = None, databases: Any = None, **kwargs: Any
+    app_configs: AppConfigs = None, databases: Databases = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
     """W008: active rules chose buttons that cannot be offered here; says which can."""
     alias = router.db_for_read(SlackIntegrationRule)
@@ -101,7 +102,7 @@ def check_rules_actions(
     available = [action for action in ACTIONS if action not in missing]
     shown = ", ".join(map(repr, rules[:10])) + (", …" if len(rules) > 10 else "")
     return [
-        _error(
+        check_message(
             "W008",
             gettext(
                 "Rule(s) %(rules)s chose buttons that cannot be offered here, so their messages "

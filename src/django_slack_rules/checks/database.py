@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core import checks
 from django.db import DatabaseError, router, transaction
 from django.utils.translation import gettext, ngettext
 
 from ..conf import slack_rules_settings
 from ..models import RESOLVE_POST, SlackIntegrationRule
-from .common import error as _error
+from .common import AppConfigs, Databases, check_message
 
 
 def check_rules_fit_gateway_mode(
-    app_configs: Any = None, databases: Any = None, **kwargs: Any
+    app_configs: AppConfigs = None, databases: Databases = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
     """W005: active rules asking for a thread or an update in webhook mode (saved in bot mode
     before a switch). Tagged ``database``: Django runs it only when asked for a database
@@ -39,7 +37,7 @@ def check_rules_fit_gateway_mode(
         return []
     shown = ", ".join(map(repr, names[:10])) + (", …" if len(names) > 10 else "")
     return [
-        _error(
+        check_message(
             "W005",
             ngettext(
                 "Rule %(names)s asks for a thread reply or an update of the firing message, "

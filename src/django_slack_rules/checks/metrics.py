@@ -9,7 +9,7 @@ from django.core import checks
 from django.utils.translation import gettext
 
 from ..conf import METRICS_DEFAULTS, METRICS_TOKEN_ENV, slack_rules_settings
-from .common import error as _error
+from .common import check_message
 
 _FIX = gettext(
     'Use SLACK_RULES["METRICS"] = {"ENABLED": True, "TOKEN_FILE": "/run/secrets/metrics-token", '
@@ -63,7 +63,7 @@ def check_metrics() -> list[checks.CheckMessage]:
     if os.environ.get(METRICS_TOKEN_ENV, "").strip() or allow:
         return []
     return [
-        _error(
+        check_message(
             "W007",
             gettext(
                 'SLACK_RULES["METRICS"] is enabled with no token and no allowed address: the '
@@ -80,7 +80,7 @@ def check_metrics() -> list[checks.CheckMessage]:
 
 
 def _e013(problem: str) -> checks.CheckMessage:
-    return _error(
+    return check_message(
         "E013",
         gettext('SLACK_RULES["METRICS"] is not valid: %(problem)s.') % {"problem": problem},
         _FIX,
@@ -88,7 +88,7 @@ def _e013(problem: str) -> checks.CheckMessage:
 
 
 def _e014(path: str, why: str) -> checks.CheckMessage:
-    return _error(
+    return check_message(
         "E014",
         gettext(
             'SLACK_RULES["METRICS"]["TOKEN_FILE"] = %(path)r cannot be used (%(why)s): every '

@@ -3,8 +3,7 @@ broker lost or a dead worker left (docs/operations.md, "Recovery")."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from django.apps import apps
 from django.conf import settings
@@ -13,13 +12,13 @@ from django.db import DatabaseError, transaction
 from django.utils.translation import gettext
 
 from ..conf import slack_rules_settings
-from .common import error as _error
+from .common import AppConfigs, Databases, check_message
 
 RECOVERY_TASK = "django_slack_rules.tasks.recover_stranded"
 
 
 def check_recovery_scheduled(
-    app_configs: Any = None, databases: Any = None, **kwargs: Any
+    app_configs: AppConfigs = None, databases: Databases = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
     """W010, when the package is wired to the host's signal and the recovery task is in no
     celery beat schedule: ``CELERY_BEAT_SCHEDULE``, the Celery app's ``beat_schedule``, or
@@ -33,7 +32,7 @@ def check_recovery_scheduled(
         if _in_django_celery_beat(databases):
             return []
     return [
-        _error(
+        check_message(
             "W010",
             gettext(
                 "The recovery task %(task)s is not scheduled: deliveries recorded while the "
@@ -65,7 +64,7 @@ def _in_a_schedule_in_settings() -> bool:
     )
 
 
-def _in_django_celery_beat(databases: Any) -> bool:
+def _in_django_celery_beat(databases: Sequence[str]) -> bool:
     periodic_task = "django_celery_beat.PeriodicTask"  # a host's app, not ours: not typed
     model = apps.get_model(periodic_task)
     for alias in databases:

@@ -1,28 +1,31 @@
-"""The settings checks: ``SLACK_RULES`` and ``SLACK_INTERNAL_ENDPOINT`` (and crispy-forms,
-when the rule pages are mounted)."""
+"""The settings checks: ``SLACK_RULES`` and ``SLACK_INTERNAL_ENDPOINT``, all run by
+:func:`check_settings`. The plain values are checked here: the dict itself (E007, W002),
+the numbers (E008), the default channel (E010), the gateway mode (E011); the rest in
+``imports``, ``addresses``, ``pages`` and ``metrics``."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext
 
-from ..backends import ConsoleBackend, InternalProxyBackend, LocmemBackend, get_backend_class
-from ..conf import DEFAULTS, GATEWAY_MODES, parse_endpoint, slack_rules_settings
+from ..conf import DEFAULTS, GATEWAY_MODES, slack_rules_settings
 from ..rendering.templates import SLACK_MAX_MESSAGE_LENGTH
 from ..validators import is_valid_channel
-from .common import error as _error
+from .addresses import check_endpoint, check_site_url
+from .common import AppConfigs, check_message
+from .imports import check_imports
 from .metrics import check_metrics
+from .pages import check_pages
 
 
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(app_configs: AppConfigs = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """The checks of the settings that need no database: the dict, what it names, the
+    addresses, the numbers, the channel, the pages, the gateway mode, the site and metrics."""
     raw = getattr(settings, "SLACK_RULES", None)
     if raw is not None and not isinstance(raw, dict):
         return [
-            _error(
+            check_message(
                 "E007",
                 gettext("SLACK_RULES must be a dict, not %(type)s.") % {"type": type(raw).__name__},
                 gettext(
@@ -35,7 +38,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     unknown = sorted(set(raw or {}) - set(DEFAULTS))
     if unknown:
         messages.append(
-            _error(
+            check_message(
                 "W002",
                 gettext("SLACK_RULES has unknown key(s): %(keys)s.") % {"keys": ", ".join(unknown)},
                 gettext("Known keys: %(keys)s. Check the spelling.")
@@ -43,176 +46,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     slack_rules_settings.reload()
-    messages += _check_signal() + _check_alert_model() + _check_adapter() + _check_backend()
-    messages += _check_endpoint() + _check_numbers() + _check_channel() + _check_pages()
-    messages += _check_gateway_mode() + _check_site_url() + check_metrics()
+    messages += check_imports() + check_endpoint() + _check_numbers() + _check_channel()
+    messages += check_pages() + _check_gateway_mode() + check_site_url() + check_metrics()
     return messages
-
-
-def _import(key: str) -> tuple[Any, str | None]:
-    try:
-        return slack_rules_settings.import_setting(key), None
-    except ImproperlyConfigured as exc:
-        return None, str(exc)
-
-
-def _check_signal() -> list[checks.CheckMessage]:
-    if slack_rules_settings.SIGNAL is None:
-        return []
-    try:
-        slack_rules_settings.get_signal()
-    except ImproperlyConfigured as exc:
-        return [
-            _error(
-                "E001",
-                str(exc),
-                gettext(
-                    'Set SLACK_RULES["SIGNAL"] to the dotted path of the host\'s Signal, '
-                    'e.g. "alerts.signals.alert_processed", or None to connect nothing.'
-                ),
-            )
-        ]
-    if not slack_rules_settings.ALERT_MODEL:
-        return [
-            _error(
-                "E009",
-                gettext(
-                    'SLACK_RULES["SIGNAL"] is set but SLACK_RULES["ALERT_MODEL"] is not, so the '
-                    "task cannot load the alert."
-                ),
-                gettext(
-                    'Set SLACK_RULES["ALERT_MODEL"] to "app_label.ModelName", '
-                    'e.g. "alerts.AlertGroup".'
-                ),
-            )
-        ]
-    return []
-
-
-def _check_alert_model() -> list[checks.CheckMessage]:
-    if not slack_rules_settings.ALERT_MODEL:
-        return []
-    try:
-        slack_rules_settings.get_alert_model()
-    except ImproperlyConfigured as exc:
-        return [
-            _error(
-                "E002",
-                str(exc),
-                gettext(
-                    'Use "app_label.ModelName" of a model in an installed app, '
-                    'e.g. "alerts.AlertGroup".'
-                ),
-            )
-        ]
-    return []
-
-
-def _check_adapter() -> list[checks.CheckMessage]:
-    adapter, problem = _import("ADAPTER")
-    if problem or not isinstance(adapter, type):
-        return [
-            _error(
-                "E003",
-                problem
-                or gettext('SLACK_RULES["ADAPTER"] = %(value)r is not a class.')
-                % {"value": slack_rules_settings.ADAPTER},
-                gettext(
-                    'Name an adapter class, e.g. "django_slack_rules.adapters.AlertGroupAdapter" '
-                    "or your subclass of it."
-                ),
-            )
-        ]
-    return []
-
-
-def _check_backend() -> list[checks.CheckMessage]:
-    try:
-        backend = get_backend_class()
-    except ImproperlyConfigured as exc:
-        return [
-            _error(
-                "E004",
-                str(exc),
-                gettext(
-                    'Use "django_slack_rules.backends.InternalProxyBackend" (production), '
-                    '"...LocmemBackend" (tests) or "...ConsoleBackend" (development).'
-                ),
-            )
-        ]
-    messages = []
-    if issubclass(backend, (LocmemBackend, ConsoleBackend)) and not settings.DEBUG:
-        messages.append(
-            _error(
-                "W001",
-                gettext(
-                    'SLACK_RULES["BACKEND"] is %(backend)s while DEBUG is off: '
-                    "no message will reach Slack."
-                )
-                % {"backend": backend.__name__},
-                gettext('Use "django_slack_rules.backends.InternalProxyBackend" in production.'),
-            )
-        )
-    return messages
-
-
-def check_endpoint_is_set(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """E006, a deploy check (``manage.py check --deploy``): the proxy backend without an
-    endpoint. Not a start-up check: ``migrate``, ``test`` and ``runserver`` (a host's CI, a
-    developer without a gateway) work without one; a message sent meanwhile is recorded as
-    failed, naming the setting, and can be resent from the delivery log once it is set."""
-    try:
-        backend = get_backend_class()
-    except ImproperlyConfigured:
-        return []  # E004 says why
-    if not issubclass(backend, InternalProxyBackend) or slack_rules_settings.ENDPOINT:
-        return []
-    return [
-        _error(
-            "E006",
-            gettext(
-                "SLACK_INTERNAL_ENDPOINT is empty, so InternalProxyBackend has nowhere to send: "
-                "every message would be recorded as failed."
-            ),
-            gettext(
-                "Set SLACK_INTERNAL_ENDPOINT (setting or environment variable) to the "
-                "internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
-            ),
-        )
-    ]
-
-
-def _check_endpoint() -> list[checks.CheckMessage]:
-    endpoint = slack_rules_settings.ENDPOINT
-    if not endpoint:
-        return []
-    try:
-        parts = parse_endpoint(endpoint)
-    except ImproperlyConfigured:
-        return [
-            _error(
-                "E005",
-                gettext("SLACK_INTERNAL_ENDPOINT is not an http(s) URL with a host."),
-                gettext(
-                    "Set it to the internal proxy location, e.g. http://10.0.0.5/slack-proxy/."
-                ),
-            )
-        ]
-    host = (parts.hostname or "").lower()
-    if host == "slack.com" or host.endswith(".slack.com"):
-        return [
-            _error(
-                "W003",
-                gettext(
-                    "SLACK_INTERNAL_ENDPOINT points at Slack itself, so Django holds the secret URL."
-                ),
-                gettext(
-                    "Point it at the internal nginx location (deploy/nginx/) and keep the webhook "
-                    "URL or token only in nginx's root-only secrets file."
-                ),
-            )
-        ]
-    return []
 
 
 _NUMBERS: dict[str, tuple[float, float | None, bool]] = {
@@ -252,7 +88,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
                     "high": f"{high:,}",
                 }
             messages.append(
-                _error(
+                check_message(
                     "E008",
                     gettext(
                         'SLACK_RULES["%(key)s"] = %(value)r is not valid: it must be %(kind)s '
@@ -275,7 +111,7 @@ def _check_channel() -> list[checks.CheckMessage]:
     channel = slack_rules_settings.DEFAULT_CHANNEL
     if not isinstance(channel, str) or not is_valid_channel(channel):
         return [
-            _error(
+            check_message(
                 "E010",
                 gettext('SLACK_RULES["DEFAULT_CHANNEL"] = %(value)r is not a Slack channel.')
                 % {"value": channel},
@@ -285,65 +121,11 @@ def _check_channel() -> list[checks.CheckMessage]:
     return []
 
 
-def _check_pages() -> list[checks.CheckMessage]:
-    """The rule pages render their forms with crispy-forms' Bootstrap 5 pack."""
-    from django.apps import apps
-    from django.urls import NoReverseMatch, reverse
-
-    if not getattr(settings, "ROOT_URLCONF", None):
-        return []  # no URLconf (a worker's settings): no pages to check
-    try:
-        reverse("django_slack_rules:rule-list")
-    except NoReverseMatch:
-        return []  # the pages are not mounted: nothing to check
-    except Exception as exc:  # a check reports; it never raises into manage.py
-        return [
-            _error(
-                "W006",
-                gettext(
-                    "Could not look up the Slack rule pages in ROOT_URLCONF %(urlconf)r "
-                    "(%(error)s), so their setup was not checked."
-                )
-                % {"urlconf": settings.ROOT_URLCONF, "error": f"{type(exc).__name__}: {exc}"},
-                gettext(
-                    'Fix the URLconf so that it imports (python -c "import <ROOT_URLCONF>" '
-                    "shows the error), then run manage.py check again."
-                ),
-            )
-        ]
-    problems = [
-        gettext("%(app)r is not in INSTALLED_APPS") % {"app": app}
-        for app in ("crispy_forms", "crispy_bootstrap5")
-        if not apps.is_installed(app)
-    ]
-    if not getattr(settings, "CRISPY_TEMPLATE_PACK", None):
-        problems.append(gettext("CRISPY_TEMPLATE_PACK is not set"))
-    if "bootstrap5" not in getattr(settings, "CRISPY_ALLOWED_TEMPLATE_PACKS", ()):
-        problems.append(gettext("CRISPY_ALLOWED_TEMPLATE_PACKS does not include 'bootstrap5'"))
-    if not problems:
-        return []
-    return [
-        _error(
-            "W004",
-            gettext(
-                "The Slack rule pages (django_slack_rules.urls) cannot render their forms: "
-                "%(problems)s."
-            )
-            % {"problems": "; ".join(problems)},
-            gettext(
-                'Add "crispy_forms" and "crispy_bootstrap5" to INSTALLED_APPS and set '
-                'CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5" and CRISPY_TEMPLATE_PACK = '
-                '"bootstrap5" (see docs/ui.md).'
-            ),
-        )
-    ]
-
-
 def _check_gateway_mode() -> list[checks.CheckMessage]:
     if slack_rules_settings.GATEWAY_MODE in GATEWAY_MODES:
         return []
     return [
-        _error(
+        check_message(
             "E011",
             gettext('SLACK_RULES["GATEWAY_MODE"] = %(value)r is not a gateway mode.')
             % {"value": slack_rules_settings.get("GATEWAY_MODE")},
@@ -351,29 +133,6 @@ def _check_gateway_mode() -> list[checks.CheckMessage]:
                 'Use "webhook" (incoming webhooks, the default) or "bot" (a bot token: thread '
                 "replies and updates), the mode the nginx gateway was rendered for "
                 "(docs/gateway.md)."
-            ),
-        )
-    ]
-
-
-def _check_site_url() -> list[checks.CheckMessage]:
-    value = slack_rules_settings.get("SITE_URL")
-    if value is None:
-        return []
-    try:
-        parts = parse_endpoint(value) if isinstance(value, str) else None
-    except ImproperlyConfigured:
-        parts = None
-    if parts is not None and not parts.query and not parts.fragment:
-        return []
-    return [
-        _error(
-            "E012",
-            gettext('SLACK_RULES["SITE_URL"] = %(value)r is not the address of a site.')
-            % {"value": value},
-            gettext(
-                'Set it to the address people open the site at, e.g. "https://alerts.example.com" '
-                "(a digest links to the delivery log there), or remove it."
             ),
         )
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crispy_forms.helper import FormHelper  # type: ignore[import-untyped]
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
@@ -16,6 +17,15 @@ from ..validators import describe_type, matcher_error
 #: The template pack the package's forms are written for (set on each helper, so a host
 #: using another pack for its own forms needs no setting; crispy_bootstrap5 must be installed).
 TEMPLATE_PACK = "bootstrap5"
+
+
+def form_helper() -> FormHelper:
+    """A crispy-forms helper for one of the package's forms: its fields in
+    :data:`TEMPLATE_PACK`, without a ``<form>`` tag (the page's template has it)."""
+    helper = FormHelper()
+    helper.template_pack = TEMPLATE_PACK
+    helper.form_tag = False
+    return helper
 
 
 _EXCERPT_RADIUS = 15

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crispy_forms.helper import FormHelper  # type: ignore[import-untyped]
 from crispy_forms.layout import (  # type: ignore[import-untyped]
     HTML,
     Column,
@@ -26,7 +25,7 @@ from ..matching.labels import normalize_labels
 from ..matching.matchers import CriteriaError
 from ..models import RESOLVE_POST, SlackIntegrationRule
 from .actions import action_choices, actions_help, clean_actions
-from .fields import TEMPLATE_PACK, CriteriaField, JSONObjectField
+from .fields import CriteriaField, JSONObjectField, form_helper
 
 
 def _card(title: object, *fields: object) -> Div:
@@ -127,9 +126,7 @@ class SlackIntegrationRuleForm(forms.ModelForm):
         self.fields["resolve_action"].required = False
         self.fields["actions"].choices = action_choices()  # type: ignore[attr-defined]
         self.fields["actions"].help_text = actions_help()
-        self.helper = FormHelper()
-        self.helper.template_pack = TEMPLATE_PACK
-        self.helper.form_tag = False
+        self.helper = form_helper()
         self.helper.layout = Layout(
             _card(
                 _("Rule"),

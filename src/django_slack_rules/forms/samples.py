@@ -7,6 +7,7 @@ from typing import Any
 from crispy_forms.helper import FormHelper  # type: ignore[import-untyped]
 from django import forms
 from django.db.models import Q
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ..models import (
@@ -16,7 +17,7 @@ from ..models import (
     SlackDelivery,
     SlackIntegrationRule,
 )
-from .fields import TEMPLATE_PACK, JSONObjectField
+from .fields import JSONObjectField, form_helper
 
 
 class _LabelsMixin:
@@ -48,12 +49,9 @@ class SampleAlertForm(_LabelsMixin, forms.Form):
         widget=forms.RadioSelect,
     )
 
-    # Any: Form's own arguments (data, initial...), passed on as they are.
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.template_pack = TEMPLATE_PACK
-        self.helper.form_tag = False
+    @cached_property
+    def helper(self) -> FormHelper:
+        return form_helper()
 
 
 class MatchTesterForm(_LabelsMixin, forms.Form):
@@ -65,15 +63,13 @@ class MatchTesterForm(_LabelsMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "class": "font-monospace"}),
     )
 
-    # Any: Form's own arguments (data, initial...), passed on as they are.
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.template_pack = TEMPLATE_PACK
-        self.helper.form_tag = False
+    @cached_property
+    def helper(self) -> FormHelper:
+        helper = form_helper()
         # A GET form (a shareable URL): no CSRF token, which would land in the URL, the
         # browser history and access logs.
-        self.helper.form_method = "get"
+        helper.form_method = "get"
+        return helper
 
 
 class DeliveryFilterForm(forms.Form):

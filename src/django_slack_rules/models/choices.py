@@ -40,9 +40,10 @@ class DeliveryState(models.TextChoices):
     DIGESTED = "digested", _("digested")
 
 
-#: States a delivery leaves only through "resend": nothing changes them by waiting. A
-#: digested one never leaves: its alert is told by its digest, a delivery of its own that is
-#: sent, retried, or resent like any other.
+#: The settled states: nothing changes them by waiting. A failed or cancelled delivery
+#: leaves only through "resend"; a sent or digested one never leaves. A digested delivery's
+#: alert goes to Slack with its digest, a delivery of its own that is retried, or resent
+#: when it failed, like any other: while its digest is failed, the alert is in no message.
 FINAL_STATES = frozenset(
     str(state)
     for state in (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any
 
 from django.db import InterfaceError, OperationalError, router, transaction
 from django.db.models import Q, QuerySet
@@ -23,16 +22,12 @@ from ..backends import SlackResult
 from ..exceptions import SlackDeliveryError
 from ..models import DeliveryState, SlackDelivery
 from . import pacing
+from .log_prefix import about
 
 logger = logging.getLogger(__name__)
 
 #: States from which a delivery can be sent again ("resend" in the admin and the log).
 RESENDABLE_STATES = (DeliveryState.FAILED, DeliveryState.CANCELLED)
-
-
-def log_args(delivery: SlackDelivery) -> tuple[str, str, str, str]:
-    """The arguments of the "Rule %r, alert %s (fingerprint=%s) to %s" prefix."""
-    return (delivery.rule_name, delivery.alert_id, delivery.fingerprint, delivery.channel)
 
 
 def claim(delivery: SlackDelivery) -> bool:
@@ -75,11 +70,17 @@ def _abandoned(delivery: SlackDelivery) -> bool:
     return (
         delivery.state == str(DeliveryState.SENDING)
         and delivery.claimed_at is not None
-        and (timezone.now() - delivery.claimed_at).total_seconds() >= pacing.lease_seconds()
+        and lease_left(delivery.claimed_at) <= 0
     )
 
 
-def sent_fields(result: SlackResult) -> dict[str, Any]:
+def lease_left(claimed_at: datetime.datetime) -> float:
+    """Seconds until a claim made at ``claimed_at`` runs out (:func:`.pacing.lease_seconds`);
+    0 or less: its worker counts as dead, and another attempt may take the delivery."""
+    return pacing.lease_seconds() - (timezone.now() - claimed_at).total_seconds()
+
+
+def sent_fields(result: SlackResult) -> dict[str, object]:
     """The fields that record a send Slack accepted."""
     return {
         "state": DeliveryState.SENT,
@@ -95,7 +96,7 @@ def sent_fields(result: SlackResult) -> dict[str, Any]:
     }
 
 
-def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
+def failure_fields(exc: SlackDeliveryError) -> dict[str, object]:
     """The fields that record a refused or failed send."""
     return {
         "last_error": str(exc),
@@ -106,7 +107,7 @@ def failure_fields(exc: SlackDeliveryError) -> dict[str, Any]:
     }
 
 
-def settle(delivery: SlackDelivery, **fields: Any) -> bool:
+def settle(delivery: SlackDelivery, **fields: object) -> bool:
     """Record ``fields`` on the delivery's row while ``delivery``'s claim holds (one UPDATE),
     and on ``delivery``; False, and nothing written, when another attempt has claimed it
     since (this attempt's lease ran out). Only the fields that change are written: the
@@ -128,10 +129,12 @@ def settle(delivery: SlackDelivery, **fields: Any) -> bool:
         written = claimed.update(**fields)
     if not written:
         logger.warning(
-            "Rule %r, alert %s (fingerprint=%s) to %s: another attempt claimed it after this "
-            "one's lease ran out; this attempt's outcome (%s) is not recorded",
-            *log_args(delivery),
-            fields.get("state"),
+            *about(
+                delivery,
+                "another attempt claimed it after this one's lease ran out; this attempt's "
+                "outcome (%s) is not recorded",
+                fields.get("state"),
+            )
         )
         return False
     for name, value in fields.items():

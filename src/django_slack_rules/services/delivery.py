@@ -13,9 +13,10 @@ the alert (:mod:`.outbox`). The task sends it by id (:func:`send_delivery`):
 6. record the outcome with one UPDATE that applies only while this claim holds (the same
    ``claimed_at``): a stale attempt never overwrites a newer one.
 
-Each notification is sent once, unless Slack's answer is lost: after a timeout, or a worker
-killed while sending, the claim's lease (both timeouts and a margin) runs out and the
-delivery is sent again. So it is sent at least once, and twice only when an answer was lost.
+Each notification is sent once, unless Slack's answer is lost: a request that timed out is
+retried like any failure that can pass, and a delivery whose worker was killed while sending
+is taken over once its claim's lease (both timeouts and a margin) has run out. So it is sent
+at least once, and twice only when an answer was lost (docs/delivery.md).
 
 What can succeed later raises :class:`RetryLater` with the seconds to wait (recorded as the
 row's ``retry_at``); a 429 (or Slack's ``ratelimited``) pauses the destination for every
@@ -29,7 +30,6 @@ import datetime
 import logging
 import random
 import time
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
@@ -37,9 +37,11 @@ from django.utils import timezone
 
 from ..conf import slack_rules_settings
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
-from ..models import ACTION_POST, FINAL_STATES, DeliveryState, DestinationPause, SlackDelivery
+from ..models import ACTION_POST, FINAL_STATES, DeliveryState, SlackDelivery
+from ..typing import Id
 from . import conversation, pacing
-from .claim import claim, failure_fields, log_args, sent_fields, settle
+from .claim import claim, failure_fields, lease_left, sent_fields, settle
+from .log_prefix import about, about_alert
 from .slack_service import SlackService
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def backoff_delay(attempt: int) -> float:
 # -- the worker's path ----------------------------------------------------------------
 
 
-def send_delivery(delivery_id: Any, *, paced: bool = True) -> str:
+def send_delivery(delivery_id: Id, *, paced: bool = True) -> str:
     """Send the delivery ``delivery_id`` (steps 1 to 6 above); its state, or "no-delivery".
 
     Raises :class:`RetryLater`, and :class:`~.pacing.WaitForSlot` when it joined its
@@ -86,19 +88,10 @@ def deliver(delivery: SlackDelivery, *, paced: bool = True, slot_taken: bool = F
     ``slot_taken``: the caller (the destination's line) holds the slot already.
     """
     if delivery.state in FINAL_STATES:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
-            *log_args(delivery),
-            delivery.state,
-        )
-        return str(delivery.state)
+        return _settled_already(delivery)
     wait = conversation.parent_wait(delivery)
     if wait > 0:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: waiting %.1fs for the firing message",
-            *log_args(delivery),
-            wait,
-        )
+        logger.info(*about(delivery, "waiting %.1fs for the firing message", wait))
         raise postpone(delivery, wait + random.uniform(0, 0.5))
     with transaction.atomic(using=router.db_for_write(SlackDelivery)):
         # The slot and the claim commit together (one commit), or neither.
@@ -120,37 +113,29 @@ def take_slot(delivery: SlackDelivery, paced: bool) -> pacing.Slot:
     ends. Without pacing (or ``paced`` False), the pause is read, and waited out by a retry
     (:class:`RetryLater`). Neither uses an attempt."""
     pace = pacing.current() if paced else None
-    if pace is not None:
-        return pacing.take(delivery.channel, pace)
-    paused = DestinationPause.remaining(pacing.destination_of(delivery.channel))
-    if paused > 0:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: rate-limited for %.1fs more; waiting",
-            *log_args(delivery),
-            paused,
-        )
-        raise RetryLater(paused + random.uniform(0, 1))
-    return pacing.Slot(True)
+    if pace is None:
+        paused = pacing.paused_for(delivery.channel)
+        if paused > 0:
+            logger.info(*about(delivery, "rate-limited for %.1fs more; waiting", paused))
+            raise RetryLater(paused + random.uniform(0, 1))
+    return pacing.take(delivery.channel, pace)
 
 
 def _claimed_elsewhere(delivery: SlackDelivery) -> str:
     """Another attempt holds ``delivery``: look again once its lease has run out (by then it
     is sent, or that attempt died and this one takes over); a settled one is left alone."""
     if delivery.state == str(DeliveryState.SENDING) and delivery.claimed_at is not None:
-        elapsed = (timezone.now() - delivery.claimed_at).total_seconds()
-        wait = max(1.0, pacing.lease_seconds() - elapsed) + random.uniform(0, 1)
+        wait = max(1.0, lease_left(delivery.claimed_at)) + random.uniform(0, 1)
         logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: being sent by another attempt; "
-            "checking again in %.1fs",
-            *log_args(delivery),
-            wait,
+            *about(delivery, "being sent by another attempt; checking again in %.1fs", wait)
         )
         raise RetryLater(wait)
-    logger.info(
-        "Rule %r, alert %s (fingerprint=%s) to %s: already %s; not sent again",
-        *log_args(delivery),
-        delivery.state,
-    )
+    return _settled_already(delivery)
+
+
+def _settled_already(delivery: SlackDelivery) -> str:
+    """``delivery`` was settled by another attempt (or before): say so; its state."""
+    logger.info(*about(delivery, "already %s; not sent again", delivery.state))
     return str(delivery.state)
 
 
@@ -176,23 +161,17 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
         result, how = conversation.send(delivery, service or SlackService())
     except conversation.Skipped as exc:
         settle(delivery, state=DeliveryState.CANCELLED, last_error=str(exc), note=str(exc))
-        logger.info("Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args(delivery), exc)
+        logger.info(*about(delivery, "%s", exc))
         raise
     except SlackSendCancelled as exc:
         settle(delivery, state=DeliveryState.CANCELLED, last_error=f"Cancelled by pre_send: {exc}")
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: cancelled by pre_send", *log_args(delivery)
-        )
+        logger.info(*about(delivery, "cancelled by pre_send"))
         raise
     except SlackDeliveryError:
         raise
     except ImproperlyConfigured as exc:
         settle(delivery, state=DeliveryState.FAILED, last_error=str(exc), failure_reason="other")
-        logger.error(
-            "Rule %r, alert %s (fingerprint=%s) to %s: not sent, the package is misconfigured: %s",
-            *log_args(delivery),
-            exc,
-        )
+        logger.error(*about(delivery, "not sent, the package is misconfigured: %s", exc))
         return str(delivery.state)
     except Exception as exc:
         settle(
@@ -201,23 +180,21 @@ def send_claimed(delivery: SlackDelivery, service: SlackService | None = None) -
             last_error=f"{type(exc).__name__}: {exc}",
             failure_reason="other",
         )
-        logger.exception(
-            "Rule %r, alert %s (fingerprint=%s) to %s: unexpected error while sending",
-            *log_args(delivery),
-        )
+        logger.exception(*about(delivery, "unexpected error while sending"))
         return str(delivery.state)
     settle(delivery, **{**sent_fields(result), **how})
     pacing.learn_channel_id(delivery.channel, result.channel_id)
     logger.info(
-        "Rule %r, alert %s (fingerprint=%s): sent to %s (attempt %d%s)",
-        *log_args(delivery),
-        delivery.attempts,
-        "" if delivery.action == ACTION_POST else f", {delivery.action}",
+        *about_alert(
+            delivery,
+            "sent to %s (attempt %d%s)",
+            delivery.channel,
+            delivery.attempts,
+            "" if delivery.action == ACTION_POST else f", {delivery.action}",
+        )
     )
     if delivery.note:
-        logger.info(
-            "Rule %r, alert %s (fingerprint=%s) to %s: %s", *log_args(delivery), delivery.note
-        )
+        logger.info(*about(delivery, "%s", delivery.note))
     return str(delivery.state)
 
 
@@ -234,42 +211,42 @@ def _retry_or_fail(delivery: SlackDelivery, exc: SlackDeliveryError, *, paced: b
         pace = pacing.current()
         pacing.pause(delivery.channel, wait, pace)
         logger.warning(
-            "Rule %r, alert %s (fingerprint=%s) to %s: rate-limited (%s); the channel waits "
-            "%.1fs, and this attempt is not counted",
-            *log_args(delivery),
-            exc,
-            wait,
+            *about(
+                delivery,
+                "rate-limited (%s); the channel waits %.1fs, and this attempt is not counted",
+                exc,
+                wait,
+            )
         )
         given_back = {"state": DeliveryState.PENDING, "attempts": delivery.attempts - 1}
         if pace is not None and paced:
             settle(delivery, **given_back, waiting_since=timezone.now(), **failure)
             raise pacing.wait_in_line(delivery, time.time() + wait, marked=True)
         countdown = wait + random.uniform(0, 1)
-        settle(delivery, **given_back, retry_at=_in(countdown), **failure)
+        settle(delivery, **given_back, retry_at=_from_now(countdown), **failure)
         raise RetryLater(countdown)
     if not exc.retryable or delivery.attempts >= max_attempts:
         settle(delivery, state=DeliveryState.FAILED, **failure)
         logger.error(
-            "Rule %r, alert %s (fingerprint=%s) to %s: failed after %d attempt(s), not retried: %s",
-            *log_args(delivery),
-            delivery.attempts,
-            exc,
+            *about(delivery, "failed after %d attempt(s), not retried: %s", delivery.attempts, exc)
         )
         return str(delivery.state)
     countdown = backoff_delay(delivery.attempts)
-    settle(delivery, state=DeliveryState.PENDING, retry_at=_in(countdown), **failure)
+    settle(delivery, state=DeliveryState.PENDING, retry_at=_from_now(countdown), **failure)
     logger.warning(
-        "Rule %r, alert %s (fingerprint=%s) to %s: attempt %d of %d failed (%s); retrying in %.1fs",
-        *log_args(delivery),
-        delivery.attempts,
-        max_attempts,
-        exc,
-        countdown,
+        *about(
+            delivery,
+            "attempt %d of %d failed (%s); retrying in %.1fs",
+            delivery.attempts,
+            max_attempts,
+            exc,
+            countdown,
+        )
     )
     raise RetryLater(countdown)
 
 
-def _in(seconds: float) -> datetime.datetime:
+def _from_now(seconds: float) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(seconds=seconds)
 
 
@@ -277,7 +254,7 @@ def postpone(delivery: SlackDelivery, countdown: float) -> RetryLater:
     """Note on a pending ``delivery`` when its retry is due (so the recovery leaves it alone
     until then); the :class:`RetryLater` for the caller to raise."""
     SlackDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
-        retry_at=_in(countdown)
+        retry_at=_from_now(countdown)
     )
     return RetryLater(countdown)
 

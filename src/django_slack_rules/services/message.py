@@ -9,28 +9,36 @@ sends, so the worker never reads the alert or the rule again.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypedDict
 
-from ..adapters import NOT_LOADED, BaseAlertAdapter
+from ..adapters import NOT_LOADED, BaseAlertAdapter, MaybeLoaded, alert_id
 from ..conf import slack_rules_settings
 from ..models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
 from ..models.rules import channel_from_label
 from ..rendering.blocks import blocks_for_message
 from ..rendering.templates import fallback_message, render_template, to_plain_data, unescape_slack
+from ..typing import HostAlert, JSONValue, TemplateContext
 from . import conversation
 from .actions.offer import with_actions
 
 logger = logging.getLogger(__name__)
 
 
+class _InConversation(TypedDict, total=False):
+    """A reply's or an update's fields: what it does, and the first message it follows."""
+
+    action: str
+    parent: SlackDelivery | None
+
+
 def build_delivery(
-    adapter: BaseAlertAdapter,
-    alert: Any,
+    adapter: BaseAlertAdapter[HostAlert],
+    alert: HostAlert,
     rule: SlackIntegrationRule,
     status: str,
     occurrence: str,
     *,
-    instance: Any = NOT_LOADED,
+    instance: MaybeLoaded = NOT_LOADED,
 ) -> SlackDelivery:
     """The rule's message for the alert as an unsaved, pending delivery.
 
@@ -39,7 +47,7 @@ def build_delivery(
     template for ``status``.
     """
     fingerprint = adapter.get_fingerprint(alert)
-    alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
+    key = alert_id(alert)
     text, blocks, notes, context = _render(adapter, alert, rule, status, occurrence, instance)
     labels = adapter.get_labels(alert)
     channel = rule.resolve_channel(labels, default=slack_rules_settings.DEFAULT_CHANNEL)
@@ -48,19 +56,19 @@ def build_delivery(
             f"The alert's channel label {labels['channel'][:100]!r} is not a Slack channel "
             f"('#name' or an id, at most 80 characters); sent to {channel} instead."
         )
-    fields: dict[str, Any] = {}
+    fields: _InConversation = {}
     if rule.in_conversation(status):
-        parent = conversation.find_parent(rule, alert_id, status, occurrence)
+        parent = conversation.find_parent(rule, key, status, occurrence)
         if parent is not None or status != STATUS_FIRING:
             # A reply or an update goes where the first message went; without a first
             # message, a resolution is posted, and the record says why.
-            fields.update(action=conversation.intended_action(rule, status), parent=parent)
+            fields = {"action": conversation.intended_action(rule, status), "parent": parent}
             channel = parent.channel if parent is not None else channel
     return SlackDelivery(
-        idempotency_key=SlackDelivery.make_key(rule.pk, alert_id, status, occurrence),
+        idempotency_key=SlackDelivery.make_key(rule.pk, key, status, occurrence),
         rule=rule,
         rule_name=rule.name,
-        alert_id=str(alert_id),
+        alert_id=str(key),
         fingerprint=fingerprint[:255],
         alertname=unescape_slack(str(context.get("alertname") or ""))[:255],
         severity=unescape_slack(str(context.get("severity") or ""))[:64],
@@ -75,13 +83,13 @@ def build_delivery(
 
 
 def _render(
-    adapter: BaseAlertAdapter,
-    alert: Any,
+    adapter: BaseAlertAdapter[HostAlert],
+    alert: HostAlert,
     rule: SlackIntegrationRule,
     status: str,
     occurrence: str,
-    instance: Any,
-) -> tuple[str, list[Any] | None, list[str], dict[str, Any]]:
+    instance: MaybeLoaded,
+) -> tuple[str, list[JSONValue] | None, list[str], TemplateContext]:
     """The rule's text for the alert, its Block Kit blocks (None without a blocks template,
     or when they fail), notes saying why blocks failed, and the context it rendered with.
 
@@ -89,14 +97,14 @@ def _render(
     other), so the alert is still notified."""
     fingerprint = adapter.get_fingerprint(alert)
     # Escaped, as the adapter's context is: the fallback quotes it.
-    context: dict[str, Any] = to_plain_data(
+    plain = to_plain_data(
         {
             "alertname": str(getattr(alert, "name", "") or ""),
             "status": status,
             "fingerprint": fingerprint,
         }
     )
-    context["rule"] = {"name": rule.name}
+    context: TemplateContext = {**plain, "rule": {"name": rule.name}}
     try:
         if instance is NOT_LOADED:
             instance = adapter.load_occurrence(alert, occurrence)

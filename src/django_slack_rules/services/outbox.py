@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, router, transaction
 
-from ..adapters import BaseAlertAdapter, get_adapter
+from ..adapters import BaseAlertAdapter, MaybeLoaded, get_adapter
 from ..models import STATUS_FIRING, STATUS_RESOLVED, SlackDelivery, SlackIntegrationRule
+from ..typing import HostAlert, Id
 from .message import build_delivery
 from .slack_matcher import SlackRuleMatcherService
 
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 def record_alert(
-    alert: Any, instance: Any = None, status: str | None = None
+    alert: HostAlert, instance: object = None, status: str | None = None
 ) -> list[SlackDelivery]:
     """Record one pending delivery per rule that gets ``alert``; the new rows.
 
@@ -49,7 +49,7 @@ def record_alert(
 
 
 def _record(
-    alert: Any, instance: Any, status: str | None, using: str, *, skip_recorded: bool
+    alert: HostAlert, instance: object, status: str | None, using: str, *, skip_recorded: bool
 ) -> list[SlackDelivery]:
     adapter = get_adapter()
     fingerprint = adapter.get_fingerprint(alert)
@@ -72,12 +72,12 @@ def _record(
 
 
 def _build(
-    adapter: BaseAlertAdapter,
-    alert: Any,
+    adapter: BaseAlertAdapter[HostAlert],
+    alert: HostAlert,
     rule: SlackIntegrationRule,
     status: str,
     occurrence: str,
-    instance: Any,
+    instance: MaybeLoaded,
 ) -> SlackDelivery | None:
     if not rule.sends_on(status):
         logger.info(
@@ -101,9 +101,7 @@ def _not_recorded(deliveries: Sequence[SlackDelivery], using: str) -> list[Slack
     return [delivery for delivery in deliveries if delivery.idempotency_key not in recorded]
 
 
-def record_one(
-    alert_id: Any, rule_id: Any, status: str | None, occurrence: str | None
-) -> int | str:
+def record_one(alert_id: Id, rule_id: Id, status: str | None, occurrence: str | None) -> int | str:
     """Record the notification of rule ``rule_id`` for alert ``alert_id``; its delivery's id,
     or why there is none ("no-alert", "no-rule", "no-template").
 

@@ -40,6 +40,7 @@ from ..models import (
     KnownChannel,
     SlackDelivery,
 )
+from .log_prefix import about_alert
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +172,18 @@ def learn_channel_id(channel: str, channel_id: str) -> None:
 # -- slots, pauses and the line ----------------------------------------------------------
 
 
-def take(channel: str, pace: Pace, now: float | None = None, *, for_line: bool = False) -> Slot:
-    """Take ``channel``'s slot now (one UPDATE when there is one).
+def take(
+    channel: str, pace: Pace | None, now: float | None = None, *, for_line: bool = False
+) -> Slot:
+    """Take ``channel``'s slot now (one UPDATE when there is one); without pacing (``pace``
+    None) the slot is always free, and nothing is read or written.
 
     A newcomer gets none while the destination has a line (its drain is armed): the line
     goes first. ``for_line``: the slot is for the line's oldest delivery (or its digest).
     A destination never paced before gets its row, and the slot.
     """
+    if pace is None:
+        return Slot(True)
     destination = destination_of(channel)
     now = time.time() if now is None else now
     for _ in range(3):
@@ -208,6 +214,11 @@ def pause(channel: str, seconds: float, pace: Pace | None) -> None:
     DestinationPause.pause(destination, seconds)
     if pace is not None:
         DestinationPace.hold(destination, time.time() + seconds + pace.tolerance)
+
+
+def paused_for(channel: str) -> float:
+    """Seconds until ``channel`` may be sent to again after a 429 (0: it is not paused)."""
+    return DestinationPause.remaining(destination_of(channel))
 
 
 def next_slot(destination: str, pace: Pace, now: float | None = None) -> float:
@@ -245,13 +256,13 @@ def wait_in_line(delivery: SlackDelivery, next_at: float, *, marked: bool = Fals
     destination = destination_of(delivery.channel)
     drain = arm(destination, next_at, now.timestamp())
     logger.info(
-        "Rule %r, alert %s (fingerprint=%s): waiting for the next slot of %s (in %.1fs)%s",
-        delivery.rule_name,
-        delivery.alert_id,
-        delivery.fingerprint,
-        delivery.channel,
-        max(0.0, next_at - now.timestamp()),
-        "" if drain is None else "; its drain is queued",
+        *about_alert(
+            delivery,
+            "waiting for the next slot of %s (in %.1fs)%s",
+            delivery.channel,
+            max(0.0, next_at - now.timestamp()),
+            "" if drain is None else "; its drain is queued",
+        )
     )
     return WaitForSlot(destination, next_at, drain)
 

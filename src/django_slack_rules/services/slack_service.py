@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
 
 from django.dispatch import Signal
 
@@ -34,16 +34,13 @@ class SlackService:
     def __init__(self, backend: BaseBackend | None = None) -> None:
         self.backend = backend or get_backend()
 
-    def prepare_message(self, message: str) -> str:
-        return prepare_message(message)
-
     def send_notification(
         self,
         channel: str,
         message: str,
         *,
         delivery: SlackDelivery | None = None,
-        **extra: Any,
+        **extra: object,
     ) -> SlackResult:
         """Post ``message`` to ``channel``. ``extra["payload"]``: more fields of the message
         (``blocks``, ``thread_ts``, ``reply_broadcast``)."""
@@ -56,7 +53,7 @@ class SlackService:
         message: str,
         *,
         delivery: SlackDelivery | None = None,
-        **extra: Any,
+        **extra: object,
     ) -> SlackResult:
         """Replace the message ``ts`` in ``channel`` (a channel id) with ``message``
         (``chat.update``; bot mode). ``extra["payload"]``: more fields (``blocks``)."""
@@ -66,9 +63,9 @@ class SlackService:
         """Show ``text`` to ``user`` only, in ``channel`` (a channel id): the answer to a
         click from Slack that did nothing (``chat.postEphemeral``; bot mode). Not a
         notification: no ``pre_send``/``post_send``."""
-        return self.backend.post_ephemeral(channel, user, self.prepare_message(text))
+        return self.backend.post_ephemeral(channel, user, prepare_message(text))
 
-    def user_info(self, user: str) -> dict[str, Any]:
+    def user_info(self, user: str) -> Mapping[str, object]:
         """Slack's ``user`` object for a user id (``users.info``; bot mode)."""
         return self.backend.user_info(user)
 
@@ -78,10 +75,10 @@ class SlackService:
         channel: str,
         message: str,
         delivery: SlackDelivery | None,
-        extra: dict[str, Any],
+        extra: dict[str, object],
         ts: str = "",
     ) -> SlackResult:
-        text = self.prepare_message(message)
+        text = prepare_message(message)
         backend_class = type(self.backend)
         signal_args = {"sender": backend_class, "channel": channel, "message": text}
         if method == "update":
@@ -100,7 +97,7 @@ class SlackService:
         return result
 
 
-def send_robustly(signal: Signal, *, delivery: SlackDelivery | None, **kwargs: Any) -> None:
+def send_robustly(signal: Signal, *, delivery: SlackDelivery | None, **kwargs: object) -> None:
     """Send ``pre_send``/``post_send`` so that a receiver's error changes no outcome.
 
     Every receiver runs. An error is logged with the receiver's name (and the alert's
@@ -129,7 +126,7 @@ def send_robustly(signal: Signal, *, delivery: SlackDelivery | None, **kwargs: A
         raise cancel
 
 
-def _receiver_name(receiver: Any) -> str:
+def _receiver_name(receiver: object) -> str:
     module = getattr(receiver, "__module__", "") or ""
     name = getattr(receiver, "__qualname__", "") or repr(receiver)
     return f"{module}.{name}" if module else name

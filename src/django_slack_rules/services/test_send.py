@@ -6,7 +6,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
@@ -14,7 +13,8 @@ from django.utils.translation import gettext, ngettext
 
 from ..exceptions import SlackDeliveryError, SlackRateLimitedError, SlackSendCancelled
 from ..hints import hint_for, hop_for
-from ..models import DeliveryState, DestinationPause, SlackDelivery, SlackIntegrationRule
+from ..models import DeliveryState, SlackDelivery, SlackIntegrationRule
+from ..typing import JSONValue
 from . import pacing
 from .claim import failure_fields, settle
 from .delivery import send_claimed
@@ -47,7 +47,7 @@ class TestSendOutcome:
 
 
 def send_test_message(
-    rule: SlackIntegrationRule, channel: str, text: str, blocks: list[Any] | None = None
+    rule: SlackIntegrationRule, channel: str, text: str, blocks: list[JSONValue] | None = None
 ) -> TestSendOutcome:
     """Send ``text`` (and Block Kit ``blocks``) to ``channel`` now, through the configured
     backend, without retrying.
@@ -56,7 +56,7 @@ def send_test_message(
     delivery log. Never raises for a failed send: the outcome says what Slack answered.
     """
     text = prepare_message(text)
-    paused = DestinationPause.remaining(pacing.destination_of(channel))
+    paused = pacing.paused_for(channel)
     if paused > 0:
         return TestSendOutcome(
             sent=False,
@@ -72,7 +72,7 @@ def send_test_message(
             ),
         )
     pace = pacing.current()
-    slot = pacing.take(channel, pace) if pace is not None else pacing.Slot(True)
+    slot = pacing.take(channel, pace)
     if not slot.granted:
         backlog = pacing.waiting(pacing.destination_of(channel)).count()
         return TestSendOutcome(

@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
 from .config import AlertmanagerConfigError, _bool, _string
+from .go_syntax import UnsupportedTemplate
 from .result import NOT_IMPORTED, NOTE, ReportLine
-from .templates import DEFAULT_GO_TITLE, DEFAULT_MESSAGE, UnsupportedTemplate, convert
+from .templates import DEFAULT_GO_TITLE, DEFAULT_MESSAGE, convert
 
 # validators.CHANNEL_NAME_RE / CHANNEL_ID_RE (this module imports nothing of Django).
 _CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._\-]{0,79}$")

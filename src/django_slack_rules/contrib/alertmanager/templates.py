@@ -24,13 +24,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .go_syntax import UnsupportedTemplate, split_words, string_literal, tokens
+
 #: What a rule gets when its Alertmanager template cannot be converted.
 DEFAULT_TITLE = "[{{ status|upper }}] {{ alertname }}"
 DEFAULT_MESSAGE = "[{{ status|upper }}] *{{ alertname }}*{% if summary %} {{ summary }}{% endif %}"
 
 # Alertmanager's default Slack templates (notify/slack + template/default.tmpl).
 DEFAULT_GO_TITLE = '{{ template "slack.default.title" . }}'
-DEFAULT_GO_TEXT = '{{ template "slack.default.text" . }}'
 _EMPTY_DEFAULTS = frozenset(
     {
         "slack.default.text",
@@ -57,9 +58,10 @@ _TEMPLATE_TAGS = {
 }
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 
-
-class UnsupportedTemplate(ValueError):
-    """A Go template the import does not convert; the message names the action."""
+#: Marks what an expression gives that is text, not a variable (``.Receiver``).
+_TEXT = "\x00"
+#: :meth:`_Converter.field`'s answer for ``.Receiver``: the receiver's name, as text.
+_RECEIVER = _TEXT + "receiver"
 
 
 @dataclass
@@ -75,76 +77,6 @@ def escape_text(text: str) -> str:
     return _TEMPLATE_SYNTAX.sub(
         lambda m: "{% templatetag " + _TEMPLATE_TAGS[m.group()] + " %}", text
     )
-
-
-def _tokens(source: str) -> list[tuple[str, str]]:
-    """``("text", …)`` and ``("action", …)`` pieces, with ``{{-``/``-}}`` trimming done."""
-    pieces: list[tuple[str, str]] = []
-    i = 0
-    trim_next = False
-    while True:
-        start = source.find("{{", i)
-        text = source[i:] if start == -1 else source[i:start]
-        if trim_next:
-            text = text.lstrip(" \t\r\n")
-        if start == -1:
-            pieces.append(("text", text))
-            return pieces
-        body_start = start + 2
-        if source.startswith("- ", body_start) or source.startswith("-\t", body_start):
-            text = text.rstrip(" \t\r\n")
-            body_start += 1
-        pieces.append(("text", text))
-        end = _action_end(source, body_start)
-        if end == -1:
-            raise UnsupportedTemplate(f"{source[start : start + 30]!r} has no closing }}}}")
-        body = source[body_start:end]
-        trim_next = False
-        if body.endswith((" -", "\t-")):
-            body = body[:-1]
-            trim_next = True
-        pieces.append(("action", body.strip()))
-        i = end + 2
-
-
-def _action_end(source: str, i: int) -> int:
-    """The index of the ``}}`` closing an action, skipping strings and comments."""
-    n = len(source)
-    while i < n:
-        char = source[i]
-        if source.startswith("/*", i):
-            close = source.find("*/", i + 2)
-            if close == -1:
-                return -1
-            i = close + 2
-            continue
-        if char in "\"`'":
-            j = i + 1
-            while j < n and source[j] != char:
-                j += 2 if source[j] == "\\" and char != "`" else 1
-            i = j + 1
-            continue
-        if source.startswith("}}", i):
-            return i
-        i += 1
-    return -1
-
-
-def _split_words(action: str) -> list[str]:
-    """An action's words: strings kept whole, ``|`` as its own word."""
-    words = re.findall(r'"(?:\\.|[^"\\])*"|`[^`]*`|\||[^\s|]+', action)
-    return words
-
-
-def _string_literal(word: str, action: str) -> str:
-    if len(word) >= 2 and word[0] == word[-1] and word[0] in '"`':
-        value = word[1:-1]
-        if word[0] == '"':
-            value = re.sub(r"\\(.)", r"\1", value)
-        if '"' in value or "\\" in value:
-            raise UnsupportedTemplate(f"the string {word} in {{{{ {action} }}}}")
-        return value
-    raise UnsupportedTemplate(f"{word!r} in {{{{ {action} }}}} is not a string")
 
 
 class _Converter:
@@ -186,7 +118,7 @@ class _Converter:
         if head in maps and len(rest) == 1:
             return f"{maps[head]}.{self.label_name(rest[0], action)}"
         if head == "Receiver" and not rest and not per_alert:
-            return "\x00receiver"
+            return _RECEIVER
         raise UnsupportedTemplate(f"{{{{ {action} }}}}")
 
     def label_name(self, name: str, action: str) -> str:
@@ -211,7 +143,7 @@ class _Converter:
             variable = self.field(first[0], action)
         elif len(first) == 3 and first[0] == "index":
             mapping = self.field(first[1] + ".x", action).rsplit(".", 1)[0]
-            variable = f"{mapping}.{self.label_name(_string_literal(first[2], action), action)}"
+            variable = f"{mapping}.{self.label_name(string_literal(first[2], action), action)}"
         else:
             raise UnsupportedTemplate(f"{{{{ {action} }}}}")
         filters = []
@@ -219,31 +151,31 @@ class _Converter:
             if len(stage) != 1 or stage[0] not in _FILTERS:
                 raise UnsupportedTemplate(f"{{{{ {action} }}}}")
             filters.append(_FILTERS[stage[0]])
-        if variable == "\x00receiver":
+        if variable == _RECEIVER:
             text = self.receiver
             for name in filters:
                 text = {"upper": text.upper, "lower": text.lower, "title": text.title}[name]()
-            return "\x00" + escape_text(text)
+            return _TEXT + escape_text(text)
         return variable + "".join(f"|{name}" for name in filters)
 
     def condition(self, words: list[str], action: str) -> str:
         if len(words) == 3 and words[0] in ("eq", "ne"):
             variable = self.expression([words[1]], action)
-            if variable.startswith("\x00"):
+            if variable.startswith(_TEXT):
                 raise UnsupportedTemplate(f"{{{{ {action} }}}}")
-            value = _string_literal(words[2], action)
+            value = string_literal(words[2], action)
             return f'{variable} {"==" if words[0] == "eq" else "!="} "{value}"'
         if words and words[0] == "not":
             return f"not {self.condition(words[1:], action)}"
         variable = self.expression(words, action)
-        if variable.startswith("\x00"):
+        if variable.startswith(_TEXT):
             raise UnsupportedTemplate(f"{{{{ {action} }}}}")
         return variable
 
     def action(self, action: str) -> str:
         if action.startswith("/*") and action.endswith("*/"):
             return ""
-        words = _split_words(action)
+        words = split_words(action)
         if not words:
             raise UnsupportedTemplate("{{ }}")
         keyword = words[0]
@@ -275,7 +207,7 @@ class _Converter:
                 return ""
             raise UnsupportedTemplate(f"{{{{ {action} }}}}")
         if keyword == "template" and len(words) == 3 and words[2] in (".", "$"):
-            name = _string_literal(words[1], action)
+            name = string_literal(words[1], action)
             if name == "slack.default.title":
                 self.notes.append(
                     "Alertmanager's default title became " + DEFAULT_TITLE + " (one alert per "
@@ -291,7 +223,7 @@ class _Converter:
         if keyword in ("with", "define", "block", "break", "continue") or assigns:
             raise UnsupportedTemplate(f"{{{{ {action} }}}}")
         expression = self.expression(words, action)
-        if expression.startswith("\x00"):
+        if expression.startswith(_TEXT):
             return expression[1:]
         return f"{{{{ {expression} }}}}"
 
@@ -300,7 +232,7 @@ def convert(source: str, *, receiver: str = "") -> Conversion:
     """``source`` (a Go template) as a Django template; raises :class:`UnsupportedTemplate`."""
     converter = _Converter(receiver)
     out = []
-    for kind, piece in _tokens(source):
+    for kind, piece in tokens(source):
         out.append(escape_text(piece) if kind == "text" else converter.action(piece))
     if converter.blocks:
         raise UnsupportedTemplate(f"{{{{ {converter.blocks[-1]} }}}} without {{{{ end }}}}")

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 from types import SimpleNamespace
-from typing import Any
 
 from django.utils.translation import gettext
 
-from ...adapters import BaseAlertAdapter
+from ...adapters import BaseAlertAdapter, alert_id
 from ...buttons import (
     ACKNOWLEDGE,
     ACTIONS,
@@ -27,6 +26,7 @@ from ...buttons import (
 )
 from ...conf import slack_rules_settings
 from ...models import STATUS_FIRING, SlackDelivery, SlackIntegrationRule
+from ...typing import HostAlert, JSONValue
 
 logger = logging.getLogger(__name__)
 
@@ -72,21 +72,20 @@ def offered(rule: SlackIntegrationRule, adapter: BaseAlertAdapter) -> list[str]:
     ]
 
 
-def message_ref(rule: SlackIntegrationRule, alert: Any, status: str, occurrence: str) -> str:
+def message_ref(rule: SlackIntegrationRule, alert: HostAlert, status: str, occurrence: str) -> str:
     """The reference a message's buttons carry: its delivery's idempotency key."""
-    alert_id = alert.pk if isinstance(alert.pk, int) else str(alert.pk)
-    return SlackDelivery.make_key(rule.pk, alert_id, status, occurrence)
+    return SlackDelivery.make_key(rule.pk, alert_id(alert), status, occurrence)
 
 
 def with_actions(
-    adapter: BaseAlertAdapter,
-    alert: Any,
+    adapter: BaseAlertAdapter[HostAlert],
+    alert: HostAlert,
     rule: SlackIntegrationRule,
     status: str,
     occurrence: str,
     text: str,
-    blocks: list[Any] | None,
-) -> list[Any] | None:
+    blocks: list[JSONValue] | None,
+) -> list[JSONValue] | None:
     """The blocks to send for ``rule``'s notification of ``alert``: ``blocks`` (None: text
     only) with the buttons the rule offers, on a firing message in bot mode.
 
@@ -122,10 +121,10 @@ def preview_actions(
     rule: SlackIntegrationRule,
     adapter: BaseAlertAdapter,
     text: str,
-    blocks: list[Any] | None,
+    blocks: list[JSONValue] | None,
     status: str,
     labels: dict[str, str],
-) -> tuple[list[Any] | None, list[str]]:
+) -> tuple[list[JSONValue] | None, list[str]]:
     """The preview's blocks with the buttons a real message of this sample would carry, and
     a note for each chosen action it would not (saying why)."""
     chosen = [action for action in ACTIONS if action in (rule.actions or [])]

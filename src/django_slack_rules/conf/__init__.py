@@ -3,15 +3,16 @@
 Nothing is read at import time. Every access reads Django's settings, so
 ``override_settings`` just works; imported dotted paths are cached, and
 ``AppConfig.ready()`` connects :func:`reload_on_setting_changed`, which clears
-that cache in place when a test changes either setting (``setting_changed``).
+that cache in place when a test changes one of :data:`WATCHED_SETTINGS` (``setting_changed``).
 
-This module reads settings only: it imports nothing of the package but its exceptions.
+The defaults and the names the settings use are in :mod:`.defaults`, re-exported here.
+This package reads settings only: it imports nothing of the package but its exceptions.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
@@ -19,95 +20,33 @@ from django.db import models
 from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
-from .exceptions import SlackRulesConfigurationError
+from ..exceptions import SlackRulesConfigurationError
+from .defaults import (
+    DEFAULTS,
+    ENDPOINT_SETTING,
+    GATEWAY_MODES,
+    IMPORT_STRINGS,
+    METRICS_DEFAULTS,
+    METRICS_TOKEN_ENV,
+    SIGNING_SECRET_ENV,
+    MetricsSettings,
+)
 
-#: Defaults for every key of ``SLACK_RULES`` (documented in docs/settings.md).
-DEFAULTS: dict[str, Any] = {
-    # Dotted path of the host's Signal ("alerts.signals.alert_processed"); None: no wiring.
-    "SIGNAL": None,
-    # "app_label.ModelName" of the host's alert model that the task loads by id.
-    "ALERT_MODEL": None,
-    # Class that reads the host's alert object (labels, status, silence, context).
-    "ADAPTER": "django_slack_rules.adapters.AlertGroupAdapter",
-    # Channel used when a rule has none and the alert carries no ``channel`` label.
-    "DEFAULT_CHANNEL": "#alerts",
-    # Class that delivers a message: InternalProxyBackend, LocmemBackend, ConsoleBackend.
-    "BACKEND": "django_slack_rules.backends.InternalProxyBackend",
-    # The template the package's pages extend.
-    "BASE_TEMPLATE": "django_slack_rules/base.html",
-    # Celery queue of the task; None: Celery's default queue (task_default_queue).
-    "QUEUE": None,
-    # How many times one notification is attempted before it is recorded as failed.
-    "MAX_ATTEMPTS": 8,
-    # Exponential backoff: BASE * 2**(attempt - 1) seconds, with jitter, at most MAX.
-    "RETRY_BACKOFF_BASE": 2.0,
-    "RETRY_BACKOFF_MAX": 600.0,
-    # requests timeouts, seconds, for the connection and for Slack's answer.
-    "CONNECT_TIMEOUT": 3.05,
-    "READ_TIMEOUT": 10.0,
-    # Text longer than this is cut with a visible marker (Slack's hard limit: 40,000).
-    "MESSAGE_MAX_LENGTH": 4000,
-    # How the gateway reaches Slack: "webhook" (incoming webhooks: a new message each
-    # time) or "bot" (a bot token: chat.postMessage and chat.update, threads, updates).
-    "GATEWAY_MODE": "webhook",
-    # Seconds a resolution (or a reply) waits for its firing message to be sent before
-    # it posts a message of its own.
-    "THREAD_WAIT": 300.0,
-    # Seconds after which a firing message is no longer updated (a new message is
-    # posted instead); None: as long as Slack allows it.
-    "EDIT_WINDOW": None,
-    # Pacing, shared by every worker: messages per second to one destination (a channel,
-    # or a webhook), and how many may go at once after a quiet spell. Slack takes about one
-    # per second per channel, with short bursts. None: no pacing (the host limits itself).
-    "CHANNEL_RATE": 1.0,
-    "CHANNEL_BURST": 3,
-    # When more deliveries than this wait for a destination's slot, its next slot sends one
-    # digest of them instead of the next message; None: never (one by one, paced).
-    "DIGEST_AFTER": 10,
-    # Seconds a pending delivery may sit untouched (or past its retry's time) before the
-    # periodic recovery task (django_slack_rules.tasks.recover_stranded) queues it again.
-    "RECOVERY_AFTER": 60.0,
-    # The site's address, for the link from a digest to the delivery log, e.g.
-    # "https://alerts.example.com"; None: Django's settings.SITE_URL if the host has one.
-    "SITE_URL": None,
-    # The Prometheus metrics view (``metrics/`` in the package's URLconf): off unless enabled;
-    # it answers a bearer token (the file TOKEN_FILE, else the environment variable
-    # SLACK_RULES_METRICS_TOKEN) or the addresses in ALLOW. Keys left out take their default.
-    "METRICS": {},
-    # Actions from Slack (buttons, bot mode): the file that holds the Slack app's signing
-    # secret; None: the environment variable SLACK_SIGNING_SECRET. Never the secret itself.
-    "SIGNING_SECRET_FILE": None,
-    # Dotted path of a callable(slack_user: dict) -> host user or None, which maps the
-    # Slack user who clicked; None: the Slack user's email (users.info) finds the user.
-    "USER_RESOLVER": None,
-}
-
-#: Defaults of the keys of ``SLACK_RULES["METRICS"]`` (docs/metrics.md).
-METRICS_DEFAULTS: dict[str, Any] = {
-    "ENABLED": False,
-    # Path of a file holding the bearer token a scrape must send; None: the environment
-    # variable named by METRICS_TOKEN_ENV, if set.
-    "TOKEN_FILE": None,
-    # Addresses or networks ("127.0.0.1", "10.0.0.0/8") that may scrape without a token.
-    "ALLOW": [],
-    # How many channels (and how many rules) get a label value of their own; the rest are
-    # counted as "other".
-    "MAX_LABEL_VALUES": 100,
-}
-
-#: The environment variable holding the metrics token when ``TOKEN_FILE`` is not set.
-METRICS_TOKEN_ENV = "SLACK_RULES_METRICS_TOKEN"
-
-#: The environment variable read for the signing secret when no file is named.
-SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
-
-#: The values of ``SLACK_RULES["GATEWAY_MODE"]``.
-GATEWAY_MODES = ("webhook", "bot")
-
-#: The keys whose values are dotted import paths.
-IMPORT_STRINGS = ("SIGNAL", "ADAPTER", "BACKEND", "USER_RESOLVER")
-
-ENDPOINT_SETTING = "SLACK_INTERNAL_ENDPOINT"
+__all__ = [
+    "DEFAULTS",
+    "ENDPOINT_SETTING",
+    "GATEWAY_MODES",
+    "IMPORT_STRINGS",
+    "METRICS_DEFAULTS",
+    "METRICS_TOKEN_ENV",
+    "SIGNING_SECRET_ENV",
+    "WATCHED_SETTINGS",
+    "MetricsSettings",
+    "SlackRulesSettings",
+    "parse_endpoint",
+    "reload_on_setting_changed",
+    "slack_rules_settings",
+]
 
 
 def parse_endpoint(url: str) -> SplitResult:
@@ -129,11 +68,11 @@ class SlackRulesSettings:
     """One property per setting; reads Django's settings on every access."""
 
     def __init__(self) -> None:
-        self._imported: dict[str, Any] = {}
+        self._imported: dict[str, object] = {}
 
     # -- raw access ---------------------------------------------------------
     @property
-    def user_settings(self) -> dict[str, Any]:
+    def user_settings(self) -> dict[str, object]:
         value = getattr(settings, "SLACK_RULES", None)
         if value is None:
             return {}
@@ -144,14 +83,14 @@ class SlackRulesSettings:
             )
         return value
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> Any:  # Any: what the host wrote; each property converts it
         if key not in DEFAULTS:
             raise AttributeError(f"Unknown SLACK_RULES key {key!r}")
         return self.user_settings.get(key, DEFAULTS[key])
 
     # -- one property per key (the values are validated by the system checks) --
     @property
-    def SIGNAL(self) -> Any:
+    def SIGNAL(self) -> object:
         return self.get("SIGNAL")
 
     @property
@@ -159,7 +98,7 @@ class SlackRulesSettings:
         return self.get("ALERT_MODEL")
 
     @property
-    def ADAPTER(self) -> Any:
+    def ADAPTER(self) -> object:
         return self.get("ADAPTER")
 
     @property
@@ -167,7 +106,7 @@ class SlackRulesSettings:
         return self.get("DEFAULT_CHANNEL")
 
     @property
-    def BACKEND(self) -> Any:
+    def BACKEND(self) -> object:
         return self.get("BACKEND")
 
     @property
@@ -247,10 +186,12 @@ class SlackRulesSettings:
         return str(value or "")
 
     @property
-    def METRICS(self) -> dict[str, Any]:
+    def METRICS(self) -> MetricsSettings:
         """``SLACK_RULES["METRICS"]`` over its defaults (check E013 validates the values)."""
         value = self.get("METRICS")
-        return {**METRICS_DEFAULTS, **(value if isinstance(value, dict) else {})}
+        return cast(
+            MetricsSettings, {**METRICS_DEFAULTS, **(value if isinstance(value, dict) else {})}
+        )
 
     @property
     def METRICS_ENABLED(self) -> bool:
@@ -272,7 +213,7 @@ class SlackRulesSettings:
         return None if value is None else str(value)
 
     @property
-    def USER_RESOLVER(self) -> Any:
+    def USER_RESOLVER(self) -> object:
         return self.get("USER_RESOLVER")
 
     # -- derived ------------------------------------------------------------
@@ -284,7 +225,7 @@ class SlackRulesSettings:
             value = os.environ.get(ENDPOINT_SETTING, "")
         return str(value or "")
 
-    def import_setting(self, key: str) -> Any:
+    def import_setting(self, key: str) -> Any:  # Any: what the path names; callers check it
         """Import the dotted path held by ``SLACK_RULES[key]`` (cached until settings change).
 
         A value that is already an object (a class or a Signal) is returned as is.
@@ -347,7 +288,7 @@ slack_rules_settings = SlackRulesSettings()
 WATCHED_SETTINGS = frozenset({"SLACK_RULES", ENDPOINT_SETTING, "DEBUG"})
 
 
-def reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+def reload_on_setting_changed(*, setting: str, **kwargs: object) -> None:
     """``setting_changed`` receiver (connected in ``AppConfig.ready()``)."""
     if setting in WATCHED_SETTINGS:
         slack_rules_settings.reload()
