@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = [*((6, 4) if args.quick else (40, 20)), *[args.messages] * args.rounds]
     sink = f"dsr-bench-{os.getpid()}-signal-path"  # what this process queues: recorded, not run
     with worker_host(args, "delivery benchmark", publish_to=sink) as run:
-        pace = f"CHANNEL_RATE {int(PACE):,}/s, CHANNEL_BURST {int(PACE):,}: each delivery takes its slot"
+        pace = f"CHANNEL_RATE {int(PACE):,}/s, CHANNEL_BURST {int(PACE):,}: "
+        pace += "each delivery takes its slot"
         pace = 'off (SLACK_RULES["CHANNEL_RATE"] = None)' if args.no_pacing else pace
         print(
             f"worker: prefork, 2 processes, CONN_MAX_AGE {args.conn_max_age}; {args.rules} "
