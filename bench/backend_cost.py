@@ -1,231 +1,91 @@
-"""Where a delivery's CPU goes on a fresh PostgreSQL connection, statement by statement.
-
-``delivery.py --worker`` says how fast; this says where the CPU goes. In this process (no
-broker, no worker), the package's task and SentryHub's run on the alerts and mirrored rules of
-``--worker``, with the arguments their receivers queue, each message on a fresh connection
-closed after the task (as a worker at ``CONN_MAX_AGE = 0``), pacing at a rate no batch reaches.
-Per message: the PostgreSQL backend's CPU (``/proc/<pid>/schedstat``) at connection and
-around each statement, its exit (the postmaster's reaped children over the batch), and this
-thread's CPU (the task's client side). PostgreSQL must run on this machine.
-"""
+"""Where a delivery's CPU goes on a fresh PostgreSQL connection, statement by statement, for
+the package's task and SentryHub's, through the worker of ``delivery.py`` and its probe; the
+backends' exits from the postmaster's reaped children. PostgreSQL must run on this machine."""
 
 from __future__ import annotations
 
 import argparse
+import collections
+import os
 import random
 import re
-import statistics
-import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
 from typing import Any
 
+import host
 import scenario
-from cpu import database_cpu_seconds, proc_stats
-from data import create_alerts, create_rules, create_sentryhub_rules
-from receivers import PACKAGE, SENTRYHUB, TASKS, VARIANTS, signal_path
-from scenario import BenchmarkError
-from worker import slack_target, worker_run
+from host import VARIANTS
+from scenario import BenchmarkError, median
+from worker import deliver, probe_reports, worker, worker_host
 
-#: Slack's pace in the run: every delivery takes its slot (one UPDATE), none waits.
-PACE = {"CHANNEL_RATE": 1_000_000.0, "CHANNEL_BURST": 1_000_000}
 CTE = re.compile(r'(?:WITH|,)\s+"?([a-z_]+)"?\s+AS\s+\(', re.IGNORECASE)
 TABLE = re.compile(r'(?:FROM|INTO|UPDATE|JOIN)\s+"?([a-z_]+)"?', re.IGNORECASE)
-#: variant → the statements of a task (its path) → that path's tasks, each as {part: µs}
-Paths = dict[str, dict[tuple[str, ...], list[dict[str, float]]]]
-
-
-def schedstat_ns(pid: int) -> int:
-    """Nanoseconds process ``pid`` has spent on a CPU."""
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0])
-
-
-def reaped_seconds() -> float:
-    """CPU seconds of PostgreSQL's ended backends (the postmaster's reaped children)."""
-    seconds = database_cpu_seconds(proc_stats())
-    if seconds is None:
-        raise BenchmarkError(
-            "no PostgreSQL server process found in /proc: this benchmark reads the CPU time "
-            "of PostgreSQL's backends, so the server must run on this machine"
-        )
-    return seconds
+PARTS = {"exit": "PostgreSQL: after the statements (exit)", "backend": "PostgreSQL: in all"}
+PARTS |= {"client": "the worker: the task, client side", "both": "both"}
 
 
 def label(sql: str) -> str:
     """A statement's kind and the tables it names: ``SELECT alerts_alertgroup``."""
     ctes = set(CTE.findall(sql))
     tables = [t for t in dict.fromkeys(TABLE.findall(sql)) if t not in ctes]
-    return f"{sql.lstrip().split(None, 1)[0].upper()} {', '.join(tables)}".strip()
-
-
-class Meter:
-    """The backend CPU of each statement of the current task (a Django execute wrapper)."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.pid: int | None = None
-        self.connect_ns = 0
-        self.statements: list[tuple[str, int]] = []
-
-    def connected(self, sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
-        raw = connection.connection
-        info = getattr(raw, "info", None)  # psycopg 3; psycopg2 below
-        self.pid = info.backend_pid if info is not None else raw.get_backend_pid()
-        self.connect_ns = schedstat_ns(self.pid)
-        if self not in connection.execute_wrappers:  # the wrapper outlives its connections
-            connection.execute_wrappers.append(self)
-
-    def __call__(self, execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        before = schedstat_ns(self.pid) if self.pid else 0
-        try:
-            return execute(sql, *args)
-        finally:
-            if self.pid:
-                self.statements.append((label(sql), schedstat_ns(self.pid) - before))
+    return f"{sql.split(None, 1)[0].upper()} {', '.join(tables)}".strip()
 
 
 def run(args: argparse.Namespace) -> int:
-    import django
-    from django.conf import settings
-    from django.db import connection
-    from django.db.backends.signals import connection_created
-
-    with worker_run(args, "backend", redis=False) as run:
-        driver = run.settings("memory://", run.queue)
-        with scenario.database(args, driver, CONN_MAX_AGE=0) as description:
-            from django_slack_rules.conf import slack_rules_settings
-            from tests.celery_app import app
-
-            app.conf.task_always_eager = False  # the receivers' messages are recorded, not run
-            print(
-                f"django-slack-rules: PostgreSQL's CPU per delivery on fresh connections, in one "
-                f"process; Django {django.get_version()}, {description}"
-            )
-            rng = random.Random(args.seed)
-            create_rules(args.rules, rng)
-            create_sentryhub_rules()
-            batches = [
-                create_alerts(f"b{i}", args.messages, rng) for i in range(2 * args.rounds + 1)
-            ]
-            _, messages = signal_path([a for b in batches for a in b])
-            reaped_seconds()  # PostgreSQL runs here
-            meter = Meter()
-            connection_created.connect(meter.connected, weak=False)
-            tasks = {v: app.tasks[TASKS[v]] for v in VARIANTS}
-            paths: Paths = {v: defaultdict(list) for v in VARIANTS}
-            rests: dict[str, list[float]] = defaultdict(list)  # per message, each batch's exit
-
-            def batch(variant: str, items: Sequence[Any], record: bool = True) -> None:
-                reaped, read_ns = reaped_seconds(), 0
-                for item in items:
-                    message = messages[variant][item.alert.pk]
-                    meter.reset()
-                    started = time.thread_time_ns()
-                    tasks[variant](*message.args, **message.kwargs)
-                    client_ns = time.thread_time_ns() - started
-                    connection.close()
-                    if not record:  # a warm-up
-                        continue
-                    read_ns += meter.connect_ns + sum(ns for _, ns in meter.statements)
-                    parts = {
-                        f"{i}. {what}": ns / 1000
-                        for i, (what, ns) in enumerate(meter.statements, 1)
-                    }
-                    path = tuple(what for what, _ in meter.statements)
-                    paths[variant][path].append(
-                        {"connect": meter.connect_ns / 1000, **parts, "client": client_ns / 1000}
-                    )
-                if record:
-                    time.sleep(0.2)  # the last backends exit and are reaped
-                    rests[variant].append(
-                        ((reaped_seconds() - reaped) * 1e6 - read_ns / 1000) / len(items)
-                    )
-
-            with slack_target(False, run.workdir) as (slack, endpoint, _):
-                settings.SLACK_INTERNAL_ENDPOINT = endpoint
-                settings.SLACK_RULES = {**settings.SLACK_RULES, **PACE}
-                slack_rules_settings.reload()
-                scenario.progress("warming up…")
-                half = len(batches[0]) // 2
-                batch(PACKAGE, batches[0][:half], record=False)
-                batch(SENTRYHUB, batches[0][half:], record=False)
-                for r in range(args.rounds):
-                    for i, variant in enumerate(VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
-                        scenario.progress(f"round {r + 1}/{args.rounds}: {variant}…")
-                        batch(variant, batches[1 + 2 * r + i])
-                sent = len(slack.requests)
-        if sent != len(batches) * args.messages:
-            raise BenchmarkError(
-                f"the fake Slack received {sent} messages, expected {len(batches) * args.messages}"
-            )
-        report(paths, rests, args)
+    sink = f"dsr-bench-{os.getpid()}-signal-path"  # what this process queues: recorded, not run
+    paths: dict[str, Any] = {v: collections.defaultdict(list) for v in VARIANTS}
+    with worker_host(args, "backend cost benchmark", publish_to=sink) as run:
+        rng = random.Random(args.seed)
+        host.create_rules(args.rules, rng)
+        batches = [
+            host.create_alerts(f"b{i}", args.messages, rng) for i in range(1 + 2 * args.rounds)
+        ]
+        _, messages = host.signal_path([a for b in batches for a in b])
+        pace = {"DSR_BENCH_CHANNEL_RATE": "1000000", "DSR_BENCH_CHANNEL_BURST": "1000000"}
+        with worker(run, **pace):
+            plan = [(v, batches[0][i::2], False) for i, v in enumerate(VARIANTS)]  # a warm-up
+            for r in range(args.rounds):
+                order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
+                plan += [(v, batches[1 + 2 * r + i], True) for i, v in enumerate(order)]
+            for number, (variant, alerts, record) in enumerate(plan, 1):
+                scenario.progress(f"batch {number}/{len(plan)}: {variant}…")
+                batch = [messages[variant][item.alert.pk] for item in alerts]
+                reaped = deliver(run, variant, batch, probe=True)["cpu"][1]
+                if reaped != reaped:  # NaN
+                    raise BenchmarkError("no PostgreSQL in /proc: it must run on this machine")
+                reports = probe_reports(run, len(batch))
+                for task in reports if record else ():
+                    parts = {"connect and start": task["connect_us"]}
+                    for i, (sql, _, us) in enumerate(task["executed"], 1):
+                        parts[f"{i}. {label(sql)}"] = us
+                    parts["exit"] = reaped * 1e3 - sum(parts.values())  # an estimate per task
+                    paths[variant][tuple(parts)].append(parts | {"client": task["client_us"]})
+    report(paths, args)
     return 0
 
 
-def report(paths: Paths, rests: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(paths: dict[str, Any], args: argparse.Namespace) -> None:
     """Per variant, the medians of its most common path (a first attempt that sends)."""
-    print(
-        f"\nCPU µs per message, medians; {args.rounds} round(s) of {args.messages} messages per "
-        f"variant, {args.rules} rules"
+    print(f"\nCPU µs per message, medians; {args.rounds} round(s) of {args.messages} messages")
+    common = {v: max(paths[v].values(), key=len) for v in VARIANTS}
+    parts = {v: {p: median(task[p] for task in common[v]) for p in common[v][0]} for v in VARIANTS}
+    for v in VARIANTS:
+        parts[v]["backend"] = sum(us for part, us in parts[v].items() if part != "client")
+        parts[v]["both"] = parts[v]["backend"] + parts[v]["client"]
+    statements = [part for v in VARIANTS for part in parts[v] if part[0].isdigit()]
+    rows = {
+        PARTS.get(part, f"PostgreSQL: {part}"): [
+            f"{parts[v][part]:,.0f}" if part in parts[v] else "" for v in VARIANTS
+        ]
+        for part in ["connect and start", *statements, "exit", "backend", "client", "both"]
+    }
+    scenario.compare(VARIANTS, rows)
+    counts = "; ".join(
+        f"{v}: {len(common[v])} of {sum(map(len, paths[v].values()))}" for v in VARIANTS
     )
-    common = {v: max(paths[v].items(), key=lambda item: len(item[1])) for v in VARIANTS}
-    notes = [
-        f"{v}: {len(common[v][1])} of {sum(map(len, paths[v].values()))} messages" for v in VARIANTS
-    ]
-
-    def med(variant: str, part: str) -> float:
-        return statistics.median(task[part] for task in common[variant][1])
-
-    def both(values: Callable[[str], float]) -> list[str]:
-        return [f"{values(v):,.0f}" for v in VARIANTS]
-
-    exit_ = {v: statistics.median(rests[v]) for v in VARIANTS}
-    rows = [["PostgreSQL: connect and start", *both(lambda v: med(v, "connect"))]]
-    for variant in VARIANTS:
-        for i, what in enumerate(common[variant][0], 1):
-            cell = f"{med(variant, f'{i}. {what}'):,.0f}"
-            rows.append(
-                [f"PostgreSQL: {i}. {what}", *(cell if v == variant else "" for v in VARIANTS)]
-            )
-
-    def backend(v: str) -> float:
-        return (
-            med(v, "connect")
-            + exit_[v]
-            + sum(med(v, f"{i}. {w}") for i, w in enumerate(common[v][0], 1))
-        )
-
-    rows += [
-        ["PostgreSQL: after the statements (exit)", *both(exit_.__getitem__)],
-        ["PostgreSQL: in all", *both(backend)],
-        ["this process: the task, client side", *both(lambda v: med(v, "client"))],
-        ["both", *both(lambda v: backend(v) + med(v, "client"))],
-    ]
-    scenario.table(
-        [("", -(max(len(r[0]) for r in rows) + 2)), (PACKAGE, 10), (SENTRYHUB, 12)], rows, sep=""
-    )
-    print(
-        f"(each variant's most common path, {'; '.join(notes)}; statements in the order they "
-        "ran, each with its commit; after the statements: the postmaster's reaped children's "
-        "CPU over each batch, per message, minus what was read statement by statement)"
-    )
-
-
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(__doc__, pg_db="dsr_bench_backend", quick="20 messages, 1 round")
-    parser.add_argument("--messages", type=int, default=200, help="per variant and round (200)")
-    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (3)")
-    parser.add_argument("--rules", type=int, default=100, help="active rules (100)")
-    args = parser.parse_args()
-    if args.quick:
-        args.messages, args.rounds = 20, 1
-    if args.messages < 1 or args.rounds < 1:
-        parser.error("--messages and --rounds: at least 1")
-    return args
+    print(f"(each variant's most common path: {counts} messages)")
 
 
 if __name__ == "__main__":
-    scenario.main(run, parse_args())
+    sizes = {"messages": (20, 200, "per variant and round"), "rounds": (1, 3, "A/B rounds")}
+    sizes |= {"rules": (100, 100, "active rules")}
+    scenario.main(run, scenario.options(__doc__, pg_db="dsr_bench_backend", redis=True, **sizes))

@@ -1,47 +1,30 @@
-"""The rules and sample alerts of ``bench/matcher.py``, in its two mixes.
-
-Rules use Alertmanager-style labels (``alertname`` from a pool of N/2 names, ``severity``,
-``team``, ``namespace``, ``env``, ``job``, ``cluster``), 1-3 pairs, priorities 0-100, and 3
-low-priority catch-alls. The ``matchers`` mix turns 20% of them into the list form with regex
-and negative matchers, makes 5% continue, and adds 5 routing rules without an equality.
-Alerts carry 5-8 labels; about 20% are built from some rule's criteria.
-"""
+"""The rules and sample alerts of ``bench/matcher.py``, in its two mixes (bench/README.md)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Union
-
-Labels = dict[str, str]
-Criteria = Union[Labels, list[str]]
+from typing import Any
 
 SEVERITIES = ("critical", "warning", "info")
-#: Namespaces seen in alerts; rules only ever name the first 50 (most have no owner rule).
-ALL_NAMESPACES = tuple(f"ns-{i:03d}" for i in range(1, 251))
+NAMESPACES = tuple(f"ns-{i:03d}" for i in range(1, 251))  # rules name the first 50 only
+JOBS = "node-exporter kube-state-metrics kubelet cadvisor blackbox-exporter postgres-exporter"
+JOBS += " redis-exporter nginx-ingress api-server celery-worker kafka-exporter mysqld-exporter"
 RULE_VALUES: dict[str, Sequence[str]] = {
     "severity": SEVERITIES,
     "env": ("prod", "staging", "dev"),
     "team": tuple(f"team-{i:02d}" for i in range(1, 21)),
-    "namespace": ALL_NAMESPACES[:50],
-    "job": ("node-exporter", "kube-state-metrics", "kubelet", "cadvisor", "blackbox-exporter",
-            "postgres-exporter", "redis-exporter", "nginx-ingress", "api-server", "celery-worker",
-            "kafka-exporter", "mysqld-exporter"),
+    "namespace": NAMESPACES[:50],
+    "job": JOBS.split(),
     "cluster": ("prod-eu-1", "prod-eu-2", "prod-us-1", "staging-eu-1", "dev-eu-1", "dev-us-1"),
-}  # fmt: skip
-ALERT_VALUES: dict[str, Sequence[str]] = {**RULE_VALUES, "namespace": ALL_NAMESPACES}
-OPTIONAL_ALERT_KEYS = ("job", "team", "namespace", "env", "cluster")
-ALERT_PREFIXES = ("NodeDown", "HighCPU", "HighMemory", "DiskFull", "PodCrashLooping",
-                  "TargetDown", "HighLatency", "HighErrorRate", "CertExpiring", "ReplicationLag",
-                  "QueueBacklog", "OOMKilled")  # fmt: skip
+}
+ALERT_VALUES = {**RULE_VALUES, "namespace": NAMESPACES}
+PREFIXES = "NodeDown HighCPU HighMemory DiskFull PodCrashLooping TargetDown HighLatency"
+PREFIXES += " HighErrorRate CertExpiring ReplicationLag QueueBacklog OOMKilled"
 CATCH_ALLS = 3
-ALERTNAME_RULE_SHARE = 0.8  # the rest are namespace ownership rules
-TARGETED_ALERT_SHARE = 0.2  # sample alerts built from a rule's criteria (the rest are random)
-MATCHER_RULE_SHARE = 0.2  # matchers mix: specific rules with regex and negative matchers
-CONTINUE_SHARE = 0.05  # matchers mix: specific rules that continue matching
 #: The matchers mix: rules without an equality (checked for every alert), whatever N.
-ROUTING_RULES: tuple[tuple[str, int, list[str], bool], ...] = (
+ROUTING_RULES = (
     ("route: heartbeats", 100, ['alertname=~"Watchdog|InfoInhibitor"'], False),
     ("route: pager", 95, ['severity=~"critical|page"', 'env=~"prod|staging"'], True),
     ("route: dev clusters", 12, ['cluster=~"dev-.*"', 'severity!~"info|warning"'], False),
@@ -49,39 +32,35 @@ ROUTING_RULES: tuple[tuple[str, int, list[str], bool], ...] = (
     ("route: no team", 10, ['team=""', 'severity!="info"'], False),
 )
 #: Negative matchers the matchers mix adds, each on a label the rule does not name.
-NEGATIVES = (("env", 'env!="dev"'), ("severity", 'severity!="info"'),
-             ("cluster", 'cluster!~"dev-.*"'), ("job", 'job!~"blackbox-.*|cadvisor"'))  # fmt: skip
+NEGATIVES = {"env": 'env!="dev"', "severity": 'severity!="info"', "cluster": 'cluster!~"dev-.*"'}
+NEGATIVES["job"] = 'job!~"blackbox-.*|cadvisor"'
 
 
 @dataclass(frozen=True)
 class RuleSpec:
     name: str
     priority: int
-    criteria: Criteria
+    criteria: Any  # a dict of labels, or a list of matcher texts
     continue_matching: bool = False
-    sample: Labels = field(default_factory=dict)  # labels the rule matches
+    sample: dict[str, str] = field(default_factory=dict)  # labels the rule matches
 
 
 def alertname(i: int) -> str:
-    return f"{ALERT_PREFIXES[i % len(ALERT_PREFIXES)]}{i:04d}"
+    prefixes = PREFIXES.split()
+    return f"{prefixes[i % len(prefixes)]}{i:04d}"
 
 
 def make_rules(n: int, rng: random.Random, mix: str) -> list[RuleSpec]:
-    """3 catch-alls (low priority, as fallbacks are) and n - 3 specific rules; in the
-    matchers mix, 5 of those are routing rules without an equality."""
+    """The catch-alls, the routing rules (matchers mix) and specific rules: 80% on an
+    alertname (of a pool of n/2) and 0-2 more labels, the rest on a namespace and 1-2 more."""
     names = [alertname(i) for i in range(max(1, n // 2))]
-    empty: Criteria = {} if mix == "equality" else []
-    specs = [
-        RuleSpec(f"catch-all-{i}", rng.randint(0, 10), empty) for i in range(1, CATCH_ALLS + 1)
-    ]
-    routing = ROUTING_RULES if mix == "matchers" else ()
-    specs += [
-        RuleSpec(name, p, list(texts), c)
-        for name, p, texts, c in routing[: max(0, n - CATCH_ALLS - 1)]
-    ]
+    empty = {} if mix == "equality" else []
+    specs = [RuleSpec(f"catch-all-{i}", rng.randint(0, 10), empty) for i in range(CATCH_ALLS)]
+    routing = ROUTING_RULES[: max(0, n - CATCH_ALLS - 1)] if mix == "matchers" else ()
+    specs += [RuleSpec(name, p, list(texts), c) for name, p, texts, c in routing]
     for i in range(1, n - len(specs) + 1):
-        criteria: Labels = {}
-        if rng.random() < ALERTNAME_RULE_SHARE:
+        criteria = {}
+        if rng.random() < 0.8:
             criteria["alertname"] = rng.choice(names)
             keys = rng.sample(sorted(RULE_VALUES), rng.choices((0, 1, 2), weights=(4, 4, 2))[0])
         else:  # an ownership rule: a namespace, narrowed by one or two more labels
@@ -90,9 +69,9 @@ def make_rules(n: int, rng: random.Random, mix: str) -> list[RuleSpec]:
         criteria.update((key, rng.choice(RULE_VALUES[key])) for key in keys)
         head = criteria.get("alertname") or criteria["namespace"]
         spec = RuleSpec(f"{head} #{i:05d}", rng.randint(0, 100), criteria, sample=dict(criteria))
-        if mix == "matchers" and rng.random() < MATCHER_RULE_SHARE:
+        if mix == "matchers" and rng.random() < 0.2:
             spec = with_matchers(spec, rng)
-        if mix == "matchers" and rng.random() < CONTINUE_SHARE:
+        if mix == "matchers" and rng.random() < 0.05:
             spec = replace(spec, continue_matching=True)
         specs.append(spec)
     return specs
@@ -115,44 +94,26 @@ def with_matchers(spec: RuleSpec, rng: random.Random) -> RuleSpec:
         else:
             other = rng.choice([v for v in RULE_VALUES[key] if v != value] or [value])
             texts.append(f'{key}=~"{value}|{other}"')
-    texts.append(
-        rng.choice([text for key, text in NEGATIVES if key not in spec.sample] or ['env!="dev"'])
-    )
-    return replace(spec, criteria=texts)
+    negatives = [text for key, text in NEGATIVES.items() if key not in spec.sample]
+    return replace(spec, criteria=[*texts, rng.choice(negatives or ['env!="dev"'])])
 
 
-def make_alerts(count: int, rules: Sequence[RuleSpec], rng: random.Random) -> list[Labels]:
+def make_alerts(count: int, rules: Sequence[RuleSpec], rng: random.Random) -> list[Any]:
     """Alerts of 5-8 labels; some carry a rule's criteria, most match only a catch-all."""
-    pool = max(1, len(rules) // 2)
-    specific = [r.sample for r in rules if r.sample]
+    pool, specific = max(1, len(rules) // 2), [r.sample for r in rules if r.sample]
     alerts = []
     for _ in range(count):
-        labels: Labels = {
+        labels = {
             "alertname": alertname(rng.randrange(pool, 3 * pool + 100)),  # no rule names these
             "severity": rng.choice(SEVERITIES),
-            "instance": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}:9100",
+            "instance": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(255)}:9100",
         }
-        for key in rng.sample(OPTIONAL_ALERT_KEYS, rng.randint(2, 5)):
+        for key in rng.sample(("job", "team", "namespace", "env", "cluster"), rng.randint(2, 5)):
             labels[key] = rng.choice(ALERT_VALUES[key])
-        if specific and rng.random() < TARGETED_ALERT_SHARE:
+        if specific and rng.random() < 0.2:
             labels.update(rng.choice(specific))
         alerts.append(labels)
     return alerts
-
-
-def describe_mix(specs: Sequence[RuleSpec]) -> str:
-    """How many rules have regex or negative matchers, no equality, continue matching."""
-    n = len(specs)
-    special = sum(
-        isinstance(s.criteria, list) and any(op in t for t in s.criteria for op in ("~", "!="))
-        for s in specs
-    )
-    continuing = sum(s.continue_matching for s in specs)
-    return (
-        f"{special / n:.1%} of rules with a regex or negative matcher ({special:,}), "
-        f"{sum(not s.sample for s in specs)} without an equality (checked for every alert), "
-        f"{continuing / n:.1%} continue matching"
-    )
 
 
 def replace_rules(specs: Sequence[RuleSpec]) -> None:
@@ -162,9 +123,8 @@ def replace_rules(specs: Sequence[RuleSpec]) -> None:
     from django_slack_rules.models import SlackIntegrationRule, note_change
 
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {connection.ops.quote_name(SlackIntegrationRule._meta.db_table)}"
-        )
+        table = connection.ops.quote_name(SlackIntegrationRule._meta.db_table)
+        cursor.execute(f"DELETE FROM {table}")
         note_change(connection.alias, None)  # around the ORM: every process rebuilds
     SlackIntegrationRule.objects.bulk_create(
         [
@@ -175,10 +135,8 @@ def replace_rules(specs: Sequence[RuleSpec]) -> None:
                 continue_matching=spec.continue_matching,
                 slack_channel=f"#alerts-{spec.name.split()[0].lower()}"[:80],
                 message_template=":fire: *{{ alertname }}* {{ summary }} ({{ severity }})",
-                resolved_message_template=":white_check_mark: *{{ alertname }}* resolved",
             )
             for spec in specs
         ],
         batch_size=500,
     )
-    assert SlackIntegrationRule.objects.filter(is_active=True).count() == len(specs)

@@ -1,31 +1,22 @@
 """A metrics scrape on PostgreSQL at 10k, 100k and 1M delivery records, against counting the
 whole delivery log at each scrape (one GROUP BY: what a scrape without the tally would do).
-
-For each size a fresh log (``INSERT ... SELECT generate_series``: 30 rules over 20 channels,
-92% sent, 4% failed, 1% cancelled, 3% digested, 20 pending nothing works on); the first scrape
-(metrics turned on with the log already there), then scrapes each after 10 new deliveries,
-and the naive GROUP BY. Exit 2 when the tally's counts disagree with the log's; ``--check``:
-1 when a scrape at the largest size takes more than 100 ms.
-"""
+Exit 2 when the tally's counts disagree with the log's."""
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
 import scenario
+from scenario import TIMES, BenchmarkError, median
 
 TARGET_MS = 100.0
-SIZES = (10_000, 100_000, 1_000_000)
-QUICK_SIZES = (2_000, 10_000)
 TRAFFIC = 10  # deliveries recorded and sent between two scrapes
 STUCK = 20  # pending deliveries nothing works on
 
-
-# -- data ----------------------------------------------------------------------------------
 
 _COLUMNS = (
     "rule_name, alert_id, fingerprint, alertname, severity, alert_status, occurrence, "
@@ -76,126 +67,77 @@ def fresh_log(size: int) -> None:
     insert(4_000_000, 4_000_000 + STUCK - 1, created="now() - interval '1 hour'", state="'pending'")
 
 
-def traffic(numbers: Callable[[], int]) -> None:
-    """What happens between two scrapes: new deliveries, recorded and sent just now."""
-    start = numbers()
-    insert(start, start + TRAFFIC - 1, created="now() - interval '3 seconds'", state="'sent'")
-
-
-# -- timing --------------------------------------------------------------------------------
-
-
-def scrape_once() -> tuple[float, bytes]:
-    """One scrape, as the view makes it; its time in ms and its text."""
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    from django_slack_rules.services.metrics import SlackRulesCollector
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SlackRulesCollector())
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """``fn()``'s time in ms, and what it returned."""
     started = time.perf_counter()
-    text = generate_latest(registry)
-    return (time.perf_counter() - started) * 1000, text
+    result = fn()
+    return (time.perf_counter() - started) * 1e3, result
 
 
-def naive_once() -> tuple[float, Counter[str]]:
-    """The whole log counted in one GROUP BY: its time in ms and the counts by state."""
-    from django_slack_rules.services import tally_rows
-
-    started = time.perf_counter()
-    groups = tally_rows.aggregate("default", None, None)  # none is live: all counted
-    elapsed = (time.perf_counter() - started) * 1000
-    counts: Counter[str] = Counter()
-    for group in groups:
-        counts[group.state] += group.n
-    return elapsed, counts
-
-
-def tally_counts() -> Counter[str]:
-    """The tally's counts by outcome (and "recorded"), after one more scrape."""
-    from django_slack_rules.services import tally
-
-    counts: Counter[str] = Counter()
-    for key, amount in tally.scrape().counts.items():
-        counts[key.outcome] += amount.count
-    return counts
-
-
-def run(sizes: Sequence[int], rounds: int, naive_rounds: int) -> tuple[list[str], float, bool]:
-    from django_slack_rules.models import SlackDelivery
-
-    lines = [
-        f"{'records':>10}  {'first scrape':>13}  {'scrape ms':>10}  {'slowest':>8}  "
-        f"{'naive GROUP BY ms':>18}  {'naive/scrape':>12}"
-    ]
-    numbers = iter(range(5_000_000, 6_000_000, TRAFFIC)).__next__
-    last_median, agreed = 0.0, True
-    for size in sizes:
-        fresh_log(size)
-        first, _ = scrape_once()
-        times = []
-        for _ in range(rounds):
-            traffic(numbers)
-            elapsed, text = scrape_once()
-            times.append(elapsed)
-        naive = [naive_once() for _ in range(naive_rounds)]
-        naive_ms = statistics.median(t for t, _ in naive)
-        log = naive[-1][1]
-        counted = tally_counts()
-        for state in ("sent", "failed", "cancelled", "digested"):
-            if counted[state] != log[state]:
-                agreed = False
-                lines.append(
-                    f"  DISAGREE at {size:,}: {state} tally {counted[state]:,} != {log[state]:,}"
-                )
-        if counted["recorded"] != SlackDelivery.objects.count():
-            agreed = False
-            lines.append(f"  DISAGREE at {size:,}: recorded {counted['recorded']:,}")
-        median = statistics.median(times)
-        last_median = median
-        lines.append(
-            f"{SlackDelivery.objects.count():>10,}  {first:>10.0f} ms  {median:>10.1f}  "
-            f"{max(times):>8.1f}  {naive_ms:>18.1f}  {naive_ms / median:>11.0f}x"
-        )
-        assert b"slack_rules_notifications_total" in text
-    return lines, last_median, agreed
-
-
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     rounds, naive_rounds = (5, 2) if args.quick else (15, 3)
     settings = scenario.package_settings(SLACK_RULES={"METRICS": {"ENABLED": True}})
-    with scenario.database(args, settings) as database:
-        print(f"database: {database}")
-        print(
-            f"each size: the first scrape, then {rounds} scrapes with {TRAFFIC} new deliveries "
-            f"before each, and the naive GROUP BY ({naive_rounds} runs)"
-        )
-        lines, median, agreed = run(args.sizes, rounds, naive_rounds)
-    print("\n".join(lines))
-    if not agreed:
-        print("FAIL: the tally's counts disagree with the delivery log")
-        return 2
+    with scenario.database(args, settings) as description:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from django_slack_rules.models import SlackDelivery
+        from django_slack_rules.services import tally, tally_rows
+        from django_slack_rules.services.metrics import SlackRulesCollector
+
+        def scrape() -> bytes:  # as the view makes it
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(SlackRulesCollector())
+            return generate_latest(registry)
+
+        scenario.header("metrics benchmark", description)
+        print(f"{rounds} scrapes after {TRAFFIC} new deliveries each, {naive_rounds} naive\n")
+        numbers = iter(range(5_000_000, 6_000_000, TRAFFIC)).__next__
+        rows, disagree = [], []
+        for size in args.sizes:
+            fresh_log(size)
+            first, _ = timed(scrape)
+            times = []
+            for _ in range(rounds):  # new deliveries, recorded and sent just now
+                start = numbers()
+                insert(start, start + TRAFFIC - 1, created="now() - interval '3 s'", state="'sent'")
+                elapsed, text = timed(scrape)
+                times.append(elapsed)
+            assert b"slack_rules_notifications_total" in text
+            # the whole log in one GROUP BY (none is live: all counted)
+            naive = [
+                timed(lambda: tally_rows.aggregate("default", None, None))
+                for _ in range(naive_rounds)
+            ]
+            log, tallied = Counter(recorded=SlackDelivery.objects.count()), Counter()
+            for group in naive[-1][1]:
+                log[group.state] += group.n
+            for key, amount in tally.scrape().counts.items():  # by outcome, and "recorded"
+                tallied[key.outcome] += amount.count
+            for state in ("sent", "failed", "cancelled", "digested", "recorded"):
+                if tallied[state] != log[state]:
+                    disagree.append(f"at {size:,}, {state}: {tallied[state]:,} != {log[state]:,}")
+            scrape_ms, naive_ms = median(times), median(t for t, _ in naive)
+            ratio = f"{naive_ms / scrape_ms:.1f}{TIMES}"
+            rows.append([log["recorded"], first, scrape_ms, max(times), naive_ms, ratio])
+    titles = ["records", "first scrape ms", "scrape ms", "slowest", "naive GROUP BY ms"]
+    cells = ["{:,}", "{:,.0f}", "{:.1f}", "{:.1f}", "{:,.1f}", "{}"]
+    scenario.table(
+        [*titles, "naive/scrape"], [[f.format(c) for f, c in zip(cells, r)] for r in rows]
+    )
+    if disagree:
+        raise BenchmarkError(f"the tally's counts disagree with the log: {'; '.join(disagree)}")
     print("the tally's counts agree with the delivery log at every size")
-    verdict = "PASS" if median <= TARGET_MS else "FAIL"
-    print(
-        f"{verdict}: a scrape at {args.sizes[-1]:,} records takes {median:.1f} ms "
-        f"(target ≤ {TARGET_MS:.0f} ms)"
-    )
-    return 1 if args.check and verdict == "FAIL" else 0
-
-
-def parse_args() -> argparse.Namespace:
-    parser = scenario.options(
-        __doc__, pg_db="dsr_bench_metrics", quick="2,000 and 10,000 records (CI)"
-    )
-    parser.add_argument("--sizes", help="comma-separated record counts (default 10k,100k,1M)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    args = parser.parse_args()
-    args.sizes = scenario.numbers(parser, "sizes", args.sizes) or (
-        QUICK_SIZES if args.quick else SIZES
-    )
-    return args
+    at = f"a scrape at {args.sizes[-1]:,} records takes {scrape_ms:.1f} ms"
+    missed = scenario.targets({f"{at} (target ≤ {TARGET_MS:.0f} ms)": scrape_ms <= TARGET_MS})
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":
-    scenario.main(main, parse_args())
+    scenario.main(
+        run,
+        scenario.options(
+            __doc__,
+            pg_db="dsr_bench_metrics",
+            sizes=("2000,10000", "10000,100000,1000000", "delivery records"),
+        ),
+    )

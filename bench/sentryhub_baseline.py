@@ -233,3 +233,26 @@ def send_notification(channel: str, message: str, fingerprint: str = "N/A") -> b
             metrics.inc(total, {"status": "failure", "reason": "unexpected"})
             return False
     return False
+
+
+@shared_task(name="sentryhub_baseline.post_once")
+def post_once(alert_group_id: int, rule_id: int) -> str:
+    """The naive sender of ``bench/storm.py``: the task above, first attempt only; what Slack
+    refuses is dropped, as Alertmanager does (bench/README.md). "sent" or "dropped"."""
+    from tests.alerts.models import AlertGroup
+    from tests.legacy_integrations.models import SlackIntegrationRule
+
+    alert_group = AlertGroup.objects.get(pk=alert_group_id)
+    rule = SlackIntegrationRule.objects.get(pk=rule_id)
+    context = template_context(alert_group)
+    message = mask_ip_addresses(render_template_safe(rule.message_template, context))
+    channel, fp = normalize_channel(resolve_channel(alert_group, rule)[0]), alert_group.fingerprint
+    try:
+        payload = {"channel": channel, "text": message}
+        answer = requests.post(settings.SLACK_INTERNAL_ENDPOINT, json=payload, timeout=SEND_TIMEOUT)
+        answer.raise_for_status()
+    except requests.RequestException as exc:
+        logger.error(f"Slack (FP: {fp}): not posted to {channel!r}, dropped: {exc}")
+        return "dropped"
+    logger.info(f"Slack (FP: {fp}): posted to {channel!r}")
+    return "sent"

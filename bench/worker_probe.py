@@ -1,150 +1,88 @@
-"""Measures the benchmark's probed tasks inside the worker (``bench/delivery.py --worker``).
-
-A task sent with the header ``dsr_bench_probe`` (naming the variant) is measured from
-``task_prerun`` to ``task_postrun``: its SQL (with the transaction control Django logs), the
-database connections it opened, and where its time went (opening the connection, each SQL
-statement, each commit of an ``atomic`` block, HTTP through requests' adapter, the rest);
-under cProfile with ``DSR_BENCH_PROFILE_DIR``. One JSON report per task goes to the Redis
-list ``DSR_BENCH_PROBE_KEY``. Other tasks only pay for a check of this module's state.
-"""
+"""Reads the probed tasks inside the worker: a task sent with the header ``dsr_bench_probe``
+reports its SQL (with the transaction control Django logs), each statement's ms and backend
+CPU µs (``/proc/<pid>/schedstat``), the connections it opened (and their backends' CPU µs then),
+the task's ms and its process's CPU µs, as JSON to the Redis list ``DSR_BENCH_PROBE_KEY``."""
 
 from __future__ import annotations
 
-import cProfile
-import functools
 import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import redis
 from celery.signals import task_postrun, task_prerun
+from django.db import connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
-from requests.adapters import HTTPAdapter
 
-PROBE_HEADER = "dsr_bench_probe"
-PARTS = ("connect", "sql", "commit", "http")
-
-#: The probed task running in this (single-threaded) pool process, if any.
-_current: dict[str, Any] = {}
+#: The report of the probed task running in this (single-threaded) pool process, as it grows.
+current: dict[str, Any] = {}
+REDIS = redis.Redis.from_url(os.environ["DSR_BENCH_BROKER"])  # connects when first used
 
 
-def _variant(task: Any) -> str | None:
-    request = getattr(task, "request", None)
-    value = getattr(request, PROBE_HEADER, None)
-    if value is None:
-        headers = getattr(request, "headers", None) or {}
-        value = headers.get(PROBE_HEADER)
-    return str(value) if value else None
+def backend_us() -> float:
+    """CPU µs the backend of the task's connection has spent so far (NaN: not on this host)."""
+    try:
+        with open(f"/proc/{current['pid']}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1000
+    except OSError:
+        return float("nan")
 
 
-def _timed(part: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function``, adding its duration to ``part`` while a probed task runs."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not _current:
-            return function(*args, **kwargs)
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if _current:
-                elapsed = time.perf_counter() - started
-                _current["seconds"][part] += elapsed
-                _current["each"].setdefault(part, []).append(elapsed)
-
-    return wrapper
+def statement(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+    """An execute wrapper: while a task is probed, the statement's ms and backend CPU µs."""
+    if not current:
+        return execute(sql, *args)
+    cpu, started = backend_us(), time.perf_counter()
+    try:
+        return execute(sql, *args)
+    finally:
+        ms = (time.perf_counter() - started) * 1e3
+        current["executed"].append((sql, ms, backend_us() - cpu))
 
 
-HTTPAdapter.send = _timed("http", HTTPAdapter.send)  # type: ignore[method-assign]
-_patched: set[type] = set()
-
-
-def _patch_database(connection: Any) -> None:
-    """Time the connection's ``connect`` and ``_commit`` (once per database backend)."""
-    backend = type(connection)
-    if backend not in _patched:
-        backend.connect = _timed("connect", backend.connect)
-        backend._commit = _timed("commit", backend._commit)
-        _patched.add(backend)
-
-
-#: A ``connection.execute_wrapper`` timing each statement.
-_time_statement = _timed("sql", lambda execute, *args: execute(*args))
+def watch(connection: Any) -> None:
+    """Read the statements of ``connection``, open, and the CPU of its backend."""
+    info = getattr(connection.connection, "info", None)  # psycopg 3; psycopg2 below
+    current["pid"] = info.backend_pid if info else connection.connection.get_backend_pid()
+    if statement not in connection.execute_wrappers:
+        connection.execute_wrappers.append(statement)
 
 
 @task_prerun.connect(weak=False)
-def start(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
-    variant = _variant(task)
-    if not variant or task_id is None:
+def start(task_id: str = "", task: Any = None, **kwargs: Any) -> None:
+    request = task.request  # a custom header is an attribute of the request, or in its headers
+    if not getattr(request, "dsr_bench_probe", None) and not (request.headers or {}).get(
+        "dsr_bench_probe"
+    ):
         return
-    from django.db import DEFAULT_DB_ALIAS, connections
-
-    connection = connections[DEFAULT_DB_ALIAS]
-    _patch_database(connection)
-    connection.queries_log.clear()
+    connection = connections["default"]
     connection.force_debug_cursor = True
-    connection.execute_wrappers.append(_time_statement)
-    _current.update(
-        task_id=task_id,
-        variant=variant,
-        connections=0,
-        seconds=dict.fromkeys(PARTS, 0.0),
-        each={},
-        profile=None,
-    )
-    if os.environ.get("DSR_BENCH_PROFILE_DIR"):
-        _current["profile"] = cProfile.Profile()
-        _current["profile"].enable()
-    _current["started"] = time.perf_counter()
+    connection.queries_log.clear()
+    current.update(task_id=task_id, connections=0, connect_us=0.0, executed=[])
+    current.update(started=time.perf_counter(), client_us=time.thread_time() * 1e6)
+    if connection.connection is not None:  # kept from an earlier task (CONN_MAX_AGE)
+        watch(connection)
 
 
 @receiver(connection_created, weak=False)
-def count_connection(**kwargs: Any) -> None:
-    if _current:
-        _current["connections"] += 1
+def connected(connection: Any = None, **kwargs: Any) -> None:
+    if current:
+        watch(connection)
+        current["connections"] += 1
+        current["connect_us"] += backend_us()  # forked, authenticated, started, set up
 
 
 @task_postrun.connect(weak=False)
-def finish(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
-    if not _current or _current["task_id"] != task_id:
+def finish(task_id: str = "", **kwargs: Any) -> None:
+    if current.get("task_id") != task_id:
         return
-    elapsed = time.perf_counter() - _current["started"]
-    state = dict(_current)
-    _current.clear()
-    profile = state["profile"]
-    if profile is not None:
-        profile.disable()
-    from django.db import connection
-
-    statements = [q["sql"] for q in connection.queries_log]
+    report, connection = dict(current), connections["default"]
+    current.clear()
+    report["task_ms"] = (time.perf_counter() - report.pop("started")) * 1e3
+    report["client_us"] = time.thread_time() * 1e6 - report["client_us"]
+    report["statements"] = [q["sql"] for q in connection.queries_log]
     connection.force_debug_cursor = False
-    connection.queries_log.clear()
-    if _time_statement in connection.execute_wrappers:
-        connection.execute_wrappers.remove(_time_statement)
-    report = {
-        "variant": state["variant"],
-        "task": getattr(task, "name", "?"),
-        "task_id": task_id,
-        "seconds": {"task": elapsed, **state["seconds"]},
-        # each statement's and each commit's duration, in order
-        "each": state["each"],
-        "connections": state["connections"],
-        "statements": statements,
-        "profile": None,
-    }
-    if profile is not None:
-        path = Path(os.environ["DSR_BENCH_PROFILE_DIR"]) / f"{state['variant']}-{task_id}.prof"
-        profile.dump_stats(path)
-        report["profile"] = str(path)
-    _client().rpush(os.environ["DSR_BENCH_PROBE_KEY"], json.dumps(report))
-
-
-@functools.cache
-def _client() -> Any:
-    import redis
-
-    return redis.Redis.from_url(os.environ["DSR_BENCH_BROKER"])
+    REDIS.rpush(os.environ["DSR_BENCH_PROBE_KEY"], json.dumps(report))
